@@ -1,0 +1,190 @@
+"""The native reference program: multi-stage LM programs in plain Python.
+
+This is the smallest complete implementation of the :class:`~mipro_core.Program` protocol, used
+by ``mipro demo``, by the tests, and as the reference adapter authors read. A program is a list of
+:class:`Stage` objects (each one LM call with a signature, an instruction and demos) and a
+``forward`` function that wires them together with ordinary Python::
+
+    from mipro_core.native import NativeProgram, Stage
+
+    def forward(stages, inputs):
+        query = stages["query"](question=inputs["question"])["search_query"]
+        context = search(query)
+        return stages["answer"](question=inputs["question"], context=context)
+
+    program = NativeProgram(
+        [Stage("query", "question -> search_query", "Write a search query.", lm=my_lm),
+         Stage("answer", "question, context -> answer", "Answer the question.", lm=my_lm)],
+        forward,
+    )
+    prediction, trace = program.run({"question": "Who wrote Hamlet?"})
+
+Concurrency: ``run`` may be called from many threads at once; each run records its own trace
+(a :class:`contextvars.ContextVar` per run). ``apply`` swaps every stage's state atomically.
+If ``forward`` starts threads of its own, it must run them with
+:func:`contextvars.copy_context` so their calls land in the right trace.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import inspect
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ._chat_format import parse_fields, render_messages
+from ._errors import InvalidInputError
+from ._protocols import LM, Message, Program
+from ._types import Demo, ModuleCall, ModuleState, ProgramState, Signature, Trace
+
+Forward = Callable[[Mapping[str, "Stage"], Mapping[str, Any]], Any]
+
+_current_calls: contextvars.ContextVar[list[ModuleCall] | None] = contextvars.ContextVar(
+    "mipro_native_calls", default=None
+)
+
+
+def _approx_tokens(text: str) -> int:
+    return max(1, len(text) // 4)
+
+
+class Stage:
+    """One LM call of a native program: renders a chat prompt, calls the LM, parses the fields."""
+
+    def __init__(
+        self,
+        name: str,
+        signature: Signature | str,
+        instruction: str = "",
+        *,
+        lm: LM,
+        demos: Sequence[Demo] = (),
+        temperature: float = 0.0,
+    ) -> None:
+        if not name:
+            raise InvalidInputError("a Stage needs a non-empty name")
+        self._name = name
+        self._signature = Signature.parse(signature) if isinstance(signature, str) else signature
+        self._state = ModuleState(instruction, tuple(demos))
+        self.lm = lm
+        self.temperature = temperature
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def signature(self) -> Signature:
+        return self._signature
+
+    @property
+    def state(self) -> ModuleState:
+        return self._state
+
+    def set_state(self, state: ModuleState) -> None:
+        self._state = state
+
+    def render(self, inputs: Mapping[str, Any]) -> list[Message]:
+        """The messages this stage would send for ``inputs`` under its current state."""
+        state = self._state
+        return render_messages(self._signature, state.instruction, state.demos, inputs)
+
+    def __call__(self, **inputs: Any) -> dict[str, str]:
+        missing = [f for f in self._signature.inputs if f not in inputs]
+        if missing:
+            raise InvalidInputError(f"stage {self._name!r} needs input field(s) {missing}")
+        values = {f: inputs[f] for f in self._signature.inputs}
+        messages = self.render(values)
+        texts = self.lm(messages, n=1, temperature=self.temperature)
+        if not texts:
+            raise InvalidInputError(f"LM returned no completion for stage {self._name!r}")
+        outputs = parse_fields(texts[0], self._signature.outputs)
+        usage = {
+            "prompt_tokens": sum(_approx_tokens(m["content"]) for m in messages),
+            "completion_tokens": _approx_tokens(texts[0]),
+        }
+        calls = _current_calls.get()
+        if calls is not None:
+            calls.append(ModuleCall(self._name, values, outputs, usage))
+        return outputs
+
+    def copy(self) -> Stage:
+        return Stage(
+            self._name,
+            self._signature,
+            self._state.instruction,
+            lm=self.lm,
+            demos=self._state.demos,
+            temperature=self.temperature,
+        )
+
+
+class NativeProgram:
+    """A :class:`~mipro_core.Program` made of :class:`Stage` objects and a ``forward`` function."""
+
+    def __init__(
+        self, stages: Sequence[Stage], forward: Forward, *, description: str | None = None
+    ) -> None:
+        if not stages:
+            raise InvalidInputError("a NativeProgram needs at least one Stage")
+        names = [s.name for s in stages]
+        if len(set(names)) != len(names):
+            raise InvalidInputError(f"stage names must be unique, got {names}")
+        self._stages: dict[str, Stage] = {s.name: s for s in stages}
+        self._forward = forward
+        self._description = description
+        self._apply_lock = threading.Lock()
+
+    @property
+    def modules(self) -> Mapping[str, Stage]:
+        return dict(self._stages)
+
+    @property
+    def stages(self) -> Mapping[str, Stage]:
+        return dict(self._stages)
+
+    def apply(self, state: ProgramState) -> None:
+        unknown = [n for n in state if n not in self._stages]
+        if unknown:
+            raise InvalidInputError(
+                f"state names unknown module(s) {unknown}; this program has {list(self._stages)}"
+            )
+        with self._apply_lock:
+            for name in state:
+                self._stages[name].set_state(state[name])
+
+    def run(self, inputs: Mapping[str, Any]) -> tuple[Any, Trace]:
+        calls: list[ModuleCall] = []
+        token = _current_calls.set(calls)
+        try:
+            prediction = self._forward(self._stages, inputs)
+        finally:
+            _current_calls.reset(token)
+        return prediction, Trace(tuple(calls))
+
+    def describe(self) -> str:
+        parts = []
+        if self._description:
+            parts.append(self._description.strip())
+        parts.append("Stages:")
+        for stage in self._stages.values():
+            sig = stage.signature
+            parts.append(
+                f"- {stage.name}: ({', '.join(sig.inputs)}) -> ({', '.join(sig.outputs)})"
+            )
+        try:
+            parts.append("Control flow:\n" + inspect.getsource(self._forward).strip())
+        except (OSError, TypeError):
+            pass
+        return "\n".join(parts)
+
+    def clone(self) -> NativeProgram:
+        """An independent replica: new stage objects with the same state, LM and forward."""
+        return NativeProgram(
+            [s.copy() for s in self._stages.values()], self._forward, description=self._description
+        )
+
+
+def _check_protocol(program: NativeProgram) -> Program:
+    return program
