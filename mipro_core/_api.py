@@ -1,0 +1,397 @@
+"""The public optimizers: ``optimize(...)``, :class:`MIPRO` and the paper's baselines."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ._config import Budget, ProposerConfig, SearchConfig
+from ._engine import Engine, EngineSettings, estimate_cost
+from ._errors import InvalidInputError
+from ._memo import InMemoryMemo, Memo
+from ._progress import ConsoleProgress, LogProgress, Progress
+from ._protocols import LM, CloneableProgram, Metric, Program
+from ._result import CostEstimate, OptimizationResult
+from ._search import RandomSampler, Sampler, TPESampler
+from ._types import Example
+
+logger = logging.getLogger("mipro_core")
+
+MIN_VALSET = 2
+
+
+class MIPRO:
+    """Joint instruction + demo optimization with a TPE surrogate over minibatch scores.
+
+    The knobs are grouped in frozen config values (:class:`Budget`, :class:`ProposerConfig`,
+    :class:`SearchConfig`); one ``MIPRO`` object can optimize many programs. Subclasses
+    :class:`ZeroShotMIPRO`, :class:`BootstrapRandomSearch` and :class:`RandomSearch` are the paper's
+    baselines on the same machinery.
+    """
+
+    strategy = "mipro"
+
+    def __init__(
+        self,
+        *,
+        budget: Budget | str = "light",
+        proposer: ProposerConfig | None = None,
+        search: SearchConfig | None = None,
+        sampler: Sampler | None = None,
+        seed: int = 0,
+        num_threads: int = 8,
+        parallel_trials: int | None = None,
+        progress: Progress | bool | None = None,
+    ) -> None:
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+            raise InvalidInputError(f"seed must be a non-negative int, got {seed!r}")
+        if num_threads < 1:
+            raise InvalidInputError(f"num_threads must be >= 1, got {num_threads}")
+        self.budget = Budget.from_name(budget) if isinstance(budget, str) else budget
+        self.proposer = proposer or ProposerConfig()
+        self.search = self._adjust_search(search or SearchConfig())
+        self.sampler = sampler or self._default_sampler()
+        self.seed = seed
+        self.num_threads = num_threads
+        self.parallel_trials = parallel_trials
+        self.progress = progress
+
+    def _default_sampler(self) -> Sampler:
+        return TPESampler()
+
+    def _adjust_search(self, search: SearchConfig) -> SearchConfig:
+        return search
+
+    def optimize(
+        self,
+        program: Any,
+        trainset: Iterable[Example],
+        metric: Metric,
+        *,
+        valset: Iterable[Example] | None = None,
+        proposer_lm: Any = None,
+        freeze: Sequence[str] = (),
+        executor: cf.Executor | None = None,
+        memo: Memo | None = None,
+        dry_run: bool = False,
+    ) -> OptimizationResult:
+        """Optimize ``program`` (a Program or any object an installed adapter accepts) in place."""
+        from ._adapt import adapt, wrap_lm
+
+        prog = adapt(program)
+        train, val = split_data(trainset, valset, self.budget.val_size, self.seed)
+        check_inputs(prog, train, val, metric, freeze)
+        settings = self._settings(prog, freeze)
+        estimate = estimate_cost(prog, len(train), len(val), settings)
+        progress = self._progress()
+        progress.stage(str(estimate))
+        if dry_run:
+            progress.close()
+            return _dry_result(prog, estimate, self.seed, self.strategy)
+        lm = _proposer(prog, proposer_lm, wrap_lm)
+        own_executor = executor is None
+        pool = executor or cf.ThreadPoolExecutor(self.num_threads, thread_name_prefix="mipro")
+        try:
+            engine = Engine(
+                prog,
+                train,
+                val,
+                metric,
+                settings,
+                proposer_lm=lm,
+                executor=pool,
+                memo=memo if memo is not None else InMemoryMemo(),
+                progress=progress,
+                replicas=_replicas(prog, settings.parallel_trials),
+                on_trial=_trial_hook(),
+            )
+            result = engine.run()
+        finally:
+            progress.close()
+            if own_executor:
+                pool.shutdown(wait=True, cancel_futures=True)
+        result = _with_estimate(result, estimate)
+        logger.info("optimization finished: %s", result.summary().splitlines()[1])
+        return result
+
+    def _settings(self, program: Program, freeze: Sequence[str]) -> EngineSettings:
+        parallel = self.parallel_trials
+        if parallel is None:
+            parallel = max(1, self.num_threads // max(1, self.search.minibatch_size))
+        if not isinstance(program, CloneableProgram) or not callable(getattr(program, "clone", None)):
+            parallel = 1
+        return EngineSettings(
+            strategy=self.strategy,
+            budget=self.budget,
+            proposer=self.proposer,
+            search=self.search,
+            sampler=self.sampler,
+            seed=self.seed,
+            freeze=tuple(freeze),
+            parallel_trials=parallel,
+        )
+
+    def _progress(self) -> Progress:
+        if self.progress is None or self.progress is False:
+            return LogProgress()
+        if self.progress is True:
+            return ConsoleProgress()
+        return self.progress
+
+
+class ZeroShotMIPRO(MIPRO):
+    """Instructions only: the surrogate searches instruction candidates, no demos."""
+
+    strategy = "zeroshot-mipro"
+
+    def _adjust_search(self, search: SearchConfig) -> SearchConfig:
+        import attrs
+
+        return attrs.evolve(search, search_demos=False)
+
+
+class BootstrapRandomSearch(MIPRO):
+    """Demos only, random search (DSPy's ``BootstrapFewShotWithRandomSearch`` generalised)."""
+
+    strategy = "bootstrap-random-search"
+
+    def _default_sampler(self) -> Sampler:
+        return RandomSampler()
+
+    def _adjust_search(self, search: SearchConfig) -> SearchConfig:
+        import attrs
+
+        return attrs.evolve(search, search_instructions=False)
+
+
+class RandomSearch(MIPRO):
+    """The joint instruction + demo space of MIPRO, searched at random (no surrogate)."""
+
+    strategy = "random-search"
+
+    def _default_sampler(self) -> Sampler:
+        return RandomSampler()
+
+
+STRATEGIES: dict[str, type[MIPRO]] = {
+    "mipro": MIPRO,
+    "zeroshot-mipro": ZeroShotMIPRO,
+    "bootstrap-random-search": BootstrapRandomSearch,
+    "random-search": RandomSearch,
+}
+
+
+def optimize(
+    program: Any,
+    trainset: Iterable[Example],
+    metric: Metric,
+    *,
+    valset: Iterable[Example] | None = None,
+    proposer_lm: Any = None,
+    budget: Budget | str = "light",
+    seed: int = 0,
+    num_threads: int = 8,
+    strategy: str = "mipro",
+    max_trials: int | None = None,
+    max_lm_calls: int | None = None,
+    max_seconds: float | None = None,
+    num_candidates: int | None = None,
+    minibatch_size: int | None = None,
+    full_eval_every: int | None = None,
+    max_bootstrapped_demos: int | None = None,
+    max_labeled_demos: int | None = None,
+    metric_threshold: float | None = None,
+    max_errors: int | None = None,
+    timeout: float | None = None,
+    freeze: Sequence[str] = (),
+    proposer: ProposerConfig | None = None,
+    sampler: Sampler | None = None,
+    executor: cf.Executor | None = None,
+    parallel_trials: int | None = None,
+    progress: Progress | bool | None = None,
+    dry_run: bool = False,
+) -> OptimizationResult:
+    """Optimize the prompts of ``program`` in place with MIPRO and return the result.
+
+    ``program`` is a :class:`Program` or any framework object an installed adapter accepts (a
+    LangChain runnable, a LlamaIndex query engine, ...). ``trainset`` feeds bootstrapping and the
+    proposer; ``valset`` (default: a seeded 50 % split of ``trainset``) scores trials.
+    ``metric(example, prediction, trace=None)`` returns a number or bool. Budget caps
+    (``max_trials``, ``max_lm_calls``, ``max_seconds``) are hard. ``dry_run=True`` reports the
+    estimated LM calls without calling the task model. Afterwards ``program`` carries the
+    winning prompts; ``result.save(path)`` writes them as JSON.
+    """
+    if strategy not in STRATEGIES:
+        raise InvalidInputError(f"strategy must be one of {sorted(STRATEGIES)}, got {strategy!r}")
+    import attrs
+
+    base = Budget.from_name(budget) if isinstance(budget, str) else budget
+    budget_value = attrs.evolve(
+        base,
+        **_given(
+            max_trials=max_trials,
+            max_lm_calls=max_lm_calls,
+            max_seconds=max_seconds,
+            num_candidates=num_candidates,
+        ),
+    )
+    search = attrs.evolve(
+        SearchConfig(),
+        **_given(
+            minibatch_size=minibatch_size,
+            full_eval_every=full_eval_every,
+            max_bootstrapped_demos=max_bootstrapped_demos,
+            max_labeled_demos=max_labeled_demos,
+            max_errors=max_errors,
+            timeout=timeout,
+        ),
+        metric_threshold=metric_threshold,
+    )
+    optimizer = STRATEGIES[strategy](
+        budget=budget_value,
+        proposer=proposer,
+        search=search,
+        sampler=sampler,
+        seed=seed,
+        num_threads=num_threads,
+        parallel_trials=parallel_trials,
+        progress=progress,
+    )
+    return optimizer.optimize(
+        program,
+        trainset,
+        metric,
+        valset=valset,
+        proposer_lm=proposer_lm,
+        freeze=freeze,
+        executor=executor,
+        dry_run=dry_run,
+    )
+
+
+def _given(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def split_data(
+    trainset: Iterable[Example], valset: Iterable[Example] | None, val_size: int, seed: int
+) -> tuple[tuple[Example, ...], tuple[Example, ...]]:
+    """Train/validation sets; without a valset, a seeded split of the trainset (half each)."""
+    train = _examples(trainset, "trainset")
+    if valset is not None:
+        val = _examples(valset, "valset")
+    else:
+        if len(train) < 2 * MIN_VALSET:
+            raise InvalidInputError(
+                f"trainset has {len(train)} example(s); without a valset at least "
+                f"{2 * MIN_VALSET} are needed (half of them become the validation set)"
+            )
+        order = np.random.default_rng(np.random.SeedSequence([seed, 7])).permutation(len(train))
+        cut = len(train) // 2
+        val = tuple(train[int(i)] for i in order[cut:])
+        train = tuple(train[int(i)] for i in order[:cut])
+    if len(val) > val_size:
+        order = np.random.default_rng(np.random.SeedSequence([seed, 11])).permutation(len(val))
+        val = tuple(val[int(i)] for i in sorted(order[:val_size]))
+    return train, val
+
+
+def _examples(data: Iterable[Example], name: str) -> tuple[Example, ...]:
+    if data is None or isinstance(data, (str, bytes)):
+        raise InvalidInputError(f"{name} must be a sequence of mipro_core.Example")
+    items = tuple(data)
+    if not items:
+        raise InvalidInputError(f"{name} is empty: pass at least a few mipro_core.Example objects")
+    bad = [i for i, ex in enumerate(items) if not isinstance(ex, Example)]
+    if bad:
+        raise InvalidInputError(
+            f"{name}[{bad[0]}] is a {type(items[bad[0]]).__name__}, not a mipro_core.Example; "
+            "build examples with Example(inputs={...}, outputs={...})"
+        )
+    return items
+
+
+def check_inputs(
+    program: Program,
+    train: Sequence[Example],
+    val: Sequence[Example],
+    metric: Metric,
+    freeze: Sequence[str],
+) -> None:
+    modules = program.modules
+    if not modules:
+        raise InvalidInputError("the program has no modules (no prompt to optimize)")
+    if len(val) < MIN_VALSET:
+        raise InvalidInputError(f"valset has {len(val)} example(s); at least {MIN_VALSET} needed")
+    if not callable(metric):
+        raise InvalidInputError(f"metric must be callable, got {type(metric).__name__}")
+    unknown = [n for n in freeze if n not in modules]
+    if unknown:
+        raise InvalidInputError(f"freeze names unknown module(s) {unknown}; modules: {list(modules)}")
+    if len(freeze) == len(modules):
+        raise InvalidInputError("every module is frozen: nothing left to optimize")
+
+
+def _proposer(program: Program, proposer_lm: Any, wrap_lm: Any) -> LM | None:
+    if proposer_lm is not None:
+        lm: LM = wrap_lm(proposer_lm)
+        return lm
+    default = getattr(program, "default_lm", None)
+    if callable(default):
+        found = default()
+        return wrap_lm(found) if found is not None else None
+    return None
+
+
+def _replicas(program: Program, count: int) -> list[Program]:
+    if count <= 1:
+        return []
+    clone = getattr(program, "clone", None)
+    return [clone() for _ in range(count - 1)] if callable(clone) else []
+
+
+def _trial_hook() -> Any:
+    from .plugins import get_plugin_manager
+
+    hook = get_plugin_manager().hook.mipro_trial_completed
+    if not hook.get_hookimpls():
+        return None
+    return lambda trial: hook(trial=trial)
+
+
+def _with_estimate(result: OptimizationResult, estimate: CostEstimate) -> OptimizationResult:
+    import attrs
+
+    return attrs.evolve(result, estimate=estimate)
+
+
+def _dry_result(
+    program: Program, estimate: CostEstimate, seed: int, strategy: str
+) -> OptimizationResult:
+    from ._protocols import current_state
+
+    state = current_state(program)
+    return OptimizationResult(
+        baseline_score=float("nan"),
+        best_score=float("nan"),
+        state=state,
+        initial_state=state,
+        trials=(),
+        best_params={},
+        instruction_candidates={},
+        demo_set_sizes={},
+        lm_calls=0,
+        task_lm_calls=0,
+        proposer_lm_calls=0,
+        prompt_tokens=0,
+        completion_tokens=0,
+        seconds=0.0,
+        stopped_reason="dry run",
+        seed=seed,
+        strategy=strategy,
+        estimate=estimate,
+    )

@@ -1,0 +1,98 @@
+"""Configuration values of an optimization run: budget, proposer and search settings.
+
+All are frozen attrs values with keyword-only fields; presets are named constructors.
+"""
+
+from __future__ import annotations
+
+import math
+
+import attrs
+
+from ._errors import InvalidInputError
+
+
+def _positive(_: object, attribute: attrs.Attribute[int | None], value: int | None) -> None:
+    if value is not None and value < 1:
+        raise InvalidInputError(f"{attribute.name} must be >= 1, got {value}")
+
+
+@attrs.frozen(kw_only=True)
+class Budget:
+    """How much the search may spend.
+
+    ``num_candidates`` instructions and demo sets are built per module; ``val_size`` caps the
+    validation set used for full evaluations; ``max_trials`` defaults to DSPy MIPROv2's formula
+    ``max(2 * V * log2(N), 1.5 * N)`` for V search variables. ``max_lm_calls`` and ``max_seconds``
+    are hard caps (a run never exceeds ``max_lm_calls`` by more than the calls already in flight).
+    """
+
+    num_candidates: int = attrs.field(default=6, validator=_positive)
+    val_size: int = attrs.field(default=100, validator=_positive)
+    max_trials: int | None = attrs.field(default=None, validator=_positive)
+    max_lm_calls: int | None = attrs.field(default=None, validator=_positive)
+    max_seconds: float | None = None
+
+    @classmethod
+    def light(cls) -> Budget:
+        """6 candidates per module, validation capped at 100 examples (as DSPy's ``auto="light"``)."""
+        return cls(num_candidates=6, val_size=100)
+
+    @classmethod
+    def medium(cls) -> Budget:
+        """12 candidates per module, validation capped at 300 examples."""
+        return cls(num_candidates=12, val_size=300)
+
+    @classmethod
+    def heavy(cls) -> Budget:
+        """18 candidates per module, validation capped at 1000 examples."""
+        return cls(num_candidates=18, val_size=1000)
+
+    @classmethod
+    def from_name(cls, name: str) -> Budget:
+        presets = {"light": cls.light, "medium": cls.medium, "heavy": cls.heavy}
+        if name not in presets:
+            raise InvalidInputError(f"budget must be one of {sorted(presets)}, got {name!r}")
+        return presets[name]()
+
+    def trials_for(self, num_variables: int) -> int:
+        """Number of search trials: explicit ``max_trials`` or the MIPROv2 formula."""
+        if self.max_trials is not None:
+            return self.max_trials
+        n = self.num_candidates
+        return max(1, int(max(2 * num_variables * math.log2(max(n, 2)), 1.5 * n)))
+
+
+@attrs.frozen(kw_only=True)
+class ProposerConfig:
+    """Which grounding the instruction proposer sees (every part can be switched off)."""
+
+    use_data_summary: bool = True
+    use_program_summary: bool = True
+    use_demos: bool = True
+    use_tip: bool = True
+    use_original_instruction: bool = True
+    num_demos_in_context: int = 3
+    temperature: float = 1.0
+    data_batch_size: int = 10
+    max_data_batches: int = 5
+
+
+@attrs.frozen(kw_only=True)
+class SearchConfig:
+    """How trials are run and scored.
+
+    Each trial scores one configuration on a fresh random minibatch of ``minibatch_size``
+    validation examples; every ``full_eval_every`` trials the untested configuration with the best
+    mean minibatch score is scored on the whole validation set.
+    """
+
+    minibatch_size: int = attrs.field(default=30, validator=_positive)
+    full_eval_every: int = attrs.field(default=5, validator=_positive)
+    max_bootstrapped_demos: int = 3
+    max_labeled_demos: int = 4
+    metric_threshold: float | None = None
+    max_errors: int = 10
+    timeout: float | None = None
+    search_instructions: bool = True
+    search_demos: bool = True

@@ -1,0 +1,501 @@
+"""The MIPRO run: bootstrap demos, propose instructions, search the joint space.
+
+``Engine.run()`` reads as the list of steps of the algorithm; each step is a short method. Every
+expensive result goes through the memo, every random choice comes from a component RNG spawned
+from the seed, so the same seed and a deterministic LM give an identical trial log.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+
+from ._bootstrap import DemoPools, bootstrap_pools, build_demo_sets
+from ._config import Budget, ProposerConfig, SearchConfig
+from ._errors import BudgetExhaustedError, InvalidInputError
+from ._evaluate import CallBudget, EvalJob, EvalOutcome, Evaluator
+from ._memo import Memo
+from ._progress import Progress
+from ._propose import (
+    Grounding,
+    ProposerClient,
+    describe_program,
+    plan_proposals,
+    propose_instructions,
+    summarize_data,
+)
+from ._protocols import LM, Metric, Program, current_state
+from ._result import CostEstimate, OptimizationResult, Trial
+from ._search._sampler import Observation, Sampler
+from ._types import Demo, Example, ModuleState, ProgramState, stable_hash
+
+logger = logging.getLogger("mipro_core.engine")
+
+_RNG_STREAMS = ("split", "bootstrap", "demo_sets", "proposals", "sampler", "minibatch")
+
+
+@attrs.frozen(kw_only=True)
+class EngineSettings:
+    strategy: str
+    budget: Budget
+    proposer: ProposerConfig
+    search: SearchConfig
+    sampler: Sampler
+    seed: int
+    freeze: tuple[str, ...] = ()
+    parallel_trials: int = 1
+
+
+@attrs.frozen
+class SearchSpace:
+    """Per module: instruction candidates and demo sets; plus the variables being searched."""
+
+    instructions: Mapping[str, tuple[str, ...]]
+    demo_sets: Mapping[str, tuple[tuple[Demo, ...], ...]]
+    variables: Mapping[str, int]
+
+    def state_for(self, params: Mapping[str, int]) -> ProgramState:
+        return ProgramState(
+            {
+                name: ModuleState(
+                    self.instructions[name][params.get(f"{name}.instruction", 0)],
+                    self.demo_sets[name][params.get(f"{name}.demos", 0)],
+                )
+                for name in self.instructions
+            }
+        )
+
+    def size(self) -> int:
+        return math.prod(self.variables.values()) if self.variables else 1
+
+    def full_params(self, params: Mapping[str, int]) -> dict[str, int]:
+        return {v: int(params.get(v, 0)) for v in self.variables}
+
+
+def config_key(params: Mapping[str, int]) -> str:
+    return stable_hash(sorted(params.items()))
+
+
+class Interrupted(Exception):
+    """Raised inside the engine when a stop was requested (Ctrl-C)."""
+
+
+class Engine:
+    """One optimization run of ``program`` on the given data."""
+
+    def __init__(
+        self,
+        program: Program,
+        trainset: Sequence[Example],
+        valset: Sequence[Example],
+        metric: Metric,
+        settings: EngineSettings,
+        *,
+        proposer_lm: LM | None,
+        executor: cf.Executor,
+        memo: Memo,
+        progress: Progress,
+        replicas: Sequence[Program] = (),
+        on_trial: Any = None,
+    ) -> None:
+        self.program = program
+        self.trainset = tuple(trainset)
+        self.valset = tuple(valset)
+        self.metric = metric
+        self.settings = settings
+        self.proposer_lm = proposer_lm
+        self.executor = executor
+        self.memo = memo
+        self.progress = progress
+        self.on_trial = on_trial
+        self.budget = CallBudget(settings.budget.max_lm_calls)
+        self.initial_state = current_state(program)
+        self.modules = dict(program.modules)
+        self.searched = [n for n in self.modules if n not in settings.freeze]
+        seeds = np.random.SeedSequence(settings.seed).spawn(len(_RNG_STREAMS))
+        self.rng = {name: np.random.default_rng(s) for name, s in zip(_RNG_STREAMS, seeds)}
+        self.evaluator = Evaluator(
+            [program, *replicas],
+            metric,
+            executor,
+            memo,
+            self.budget,
+            max_errors=settings.search.max_errors,
+            timeout=settings.search.timeout,
+        )
+        self.trials: list[Trial] = []
+        self.history: list[Observation] = []
+        self.full_scores: dict[str, float] = {}
+        self.started = time.monotonic()
+        self.stopped_reason = "completed"
+
+    # ----------------------------------------------------------------- the algorithm
+
+    def run(self) -> OptimizationResult:
+        baseline = self.evaluate_baseline()
+        space = self.build_space()
+        self.search(space, baseline)
+        return self.result(space, baseline)
+
+    def build_space(self) -> SearchSpace:
+        search = self.settings.search
+        pools = self.bootstrap_demos()
+        demo_sets = self.build_demo_sets(pools)
+        instructions = self.propose(demo_sets)
+        if not search.search_demos:
+            demo_sets = {n: sets[:1] for n, sets in demo_sets.items()}
+        variables: dict[str, int] = {}
+        for name in self.searched:
+            if search.search_instructions and len(instructions[name]) > 1:
+                variables[f"{name}.instruction"] = len(instructions[name])
+            if search.search_demos and len(demo_sets[name]) > 1:
+                variables[f"{name}.demos"] = len(demo_sets[name])
+        space = SearchSpace(instructions, demo_sets, variables)
+        self.memo.event("space", {"variables": variables, "instructions": instructions})
+        return space
+
+    # ----------------------------------------------------------------- steps
+
+    def evaluate_baseline(self) -> float:
+        self.progress.stage(f"evaluating the baseline on {len(self.valset)} validation examples")
+        trial = self.score(0, "full", {}, self.initial_state, self.valset, key="baseline")
+        if trial.score is None or not trial.complete:
+            raise BudgetExhaustedError(
+                "the budget ran out (or every run failed) while scoring the baseline; "
+                "raise max_lm_calls or check the program"
+            )
+        return trial.score
+
+    def bootstrap_demos(self) -> DemoPools:
+        search, num_sets = self.settings.search, self.settings.budget.num_candidates
+        wants_demos = search.search_demos and search.max_bootstrapped_demos > 0
+        grounding_only = not wants_demos and self.settings.proposer.use_demos
+        per_set = search.max_bootstrapped_demos if wants_demos else 3
+        wanted = per_set * num_sets if (wants_demos or grounding_only) else 0
+        if wanted:
+            self.progress.stage(f"bootstrapping demos ({wanted} successful traces wanted)")
+        pools = bootstrap_pools(
+            self.evaluator,
+            self.initial_state,
+            {n: self.modules[n] for n in self.searched},
+            self.trainset,
+            wanted=wanted,
+            threshold=search.metric_threshold,
+            rng=self.rng["bootstrap"],
+            batch_size=max(8, 2 * len(self.evaluator.replicas) * 4),
+        )
+        if wanted and pools.successes == 0:
+            logger.warning(
+                "no training run passed the metric: nothing to bootstrap, the search continues "
+                "with labeled demos and instructions only"
+            )
+        return pools
+
+    def build_demo_sets(self, pools: DemoPools) -> dict[str, tuple[tuple[Demo, ...], ...]]:
+        search = self.settings.search
+        originals = {n: self.initial_state[n].demos for n in self.modules}
+        sets = build_demo_sets(
+            pools,
+            {n: originals[n] for n in self.searched},
+            num_sets=self.settings.budget.num_candidates,
+            max_bootstrapped=search.max_bootstrapped_demos if search.search_demos else 3,
+            max_labeled=search.max_labeled_demos if search.search_demos else 0,
+            rng=self.rng["demo_sets"],
+        )
+        for name in self.modules:
+            sets.setdefault(name, (originals[name],))
+        self.memo.event(
+            "demo_sets", {n: [[d.to_dict() for d in s] for s in v] for n, v in sets.items()}
+        )
+        return sets
+
+    def propose(
+        self, demo_sets: Mapping[str, tuple[tuple[Demo, ...], ...]]
+    ) -> dict[str, tuple[str, ...]]:
+        originals = {n: self.initial_state[n].instruction for n in self.modules}
+        result = {n: (originals[n],) for n in self.modules}
+        count = self.settings.budget.num_candidates
+        if not self.settings.search.search_instructions or count < 2 or not self.searched:
+            return result
+        if self.proposer_lm is None:
+            raise InvalidInputError(
+                "instruction proposal needs a proposer model: pass proposer_lm=... (any LM or a "
+                "framework chat model an installed adapter can wrap)"
+            )
+        config = self.settings.proposer
+        client = ProposerClient(self.proposer_lm, self.memo, self.budget)
+        self.progress.stage("writing the grounding: data summary and program description")
+        grounding = Grounding(
+            data_summary=summarize_data(
+                client,
+                self.trainset,
+                batch_size=config.data_batch_size,
+                max_batches=config.max_data_batches,
+                temperature=config.temperature,
+            )
+            if config.use_data_summary
+            else "",
+            **self._describe(client) if config.use_program_summary else {},
+        )
+        specs = plan_proposals(
+            self.searched,
+            count,
+            {n: len(demo_sets[n]) for n in self.searched},
+            config,
+            self.rng["proposals"],
+        )
+        self.progress.stage(f"proposing {len(specs)} instructions for {len(self.searched)} modules")
+        proposed = propose_instructions(
+            client,
+            specs,
+            {n: self.modules[n].signature for n in self.searched},
+            {n: originals[n] for n in self.searched},
+            {n: demo_sets[n] for n in self.searched},
+            grounding,
+            config,
+            self.executor,
+        )
+        for name, candidates in proposed.items():
+            result[name] = tuple(text for text, _ in candidates)
+        return result
+
+    def _describe(self, client: ProposerClient) -> dict[str, Any]:
+        description, roles = describe_program(
+            client,
+            self.program.describe(),
+            {n: self.modules[n].signature for n in self.searched},
+            temperature=self.settings.proposer.temperature,
+        )
+        return {"program_description": description, "module_roles": roles}
+
+    def search(self, space: SearchSpace, baseline: float) -> None:
+        baseline_params = space.full_params({})
+        self.full_scores[config_key(baseline_params)] = baseline
+        self.history.append(Observation(baseline_params, baseline, "full"))
+        if not space.variables:
+            self.stopped_reason = "nothing to search"
+            return
+        search = self.settings.search
+        total = self.settings.budget.trials_for(len(space.variables))
+        minibatch = min(search.minibatch_size, len(self.valset))
+        use_minibatch = minibatch < len(self.valset)
+        parallel = max(1, min(self.settings.parallel_trials, len(self.evaluator.replicas)))
+        self.progress.stage(
+            f"searching {len(space.variables)} variables ({space.size()} configurations): "
+            f"{total} trials on minibatches of {minibatch}, full evaluation every "
+            f"{search.full_eval_every} trials"
+        )
+        done = 0
+        next_full = search.full_eval_every
+        try:
+            while done < total:
+                reason = self._stop_reason(space)
+                if reason:
+                    self.stopped_reason = reason
+                    break
+                batch = min(parallel, total - done)
+                asked = [self._ask(space) for _ in range(batch)]
+                if use_minibatch:
+                    outcomes = self._score_minibatches(space, asked, minibatch)
+                else:
+                    outcomes = [self._score_full(space, p) for p in asked]
+                done += len(outcomes)
+                if any(not t.complete for t in outcomes):
+                    self.stopped_reason = "max_lm_calls"
+                    break
+                if use_minibatch and done >= next_full:
+                    next_full += search.full_eval_every
+                    self._full_eval_best(space)
+                self.progress.trials(done, total, self.best_full_score(), self.budget.used)
+            else:
+                if use_minibatch:
+                    self._full_eval_best(space)
+        except BudgetExhaustedError:
+            self.stopped_reason = "max_lm_calls"
+        except KeyboardInterrupt:
+            self.stopped_reason = "interrupted"
+            logger.warning("interrupted: returning the best fully evaluated configuration so far")
+
+    # ----------------------------------------------------------------- search helpers
+
+    def _stop_reason(self, space: SearchSpace) -> str | None:
+        limit = self.settings.budget.max_seconds
+        if limit is not None and time.monotonic() - self.started >= limit:
+            return "max_seconds"
+        remaining = self.budget.remaining()
+        if remaining is not None and remaining <= 0:
+            return "max_lm_calls"
+        if len(self.full_scores) >= space.size():
+            return "every configuration fully evaluated"
+        return None
+
+    def _ask(self, space: SearchSpace) -> dict[str, int]:
+        params = self.settings.sampler.sample(space.variables, self.history, self.rng["sampler"])
+        return space.full_params(params)
+
+    def _score_minibatches(
+        self, space: SearchSpace, asked: Sequence[dict[str, int]], size: int
+    ) -> list[Trial]:
+        jobs = []
+        for params in asked:
+            idx = self.rng["minibatch"].choice(len(self.valset), size=size, replace=False)
+            examples = tuple(self.valset[int(i)] for i in sorted(idx))
+            jobs.append(EvalJob(config_key(params), space.state_for(params), examples))
+        started = time.monotonic()
+        outcomes = self.evaluator.evaluate(jobs)
+        seconds = (time.monotonic() - started) / max(1, len(jobs))
+        trials = []
+        for params, job, outcome in zip(asked, jobs, outcomes):
+            trial = self._record("minibatch", params, job.examples, outcome, seconds)
+            trials.append(trial)
+        return trials
+
+    def _score_full(self, space: SearchSpace, params: dict[str, int]) -> Trial:
+        trial = self.score(
+            len(self.trials), "full", params, space.state_for(params), self.valset, config_key(params)
+        )
+        return trial
+
+    def score(
+        self,
+        number: int,
+        kind: str,
+        params: Mapping[str, int],
+        state: ProgramState,
+        examples: Sequence[Example],
+        key: str,
+    ) -> Trial:
+        started = time.monotonic()
+        outcome = self.evaluator.evaluate([EvalJob(key, state, tuple(examples))])[0]
+        return self._record(kind, params, tuple(examples), outcome, time.monotonic() - started)
+
+    def _record(
+        self,
+        kind: str,
+        params: Mapping[str, int],
+        examples: tuple[Example, ...],
+        outcome: EvalOutcome,
+        seconds: float,
+    ) -> Trial:
+        trial = Trial(
+            number=len(self.trials),
+            kind="full" if kind == "full" else "minibatch",
+            params=dict(params),
+            score=outcome.mean,
+            example_ids=tuple(ex.id for ex in examples),
+            errors=sum(1 for r in outcome.records if r.error is not None),
+            malformed=sum(1 for r in outcome.records if r.malformed),
+            lm_calls=sum(r.lm_calls for r in outcome.records),
+            seconds=seconds,
+            complete=outcome.complete,
+        )
+        self.trials.append(trial)
+        self.memo.event("trial", trial.to_dict())
+        if trial.complete and trial.score is not None and params:
+            if trial.kind == "full":
+                self.full_scores[config_key(params)] = trial.score
+            self.history.append(Observation(params, trial.score, trial.kind))
+        if self.on_trial is not None:
+            self.on_trial(trial)
+        return trial
+
+    def _full_eval_best(self, space: SearchSpace) -> None:
+        """Score the untested configuration with the best mean minibatch score on all of val."""
+        means: dict[str, list[float]] = {}
+        params_of: dict[str, Mapping[str, int]] = {}
+        for obs in self.history:
+            if obs.kind != "minibatch":
+                continue
+            key = config_key(obs.params)
+            if key in self.full_scores:
+                continue
+            means.setdefault(key, []).append(obs.value)
+            params_of[key] = obs.params
+        if not means:
+            return
+        best_key = max(means, key=lambda k: (sum(means[k]) / len(means[k]), -list(means).index(k)))
+        self._score_full(space, dict(params_of[best_key]))
+
+    def best_full_score(self) -> float | None:
+        return max(self.full_scores.values()) if self.full_scores else None
+
+    # ----------------------------------------------------------------- result
+
+    def result(self, space: SearchSpace, baseline: float) -> OptimizationResult:
+        best_params: Mapping[str, int] = space.full_params({})
+        best = baseline
+        for trial in self.trials:
+            if (
+                trial.kind == "full"
+                and trial.complete
+                and trial.score is not None
+                and trial.score > best
+            ):
+                best, best_params = trial.score, trial.params
+        state = space.state_for(best_params)
+        state = ProgramState({n: state[n] for n in self.modules})
+        self.program.apply(state)
+        return OptimizationResult(
+            baseline_score=baseline,
+            best_score=best,
+            state=state,
+            initial_state=self.initial_state,
+            trials=tuple(self.trials),
+            best_params=dict(best_params),
+            instruction_candidates=dict(space.instructions),
+            demo_set_sizes={n: tuple(len(s) for s in sets) for n, sets in space.demo_sets.items()},
+            lm_calls=self.budget.used,
+            task_lm_calls=self.budget.task_calls,
+            proposer_lm_calls=self.budget.proposer_calls,
+            prompt_tokens=self.budget.prompt_tokens,
+            completion_tokens=self.budget.completion_tokens,
+            seconds=time.monotonic() - self.started,
+            stopped_reason=self.stopped_reason,
+            seed=self.settings.seed,
+            strategy=self.settings.strategy,
+            errors=self.evaluator.errors,
+            malformed=self.evaluator.malformed,
+        )
+
+
+def estimate_cost(
+    program: Program,
+    trainset_size: int,
+    valset_size: int,
+    settings: EngineSettings,
+) -> CostEstimate:
+    """Upper-bound LM calls for a run, before spending anything."""
+    search, budget, proposer = settings.search, settings.budget, settings.proposer
+    modules = [n for n in program.modules if n not in settings.freeze]
+    n = budget.num_candidates
+    wants_demos = search.search_demos and search.max_bootstrapped_demos > 0
+    bootstrap = min(trainset_size, 4 * n * max(1, search.max_bootstrapped_demos)) if (
+        wants_demos or proposer.use_demos
+    ) else 0
+    proposer_calls = 0
+    if search.search_instructions and n > 1:
+        proposer_calls = len(modules) * (n - 1)
+        if proposer.use_data_summary:
+            proposer_calls += proposer.max_data_batches + 1
+        if proposer.use_program_summary:
+            proposer_calls += 1 + len(modules)
+    variables = len(modules) * (int(search.search_instructions) + int(search.search_demos))
+    trials = budget.trials_for(max(1, variables))
+    minibatch = min(search.minibatch_size, valset_size)
+    full_evals = 1 + math.ceil(trials / search.full_eval_every)
+    return CostEstimate(
+        bootstrap_runs=bootstrap,
+        proposer_calls=proposer_calls,
+        trials=trials,
+        minibatch_size=minibatch,
+        full_evals=full_evals,
+        val_size=valset_size,
+        calls_per_run=max(1, len(program.modules)),
+    )

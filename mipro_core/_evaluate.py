@@ -1,0 +1,332 @@
+"""Parallel evaluation of program states on examples.
+
+Follows the concurrency model of DESIGN.md: a job applies one state to one program replica and
+then runs all its examples with many in flight at once on the executor. Several jobs run at the
+same time only on distinct replicas. Every (state, example) result is kept in the memo, so the
+same pair is never paid for twice in a run (nor after a resume).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+
+from ._errors import ErrorBudgetExceededError, MetricError, ParseError
+from ._memo import Memo
+from ._protocols import Metric, Program
+from ._types import Example, ProgramState, Trace
+
+
+@attrs.frozen
+class RunRecord:
+    """The outcome of running one state on one example.
+
+    ``score`` is ``None`` when the run raised (``error`` says why); a malformed model answer is
+    a scored failure (``score == 0.0`` and ``malformed``), not an error.
+    """
+
+    example_id: str
+    score: float | None
+    error: str | None = None
+    malformed: bool = False
+    lm_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    trace: Trace | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "example_id": self.example_id,
+            "score": self.score,
+            "error": self.error,
+            "malformed": self.malformed,
+            "lm_calls": self.lm_calls,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+        }
+        if self.trace is not None:
+            data["trace"] = self.trace.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
+        trace = data.get("trace")
+        return cls(
+            example_id=str(data["example_id"]),
+            score=None if data["score"] is None else float(data["score"]),
+            error=data.get("error"),
+            malformed=bool(data.get("malformed", False)),
+            lm_calls=int(data.get("lm_calls", 0)),
+            prompt_tokens=int(data.get("prompt_tokens", 0)),
+            completion_tokens=int(data.get("completion_tokens", 0)),
+            trace=Trace.from_dict(trace) if trace is not None else None,
+        )
+
+
+class CallBudget:
+    """Thread-safe accounting of LM calls and tokens with an optional hard cap.
+
+    Before a program run starts, the evaluator reserves the calls it expects the run to make; a
+    reservation that would cross the cap is refused, so the cap is exceeded at most by the
+    difference between estimated and actual calls of runs already in flight.
+    """
+
+    def __init__(self, max_lm_calls: int | None = None) -> None:
+        self.max_lm_calls = max_lm_calls
+        self._lock = threading.Lock()
+        self.task_calls = 0
+        self.proposer_calls = 0
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self._reserved = 0
+        self._runs = 0
+        self._run_calls = 0
+
+    @property
+    def used(self) -> int:
+        return self.task_calls + self.proposer_calls
+
+    def per_run_estimate(self, default: int) -> int:
+        with self._lock:
+            if self._runs == 0:
+                return max(1, default)
+            return max(1, math.ceil(self._run_calls / self._runs))
+
+    def reserve(self, calls: int) -> bool:
+        with self._lock:
+            if self.max_lm_calls is not None and (
+                self.used + self._reserved + calls > self.max_lm_calls
+            ):
+                return False
+            self._reserved += calls
+            return True
+
+    def remaining(self) -> int | None:
+        with self._lock:
+            if self.max_lm_calls is None:
+                return None
+            return max(0, self.max_lm_calls - self.used - self._reserved)
+
+    def settle_run(self, reserved: int, record: RunRecord) -> None:
+        with self._lock:
+            self._reserved -= reserved
+            calls = record.lm_calls if record.error is None else reserved
+            self.task_calls += calls
+            self.prompt_tokens += record.prompt_tokens
+            self.completion_tokens += record.completion_tokens
+            if record.error is None:
+                self._runs += 1
+                self._run_calls += record.lm_calls
+
+    def settle_proposer_call(
+        self, reserved: int, prompt_tokens: int = 0, completion_tokens: int = 0
+    ) -> None:
+        with self._lock:
+            self._reserved -= reserved
+            self.proposer_calls += 1
+            self.prompt_tokens += prompt_tokens
+            self.completion_tokens += completion_tokens
+
+
+def score_value(raw: Any, example: Example) -> float:
+    """Turn a metric's return value into a float, or raise :class:`MetricError`."""
+    if isinstance(raw, tuple) and len(raw) == 2:  # (score, feedback)
+        raw = raw[0]
+    if hasattr(raw, "score") and not isinstance(raw, (int, float)):
+        raw = raw.score
+    if isinstance(raw, bool):
+        return 1.0 if raw else 0.0
+    if isinstance(raw, (int, float)):
+        value = float(raw)
+        if math.isfinite(value):
+            return value
+    raise MetricError(
+        f"metric returned {raw!r} ({type(raw).__name__}) for example {example.id}; "
+        "it must return a finite number or a bool"
+    )
+
+
+@attrs.frozen
+class EvalJob:
+    """Score ``state`` (identified by ``key``) on ``examples``."""
+
+    key: str
+    state: ProgramState
+    examples: tuple[Example, ...]
+
+
+@attrs.frozen
+class EvalOutcome:
+    records: tuple[RunRecord, ...]
+    complete: bool
+
+    @property
+    def scored(self) -> tuple[RunRecord, ...]:
+        return tuple(r for r in self.records if r.score is not None)
+
+    @property
+    def mean(self) -> float | None:
+        scored = [r.score for r in self.records if r.score is not None]
+        return sum(scored) / len(scored) if scored else None
+
+
+class Evaluator:
+    """Runs evaluation jobs over an executor, with caching, an error budget and a call budget."""
+
+    def __init__(
+        self,
+        replicas: Sequence[Program],
+        metric: Metric,
+        executor: cf.Executor,
+        memo: Memo,
+        budget: CallBudget,
+        *,
+        max_errors: int,
+        timeout: float | None = None,
+        run_once: Callable[[Program, Example], tuple[Any, Trace]] | None = None,
+    ) -> None:
+        self.replicas = list(replicas)
+        self.metric = metric
+        self.executor = executor
+        self.memo = memo
+        self.budget = budget
+        self.max_errors = max_errors
+        self.timeout = timeout
+        self.errors = 0
+        self.malformed = 0
+        self._applied: list[str | None] = [None] * len(self.replicas)
+        self._run_once = run_once or (lambda program, ex: program.run(dict(ex.inputs)))
+        self._calls_per_run = max(1, len(self.replicas[0].modules))
+
+    def _execute(self, program: Program, example: Example, with_trace: bool) -> RunRecord:
+        try:
+            prediction, trace = self._run_once(program, example)
+        except ParseError as exc:
+            return RunRecord(example.id, 0.0, malformed=True, error=None, lm_calls=1, trace=None)
+        except Exception as exc:  # recorded as an error, never as a 0 score
+            return RunRecord(example.id, None, error=f"{type(exc).__name__}: {exc}")
+        try:
+            raw = self.metric(example, prediction, trace if with_trace else None)
+        except MetricError:
+            raise
+        except Exception as exc:
+            raise MetricError(
+                f"metric raised {type(exc).__name__}: {exc} on example {example.id}"
+            ) from exc
+        usage = [c.usage for c in trace.calls]
+        return RunRecord(
+            example.id,
+            score_value(raw, example),
+            lm_calls=trace.lm_calls,
+            prompt_tokens=sum(u.get("prompt_tokens", 0) for u in usage),
+            completion_tokens=sum(u.get("completion_tokens", 0) for u in usage),
+            trace=trace if with_trace else None,
+        )
+
+    def evaluate(self, jobs: Sequence[EvalJob], *, kind: str = "run") -> list[EvalOutcome]:
+        """Run every job (each on its own replica); results keep the examples' order.
+
+        Stops submitting new runs when the call budget refuses a reservation (the outcome is then
+        ``complete=False``); raises :class:`ErrorBudgetExceededError` once more than
+        ``max_errors`` runs have failed, after the runs in flight have finished.
+        """
+        if len(jobs) > len(self.replicas):
+            raise ValueError("more concurrent jobs than program replicas")
+        with_trace = kind == "bootstrap"
+        results: list[dict[str, RunRecord]] = [{} for _ in jobs]
+        pending: dict[cf.Future[RunRecord], tuple[int, Example, int, float]] = {}
+        complete = [True] * len(jobs)
+        estimate = self.budget.per_run_estimate(self._calls_per_run)
+        for j, job in enumerate(jobs):
+            todo = []
+            for example in job.examples:
+                cached = self.memo.get(kind, f"{job.key}:{example.id}")
+                if cached is not None:
+                    results[j][example.id] = RunRecord.from_dict(cached)
+                else:
+                    todo.append(example)
+            if not todo:
+                continue
+            program = self.replicas[j]
+            if self._applied[j] != job.key:
+                program.apply(job.state)
+                self._applied[j] = job.key
+            for example in todo:
+                if not self.budget.reserve(estimate):
+                    complete[j] = False
+                    break
+                future = self.executor.submit(self._execute, program, example, with_trace)
+                pending[future] = (j, example, estimate, time.monotonic())
+        self._collect(jobs, pending, results, kind)
+        outcomes = []
+        for j, job in enumerate(jobs):
+            records = tuple(results[j][ex.id] for ex in job.examples if ex.id in results[j])
+            outcomes.append(EvalOutcome(records, complete[j] and len(records) == len(job.examples)))
+        return outcomes
+
+    def _collect(
+        self,
+        jobs: Sequence[EvalJob],
+        pending: dict[cf.Future[RunRecord], tuple[int, Example, int, float]],
+        results: list[dict[str, RunRecord]],
+        kind: str,
+    ) -> None:
+        failure: BaseException | None = None
+        not_done = set(pending)
+        while not_done:
+            wait_for = None
+            if self.timeout is not None:
+                oldest = min(pending[f][3] for f in not_done)
+                wait_for = max(0.0, oldest + self.timeout - time.monotonic())
+            done, not_done = cf.wait(not_done, timeout=wait_for, return_when=cf.FIRST_COMPLETED)
+            if not done and self.timeout is not None:
+                now = time.monotonic()
+                for future in [f for f in not_done if now - pending[f][3] >= self.timeout]:
+                    future.cancel()
+                    not_done.discard(future)
+                    j, example, reserved, _ = pending[future]
+                    record = RunRecord(example.id, None, error=f"TimeoutError: run exceeded {self.timeout}s")
+                    self._record(jobs[j], example, record, reserved, results[j], kind)
+            for future in done:
+                j, example, reserved, _ = pending[future]
+                try:
+                    record = future.result()
+                except BaseException as exc:  # MetricError or interruption: finish in-flight first
+                    failure = failure or exc
+                    self.budget.settle_run(reserved, RunRecord(example.id, None, error="aborted"))
+                    continue
+                self._record(jobs[j], example, record, reserved, results[j], kind)
+        if failure is not None:
+            raise failure
+        if self.errors > self.max_errors:
+            raise ErrorBudgetExceededError(
+                f"{self.errors} program runs failed (max_errors={self.max_errors}); "
+                f"last error: {self._last_error}. Fix the cause or raise max_errors."
+            )
+
+    _last_error: str | None = None
+
+    def _record(
+        self,
+        job: EvalJob,
+        example: Example,
+        record: RunRecord,
+        reserved: int,
+        into: dict[str, RunRecord],
+        kind: str,
+    ) -> None:
+        self.budget.settle_run(reserved, record)
+        into[example.id] = record
+        if record.error is not None:
+            self.errors += 1
+            self._last_error = record.error
+            return
+        if record.malformed:
+            self.malformed += 1
+        self.memo.put(kind, f"{job.key}:{example.id}", record.to_dict())

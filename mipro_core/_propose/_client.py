@@ -1,0 +1,67 @@
+"""The proposer's calls to its LM: rendered from template files, memoized, budgeted."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from importlib import resources
+
+from .._chat_format import parse_fields, render_messages
+from .._errors import BudgetExhaustedError, LMError, ParseError
+from .._evaluate import CallBudget
+from .._memo import Memo
+from .._protocols import LM
+from .._types import Signature, stable_hash
+
+
+@functools.cache
+def load_template(name: str) -> str:
+    """The text of ``prompts/<name>.txt`` shipped in the package."""
+    path = resources.files("mipro_core._propose").joinpath("prompts", f"{name}.txt")
+    return path.read_text(encoding="utf-8").strip()
+
+
+class ProposerClient:
+    """Calls the proposer LM with one template and returns the parsed output fields."""
+
+    def __init__(self, lm: LM, memo: Memo, budget: CallBudget) -> None:
+        self.lm = lm
+        self.memo = memo
+        self.budget = budget
+
+    def ask(
+        self,
+        template: str,
+        signature: Signature,
+        inputs: Mapping[str, str],
+        *,
+        temperature: float,
+        salt: str = "",
+    ) -> dict[str, str]:
+        messages = render_messages(signature, load_template(template), (), inputs)
+        key = stable_hash({"messages": messages, "temperature": temperature, "salt": salt})
+        cached = self.memo.get("proposer", key)
+        if cached is not None:
+            return dict(cached)
+        if not self.budget.reserve(1):
+            raise BudgetExhaustedError("max_lm_calls reached during instruction proposal")
+        try:
+            texts = self.lm(messages, n=1, temperature=temperature)
+        except Exception as exc:
+            self.budget.settle_proposer_call(1)
+            raise LMError(f"proposer LM failed on {template!r}: {type(exc).__name__}: {exc}") from exc
+        text = texts[0] if texts else ""
+        self.budget.settle_proposer_call(
+            1,
+            sum(len(m["content"]) for m in messages) // 4,
+            len(text) // 4 if isinstance(text, str) else 0,
+        )
+        if not isinstance(text, str):
+            raise LMError(f"proposer LM returned {type(text).__name__}, expected text")
+        try:
+            fields = parse_fields(text, signature.outputs)
+        except ParseError:
+            fields = {f: "" for f in signature.outputs}
+            fields[signature.outputs[-1]] = text.strip()
+        self.memo.put("proposer", key, fields)
+        return fields

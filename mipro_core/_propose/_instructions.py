@@ -1,0 +1,198 @@
+"""Grounded instruction proposal: N candidate instructions per module.
+
+Candidate 0 is always the module's original instruction (no LM call is spent on it). Every other
+candidate is one proposer call grounded on the parts enabled in :class:`ProposerConfig`.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+from collections.abc import Mapping, Sequence
+
+import attrs
+import numpy as np
+
+from .._config import ProposerConfig
+from .._errors import LMError
+from .._types import Demo, Signature
+from ._client import ProposerClient
+from ._grounding import module_view
+from ._tips import TIPS
+
+
+@attrs.frozen
+class Grounding:
+    """What the proposer may be shown, computed once per run."""
+
+    data_summary: str = ""
+    program_description: str = ""
+    module_roles: Mapping[str, str] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class ProposalSpec:
+    """The settings of one proposer call (recorded with the instruction it produced)."""
+
+    module: str
+    index: int
+    tip: str
+    demo_set: int
+    use_data_summary: bool
+    use_program_summary: bool
+    temperature: float
+
+
+def _format_demos(demos: Sequence[Demo], limit: int) -> str:
+    parts = []
+    for i, demo in enumerate(demos[:limit]):
+        fields = {**demo.inputs, **demo.outputs}
+        lines = "\n".join(
+            f"{k}: {v if isinstance(v, str) else json.dumps(v, default=str)}"
+            for k, v in fields.items()
+        )
+        parts.append(f"Example {i + 1}:\n{lines}")
+    return "\n\n".join(parts)
+
+
+def proposal_inputs(
+    spec: ProposalSpec,
+    signature: Signature,
+    original: str,
+    demo_sets: Sequence[Sequence[Demo]],
+    grounding: Grounding,
+    config: ProposerConfig,
+) -> dict[str, str]:
+    """The fields of one proposer prompt; fields switched off are left out entirely."""
+    inputs: dict[str, str] = {}
+    if spec.use_data_summary and grounding.data_summary:
+        inputs["dataset_summary"] = grounding.data_summary
+    if spec.use_program_summary and grounding.program_description:
+        inputs["program_description"] = grounding.program_description
+        role = grounding.module_roles.get(spec.module, "")
+        if role:
+            inputs["module_description"] = role
+    inputs["module"] = module_view(spec.module, signature)
+    if config.use_demos and demo_sets:
+        demos = _demos_for(demo_sets, spec.demo_set, config.num_demos_in_context)
+        if demos:
+            inputs["task_demos"] = _format_demos(demos, config.num_demos_in_context)
+    if config.use_original_instruction:
+        inputs["original_instruction"] = original or "(none)"
+    if spec.tip and TIPS.get(spec.tip):
+        inputs["tip"] = TIPS[spec.tip]
+    return inputs
+
+
+def _demos_for(demo_sets: Sequence[Sequence[Demo]], start: int, limit: int) -> list[Demo]:
+    """Up to ``limit`` demos, walking the demo sets from ``start`` and wrapping around."""
+    demos: list[Demo] = []
+    for offset in range(len(demo_sets)):
+        for demo in demo_sets[(start + offset) % len(demo_sets)]:
+            if demo not in demos:
+                demos.append(demo)
+            if len(demos) >= limit:
+                return demos
+    return demos
+
+
+def plan_proposals(
+    modules: Sequence[str],
+    num_candidates: int,
+    num_demo_sets: Mapping[str, int],
+    config: ProposerConfig,
+    rng: np.random.Generator,
+) -> list[ProposalSpec]:
+    """The settings of every proposer call, drawn up front so the plan is seed-determined."""
+    tips = list(TIPS)
+    specs = []
+    for name in modules:
+        for index in range(1, num_candidates):
+            tip = tips[int(rng.integers(len(tips)))] if config.use_tip else "none"
+            sets = max(1, num_demo_sets.get(name, 1))
+            specs.append(
+                ProposalSpec(
+                    module=name,
+                    index=index,
+                    tip=tip,
+                    demo_set=index % sets,
+                    use_data_summary=config.use_data_summary,
+                    use_program_summary=config.use_program_summary,
+                    temperature=config.temperature,
+                )
+            )
+    return specs
+
+
+def propose_instructions(
+    client: ProposerClient,
+    specs: Sequence[ProposalSpec],
+    signatures: Mapping[str, Signature],
+    originals: Mapping[str, str],
+    demo_sets: Mapping[str, Sequence[Sequence[Demo]]],
+    grounding: Grounding,
+    config: ProposerConfig,
+    executor: cf.Executor,
+) -> dict[str, list[tuple[str, ProposalSpec | None]]]:
+    """Candidate instructions per module: the original first, then distinct proposals."""
+    signature = Signature(
+        (
+            "dataset_summary",
+            "program_description",
+            "module",
+            "module_description",
+            "task_demos",
+            "original_instruction",
+            "tip",
+        ),
+        ("proposed_instruction",),
+    )
+
+    def one(spec: ProposalSpec) -> str:
+        inputs = proposal_inputs(
+            spec,
+            signatures[spec.module],
+            originals[spec.module],
+            demo_sets.get(spec.module, ()),
+            grounding,
+            config,
+        )
+        sig = Signature(tuple(f for f in signature.inputs if f in inputs), signature.outputs)
+        reply = client.ask(
+            "propose_instruction",
+            sig,
+            inputs,
+            temperature=spec.temperature,
+            salt=f"{spec.module}#{spec.index}",
+        )
+        return _clean(reply["proposed_instruction"])
+
+    texts = list(executor.map(one, specs))
+    result: dict[str, list[tuple[str, ProposalSpec | None]]] = {
+        name: [(originals[name], None)] for name in signatures
+    }
+    empty: dict[str, int] = {}
+    for spec, text in zip(specs, texts):
+        if not text:
+            empty[spec.module] = empty.get(spec.module, 0) + 1
+            continue
+        if all(text != existing for existing, _ in result[spec.module]):
+            result[spec.module].append((text, spec))
+    for name, count in empty.items():
+        asked = sum(1 for s in specs if s.module == name)
+        if count == asked:
+            raise LMError(
+                f"the proposer LM returned empty text for all {asked} instruction proposals of "
+                f"module {name!r}; check the proposer model (proposer_lm=...)"
+            )
+    return result
+
+
+def _clean(text: str) -> str:
+    text = text.strip()
+    for prefix in ("proposed_instruction:", "instruction:"):
+        if text.lower().startswith(prefix):
+            text = text[len(prefix) :].strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+        text = text[1:-1].strip()
+    return text

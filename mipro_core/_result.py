@@ -1,0 +1,230 @@
+"""What an optimization run returns: trials, the winning state, the credit report."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+
+from ._types import ProgramState
+
+TrialKind = Literal["minibatch", "full"]
+
+
+@attrs.frozen
+class Trial:
+    """One scored configuration: on a random minibatch, or on the full validation set.
+
+    ``params`` maps each search variable (``"<module>.instruction"``, ``"<module>.demos"``) to the
+    chosen candidate index. ``score`` is the mean metric over the examples that ran without error
+    (``None`` if none did); ``complete`` is false when a budget cut the evaluation short.
+    """
+
+    number: int
+    kind: TrialKind
+    params: Mapping[str, int]
+    score: float | None
+    example_ids: tuple[str, ...]
+    errors: int = 0
+    malformed: int = 0
+    lm_calls: int = 0
+    seconds: float = 0.0
+    complete: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "kind": self.kind,
+            "params": dict(self.params),
+            "score": self.score,
+            "example_ids": list(self.example_ids),
+            "errors": self.errors,
+            "malformed": self.malformed,
+            "lm_calls": self.lm_calls,
+            "seconds": round(self.seconds, 6),
+            "complete": self.complete,
+        }
+
+    def log_entry(self) -> tuple[Any, ...]:
+        """The reproducible part of the trial (everything but timing)."""
+        return (
+            self.number,
+            self.kind,
+            tuple(sorted(self.params.items())),
+            self.score,
+            self.example_ids,
+            self.errors,
+            self.malformed,
+            self.complete,
+        )
+
+
+@attrs.frozen
+class ModuleCredit:
+    """How much one module's choices moved the score, and what it ended with.
+
+    ``instruction_share`` / ``demos_share`` are the fractions of the minibatch-score variance
+    explained by the module's instruction / demo-set choice (eta squared over the trials).
+    """
+
+    module: str
+    instruction_share: float
+    demos_share: float
+    original_instruction: str
+    best_instruction: str
+    best_demos: int
+    instruction_index: int
+    demo_set_index: int
+
+
+@attrs.frozen
+class CostEstimate:
+    """LM calls a run expects to make, computed before spending anything."""
+
+    bootstrap_runs: int
+    proposer_calls: int
+    trials: int
+    minibatch_size: int
+    full_evals: int
+    val_size: int
+    calls_per_run: int
+
+    @property
+    def program_runs(self) -> int:
+        return self.bootstrap_runs + self.trials * self.minibatch_size + self.full_evals * self.val_size
+
+    @property
+    def task_lm_calls(self) -> int:
+        return self.program_runs * self.calls_per_run
+
+    @property
+    def total_lm_calls(self) -> int:
+        return self.task_lm_calls + self.proposer_calls
+
+    def __str__(self) -> str:
+        return (
+            f"estimated LM calls: {self.total_lm_calls} at most "
+            f"({self.task_lm_calls} task calls in {self.program_runs} program runs: "
+            f"{self.bootstrap_runs} bootstrap, {self.trials} trials x {self.minibatch_size}, "
+            f"{self.full_evals} full evals x {self.val_size}; {self.proposer_calls} proposer calls)"
+        )
+
+
+@attrs.frozen
+class OptimizationResult:
+    """The outcome of :func:`mipro_core.optimize`.
+
+    The program passed to ``optimize`` already carries ``state``; ``save(path)`` writes it as a
+    versioned JSON artifact that :func:`mipro_core.apply` re-applies to a freshly built program.
+    """
+
+    baseline_score: float
+    best_score: float
+    state: ProgramState
+    initial_state: ProgramState
+    trials: tuple[Trial, ...]
+    best_params: Mapping[str, int]
+    instruction_candidates: Mapping[str, tuple[str, ...]]
+    demo_set_sizes: Mapping[str, tuple[int, ...]]
+    lm_calls: int
+    task_lm_calls: int
+    proposer_lm_calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float
+    stopped_reason: str
+    seed: int
+    strategy: str
+    estimate: CostEstimate | None = None
+    errors: int = 0
+    malformed: int = 0
+
+    @property
+    def credit(self) -> tuple[ModuleCredit, ...]:
+        return credit_report(self)
+
+    @property
+    def improvement(self) -> float:
+        return self.best_score - self.baseline_score
+
+    def save(self, path: str | Path) -> Path:
+        """Write the winning state as a versioned JSON artifact; returns the path."""
+        from ._artifact import save_state
+
+        metadata = {
+            "score": self.best_score,
+            "baseline_score": self.baseline_score,
+            "seed": self.seed,
+            "strategy": self.strategy,
+            "trials": len(self.trials),
+            "lm_calls": self.lm_calls,
+        }
+        return Path(save_state(path, self.state, metadata))
+
+    def summary(self) -> str:
+        """A human-readable report: scores, spend, and per-module changes and credit."""
+        lines = [
+            f"strategy: {self.strategy}  seed: {self.seed}  stopped: {self.stopped_reason}",
+            f"validation score: baseline {self.baseline_score:.3f} -> best {self.best_score:.3f}",
+            f"trials: {len(self.trials)}  LM calls: {self.lm_calls} "
+            f"(task {self.task_lm_calls}, proposer {self.proposer_lm_calls})  "
+            f"tokens: ~{self.prompt_tokens + self.completion_tokens}  time: {self.seconds:.1f}s",
+        ]
+        for credit in self.credit:
+            lines.append(f"module {credit.module}:")
+            lines.append(
+                f"  credit: instruction {credit.instruction_share:.0%}, "
+                f"demos {credit.demos_share:.0%} of score variance"
+            )
+            if credit.best_instruction != credit.original_instruction:
+                lines.append(f"  original instruction: {_short(credit.original_instruction)}")
+                lines.append(f"  winning instruction:  {_short(credit.best_instruction)}")
+            else:
+                lines.append("  instruction: unchanged")
+            lines.append(f"  demos: {credit.best_demos} (demo set #{credit.demo_set_index})")
+        return "\n".join(lines)
+
+
+def _short(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def eta_squared(values: Sequence[float], groups: Sequence[int]) -> float:
+    """Fraction of the variance of ``values`` explained by the grouping ``groups``."""
+    n = len(values)
+    if n < 2:
+        return 0.0
+    mean = sum(values) / n
+    total = sum((v - mean) ** 2 for v in values)
+    if total <= 0 or math.isclose(total, 0.0):
+        return 0.0
+    by_group: dict[int, list[float]] = {}
+    for v, g in zip(values, groups):
+        by_group.setdefault(g, []).append(v)
+    between = sum(len(vs) * (sum(vs) / len(vs) - mean) ** 2 for vs in by_group.values())
+    return between / total
+
+
+def credit_report(result: OptimizationResult) -> tuple[ModuleCredit, ...]:
+    scored = [t for t in result.trials if t.kind == "minibatch" and t.score is not None]
+    values = [float(t.score) for t in scored if t.score is not None]
+    report = []
+    for module, instruction in result.state.modules.items():
+        i_key, d_key = f"{module}.instruction", f"{module}.demos"
+        report.append(
+            ModuleCredit(
+                module=module,
+                instruction_share=eta_squared(values, [t.params.get(i_key, 0) for t in scored]),
+                demos_share=eta_squared(values, [t.params.get(d_key, 0) for t in scored]),
+                original_instruction=result.initial_state[module].instruction,
+                best_instruction=instruction.instruction,
+                best_demos=len(instruction.demos),
+                instruction_index=result.best_params.get(i_key, 0),
+                demo_set_index=result.best_params.get(d_key, 0),
+            )
+        )
+    return tuple(report)
