@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+import attrs
 import numpy as np
 
 from ._config import Budget, ProposerConfig, SearchConfig
 from ._engine import Engine, EngineSettings, estimate_cost
-from ._errors import InvalidInputError
+from ._errors import InvalidInputError, JournalError
+from ._journal import Journal
 from ._memo import InMemoryMemo, Memo
 from ._progress import ConsoleProgress, LogProgress, Progress
 from ._protocols import LM, CloneableProgram, Metric, Program
 from ._result import CostEstimate, OptimizationResult
-from ._search import RandomSampler, Sampler, TPESampler
+from ._search._random import RandomSampler
+from ._search._sampler import Sampler
+from ._search._tpe import TPESampler
 from ._types import Example
 
 logger = logging.getLogger("mipro_core")
@@ -76,22 +81,52 @@ class MIPRO:
         proposer_lm: Any = None,
         freeze: Sequence[str] = (),
         executor: cf.Executor | None = None,
-        memo: Memo | None = None,
+        journal: str | Path | None = None,
+        overwrite: bool = False,
         dry_run: bool = False,
     ) -> OptimizationResult:
-        """Optimize ``program`` (a Program or any object an installed adapter accepts) in place."""
-        from ._adapt import adapt, wrap_lm
+        """Optimize ``program`` (a Program or any object an installed adapter accepts) in place.
+
+        With ``journal="run.sqlite"`` every result is committed to a SQLite journal as it
+        happens; :func:`mipro_core.resume` continues the run after a crash.
+        """
+        from ._adapt import adapt
 
         prog = adapt(program)
         train, val = split_data(trainset, valset, self.budget.val_size, self.seed)
         check_inputs(prog, train, val, metric, freeze)
         settings = self._settings(prog, freeze)
         estimate = estimate_cost(prog, len(train), len(val), settings)
-        progress = self._progress()
-        progress.stage(str(estimate))
         if dry_run:
+            progress = self._progress()
+            progress.stage(str(estimate))
             progress.close()
             return _dry_result(prog, estimate, self.seed, self.strategy)
+        memo: Memo
+        if journal is not None:
+            memo = Journal.create(
+                journal, self._journal_config(prog, train, val, freeze), overwrite=overwrite
+            )
+        else:
+            memo = InMemoryMemo()
+        return self._run(prog, train, val, metric, settings, estimate, proposer_lm, executor, memo)
+
+    def _run(
+        self,
+        prog: Program,
+        train: tuple[Example, ...],
+        val: tuple[Example, ...],
+        metric: Metric,
+        settings: EngineSettings,
+        estimate: CostEstimate,
+        proposer_lm: Any,
+        executor: cf.Executor | None,
+        memo: Memo,
+    ) -> OptimizationResult:
+        from ._adapt import wrap_lm
+
+        progress = self._progress()
+        progress.stage(str(estimate))
         lm = _proposer(prog, proposer_lm, wrap_lm)
         own_executor = executor is None
         pool = executor or cf.ThreadPoolExecutor(self.num_threads, thread_name_prefix="mipro")
@@ -104,7 +139,7 @@ class MIPRO:
                 settings,
                 proposer_lm=lm,
                 executor=pool,
-                memo=memo if memo is not None else InMemoryMemo(),
+                memo=memo,
                 progress=progress,
                 replicas=_replicas(prog, settings.parallel_trials),
                 on_trial=_trial_hook(),
@@ -114,9 +149,33 @@ class MIPRO:
             progress.close()
             if own_executor:
                 pool.shutdown(wait=True, cancel_futures=True)
-        result = _with_estimate(result, estimate)
+            if isinstance(memo, Journal):
+                memo.close()
+        result = attrs.evolve(result, estimate=estimate)
         logger.info("optimization finished: %s", result.summary().splitlines()[1])
         return result
+
+    def _journal_config(
+        self,
+        program: Program,
+        train: Sequence[Example],
+        val: Sequence[Example],
+        freeze: Sequence[str],
+    ) -> dict[str, Any]:
+        return {
+            "strategy": self.strategy,
+            "seed": self.seed,
+            "num_threads": self.num_threads,
+            "parallel_trials": self.parallel_trials,
+            "budget": attrs.asdict(self.budget),
+            "proposer": attrs.asdict(self.proposer),
+            "search": attrs.asdict(self.search),
+            "sampler": _sampler_spec(self.sampler),
+            "freeze": list(freeze),
+            "modules": list(program.modules),
+            "trainset": [ex.to_dict() for ex in train],
+            "valset": [ex.to_dict() for ex in val],
+        }
 
     def _settings(self, program: Program, freeze: Sequence[str]) -> EngineSettings:
         parallel = self.parallel_trials
@@ -149,8 +208,6 @@ class ZeroShotMIPRO(MIPRO):
     strategy = "zeroshot-mipro"
 
     def _adjust_search(self, search: SearchConfig) -> SearchConfig:
-        import attrs
-
         return attrs.evolve(search, search_demos=False)
 
 
@@ -163,8 +220,6 @@ class BootstrapRandomSearch(MIPRO):
         return RandomSampler()
 
     def _adjust_search(self, search: SearchConfig) -> SearchConfig:
-        import attrs
-
         return attrs.evolve(search, search_instructions=False)
 
 
@@ -213,6 +268,8 @@ def optimize(
     executor: cf.Executor | None = None,
     parallel_trials: int | None = None,
     progress: Progress | bool | None = None,
+    journal: str | Path | None = None,
+    overwrite: bool = False,
     dry_run: bool = False,
 ) -> OptimizationResult:
     """Optimize the prompts of ``program`` in place with MIPRO and return the result.
@@ -227,8 +284,6 @@ def optimize(
     """
     if strategy not in STRATEGIES:
         raise InvalidInputError(f"strategy must be one of {sorted(STRATEGIES)}, got {strategy!r}")
-    import attrs
-
     base = Budget.from_name(budget) if isinstance(budget, str) else budget
     budget_value = attrs.evolve(
         base,
@@ -269,6 +324,8 @@ def optimize(
         proposer_lm=proposer_lm,
         freeze=freeze,
         executor=executor,
+        journal=journal,
+        overwrite=overwrite,
         dry_run=dry_run,
     )
 
@@ -363,12 +420,6 @@ def _trial_hook() -> Any:
     return lambda trial: hook(trial=trial)
 
 
-def _with_estimate(result: OptimizationResult, estimate: CostEstimate) -> OptimizationResult:
-    import attrs
-
-    return attrs.evolve(result, estimate=estimate)
-
-
 def _dry_result(
     program: Program, estimate: CostEstimate, seed: int, strategy: str
 ) -> OptimizationResult:
@@ -395,3 +446,76 @@ def _dry_result(
         strategy=strategy,
         estimate=estimate,
     )
+
+
+def _sampler_spec(sampler: Sampler) -> dict[str, Any]:
+    params = attrs.asdict(sampler) if attrs.has(type(sampler)) else {}
+    return {"type": type(sampler).__name__, "params": params}
+
+
+def _sampler_from_spec(spec: Mapping[str, Any], given: Sampler | None) -> Sampler:
+    if given is not None:
+        return given
+    kinds: dict[str, type[Any]] = {"TPESampler": TPESampler, "RandomSampler": RandomSampler}
+    kind = spec.get("type")
+    if kind not in kinds:
+        raise JournalError(
+            f"the journal's run used a custom sampler {kind!r}: pass sampler=... to resume()"
+        )
+    sampler: Sampler = kinds[kind](**spec.get("params", {}))
+    return sampler
+
+
+def resume(
+    journal: str | Path,
+    program: Any,
+    metric: Metric,
+    *,
+    proposer_lm: Any = None,
+    sampler: Sampler | None = None,
+    num_threads: int | None = None,
+    executor: cf.Executor | None = None,
+    progress: Progress | bool | None = None,
+) -> OptimizationResult:
+    """Continue the run recorded in ``journal`` on ``program`` (rebuilt by your own code).
+
+    The run replays from the start: every step already in the journal is served from it (no LM
+    call is paid twice), the rest runs and is appended. With a deterministic LM the trial log and
+    the final state equal those of an uninterrupted run.
+    """
+    from ._adapt import adapt
+
+    store = Journal.open(journal)
+    try:
+        config = store.config
+        prog = adapt(program)
+        recorded = list(config.get("modules", []))
+        if sorted(recorded) != sorted(prog.modules):
+            missing = sorted(set(recorded) - set(prog.modules))
+            extra = sorted(set(prog.modules) - set(recorded))
+            raise JournalError(
+                f"journal {journal} was written for another program: modules missing here "
+                f"{missing}, modules not in the journal {extra}"
+            )
+        try:
+            optimizer = STRATEGIES[config["strategy"]](
+                budget=Budget(**config["budget"]),
+                proposer=ProposerConfig(**config["proposer"]),
+                search=SearchConfig(**config["search"]),
+                sampler=_sampler_from_spec(config["sampler"], sampler),
+                seed=int(config["seed"]),
+                num_threads=num_threads or int(config["num_threads"]),
+                parallel_trials=config.get("parallel_trials"),
+                progress=progress,
+            )
+            train = tuple(Example.from_dict(d) for d in config["trainset"])
+            val = tuple(Example.from_dict(d) for d in config["valset"])
+            freeze = tuple(config.get("freeze", ()))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise JournalError(f"journal {journal} has an invalid run configuration: {exc}") from exc
+    except BaseException:
+        store.close()
+        raise
+    settings = optimizer._settings(prog, freeze)
+    estimate = estimate_cost(prog, len(train), len(val), settings)
+    return optimizer._run(prog, train, val, metric, settings, estimate, proposer_lm, executor, store)

@@ -32,6 +32,7 @@ from ._propose import (
     summarize_data,
 )
 from ._protocols import LM, Metric, Program, current_state
+from ._retry import Backoff
 from ._result import CostEstimate, OptimizationResult, Trial
 from ._search._sampler import Observation, Sampler
 from ._types import Demo, Example, ModuleState, ProgramState, stable_hash
@@ -83,6 +84,11 @@ def config_key(params: Mapping[str, int]) -> str:
     return stable_hash(sorted(params.items()))
 
 
+def state_key(state: ProgramState) -> str:
+    """Cache key of a state: equal prompts share results, however they were reached."""
+    return "state-" + stable_hash(state.to_dict())
+
+
 class Interrupted(Exception):
     """Raised inside the engine when a stop was requested (Ctrl-C)."""
 
@@ -129,6 +135,8 @@ class Engine:
             self.budget,
             max_errors=settings.search.max_errors,
             timeout=settings.search.timeout,
+            max_retries=settings.search.max_retries,
+            backoff=Backoff(settings.search.retry_base_delay, settings.search.retry_max_delay),
         )
         self.trials: list[Trial] = []
         self.history: list[Observation] = []
@@ -140,9 +148,25 @@ class Engine:
 
     def run(self) -> OptimizationResult:
         baseline = self.evaluate_baseline()
-        space = self.build_space()
+        try:
+            space = self.build_space()
+        except KeyboardInterrupt:
+            logger.warning("interrupted before the search: keeping the original prompts")
+            self.stopped_reason = "interrupted"
+            return self.result(self._baseline_space(), baseline)
+        except BudgetExhaustedError:
+            logger.warning("max_lm_calls reached before the search: keeping the original prompts")
+            self.stopped_reason = "max_lm_calls"
+            return self.result(self._baseline_space(), baseline)
         self.search(space, baseline)
         return self.result(space, baseline)
+
+    def _baseline_space(self) -> SearchSpace:
+        return SearchSpace(
+            {n: (s.instruction,) for n, s in self.initial_state.modules.items()},
+            {n: (s.demos,) for n, s in self.initial_state.modules.items()},
+            {},
+        )
 
     def build_space(self) -> SearchSpace:
         search = self.settings.search
@@ -158,14 +182,16 @@ class Engine:
             if search.search_demos and len(demo_sets[name]) > 1:
                 variables[f"{name}.demos"] = len(demo_sets[name])
         space = SearchSpace(instructions, demo_sets, variables)
-        self.memo.event("space", {"variables": variables, "instructions": instructions})
+        self.memo.put("space", "variables", variables)
+        self.memo.put("space", "instructions", {n: list(v) for n, v in instructions.items()})
         return space
 
     # ----------------------------------------------------------------- steps
 
     def evaluate_baseline(self) -> float:
         self.progress.stage(f"evaluating the baseline on {len(self.valset)} validation examples")
-        trial = self.score(0, "full", {}, self.initial_state, self.valset, key="baseline")
+        state = self.initial_state
+        trial = self.score("full", {}, state, self.valset, state_key(state))
         if trial.score is None or not trial.complete:
             raise BudgetExhaustedError(
                 "the budget ran out (or every run failed) while scoring the baseline; "
@@ -211,8 +237,8 @@ class Engine:
         )
         for name in self.modules:
             sets.setdefault(name, (originals[name],))
-        self.memo.event(
-            "demo_sets", {n: [[d.to_dict() for d in s] for s in v] for n, v in sets.items()}
+        self.memo.put(
+            "space", "demo_sets", {n: [[d.to_dict() for d in s] for s in v] for n, v in sets.items()}
         )
         return sets
 
@@ -347,7 +373,8 @@ class Engine:
         for params in asked:
             idx = self.rng["minibatch"].choice(len(self.valset), size=size, replace=False)
             examples = tuple(self.valset[int(i)] for i in sorted(idx))
-            jobs.append(EvalJob(config_key(params), space.state_for(params), examples))
+            state = space.state_for(params)
+            jobs.append(EvalJob(state_key(state), state, examples))
         started = time.monotonic()
         outcomes = self.evaluator.evaluate(jobs)
         seconds = (time.monotonic() - started) / max(1, len(jobs))
@@ -358,14 +385,11 @@ class Engine:
         return trials
 
     def _score_full(self, space: SearchSpace, params: dict[str, int]) -> Trial:
-        trial = self.score(
-            len(self.trials), "full", params, space.state_for(params), self.valset, config_key(params)
-        )
-        return trial
+        state = space.state_for(params)
+        return self.score("full", params, state, self.valset, state_key(state))
 
     def score(
         self,
-        number: int,
         kind: str,
         params: Mapping[str, int],
         state: ProgramState,
@@ -397,7 +421,7 @@ class Engine:
             complete=outcome.complete,
         )
         self.trials.append(trial)
-        self.memo.event("trial", trial.to_dict())
+        self.memo.put("trial", f"{trial.number:06d}", trial.to_dict())
         if trial.complete and trial.score is not None and params:
             if trial.kind == "full":
                 self.full_scores[config_key(params)] = trial.score
@@ -489,7 +513,7 @@ def estimate_cost(
     variables = len(modules) * (int(search.search_instructions) + int(search.search_demos))
     trials = budget.trials_for(max(1, variables))
     minibatch = min(search.minibatch_size, valset_size)
-    full_evals = 1 + math.ceil(trials / search.full_eval_every)
+    full_evals = 2 + trials // search.full_eval_every  # baseline, every S trials, final
     return CostEstimate(
         bootstrap_runs=bootstrap,
         proposer_calls=proposer_calls,

@@ -20,6 +20,7 @@ import attrs
 from ._errors import ErrorBudgetExceededError, MetricError, ParseError
 from ._memo import Memo
 from ._protocols import Metric, Program
+from ._retry import Backoff, is_transient
 from ._types import Example, ProgramState, Trace
 
 
@@ -116,7 +117,7 @@ class CallBudget:
     def settle_run(self, reserved: int, record: RunRecord) -> None:
         with self._lock:
             self._reserved -= reserved
-            calls = record.lm_calls if record.error is None else reserved
+            calls = max(record.lm_calls, 1) if record.error is not None else record.lm_calls
             self.task_calls += calls
             self.prompt_tokens += record.prompt_tokens
             self.completion_tokens += record.completion_tokens
@@ -189,6 +190,8 @@ class Evaluator:
         *,
         max_errors: int,
         timeout: float | None = None,
+        max_retries: int = 3,
+        backoff: Backoff | None = None,
         run_once: Callable[[Program, Example], tuple[Any, Trace]] | None = None,
     ) -> None:
         self.replicas = list(replicas)
@@ -198,19 +201,38 @@ class Evaluator:
         self.budget = budget
         self.max_errors = max_errors
         self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff or Backoff()
         self.errors = 0
         self.malformed = 0
+        self.retries = 0
+        self._stopping = False
         self._applied: list[str | None] = [None] * len(self.replicas)
         self._run_once = run_once or (lambda program, ex: program.run(dict(ex.inputs)))
         self._calls_per_run = max(1, len(self.replicas[0].modules))
 
     def _execute(self, program: Program, example: Example, with_trace: bool) -> RunRecord:
-        try:
-            prediction, trace = self._run_once(program, example)
-        except ParseError as exc:
-            return RunRecord(example.id, 0.0, malformed=True, error=None, lm_calls=1, trace=None)
-        except Exception as exc:  # recorded as an error, never as a 0 score
-            return RunRecord(example.id, None, error=f"{type(exc).__name__}: {exc}")
+        attempt = 0
+        extra_calls = 0
+        while True:
+            try:
+                prediction, trace = self._run_once(program, example)
+                break
+            except ParseError:
+                return RunRecord(example.id, 0.0, malformed=True, lm_calls=1 + extra_calls)
+            except Exception as exc:  # recorded as an error, never as a 0 score
+                if attempt < self.max_retries and is_transient(exc) and not self._stopping:
+                    time.sleep(self.backoff.delay(attempt, exc))
+                    attempt += 1
+                    extra_calls += 1
+                    self.retries += 1
+                    continue
+                return RunRecord(
+                    example.id,
+                    None,
+                    error=f"{type(exc).__name__}: {exc}",
+                    lm_calls=1 + extra_calls,
+                )
         try:
             raw = self.metric(example, prediction, trace if with_trace else None)
         except MetricError:
@@ -223,7 +245,7 @@ class Evaluator:
         return RunRecord(
             example.id,
             score_value(raw, example),
-            lm_calls=trace.lm_calls,
+            lm_calls=trace.lm_calls + extra_calls,
             prompt_tokens=sum(u.get("prompt_tokens", 0) for u in usage),
             completion_tokens=sum(u.get("completion_tokens", 0) for u in usage),
             trace=trace if with_trace else None,
@@ -284,7 +306,16 @@ class Evaluator:
             if self.timeout is not None:
                 oldest = min(pending[f][3] for f in not_done)
                 wait_for = max(0.0, oldest + self.timeout - time.monotonic())
-            done, not_done = cf.wait(not_done, timeout=wait_for, return_when=cf.FIRST_COMPLETED)
+            try:
+                done, not_done = cf.wait(
+                    not_done, timeout=wait_for, return_when=cf.FIRST_COMPLETED
+                )
+            except KeyboardInterrupt as exc:  # Ctrl-C: finish what is in flight, keep it
+                self._stopping = True
+                for future in not_done:
+                    future.cancel()
+                done, not_done = cf.wait(not_done).done, set()
+                failure = failure or exc
             if not done and self.timeout is not None:
                 now = time.monotonic()
                 for future in [f for f in not_done if now - pending[f][3] >= self.timeout]:
@@ -295,6 +326,9 @@ class Evaluator:
                     self._record(jobs[j], example, record, reserved, results[j], kind)
             for future in done:
                 j, example, reserved, _ = pending[future]
+                if future.cancelled():
+                    self.budget.settle_run(reserved, RunRecord(example.id, None, error="aborted"))
+                    continue
                 try:
                     record = future.result()
                 except BaseException as exc:  # MetricError or interruption: finish in-flight first

@@ -179,6 +179,11 @@ class NativeProgram:
             pass
         return "\n".join(parts)
 
+    def default_lm(self) -> LM | None:
+        """The LM the stages share, the default proposer model (``None`` if they differ)."""
+        lms = {id(s.lm): s.lm for s in self._stages.values()}
+        return next(iter(lms.values())) if len(lms) == 1 else None
+
     def clone(self) -> NativeProgram:
         """An independent replica: new stage objects with the same state, LM and forward."""
         return NativeProgram(

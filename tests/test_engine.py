@@ -1,0 +1,159 @@
+"""Behaviour of the optimizer on a toy task with a deterministic LM."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+from collections import Counter
+
+import pytest
+
+import mipro_core as mc
+from tests.toy import ToyLM, toy_data, toy_metric, toy_program
+
+TRAIN, VAL = toy_data(60), toy_data(80, offset=100)
+
+
+def run(lm: ToyLM | None = None, **kwargs: object) -> tuple[mc.OptimizationResult, ToyLM, object]:
+    lm = lm or ToyLM()
+    program = toy_program(lm, stages=int(kwargs.pop("stages", 1)))  # type: ignore[call-overload]
+    options: dict[str, object] = {"valset": VAL, "num_threads": 4, "minibatch_size": 20}
+    options.update(kwargs)
+    result = mc.optimize(program, TRAIN, toy_metric, **options)  # type: ignore[arg-type]
+    return result, lm, program
+
+
+def test_optimize_improves_and_applies_in_place() -> None:
+    result, _, program = run(max_trials=12)
+    assert result.best_score >= result.baseline_score + 0.2
+    assert mc.current_state(program) == result.state  # type: ignore[arg-type]
+    assert result.state != result.initial_state
+    assert "UPPERCASE" in result.state["s0"].instruction
+    assert result.trials[0].kind == "full" and result.trials[0].params == {}
+    assert {t.kind for t in result.trials} == {"full", "minibatch"}
+    credit = result.credit[0]
+    assert credit.module == "s0" and credit.original_instruction == "Answer the question."
+    assert "winning instruction" in result.summary()
+
+
+def test_same_seed_same_trial_log_and_seed_zero_is_real() -> None:
+    a, _, _ = run(seed=0, max_trials=8)
+    b, _, _ = run(seed=0, max_trials=8)
+    c, _, _ = run(seed=1, max_trials=8)
+    log = [t.log_entry() for t in a.trials]
+    assert log == [t.log_entry() for t in b.trials]
+    assert a.state == b.state
+    assert log != [t.log_entry() for t in c.trials]
+
+
+def test_threads_do_not_change_the_trial_log() -> None:
+    a, _, _ = run(seed=3, max_trials=6, num_threads=1)
+    b, _, _ = run(seed=3, max_trials=6, num_threads=8)
+    assert [t.log_entry() for t in a.trials] == [t.log_entry() for t in b.trials]
+
+
+def test_parallel_trials_on_replicas_match_their_own_sequential_log() -> None:
+    a, _, _ = run(seed=2, max_trials=8, parallel_trials=2, num_threads=8)
+    b, _, _ = run(seed=2, max_trials=8, parallel_trials=2, num_threads=2)
+    assert [t.log_entry() for t in a.trials] == [t.log_entry() for t in b.trials]
+
+
+def test_no_state_example_pair_is_evaluated_twice() -> None:
+    _, lm, _ = run(max_trials=15, num_candidates=3)
+    counts = Counter(lm.prompts)
+    assert counts and max(counts.values()) == 1
+
+
+def test_small_space_stops_when_everything_is_fully_evaluated() -> None:
+    result, _, _ = run(strategy="zeroshot-mipro", num_candidates=2, max_trials=15)
+    assert result.stopped_reason == "every configuration fully evaluated"
+    assert len({tuple(sorted(t.params.items())) for t in result.trials if t.kind == "full"}) == 2
+
+
+def test_zero_shot_searches_no_demos() -> None:
+    result, _, _ = run(strategy="zeroshot-mipro", max_trials=6)
+    assert all(not k.endswith(".demos") for t in result.trials for k in t.params)
+    assert result.state["s0"].demos == ()
+
+
+def test_labeled_only_mode_works() -> None:
+    result, _, _ = run(max_bootstrapped_demos=0, max_labeled_demos=2, max_trials=6)
+    demos = [d for sizes in result.demo_set_sizes.values() for d in sizes]
+    assert max(demos) >= 1
+    assert all(d.source == "labeled" for d in result.state["s0"].demos)
+
+
+def test_demos_only_baseline_keeps_the_instruction() -> None:
+    result, _, _ = run(strategy="bootstrap-random-search", max_trials=6)
+    assert result.state["s0"].instruction == "Answer the question."
+    assert result.proposer_lm_calls == 0
+
+
+def test_dry_run_calls_no_model() -> None:
+    lm = ToyLM()
+    result, _, _ = run(lm, dry_run=True)
+    assert lm.calls == 0
+    assert result.estimate is not None and result.estimate.total_lm_calls > 0
+    assert result.stopped_reason == "dry run"
+
+
+def test_estimate_bounds_the_real_spend() -> None:
+    result, _, _ = run(max_trials=10)
+    assert result.estimate is not None
+    assert result.lm_calls <= result.estimate.total_lm_calls
+
+
+def test_a_cap_below_the_baseline_evaluation_is_refused_clearly() -> None:
+    lm = ToyLM()
+    with pytest.raises(mc.BudgetExhaustedError, match="baseline"):
+        run(lm, max_lm_calls=30)
+    assert lm.calls <= 30
+
+
+@pytest.mark.parametrize("cap", [120, 150, 400])
+def test_max_lm_calls_is_hard(cap: int) -> None:
+    threads = 4
+    result, lm, _ = run(max_lm_calls=cap, max_trials=50, num_threads=threads)
+    assert lm.calls <= cap + threads
+    assert result.lm_calls == lm.calls
+
+
+def test_max_trials_caps_minibatch_trials() -> None:
+    result, _, _ = run(max_trials=5)
+    assert sum(1 for t in result.trials if t.kind == "minibatch") <= 5
+
+
+def test_freeze_keeps_a_module_as_it_was() -> None:
+    result, _, _ = run(stages=2, freeze=["s0"], max_trials=8)
+    assert result.state["s0"] == result.initial_state["s0"]
+    assert all(not k.startswith("s0.") for t in result.trials for k in t.params)
+
+
+def test_errors_are_recorded_and_stop_after_max_errors() -> None:
+    with pytest.raises(mc.ErrorBudgetExceededError, match="max_errors=3"):
+        run(ToyLM(fail=RuntimeError), max_errors=3)
+
+
+def test_metric_returning_junk_is_named() -> None:
+    def metric(example: mc.Example, prediction: object, trace: object = None) -> object:
+        return "yes"
+
+    with pytest.raises(mc.MetricError, match="finite number"):
+        mc.optimize(toy_program(ToyLM()), TRAIN, metric, valset=VAL)  # type: ignore[arg-type]
+
+
+def test_bad_inputs_raise_named_errors() -> None:
+    program = toy_program(ToyLM())
+    with pytest.raises(mc.InvalidInputError, match="empty"):
+        mc.optimize(program, [], toy_metric)
+    with pytest.raises(mc.InvalidInputError, match="not a mipro_core.Example"):
+        mc.optimize(program, [{"question": "x"}], toy_metric)  # type: ignore[list-item]
+    with pytest.raises(mc.InvalidInputError, match="freeze"):
+        mc.optimize(program, TRAIN, toy_metric, freeze=["nope"])
+    with pytest.raises(mc.InvalidInputError, match="budget"):
+        mc.optimize(program, TRAIN, toy_metric, budget="huge")
+
+
+def test_user_executor_is_left_running() -> None:
+    with cf.ThreadPoolExecutor(3) as pool:
+        run(executor=pool, max_trials=3)
+        assert pool.submit(lambda: 42).result() == 42
