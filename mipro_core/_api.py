@@ -450,7 +450,8 @@ def _dry_result(
 
 def _sampler_spec(sampler: Sampler) -> dict[str, Any]:
     params = attrs.asdict(sampler) if attrs.has(type(sampler)) else {}
-    return {"type": type(sampler).__name__, "params": params}
+    plain = {k: v for k, v in params.items() if isinstance(v, (bool, int, float, str))}
+    return {"type": type(sampler).__name__, "params": plain}
 
 
 def _sampler_from_spec(spec: Mapping[str, Any], given: Sampler | None) -> Sampler:

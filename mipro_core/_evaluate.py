@@ -211,6 +211,15 @@ class Evaluator:
         self._run_once = run_once or (lambda program, ex: program.run(dict(ex.inputs)))
         self._calls_per_run = max(1, len(self.replicas[0].modules))
 
+    def _execute_and_keep(
+        self, program: Program, example: Example, kind: str, key: str
+    ) -> RunRecord:
+        """Run in a worker thread; the result is committed to the memo before returning."""
+        record = self._execute(program, example, kind == "bootstrap")
+        if record.error is None:
+            self.memo.put(kind, f"{key}:{example.id}", record.to_dict())
+        return record
+
     def _execute(self, program: Program, example: Example, with_trace: bool) -> RunRecord:
         attempt = 0
         extra_calls = 0
@@ -260,7 +269,6 @@ class Evaluator:
         """
         if len(jobs) > len(self.replicas):
             raise ValueError("more concurrent jobs than program replicas")
-        with_trace = kind == "bootstrap"
         results: list[dict[str, RunRecord]] = [{} for _ in jobs]
         pending: dict[cf.Future[RunRecord], tuple[int, Example, int, float]] = {}
         complete = [True] * len(jobs)
@@ -283,7 +291,9 @@ class Evaluator:
                 if not self.budget.reserve(estimate):
                     complete[j] = False
                     break
-                future = self.executor.submit(self._execute, program, example, with_trace)
+                future = self.executor.submit(
+                    self._execute_and_keep, program, example, kind, job.key
+                )
                 pending[future] = (j, example, estimate, time.monotonic())
         self._collect(jobs, pending, results, kind)
         outcomes = []
@@ -363,4 +373,3 @@ class Evaluator:
             return
         if record.malformed:
             self.malformed += 1
-        self.memo.put(kind, f"{job.key}:{example.id}", record.to_dict())

@@ -1,0 +1,111 @@
+"""The journal: resume after SIGKILL equals an uninterrupted run; integrity errors are clear."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import mipro_core as mc
+from tests.toy import ToyLM, toy_data, toy_metric, toy_program
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def worker(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "tests.journal_worker", *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    tmp = tmp_path_factory.mktemp("ref")
+    done = worker("run", str(tmp / "ref.sqlite"), str(tmp / "ref.json"))
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads((tmp / "ref.json").read_text()))
+
+
+# Kill points by LM call count, from this run's phases: baseline 1-120, bootstrap 121-200,
+# data summary 201-208, instruction proposals 209-214, trials from 215 with full evaluations
+# at 365-454 and 565-664.
+@pytest.mark.parametrize("kill_at", [130, 201, 205, 211, 300, 420, 600])
+def test_resume_after_sigkill_equals_uninterrupted(
+    tmp_path: Path, reference: dict[str, Any], kill_at: int
+) -> None:
+    journal = tmp_path / "run.sqlite"
+    killed = worker("run", str(journal), str(tmp_path / "x.json"), str(kill_at))
+    assert killed.returncode == -9, killed.stderr
+    resumed = worker("resume", str(journal), str(tmp_path / "out.json"))
+    assert resumed.returncode == 0, resumed.stderr
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert out["trials"] == reference["trials"]
+    assert out["state"] == reference["state"]
+    # never re-pays: the killed run's calls + the resumed run's calls exceed an uninterrupted
+    # run's only by the runs in flight at the kill (4 worker threads x 2 LM calls per run)
+    assert kill_at + out["calls"] <= reference["calls"] + 4 * 2
+
+
+def test_existing_journal_is_not_overwritten(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    args = dict(valset=toy_data(20, 100), journal=path, max_trials=2, num_candidates=2)
+    mc.optimize(toy_program(ToyLM()), toy_data(20), toy_metric, **args)  # type: ignore[arg-type]
+    before = path.read_bytes()
+    with pytest.raises(mc.JournalError, match="already exists"):
+        mc.optimize(toy_program(ToyLM()), toy_data(20), toy_metric, **args)  # type: ignore[arg-type]
+    assert path.read_bytes() == before
+    mc.optimize(toy_program(ToyLM()), toy_data(20), toy_metric, overwrite=True, **args)  # type: ignore[arg-type]
+
+
+def test_journal_of_another_program_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    mc.optimize(
+        toy_program(ToyLM()), toy_data(20), toy_metric,
+        valset=toy_data(20, 100), journal=path, max_trials=2, num_candidates=2,
+    )
+    with pytest.raises(mc.JournalError, match="another program"):
+        mc.resume(path, toy_program(ToyLM(), stages=2), toy_metric)
+
+
+@pytest.mark.parametrize(
+    "content", [b"", b"not a database at all", b"SQLite format 3\x00" + b"\x00" * 50]
+)
+def test_corrupt_journal_is_a_journal_error(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "bad.sqlite"
+    path.write_bytes(content)
+    with pytest.raises(mc.JournalError):
+        mc.resume(path, toy_program(ToyLM()), toy_metric)
+
+
+def test_other_schema_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    mc.optimize(
+        toy_program(ToyLM()), toy_data(20), toy_metric,
+        valset=toy_data(20, 100), journal=path, max_trials=2, num_candidates=2,
+    )
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(mc.JournalError, match="schema version 99"):
+        mc.resume(path, toy_program(ToyLM()), toy_metric)
+
+
+def test_truncated_journal_is_a_journal_error(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    mc.optimize(
+        toy_program(ToyLM()), toy_data(20), toy_metric,
+        valset=toy_data(20, 100), journal=path, max_trials=2, num_candidates=2,
+    )
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+    for suffix in ("-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    with pytest.raises(mc.JournalError):
+        mc.resume(path, toy_program(ToyLM()), toy_metric)
