@@ -181,7 +181,9 @@ class MIPRO:
         parallel = self.parallel_trials
         if parallel is None:
             parallel = max(1, self.num_threads // max(1, self.search.minibatch_size))
-        if not isinstance(program, CloneableProgram) or not callable(getattr(program, "clone", None)):
+        if not isinstance(program, CloneableProgram) or not callable(
+            getattr(program, "clone", None)
+        ):
             parallel = 1
         return EngineSettings(
             strategy=self.strategy,
@@ -388,7 +390,9 @@ def check_inputs(
         raise InvalidInputError(f"metric must be callable, got {type(metric).__name__}")
     unknown = [n for n in freeze if n not in modules]
     if unknown:
-        raise InvalidInputError(f"freeze names unknown module(s) {unknown}; modules: {list(modules)}")
+        raise InvalidInputError(
+            f"freeze names unknown module(s) {unknown}; modules: {list(modules)}"
+        )
     if len(freeze) == len(modules):
         raise InvalidInputError("every module is frozen: nothing left to optimize")
 
@@ -449,7 +453,7 @@ def _dry_result(
 
 
 def _sampler_spec(sampler: Sampler) -> dict[str, Any]:
-    params = attrs.asdict(sampler) if attrs.has(type(sampler)) else {}
+    params: dict[str, Any] = attrs.asdict(sampler) if attrs.has(type(sampler)) else {}  # type: ignore[arg-type]
     plain = {k: v for k, v in params.items() if isinstance(v, (bool, int, float, str))}
     return {"type": type(sampler).__name__, "params": plain}
 
@@ -513,10 +517,14 @@ def resume(
             val = tuple(Example.from_dict(d) for d in config["valset"])
             freeze = tuple(config.get("freeze", ()))
         except (KeyError, TypeError, ValueError) as exc:
-            raise JournalError(f"journal {journal} has an invalid run configuration: {exc}") from exc
+            raise JournalError(
+                f"journal {journal} has an invalid run configuration: {exc}"
+            ) from exc
     except BaseException:
         store.close()
         raise
     settings = optimizer._settings(prog, freeze)
     estimate = estimate_cost(prog, len(train), len(val), settings)
-    return optimizer._run(prog, train, val, metric, settings, estimate, proposer_lm, executor, store)
+    return optimizer._run(
+        prog, train, val, metric, settings, estimate, proposer_lm, executor, store
+    )

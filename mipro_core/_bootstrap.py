@@ -35,7 +35,9 @@ class DemoPools:
 def labeled_demo(signature: Signature, example: Example) -> Demo | None:
     """A demo from an example's gold fields, if they cover the module's signature."""
     fields = {**example.inputs, **example.outputs}
-    if not signature.outputs or not all(f in fields for f in (*signature.inputs, *signature.outputs)):
+    if not signature.outputs or not all(
+        f in fields for f in (*signature.inputs, *signature.outputs)
+    ):
         return None
     if not all(f in example.outputs for f in signature.outputs):
         return None

@@ -6,13 +6,14 @@ All are frozen attrs values with keyword-only fields; presets are named construc
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import attrs
 
 from ._errors import InvalidInputError
 
 
-def _positive(_: object, attribute: attrs.Attribute[int | None], value: int | None) -> None:
+def _positive(_: object, attribute: attrs.Attribute[Any], value: int | None) -> None:
     if value is not None and value < 1:
         raise InvalidInputError(f"{attribute.name} must be >= 1, got {value}")
 

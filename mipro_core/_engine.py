@@ -32,8 +32,8 @@ from ._propose import (
     summarize_data,
 )
 from ._protocols import LM, Metric, Program, current_state
-from ._retry import Backoff
 from ._result import CostEstimate, OptimizationResult, Trial
+from ._retry import Backoff
 from ._search._sampler import Observation, Sampler
 from ._types import Demo, Example, ModuleState, ProgramState, stable_hash
 
@@ -126,7 +126,7 @@ class Engine:
         self.modules = dict(program.modules)
         self.searched = [n for n in self.modules if n not in settings.freeze]
         seeds = np.random.SeedSequence(settings.seed).spawn(len(_RNG_STREAMS))
-        self.rng = {name: np.random.default_rng(s) for name, s in zip(_RNG_STREAMS, seeds)}
+        self.rng = {name: np.random.default_rng(s) for name, s in zip(_RNG_STREAMS, seeds, strict=False)}
         self.evaluator = Evaluator(
             [program, *replicas],
             metric,
@@ -238,7 +238,9 @@ class Engine:
         for name in self.modules:
             sets.setdefault(name, (originals[name],))
         self.memo.put(
-            "space", "demo_sets", {n: [[d.to_dict() for d in s] for s in v] for n, v in sets.items()}
+            "space",
+            "demo_sets",
+            {n: [[d.to_dict() for d in s] for s in v] for n, v in sets.items()},
         )
         return sets
 
@@ -246,7 +248,7 @@ class Engine:
         self, demo_sets: Mapping[str, tuple[tuple[Demo, ...], ...]]
     ) -> dict[str, tuple[str, ...]]:
         originals = {n: self.initial_state[n].instruction for n in self.modules}
-        result = {n: (originals[n],) for n in self.modules}
+        result: dict[str, tuple[str, ...]] = {n: (originals[n],) for n in self.modules}
         count = self.settings.budget.num_candidates
         if not self.settings.search.search_instructions or count < 2 or not self.searched:
             return result
@@ -379,7 +381,7 @@ class Engine:
         outcomes = self.evaluator.evaluate(jobs)
         seconds = (time.monotonic() - started) / max(1, len(jobs))
         trials = []
-        for params, job, outcome in zip(asked, jobs, outcomes):
+        for params, job, outcome in zip(asked, jobs, outcomes, strict=False):
             trial = self._record("minibatch", params, job.examples, outcome, seconds)
             trials.append(trial)
         return trials
@@ -500,9 +502,11 @@ def estimate_cost(
     modules = [n for n in program.modules if n not in settings.freeze]
     n = budget.num_candidates
     wants_demos = search.search_demos and search.max_bootstrapped_demos > 0
-    bootstrap = min(trainset_size, 4 * n * max(1, search.max_bootstrapped_demos)) if (
-        wants_demos or proposer.use_demos
-    ) else 0
+    bootstrap = (
+        min(trainset_size, 4 * n * max(1, search.max_bootstrapped_demos))
+        if (wants_demos or proposer.use_demos)
+        else 0
+    )
     proposer_calls = 0
     if search.search_instructions and n > 1:
         proposer_calls = len(modules) * (n - 1)

@@ -317,9 +317,7 @@ class Evaluator:
                 oldest = min(pending[f][3] for f in not_done)
                 wait_for = max(0.0, oldest + self.timeout - time.monotonic())
             try:
-                done, not_done = cf.wait(
-                    not_done, timeout=wait_for, return_when=cf.FIRST_COMPLETED
-                )
+                done, not_done = cf.wait(not_done, timeout=wait_for, return_when=cf.FIRST_COMPLETED)
             except KeyboardInterrupt as exc:  # Ctrl-C: finish what is in flight, keep it
                 self._stopping = True
                 for future in not_done:
@@ -332,7 +330,9 @@ class Evaluator:
                     future.cancel()
                     not_done.discard(future)
                     j, example, reserved, _ = pending[future]
-                    record = RunRecord(example.id, None, error=f"TimeoutError: run exceeded {self.timeout}s")
+                    record = RunRecord(
+                        example.id, None, error=f"TimeoutError: run exceeded {self.timeout}s"
+                    )
                     self._record(jobs[j], example, record, reserved, results[j], kind)
             for future in done:
                 j, example, reserved, _ = pending[future]

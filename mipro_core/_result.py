@@ -94,7 +94,11 @@ class CostEstimate:
 
     @property
     def program_runs(self) -> int:
-        return self.bootstrap_runs + self.trials * self.minibatch_size + self.full_evals * self.val_size
+        return (
+            self.bootstrap_runs
+            + self.trials * self.minibatch_size
+            + self.full_evals * self.val_size
+        )
 
     @property
     def task_lm_calls(self) -> int:
@@ -203,7 +207,7 @@ def eta_squared(values: Sequence[float], groups: Sequence[int]) -> float:
     if total <= 0 or math.isclose(total, 0.0):
         return 0.0
     by_group: dict[int, list[float]] = {}
-    for v, g in zip(values, groups):
+    for v, g in zip(values, groups, strict=False):
         by_group.setdefault(g, []).append(v)
     between = sum(len(vs) * (sum(vs) / len(vs) - mean) ** 2 for vs in by_group.values())
     return between / total

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -25,7 +25,9 @@ def _freeze(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
 
 def canonical_json(value: JSON) -> str:
     """Serialize ``value`` deterministically (sorted keys, no whitespace)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_thaw)
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_thaw
+    )
 
 
 def _thaw(value: Any) -> Any:
@@ -37,6 +39,18 @@ def _thaw(value: Any) -> Any:
 def stable_hash(value: JSON, length: int = 16) -> str:
     """A short, process-independent hex digest of a JSON-compatible value."""
     return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()[:length]
+
+
+def _str_tuple(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(values)
+
+
+def _demo_tuple(values: Iterable[Demo]) -> tuple[Demo, ...]:
+    return tuple(values)
+
+
+def _call_tuple(values: Iterable[ModuleCall]) -> tuple[ModuleCall, ...]:
+    return tuple(values)
 
 
 def _require_mapping(data: Any, what: str) -> Mapping[str, Any]:
@@ -89,8 +103,8 @@ class Example:
 class Signature:
     """The fields a module reads and writes, with optional one-line descriptions."""
 
-    inputs: tuple[str, ...] = attrs.field(converter=tuple)
-    outputs: tuple[str, ...] = attrs.field(converter=tuple)
+    inputs: tuple[str, ...] = attrs.field(converter=_str_tuple)
+    outputs: tuple[str, ...] = attrs.field(converter=_str_tuple)
     descriptions: Mapping[str, str] = attrs.field(converter=_freeze, factory=dict, eq=False)
 
     @classmethod
@@ -185,7 +199,7 @@ class Trace:
     ``unattributed_calls`` counts LM calls the adapter saw but could not attach to a module.
     """
 
-    calls: tuple[ModuleCall, ...] = attrs.field(converter=tuple, factory=tuple)
+    calls: tuple[ModuleCall, ...] = attrs.field(converter=_call_tuple, factory=tuple)
     unattributed_calls: int = 0
 
     def __iter__(self) -> Iterator[ModuleCall]:
@@ -222,7 +236,7 @@ class ModuleState:
     """The two free parameters of a module: its instruction and its demos."""
 
     instruction: str
-    demos: tuple[Demo, ...] = attrs.field(converter=tuple, factory=tuple)
+    demos: tuple[Demo, ...] = attrs.field(converter=_demo_tuple, factory=tuple)
 
     def to_dict(self) -> dict[str, Any]:
         return {"instruction": self.instruction, "demos": [d.to_dict() for d in self.demos]}
@@ -233,7 +247,9 @@ class ModuleState:
         instruction = data.get("instruction")
         if not isinstance(instruction, str):
             raise TypeError("ModuleState.instruction must be a string")
-        return cls(instruction=instruction, demos=tuple(Demo.from_dict(d) for d in data.get("demos", ())))
+        return cls(
+            instruction=instruction, demos=tuple(Demo.from_dict(d) for d in data.get("demos", ()))
+        )
 
 
 @attrs.frozen

@@ -27,6 +27,7 @@ If ``forward`` starts threads of its own, it must run them with
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import inspect
 import threading
@@ -170,13 +171,9 @@ class NativeProgram:
         parts.append("Stages:")
         for stage in self._stages.values():
             sig = stage.signature
-            parts.append(
-                f"- {stage.name}: ({', '.join(sig.inputs)}) -> ({', '.join(sig.outputs)})"
-            )
-        try:
+            parts.append(f"- {stage.name}: ({', '.join(sig.inputs)}) -> ({', '.join(sig.outputs)})")
+        with contextlib.suppress(OSError, TypeError):
             parts.append("Control flow:\n" + inspect.getsource(self._forward).strip())
-        except (OSError, TypeError):
-            pass
         return "\n".join(parts)
 
     def default_lm(self) -> LM | None:

@@ -22,7 +22,9 @@ class KillingLM(ToyLM):
         super().__init__()
         self.kill_at = kill_at
 
-    def __call__(self, messages: Sequence[Any], *, n: int = 1, temperature: float = 0.0) -> list[str]:
+    def __call__(
+        self, messages: Sequence[Any], *, n: int = 1, temperature: float = 0.0
+    ) -> list[str]:
         out = super().__call__(messages, n=n, temperature=temperature)
         if self.kill_at is not None and self.calls >= self.kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
@@ -36,8 +38,16 @@ def main() -> None:
     program = toy_program(lm, stages=2)
     if mode == "run":
         result = mc.optimize(
-            program, toy_data(40), toy_metric, valset=toy_data(60, offset=100), journal=journal,
-            num_threads=4, minibatch_size=15, max_trials=12, num_candidates=4, seed=5,
+            program,
+            toy_data(40),
+            toy_metric,
+            valset=toy_data(60, offset=100),
+            journal=journal,
+            num_threads=4,
+            minibatch_size=15,
+            max_trials=12,
+            num_candidates=4,
+            seed=5,
         )
     else:
         result = mc.resume(journal, program, toy_metric)

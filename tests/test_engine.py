@@ -145,7 +145,7 @@ def test_bad_inputs_raise_named_errors() -> None:
     program = toy_program(ToyLM())
     with pytest.raises(mc.InvalidInputError, match="empty"):
         mc.optimize(program, [], toy_metric)
-    with pytest.raises(mc.InvalidInputError, match="not a mipro_core.Example"):
+    with pytest.raises(mc.InvalidInputError, match=r"not a mipro_core\.Example"):
         mc.optimize(program, [{"question": "x"}], toy_metric)  # type: ignore[list-item]
     with pytest.raises(mc.InvalidInputError, match="freeze"):
         mc.optimize(program, TRAIN, toy_metric, freeze=["nope"])

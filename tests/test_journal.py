@@ -22,7 +22,11 @@ def worker(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
         [sys.executable, "-m", "tests.journal_worker", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -68,8 +72,13 @@ def test_existing_journal_is_not_overwritten(tmp_path: Path) -> None:
 def test_journal_of_another_program_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite"
     mc.optimize(
-        toy_program(ToyLM()), toy_data(20), toy_metric,
-        valset=toy_data(20, 100), journal=path, max_trials=2, num_candidates=2,
+        toy_program(ToyLM()),
+        toy_data(20),
+        toy_metric,
+        valset=toy_data(20, 100),
+        journal=path,
+        max_trials=2,
+        num_candidates=2,
     )
     with pytest.raises(mc.JournalError, match="another program"):
         mc.resume(path, toy_program(ToyLM(), stages=2), toy_metric)
@@ -88,8 +97,13 @@ def test_corrupt_journal_is_a_journal_error(tmp_path: Path, content: bytes) -> N
 def test_other_schema_version_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite"
     mc.optimize(
-        toy_program(ToyLM()), toy_data(20), toy_metric,
-        valset=toy_data(20, 100), journal=path, max_trials=2, num_candidates=2,
+        toy_program(ToyLM()),
+        toy_data(20),
+        toy_metric,
+        valset=toy_data(20, 100),
+        journal=path,
+        max_trials=2,
+        num_candidates=2,
     )
     with sqlite3.connect(path) as db:
         db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
@@ -100,8 +114,13 @@ def test_other_schema_version_is_refused(tmp_path: Path) -> None:
 def test_truncated_journal_is_a_journal_error(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite"
     mc.optimize(
-        toy_program(ToyLM()), toy_data(20), toy_metric,
-        valset=toy_data(20, 100), journal=path, max_trials=2, num_candidates=2,
+        toy_program(ToyLM()),
+        toy_data(20),
+        toy_metric,
+        valset=toy_data(20, 100),
+        journal=path,
+        max_trials=2,
+        num_candidates=2,
     )
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 3])

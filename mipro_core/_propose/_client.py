@@ -17,7 +17,7 @@ from .._types import Signature, stable_hash
 @functools.cache
 def load_template(name: str) -> str:
     """The text of ``prompts/<name>.txt`` shipped in the package."""
-    path = resources.files("mipro_core._propose").joinpath("prompts", f"{name}.txt")
+    path = resources.files("mipro_core._propose").joinpath("prompts").joinpath(f"{name}.txt")
     return path.read_text(encoding="utf-8").strip()
 
 
@@ -49,7 +49,9 @@ class ProposerClient:
             texts = self.lm(messages, n=1, temperature=temperature)
         except Exception as exc:
             self.budget.settle_proposer_call(1)
-            raise LMError(f"proposer LM failed on {template!r}: {type(exc).__name__}: {exc}") from exc
+            raise LMError(
+                f"proposer LM failed on {template!r}: {type(exc).__name__}: {exc}"
+            ) from exc
         text = texts[0] if texts else ""
         self.budget.settle_proposer_call(
             1,

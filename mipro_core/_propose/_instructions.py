@@ -172,7 +172,7 @@ def propose_instructions(
         name: [(originals[name], None)] for name in signatures
     }
     empty: dict[str, int] = {}
-    for spec, text in zip(specs, texts):
+    for spec, text in zip(specs, texts, strict=False):
         if not text:
             empty[spec.module] = empty.get(spec.module, 0) + 1
             continue
