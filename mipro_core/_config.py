@@ -95,7 +95,7 @@ class SearchConfig:
     metric_threshold: float | None = None
     max_errors: int = 10
     timeout: float | None = None
-    max_retries: int = 3
+    max_retries: int = 6
     retry_base_delay: float = 0.5
     retry_max_delay: float = 20.0
     search_instructions: bool = True

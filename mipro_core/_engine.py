@@ -258,7 +258,13 @@ class Engine:
                 "framework chat model an installed adapter can wrap)"
             )
         config = self.settings.proposer
-        client = ProposerClient(self.proposer_lm, self.memo, self.budget)
+        client = ProposerClient(
+            self.proposer_lm,
+            self.memo,
+            self.budget,
+            max_retries=self.settings.search.max_retries,
+            backoff=self.evaluator.backoff,
+        )
         self.progress.stage("writing the grounding: data summary and program description")
         grounding = Grounding(
             data_summary=summarize_data(

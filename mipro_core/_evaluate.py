@@ -24,6 +24,9 @@ from ._retry import Backoff, is_transient
 from ._types import Example, ProgramState, Trace
 
 
+SKIPPED = "skipped: the error budget was already spent"
+
+
 @attrs.frozen
 class RunRecord:
     """The outcome of running one state on one example.
@@ -117,8 +120,7 @@ class CallBudget:
     def settle_run(self, reserved: int, record: RunRecord) -> None:
         with self._lock:
             self._reserved -= reserved
-            calls = max(record.lm_calls, 1) if record.error is not None else record.lm_calls
-            self.task_calls += calls
+            self.task_calls += record.lm_calls
             self.prompt_tokens += record.prompt_tokens
             self.completion_tokens += record.completion_tokens
             if record.error is None:
@@ -207,6 +209,8 @@ class Evaluator:
         self.malformed = 0
         self.retries = 0
         self._stopping = False
+        self._failed = 0
+        self._failed_lock = threading.Lock()
         self._applied: list[str | None] = [None] * len(self.replicas)
         self._run_once = run_once or (lambda program, ex: program.run(dict(ex.inputs)))
         self._calls_per_run = max(1, len(self.replicas[0].modules))
@@ -215,9 +219,14 @@ class Evaluator:
         self, program: Program, example: Example, kind: str, key: str
     ) -> RunRecord:
         """Run in a worker thread; the result is committed to the memo before returning."""
+        if self._failed > self.max_errors:  # the error budget is spent: don't start new runs
+            return RunRecord(example.id, None, error=SKIPPED)
         record = self._execute(program, example, kind == "bootstrap")
         if record.error is None:
             self.memo.put(kind, f"{key}:{example.id}", record.to_dict())
+        else:
+            with self._failed_lock:
+                self._failed += 1
         return record
 
     def _execute(self, program: Program, example: Example, with_trace: bool) -> RunRecord:
@@ -366,6 +375,8 @@ class Evaluator:
         kind: str,
     ) -> None:
         self.budget.settle_run(reserved, record)
+        if record.error == SKIPPED:
+            return
         into[example.id] = record
         if record.error is not None:
             self.errors += 1

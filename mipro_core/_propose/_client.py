@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Mapping
 from importlib import resources
 
@@ -10,7 +11,8 @@ from .._chat_format import parse_fields, render_messages
 from .._errors import BudgetExhaustedError, LMError, ParseError
 from .._evaluate import CallBudget
 from .._memo import Memo
-from .._protocols import LM
+from .._protocols import LM, Message
+from .._retry import Backoff, is_transient
 from .._types import Signature, stable_hash
 
 
@@ -24,10 +26,37 @@ def load_template(name: str) -> str:
 class ProposerClient:
     """Calls the proposer LM with one template and returns the parsed output fields."""
 
-    def __init__(self, lm: LM, memo: Memo, budget: CallBudget) -> None:
+    def __init__(
+        self,
+        lm: LM,
+        memo: Memo,
+        budget: CallBudget,
+        *,
+        max_retries: int = 3,
+        backoff: Backoff | None = None,
+    ) -> None:
         self.lm = lm
         self.memo = memo
         self.budget = budget
+        self.max_retries = max_retries
+        self.backoff = backoff or Backoff()
+
+    def _call(self, template: str, messages: list[Message], temperature: float) -> list[str]:
+        """One proposer call; transient failures are retried (each retry is a paid call)."""
+        attempt = 0
+        while True:
+            try:
+                return self.lm(messages, n=1, temperature=temperature)
+            except Exception as exc:
+                if attempt < self.max_retries and is_transient(exc) and self.budget.reserve(1):
+                    self.budget.settle_proposer_call(1)
+                    time.sleep(self.backoff.delay(attempt, exc))
+                    attempt += 1
+                    continue
+                self.budget.settle_proposer_call(1)
+                raise LMError(
+                    f"proposer LM failed on {template!r}: {type(exc).__name__}: {exc}"
+                ) from exc
 
     def ask(
         self,
@@ -45,13 +74,7 @@ class ProposerClient:
             return dict(cached)
         if not self.budget.reserve(1):
             raise BudgetExhaustedError("max_lm_calls reached during instruction proposal")
-        try:
-            texts = self.lm(messages, n=1, temperature=temperature)
-        except Exception as exc:
-            self.budget.settle_proposer_call(1)
-            raise LMError(
-                f"proposer LM failed on {template!r}: {type(exc).__name__}: {exc}"
-            ) from exc
+        texts = self._call(template, messages, temperature)
         text = texts[0] if texts else ""
         self.budget.settle_proposer_call(
             1,
