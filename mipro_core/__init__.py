@@ -1,5 +1,15 @@
-"""mipro: MIPRO prompt optimization for multi-stage LM programs you already built."""
+"""mipro: MIPRO prompt optimization for multi-stage LM programs you already built.
 
+``optimize(program_or_framework_object, trainset, metric)`` searches every stage's instruction and
+demos and leaves the winning prompts in place. Submodules: :mod:`mipro_core.native` (plain-Python
+programs), :mod:`mipro_core.plugins` (adapter hooks), :mod:`mipro_core.samplers` (search
+strategies), :mod:`mipro_core.testing` (SimulatedLM, tasks, adapter conformance kit).
+"""
+
+from ._adapt import adapt, apply, wrap_lm
+from ._api import MIPRO, BootstrapRandomSearch, RandomSearch, ZeroShotMIPRO, optimize, resume
+from ._artifact import Artifact, load_state, read_artifact, save_state
+from ._config import Budget, ProposerConfig, SearchConfig
 from ._errors import (
     ArtifactError,
     BudgetExhaustedError,
@@ -12,19 +22,27 @@ from ._errors import (
     NoAdapterError,
     ParseError,
 )
+from ._journal import Journal
 from ._protocols import LM, CloneableProgram, Message, Metric, Module, Program, current_state
+from ._result import CostEstimate, ModuleCredit, OptimizationResult, Trial
 from ._types import Demo, Example, ModuleCall, ModuleState, ProgramState, Signature, Trace
 from ._version import __version__
 
 __all__ = [
     "LM",
+    "MIPRO",
+    "Artifact",
     "ArtifactError",
+    "BootstrapRandomSearch",
+    "Budget",
     "BudgetExhaustedError",
     "CloneableProgram",
+    "CostEstimate",
     "Demo",
     "ErrorBudgetExceededError",
     "Example",
     "InvalidInputError",
+    "Journal",
     "JournalError",
     "LMError",
     "Message",
@@ -33,13 +51,28 @@ __all__ = [
     "MiproError",
     "Module",
     "ModuleCall",
+    "ModuleCredit",
     "ModuleState",
     "NoAdapterError",
+    "OptimizationResult",
     "ParseError",
     "Program",
     "ProgramState",
+    "ProposerConfig",
+    "RandomSearch",
+    "SearchConfig",
     "Signature",
     "Trace",
+    "Trial",
+    "ZeroShotMIPRO",
     "__version__",
+    "adapt",
+    "apply",
     "current_state",
+    "load_state",
+    "optimize",
+    "read_artifact",
+    "resume",
+    "save_state",
+    "wrap_lm",
 ]

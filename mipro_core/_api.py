@@ -416,12 +416,11 @@ def _replicas(program: Program, count: int) -> list[Program]:
 
 
 def _trial_hook() -> Any:
-    from .plugins import get_plugin_manager
+    from ._plugin_manager import get_plugin_manager, notify_trial_completed
 
-    hook = get_plugin_manager().hook.mipro_trial_completed
-    if not hook.get_hookimpls():
+    if not get_plugin_manager().hook.mipro_trial_completed.get_hookimpls():
         return None
-    return lambda trial: hook(trial=trial)
+    return notify_trial_completed
 
 
 def _dry_result(

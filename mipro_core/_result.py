@@ -159,8 +159,8 @@ class OptimizationResult:
         from ._artifact import save_state
 
         metadata = {
-            "score": self.best_score,
-            "baseline_score": self.baseline_score,
+            "score": _finite_or_none(self.best_score),
+            "baseline_score": _finite_or_none(self.baseline_score),
             "seed": self.seed,
             "strategy": self.strategy,
             "trials": len(self.trials),
@@ -190,6 +190,10 @@ class OptimizationResult:
                 lines.append("  instruction: unchanged")
             lines.append(f"  demos: {credit.best_demos} (demo set #{credit.demo_set_index})")
         return "\n".join(lines)
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 def _short(text: str, limit: int = 160) -> str:

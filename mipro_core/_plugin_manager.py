@@ -1,0 +1,341 @@
+"""The process-wide plugin manager: created lazily, loads entry points one by one, never crashes.
+
+Nothing here runs at import time. The first call of :func:`get_plugin_manager` (directly, or via
+:func:`mipro_core.adapt` and friends) builds the manager: hook specifications, the built-in
+``native`` plugin, then every entry point of group ``mipro`` in name order. Unlike pluggy's
+``load_setuptools_entrypoints``, each entry point is loaded inside its own ``try``: a broken
+plugin is skipped with a :class:`PluginWarning` naming it and the error, recorded for
+:func:`failed_plugins` (and ``mipro plugins``), and the other plugins keep working.
+
+Environment (read when the manager is built; :func:`reset_plugin_manager` re-reads it):
+
+``MIPRO_DISABLE_PLUGIN_AUTOLOAD``
+    Any value except ``""``, ``0``, ``false``, ``no``, ``off`` disables entry-point loading (the
+    built-in plugin and plugins registered in-process still work).
+``MIPRO_PLUGINS``
+    A comma-separated allow-list of entry-point names (``MIPRO_PLUGINS=langchain,toy``). When the
+    variable is set, only those entry points load; set but empty, none do. Use it to make runs
+    reproducible regardless of what else is installed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import warnings
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from . import _native_plugin
+from ._errors import InvalidInputError
+from ._version import __version__
+
+if TYPE_CHECKING:
+    import importlib.metadata
+
+    import pluggy
+
+logger = logging.getLogger("mipro_core.plugins")
+
+ENTRY_POINT_GROUP = "mipro"
+DISABLE_AUTOLOAD_ENV = "MIPRO_DISABLE_PLUGIN_AUTOLOAD"
+ALLOW_LIST_ENV = "MIPRO_PLUGINS"
+NATIVE_PLUGIN = _native_plugin.NAME
+_CORE_DISTRIBUTION = "mipro-core"
+
+
+class PluginWarning(UserWarning):
+    """A plugin failed to load, or an observer plugin raised; mipro carried on without it."""
+
+
+def _freeze(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(value or {}))
+
+
+@attrs.frozen
+class PluginInfo:
+    """One registered plugin, as ``mipro plugins`` shows it.
+
+    ``distribution`` and ``version`` come from the installed distribution that declared the
+    entry point, ``entry_point`` is its value (``"package.module:attr"``); all three are
+    ``None`` for plugins registered in-process. ``info`` merges what the plugin's
+    ``mipro_adapter_info`` hook returned.
+    """
+
+    name: str
+    distribution: str | None
+    version: str | None
+    info: Mapping[str, Any] = attrs.field(converter=_freeze, factory=dict)
+    builtin: bool = False
+    entry_point: str | None = None
+
+
+@attrs.define
+class _Registry:
+    pm: pluggy.PluginManager
+    autoload: bool
+    allow: frozenset[str] | None
+    failures: list[tuple[str, str]] = attrs.Factory(list)
+    origins: dict[str, tuple[str | None, str | None, str | None]] = attrs.Factory(dict)
+    """name -> (distribution, version, entry-point value)"""
+    warned_observers: set[str] = attrs.Factory(set)
+
+
+class _PluginRejected(Exception):
+    """A plugin object loaded but does not fit (no hooks, name taken, ...)."""
+
+
+_lock = threading.RLock()
+_registry: _Registry | None = None
+_building: _Registry | None = None
+
+
+def _autoload_enabled() -> bool:
+    value = os.environ.get(DISABLE_AUTOLOAD_ENV, "").strip().lower()
+    return value in ("", "0", "false", "no", "off")
+
+
+def _allow_list() -> frozenset[str] | None:
+    raw = os.environ.get(ALLOW_LIST_ENV)
+    if raw is None:
+        return None
+    return frozenset(name.strip() for name in raw.split(",") if name.strip())
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _describe_error(exc: BaseException) -> str:
+    return _one_line(f"{type(exc).__name__}: {exc}")
+
+
+def _get_registry() -> _Registry:
+    registry = _registry
+    if registry is not None:
+        return registry
+    with _lock:
+        if _registry is not None:
+            return _registry
+        if _building is not None:
+            # Re-entered from a plugin's import: hand out the half-built manager.
+            return _building
+        return _build()
+
+
+def _build() -> _Registry:
+    global _registry, _building
+    import pluggy
+
+    from . import _hookspecs
+
+    pm = pluggy.PluginManager(_hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(_hookspecs)
+    registry = _Registry(pm=pm, autoload=_autoload_enabled(), allow=_allow_list())
+    _building = registry
+    try:
+        pm.register(_native_plugin, name=NATIVE_PLUGIN)
+        registry.origins[NATIVE_PLUGIN] = (_CORE_DISTRIBUTION, __version__, None)
+        if registry.autoload:
+            _load_entry_points(registry)
+        else:
+            logger.debug("plugin autoload disabled by %s", DISABLE_AUTOLOAD_ENV)
+    finally:
+        _building = None
+    _registry = registry
+    return registry
+
+
+def _entry_points() -> list[importlib.metadata.EntryPoint]:
+    import importlib.metadata
+
+    found = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+    return sorted(found, key=lambda ep: (ep.name, ep.value))
+
+
+def _dist_of(ep: importlib.metadata.EntryPoint) -> tuple[str | None, str | None]:
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return None, None
+    try:
+        return str(dist.metadata["Name"]), str(dist.version)
+    except Exception:  # a distribution with broken metadata still gets its plugin loaded
+        return None, None
+
+
+def _load_entry_points(registry: _Registry) -> None:
+    entry_points = _entry_points()
+    if registry.allow is not None:
+        found = {ep.name for ep in entry_points}
+        for name in sorted(registry.allow - found):
+            logger.warning("%s names %r, but no such plugin is installed", ALLOW_LIST_ENV, name)
+        entry_points = [ep for ep in entry_points if ep.name in registry.allow]
+    for ep in entry_points:
+        _load_entry_point(registry, ep)
+
+
+def _load_entry_point(registry: _Registry, ep: importlib.metadata.EntryPoint) -> None:
+    distribution, version = _dist_of(ep)
+    origin = ep.value if distribution is None else f"{ep.value} from {distribution} {version}"
+    try:
+        if registry.pm.has_plugin(ep.name) or ep.name in registry.origins:
+            raise _PluginRejected(f"the name {ep.name!r} is already taken by another plugin")
+        plugin = ep.load()
+        _register_checked(registry.pm, plugin, ep.name)
+    except (Exception, SystemExit) as exc:
+        reason = _describe_error(exc)
+        registry.failures.append((ep.name, reason))
+        warnings.warn(
+            f"mipro: skipped plugin {ep.name!r} ({origin}): {reason}", PluginWarning, stacklevel=2
+        )
+        return
+    registry.origins[ep.name] = (distribution, version, ep.value)
+    logger.debug("loaded plugin %r (%s)", ep.name, origin)
+
+
+def _register_checked(pm: pluggy.PluginManager, plugin: Any, name: str) -> None:
+    """Register ``plugin`` and verify its hooks; leave ``pm`` unchanged when anything fails."""
+    if pm.has_plugin(name):
+        raise _PluginRejected(f"the name {name!r} is already taken by another plugin")
+    if pm.is_registered(plugin):
+        raise _PluginRejected(
+            f"the same plugin object is already registered as {pm.get_name(plugin)!r}"
+        )
+    try:
+        pm.register(plugin, name=name)
+        if not pm.get_hookcallers(plugin):
+            raise _PluginRejected(
+                "it defines no mipro hook (decorate functions with mipro_core.plugins.hookimpl)"
+            )
+        pm.check_pending()
+    except BaseException:
+        if pm.has_plugin(name):
+            pm.unregister(name=name)
+        raise
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The process-wide :class:`pluggy.PluginManager`, built (and plugins loaded) on first use."""
+    return _get_registry().pm
+
+
+def reset_plugin_manager() -> None:
+    """Forget the manager, its plugins and failures; the next use rebuilds it (for tests)."""
+    global _registry
+    with _lock:
+        _registry = None
+
+
+def register_plugin(plugin: Any, name: str | None = None) -> str:
+    """Register an in-process plugin (a module, class or instance with ``@hookimpl`` functions).
+
+    For adapters you have not packaged (a notebook, a test). Returns the name it was registered
+    under; raises :class:`~mipro_core.InvalidInputError` when the name is taken or a hook does
+    not match its specification.
+    """
+    registry = _get_registry()
+    with _lock:
+        chosen = name or registry.pm.get_canonical_name(plugin)
+        try:
+            _register_checked(registry.pm, plugin, chosen)
+        except Exception as exc:
+            raise InvalidInputError(
+                f"cannot register plugin {chosen!r}: {_describe_error(exc)}"
+            ) from exc
+        registry.origins.setdefault(chosen, (None, None, None))
+    return chosen
+
+
+def failed_plugins() -> list[tuple[str, str]]:
+    """``(entry-point name, reason)`` for every plugin that failed to load."""
+    return list(_get_registry().failures)
+
+
+def autoload_settings() -> tuple[bool, frozenset[str] | None]:
+    """``(autoload enabled, allow-list or None)`` as read when the manager was built."""
+    registry = _get_registry()
+    return registry.autoload, registry.allow
+
+
+def _adapter_infos(pm: pluggy.PluginManager) -> dict[str, dict[str, Any]]:
+    infos: dict[str, dict[str, Any]] = {}
+    for impl in pm.hook.mipro_adapter_info.get_hookimpls():
+        try:
+            result = impl.function()
+        except Exception as exc:
+            logger.warning("plugin %r: mipro_adapter_info failed: %s", impl.plugin_name, exc)
+            continue
+        if isinstance(result, Mapping):
+            infos.setdefault(impl.plugin_name, {}).update({str(k): v for k, v in result.items()})
+    return infos
+
+
+def list_plugins() -> list[PluginInfo]:
+    """Every registered plugin, in registration order (the built-in ``native`` plugin first)."""
+    registry = _get_registry()
+    infos = _adapter_infos(registry.pm)
+    plugins = []
+    for name, plugin in registry.pm.list_name_plugin():
+        if plugin is None:  # a blocked name
+            continue
+        distribution, version, entry_point = registry.origins.get(name, (None, None, None))
+        plugins.append(
+            PluginInfo(
+                name=name,
+                distribution=distribution,
+                version=version,
+                info=infos.get(name, {}),
+                builtin=name == NATIVE_PLUGIN,
+                entry_point=entry_point,
+            )
+        )
+    return plugins
+
+
+def adapters_summary() -> str:
+    """One line naming the installed adapters, failed ones and active settings (for errors)."""
+    autoload, allow = autoload_settings()
+    names = []
+    for plugin in list_plugins():
+        where = " ".join(x for x in (plugin.distribution, plugin.version) if x)
+        names.append(f"{plugin.name} ({where})" if where else plugin.name)
+    parts = ["installed adapters: " + ", ".join(names)]
+    failed = failed_plugins()
+    if failed:
+        parts.append("failed to load: " + "; ".join(f"{n} ({why})" for n, why in failed))
+    if not autoload:
+        parts.append(f"entry-point plugins are disabled by {DISABLE_AUTOLOAD_ENV}")
+    if allow is not None:
+        parts.append(f"{ALLOW_LIST_ENV} allows only: {', '.join(sorted(allow)) or '(none)'}")
+    return "; ".join(parts)
+
+
+def notify_trial_completed(trial: Any) -> None:
+    """Call every ``mipro_trial_completed`` observer; one that raises is warned about, not fatal.
+
+    Each failing plugin is warned about once per manager (later failures are logged at DEBUG).
+    Old- and new-style wrappers are not supported on this hook and are skipped.
+    """
+    registry = _get_registry()
+    arguments = {"trial": trial}
+    for impl in reversed(registry.pm.hook.mipro_trial_completed.get_hookimpls()):
+        if impl.wrapper or impl.hookwrapper:
+            continue
+        try:
+            impl.function(*(arguments[arg] for arg in impl.argnames))
+        except Exception as exc:
+            reason = _describe_error(exc)
+            if impl.plugin_name in registry.warned_observers:
+                logger.debug("observer %r failed again: %s", impl.plugin_name, reason)
+                continue
+            registry.warned_observers.add(impl.plugin_name)
+            warnings.warn(
+                f"mipro: observer plugin {impl.plugin_name!r} failed in "
+                f"mipro_trial_completed: {reason} (further failures are logged at DEBUG)",
+                PluginWarning,
+                stacklevel=2,
+            )

@@ -1,0 +1,1 @@
+"""Stage 3's search strategies (private; public names live in :mod:`mipro_core.samplers`)."""
