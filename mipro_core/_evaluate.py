@@ -176,7 +176,7 @@ class EvalOutcome:
     @property
     def mean(self) -> float | None:
         scored = [r.score for r in self.records if r.score is not None]
-        return sum(scored) / len(scored) if scored else None
+        return math.fsum(v / len(scored) for v in scored) if scored else None
 
 
 class Evaluator:
