@@ -82,7 +82,12 @@ class ModuleCredit:
 
 @attrs.frozen
 class CostEstimate:
-    """LM calls a run expects to make, computed before spending anything."""
+    """LM calls a run expects to make, computed before spending anything.
+
+    It assumes one LM call per module per program run (a module called twice in a run, like a
+    multi-hop query stage, makes the real count higher) and that bootstrapping reads up to
+    ``4 x candidates x max_bootstrapped_demos`` training examples.
+    """
 
     bootstrap_runs: int
     proposer_calls: int
@@ -110,7 +115,7 @@ class CostEstimate:
 
     def __str__(self) -> str:
         return (
-            f"estimated LM calls: {self.total_lm_calls} at most "
+            f"estimated LM calls: about {self.total_lm_calls} "
             f"({self.task_lm_calls} task calls in {self.program_runs} program runs: "
             f"{self.bootstrap_runs} bootstrap, {self.trials} trials x {self.minibatch_size}, "
             f"{self.full_evals} full evals x {self.val_size}; {self.proposer_calls} proposer calls)"
