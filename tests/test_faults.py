@@ -12,7 +12,7 @@ import pytest
 
 import mipro_core as mc
 from mipro_core.native import NativeProgram, Stage
-from mipro_core.testing._faults import FaultyLM
+from mipro_core.testing import FaultyLM
 from tests.toy import ToyLM, toy_data, toy_metric, toy_program
 
 TRAIN, VAL = toy_data(40), toy_data(60, offset=100)
@@ -48,9 +48,7 @@ def test_all_calls_failing_stops_after_max_errors_with_the_journal_intact(tmp_pa
     journal = tmp_path / "run.sqlite"
     lm = FaultyLM(ToyLM(), 1.0, seed=0)
     with pytest.raises(mc.ErrorBudgetExceededError, match="max_errors=5"):
-        mc.optimize(
-            toy_program(lm), TRAIN, toy_metric, journal=journal, max_errors=5, **OPTIONS
-        )
+        mc.optimize(toy_program(lm), TRAIN, toy_metric, journal=journal, max_errors=5, **OPTIONS)
     with mc.Journal.open(journal) as store:
         assert store.config["seed"] == 1
     # a persistent failure costs at most (retries + 1) calls per failed run, and stops early
@@ -86,7 +84,9 @@ class SlowLM(ToyLM):
         self.seconds = seconds
         self.release = threading.Event()
 
-    def __call__(self, messages: Sequence[Any], *, n: int = 1, temperature: float = 0.0) -> list[str]:
+    def __call__(
+        self, messages: Sequence[Any], *, n: int = 1, temperature: float = 0.0
+    ) -> list[str]:
         if messages[-1]["content"].endswith(f"question: {self.slow_word}"):
             self.release.wait(self.seconds)
             raise RuntimeError("too late")
@@ -96,9 +96,7 @@ class SlowLM(ToyLM):
 def test_per_run_timeout_records_an_error_and_the_run_goes_on() -> None:
     lm = SlowLM("word101", seconds=5.0)
     started = time.monotonic()
-    result = mc.optimize(
-        toy_program(lm), TRAIN, toy_metric, timeout=0.3, max_errors=50, **OPTIONS
-    )
+    result = mc.optimize(toy_program(lm), TRAIN, toy_metric, timeout=0.3, max_errors=50, **OPTIONS)
     lm.release.set()
     assert result.errors >= 1
     assert time.monotonic() - started < 60

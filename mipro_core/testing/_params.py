@@ -52,9 +52,9 @@ class SimParams:
     temperature_penalty: float = 0.04
     item_correlation: float = 0.4
     # (c) proposer: p_state(e) = state_max * (1 - exp(-evidence_rate * e))
-    evidence_rate: float = 0.4
+    evidence_rate: float = 0.2
     state_max: float = 0.9
-    statement_weight: float = 4.0
+    statement_weight: float = 6.0
     mislead_rate: float = 0.15
     mislead_creative_extra: float = 0.10
     mislead_temperature_slope: float = 0.05

@@ -68,7 +68,9 @@ SHORT_STRONG = re.compile(
     r"exact (?:name|answer|entity)|as few words as possible)\b",
     _FLAGS,
 )
-SHORT_WEAK = re.compile(r"\b(?:concise(?:ly)?|brief(?:ly)?|succinct(?:ly)?|terse(?:ly)?|short)\b", _FLAGS)
+SHORT_WEAK = re.compile(
+    r"\b(?:concise(?:ly)?|brief(?:ly)?|succinct(?:ly)?|terse(?:ly)?|short)\b", _FLAGS
+)
 VERBOSE = re.compile(
     r"\b(?:full sentences?|complete sentences?|in a sentence|explain\w*|elaborate|in detail|"
     r"detailed|justify|show your work)\b",
@@ -130,7 +132,9 @@ def _format_cues(sentence: str) -> list[tuple[int, str]]:
     masked = sentence
     for match in LOWER_CUE.finditer(sentence):
         cues.append((match.start(), "lower"))
-        masked = masked[: match.start()] + " " * (match.end() - match.start()) + masked[match.end() :]
+        masked = (
+            masked[: match.start()] + " " * (match.end() - match.start()) + masked[match.end() :]
+        )
     cues.extend((m.start(), "caps") for m in CAPS_CUE.finditer(masked))
     if NEGATION.search(sentence):
         cues.extend((m.start(), "nopunct") for m in PUNCT_CUE.finditer(sentence))
@@ -166,7 +170,7 @@ def _pair(sentence: str) -> list[tuple[str, str]]:
     return pairs
 
 
-@functools.lru_cache(maxsize=8192)
+@functools.lru_cache(maxsize=2048)
 def detect(text: str) -> Statements:
     """Detect the statements made by ``text`` (an instruction, system prompt or summary)."""
     rules: Counter[tuple[str, str]] = Counter()

@@ -16,6 +16,13 @@ _ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _DAY_MONTH_YEAR = re.compile(r"^(\d{1,2}) ([A-Za-z]+) (\d{4})$")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 
+_STOPWORD_TEXT = (
+    "a an and are as at be been by did do does for from has have how in into is it its of on or "
+    "that the these this those to was were what when where which who whom whose why with"
+)
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+"""Function words ignored by retrieval and when the model writes a query."""
+
 CATEGORIES = ("person", "place", "date", "other", "number")
 """Answer categories of the simulated world (``number`` has no formatting rule)."""
 

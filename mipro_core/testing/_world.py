@@ -20,7 +20,10 @@ from ._text import question_key
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _SENTENCE_SPLIT = re.compile(r"(?<=\.)\s+")
-_ENUM_PREFIX = re.compile(r"^\s*(?:\[\d+\]|\d+[.):]|[-*\u2022>]|passage \d+:|doc(?:ument)? \d+:)\s*", re.I)
+_ENUM_PREFIX = re.compile(
+    r"^\s*(?:[A-Za-z_]{1,20}\s*:\s*)?(?:\[\d+\]|\d+[.):]|[-*\u2022>]|passage \d+:|doc(?:ument)? \d+:)?\s*",
+    re.I,
+)
 
 RULE_QA = "rule_qa"
 MULTIHOP_QA = "multihop_qa"
@@ -50,7 +53,7 @@ class QInfo:
 
 @attrs.frozen(slots=True)
 class QuestionHit:
-    """A world question found in a text: ``start`` is its line start, ``end`` just after the '?'."""
+    """A world question found in a text: ``text[start:end]`` is the question (with its '?')."""
 
     start: int
     end: int
@@ -59,7 +62,7 @@ class QuestionHit:
 
 def load_json(name: str) -> dict[str, Any]:
     """Read one bundled data file (plain JSON, never executed)."""
-    text = resources.files("mipro_core.testing").joinpath("data", name).read_text("utf-8")
+    text = resources.files("mipro_core.testing").joinpath("data").joinpath(name).read_text("utf-8")
     data = json.loads(text)
     if not isinstance(data, dict) or data.get("format_version") != 1:
         raise ValueError(f"bundled data file {name} has an unexpected format")
@@ -114,6 +117,7 @@ class World:
             if info.task == RULE_QA and info.category in ("person", "place", "other"):
                 self.formatted_forms[" ".join(tokens(info.gold))] = info.category
         self.max_form_tokens = max((k.count(" ") + 1 for k in self.formatted_forms), default=1)
+        self._find_cached = functools.lru_cache(maxsize=8192)(self._find_questions)
 
     def _add(self, info: QInfo, pools: dict[tuple[str, str], list[str]]) -> None:
         key = question_key(info.question)
@@ -126,16 +130,22 @@ class World:
 
     def find_questions(self, text: str) -> list[QuestionHit]:
         """Every world question in ``text``, in order of appearance."""
+        return list(self._find_cached(text))
+
+    def _find_questions(self, text: str) -> tuple[QuestionHit, ...]:
         hits: list[QuestionHit] = []
         j = text.find("?")
         while j != -1:
             line_start = text.rfind("\n", 0, j) + 1
             line_start = max(line_start, j - _MAX_QUESTION_CHARS)
-            info = self._lookup_suffix(text[line_start:j])
+            segment = text[line_start:j]
+            info = self._lookup_suffix(segment)
             if info is not None:
-                hits.append(QuestionHit(line_start, j + 1, info))
+                at = segment.lower().rfind(info.question[:-1].lower())
+                start = line_start + at if at >= 0 else line_start
+                hits.append(QuestionHit(start, j + 1, info))
             j = text.find("?", j + 1)
-        return hits
+        return tuple(hits)
 
     def _lookup_suffix(self, segment: str) -> QInfo | None:
         words = question_key(segment).split()

@@ -1,0 +1,24 @@
+"""Offline testing tools: a simulated LM, bundled tasks and an OpenAI-compatible server.
+
+Everything here is deterministic and needs no network. See ``docs/simulated-lm.md`` for the
+mechanisms of :class:`SimulatedLM` and the bundled tasks.
+"""
+
+from ._faults import FaultyLM, TransientLMError
+from ._params import SimParams
+from ._server import OpenAICompatibleServer, serve_openai_compatible
+from ._simulated_lm import SimulatedLM
+from ._tasks import TASK_NAMES, Task, answer_text, load_task
+
+__all__ = [
+    "TASK_NAMES",
+    "FaultyLM",
+    "OpenAICompatibleServer",
+    "SimParams",
+    "SimulatedLM",
+    "Task",
+    "TransientLMError",
+    "answer_text",
+    "load_task",
+    "serve_openai_compatible",
+]
