@@ -23,7 +23,6 @@ from ._protocols import Metric, Program
 from ._retry import Backoff, is_transient
 from ._types import Example, ProgramState, Trace
 
-
 SKIPPED = "skipped: the error budget was already spent"
 
 

@@ -1,1 +1,12 @@
-"""Stage 3's search strategies (private; public names live in :mod:`mipro_core.samplers`)."""
+"""Stage 3's search strategies (private; the public names live in :mod:`mipro_core.samplers`).
+
+``_sampler`` holds the contract (:class:`Observation`, :class:`Sampler`) and array encoding,
+``_random`` the reference random search, ``_parzen`` the Parzen-estimator numerics (arrays only)
+and ``_tpe`` the TPE orchestration that decides what the history means.
+"""
+
+from ._random import RandomSampler
+from ._sampler import Observation, Sampler
+from ._tpe import TPESampler, default_gamma
+
+__all__ = ["Observation", "RandomSampler", "Sampler", "TPESampler", "default_gamma"]

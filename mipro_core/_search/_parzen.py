@@ -35,6 +35,23 @@ class CategoricalParzen:
     log_mix: FloatArray
     log_hit: FloatArray
     log_miss: FloatArray
+    offsets: IntArray = attrs.field(init=False)
+    match_gain: FloatArray = attrs.field(init=False)
+
+    @offsets.default
+    def _offsets(self) -> IntArray:
+        # Column of (variable j, category c) in a one-hot encoding is offsets[j] + c.
+        offsets: IntArray = np.cumsum(self.counts) - self.counts
+        return offsets
+
+    @match_gain.default
+    def _match_gain(self) -> FloatArray:
+        # (one-hot columns, k): the log-probability kernel i gains when variable j of x takes
+        # category c, at row offsets[j] + c (non-zero only where c is the kernel's center).
+        k = len(self.centers)
+        gain = np.zeros((int(self.counts.sum()), k))
+        gain[self.centers + self.offsets, np.arange(k)[:, None]] = self.log_hit - self.log_miss
+        return gain
 
     @property
     def resample_probability(self) -> FloatArray:
@@ -81,9 +98,13 @@ def fit_parzen(
 def log_pdf(parzen: CategoricalParzen, configs: IntArray) -> FloatArray:
     """Log-density of each row of ``configs`` (``(m, d)``) under the mixture; returns ``(m,)``."""
     configs = np.asarray(configs, dtype=np.int64).reshape(-1, len(parzen.counts))
-    # Kernel i at x: sum_j log_miss[j] + sum_j [x_j == c_ij] * (log_hit[j] - log_miss[j]).
-    matches = configs[:, None, :] == parzen.centers[None, :, :]  # (m, k, d)
-    kernel = parzen.log_miss.sum() + matches @ (parzen.log_hit - parzen.log_miss)  # (m, k)
+    # Kernel i at x: sum_j log_miss[j] + sum_j [x_j == c_ij] * (log_hit[j] - log_miss[j]):
+    # one row gather of the gains per variable (cheaper and steadier than a BLAS product of
+    # x's one-hot encoding, which contends for cores with the engine's evaluation threads).
+    columns = configs + parzen.offsets
+    kernel = np.full((len(configs), len(parzen.centers)), parzen.log_miss.sum())  # (m, k)
+    for j in range(columns.shape[1]):
+        kernel += parzen.match_gain[columns[:, j]]
     prior = np.full((len(configs), 1), -np.log(parzen.counts.astype(np.float64)).sum())
     return logsumexp_rows(np.concatenate([kernel, prior], axis=1) + parzen.log_mix)
 

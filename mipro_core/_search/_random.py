@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import attrs
 import numpy as np
 
-from ._sampler import IntArray, Observation, validate_space
+from ._sampler import IntArray, Observation, to_dict, validate_space
 
 
 def uniform_configs(counts: IntArray, rng: np.random.Generator, size: int) -> IntArray:
@@ -26,5 +26,4 @@ class RandomSampler:
         rng: np.random.Generator,
     ) -> dict[str, int]:
         names, counts = validate_space(space)
-        config = uniform_configs(counts, rng, 1)[0]
-        return {name: int(index) for name, index in zip(names, config)}
+        return to_dict(names, uniform_configs(counts, rng, 1)[0])

@@ -9,6 +9,7 @@ engine owns, so a run resumed from its journal replays the same proposals.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Literal, Protocol, runtime_checkable
@@ -104,30 +105,52 @@ def encode_history(
     since frozen); a missing variable or an index out of range raises :class:`InvalidInputError`.
     """
     n, d = len(history), len(names)
-    configs = np.empty((n, d), dtype=np.int64)
-    values = np.empty(n, dtype=np.float64)
-    is_full = np.empty(n, dtype=np.bool_)
-    for row, observation in enumerate(history):
-        params = observation.params
+    if d:
+        getter = operator.itemgetter(*names)
         try:
-            configs[row] = [params[name] for name in names]
-        except KeyError as missing:
-            raise InvalidInputError(
-                f"observation {row} of the history has no index for variable {missing.args[0]!r}"
-            ) from None
-        values[row] = observation.value
-        is_full[row] = observation.kind == "full"
-    if n and d:
-        bad = configs >= counts
-        if bad.any():
-            row, col = (int(i) for i in np.argwhere(bad)[0])
-            raise InvalidInputError(
-                f"observation {row} of the history has index {configs[row, col]} for variable "
-                f"{names[col]!r}, which has only {counts[col]} categories"
-            )
+            rows = [getter(observation.params) for observation in history]
+        except KeyError:
+            raise _missing_variable(names, history) from None
+        configs = np.array(rows, dtype=np.int64).reshape(n, d)
+    else:
+        configs = np.zeros((n, 0), dtype=np.int64)
+    values = np.fromiter((o.value for o in history), dtype=np.float64, count=n)
+    is_full = np.fromiter((o.kind == "full" for o in history), dtype=np.bool_, count=n)
+    bad = configs >= counts
+    if bad.any():
+        row, col = (int(i) for i in np.argwhere(bad)[0])
+        raise InvalidInputError(
+            f"observation {row} of the history has index {configs[row, col]} for variable "
+            f"{names[col]!r}, which has only {counts[col]} categories"
+        )
     return configs, values, is_full
+
+
+def _missing_variable(names: Sequence[str], history: Sequence[Observation]) -> InvalidInputError:
+    for row, observation in enumerate(history):
+        for name in names:
+            if name not in observation.params:
+                return InvalidInputError(
+                    f"observation {row} of the history has no index for variable {name!r}"
+                )
+    raise AssertionError("unreachable: a KeyError was raised for a variable that is present")
+
+
+def row_keys(configs: IntArray, counts: IntArray) -> IntArray:
+    """One integer per row, equal for equal rows and ordered like the rows lexicographically.
+
+    Mixed-radix encoding when the space has fewer than 2**62 configurations, else ranks among
+    the distinct rows.
+    """
+    if math.prod(int(c) for c in counts) < 2**62:
+        strides = np.append(np.cumprod(counts[::-1])[::-1][1:], 1)[: len(counts)]
+        keys: IntArray = configs @ strides.astype(np.int64)
+        return keys
+    inverse = np.unique(configs, axis=0, return_inverse=True)[1]
+    ranks: IntArray = np.asarray(inverse, dtype=np.int64).reshape(-1)
+    return ranks
 
 
 def to_dict(names: Sequence[str], config: IntArray) -> dict[str, int]:
     """One configuration row as the ``{variable: index}`` dict samplers return."""
-    return {name: int(index) for name, index in zip(names, config)}
+    return {name: int(index) for name, index in zip(names, config, strict=True)}

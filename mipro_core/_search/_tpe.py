@@ -1,4 +1,47 @@
-"""TPE orchestration (draft)."""
+"""Multivariate Tree-structured Parzen Estimator (TPE) for categorical search spaces.
+
+The orchestration around the numerics of :mod:`._parzen`: turn the history into scored points,
+split them into a *good* and a *bad* group, fit a density to each (``l`` and ``g``), draw
+candidates from ``l`` and return the one that maximises ``log l(x) - log g(x)``. This follows
+Optuna's ``TPESampler(multivariate=True)``, which DSPy's MIPROv2 uses, with two deliberate
+differences.
+
+**Minibatch and full-evaluation scores are kept apart.** A minibatch score is a noisy estimate
+of a configuration's score; a full-evaluation score *is* that score (the number the search
+maximises and the engine selects on). DSPy feeds both to Optuna as interchangeable trials, so a
+full evaluation is just one more sample that the lucky minibatch scores of the same
+configuration still outvote. Here:
+
+* every **minibatch trial** is one point (one kernel of ``l`` or ``g``), as in TPE: the density
+  reflects where the search spent its trials, so a configuration that keeps scoring well keeps
+  gaining weight;
+* a point's **value** is its own minibatch score, *unless its configuration has a
+  full-evaluation score, which then replaces the value of every trial of that configuration*
+  (several full scores of one configuration are averaged). The exact score thus corrects
+  a lucky or unlucky minibatch draw instead of being averaged with it;
+* a full evaluation adds **no point** of its own (it is a measurement, not a place the search
+  chose to visit), except for a configuration that has no minibatch trial at all (e.g. the
+  baseline the engine evaluates first), which gets one point with its full score;
+* a configuration that already has a full score is **never proposed again** while any other
+  candidate remains: another minibatch of it would tell nothing new.
+
+Alternatives tried on the synthetic benchmark of ``tests/test_samplers.py`` (4 variables x 5
+categories, additive effects plus one interaction, Gaussian minibatch noise, a full evaluation
+of the best-mean configuration every 5 trials; 12 objectives x 16 seeds): DSPy's pooling needed
+a median of 84 trials to propose the optimum, this design 65-70; one point per configuration
+(its mean or full score) needed 160-230, because it throws away the weight that repeated visits
+give a good region. Random search rarely found it within 300 trials.
+
+**History order is irrelevant.** Optuna down-weights old trials once there are 25 or more; the
+objective here does not drift (every minibatch is an independent draw), so every point weighs
+the same, and points are put in a canonical order before any random draw. The sampler is thus
+a function of the *multiset* of observations and the RNG state.
+
+``gamma(n)`` is the number of good points among ``n``; the default is Optuna's
+``min(ceil(0.1 n), 25)``, clamped to ``[1, n]`` (with 10 start-up trials that is 1 good point,
+2 from 11 points on). A floor of 2, ``ceil(0.15 n)``, ``ceil(0.2 n)`` and hyperopt's
+``ceil(0.25 sqrt(n))`` were no better on the benchmark above.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +51,7 @@ from collections.abc import Callable, Mapping, Sequence
 import attrs
 import numpy as np
 
+from .._errors import InvalidInputError
 from . import _parzen
 from ._random import uniform_configs
 from ._sampler import (
@@ -16,82 +60,97 @@ from ._sampler import (
     IntArray,
     Observation,
     encode_history,
+    row_keys,
     to_dict,
     validate_space,
 )
 
-POLICY = "obs"
-EXCL = False
-
 
 def default_gamma(n: int) -> int:
+    """Optuna's rule for the number of good points among ``n``: ``min(ceil(0.1 n), 25)``."""
     return min(math.ceil(0.1 * n), 25)
 
 
 def surrogate_points(
-    configs: IntArray, values: FloatArray, is_full: BoolArray, consider_full_evals: bool
+    configs: IntArray,
+    counts: IntArray,
+    values: FloatArray,
+    is_full: BoolArray,
+    *,
+    consider_full_evals: bool = True,
 ) -> tuple[IntArray, FloatArray]:
-    if not consider_full_evals:
-        configs, values, is_full = configs[~is_full], values[~is_full], is_full[~is_full]
-    if POLICY == "dspy":
-        order = np.lexsort((values, *configs.T[::-1]))
-        return configs[order], values[order]
-    unique, inverse = np.unique(configs, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    k = len(unique)
-    full_sum = np.bincount(inverse, weights=np.where(is_full, values, 0.0), minlength=k)
-    full_n = np.bincount(inverse, weights=is_full.astype(float), minlength=k)
-    mb_sum = np.bincount(inverse, weights=np.where(is_full, 0.0, values), minlength=k)
-    mb_n = np.bincount(inverse, weights=(~is_full).astype(float), minlength=k)
-    has_full = full_n > 0
-    if POLICY in ("obsfull", "obsmean", "obsmean+"):
-        fullv = full_sum / np.maximum(full_n, 1)
-        mbmean = mb_sum / np.maximum(mb_n, 1)
-        mbm = ~is_full
-        pc = configs[mbm]
-        inv = inverse[mbm]
-        own = values[mbm] if POLICY == "obsfull" else mbmean[inv]
-        pv = np.where(has_full[inv], fullv[inv], own)
-        extra = has_full & ((mb_n == 0) | (POLICY == "obsmean+"))
-        pc = np.concatenate([pc, unique[extra]])
-        pv = np.concatenate([pv, fullv[extra]])
-        order = np.lexsort((pv, *pc.T[::-1]))
-        return pc[order], pv[order]
-    if POLICY == "obs":
-        keep = ~has_full[inverse]
-        pc, pv = configs[keep], values[keep]
-        pc = np.concatenate([pc, unique[has_full]])
-        pv = np.concatenate([pv, full_sum[has_full] / full_n[has_full]])
-        order = np.lexsort((pv, *pc.T[::-1]))
-        return pc[order], pv[order]
-    mean = np.where(has_full, full_sum / np.maximum(full_n, 1), mb_sum / np.maximum(mb_n, 1))
-    if POLICY == "shrink":
-        mb = ~is_full
-        if mb.sum() >= 2:
-            grand = values[mb].mean()
-            # within-config noise from repeats
-            resid = values[mb] - (mb_sum / np.maximum(mb_n, 1))[inverse[mb]]
-            dof = mb.sum() - (mb_n > 0).sum()
-            # also from full vs minibatch of same config
-            fr = values[mb] - np.where(has_full, full_sum / np.maximum(full_n, 1), np.nan)[inverse[mb]]
-            fr = fr[np.isfinite(fr)]
-            ss = (resid**2).sum() + (fr**2).sum()
-            dd = dof + len(fr)
-            sigma2 = ss / dd if dd > 0 else values[mb].var()
-            cm = (mb_sum / np.maximum(mb_n, 1))[mb_n > 0]
-            tau2 = max(cm.var() - sigma2 * np.mean(1 / mb_n[mb_n > 0]), 1e-12)
-            factor = tau2 / (tau2 + sigma2 / np.maximum(mb_n, 1))
-            shrunk = grand + factor * (mb_sum / np.maximum(mb_n, 1) - grand)
-            mean = np.where(has_full, mean, shrunk)
-    return unique, mean
+    """The points TPE fits and their values, in canonical order (see the module docstring).
+
+    ``configs`` ``(n, d)``, ``values`` ``(n,)`` and ``is_full`` ``(n,)`` describe the history;
+    ``counts`` ``(d,)`` is the number of categories per variable. With
+    ``consider_full_evals=False`` full evaluations are ignored entirely.
+    """
+    keys = row_keys(configs, counts)
+    canonical = np.lexsort((values, is_full, keys))  # so float sums do not depend on order
+    configs, keys = configs[canonical], keys[canonical]
+    values, is_full = values[canonical], is_full[canonical]
+    minibatch = ~is_full
+    if not consider_full_evals or not is_full.any():
+        points, point_keys, point_values = configs[minibatch], keys[minibatch], values[minibatch]
+    else:
+        unique_keys, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        k = len(unique_keys)
+        full_sum = np.bincount(inverse[is_full], weights=values[is_full], minlength=k)
+        full_count = np.bincount(inverse[is_full], minlength=k)
+        trial_count = np.bincount(inverse[minibatch], minlength=k)
+        has_full = full_count > 0
+        full_value = full_sum / np.maximum(full_count, 1)
+        owner = inverse[minibatch]
+        alone = has_full & (trial_count == 0)
+        points = np.concatenate([configs[minibatch], configs[first[alone]]])
+        point_keys = np.concatenate([keys[minibatch], unique_keys[alone]])
+        point_values = np.concatenate(
+            [np.where(has_full[owner], full_value[owner], values[minibatch]), full_value[alone]]
+        )
+    order = np.lexsort((point_values, point_keys))
+    return points[order], point_values[order]
+
+
+def split_good_bad(points: IntArray, values: FloatArray, n_good: int) -> tuple[IntArray, IntArray]:
+    """The ``n_good`` highest-valued points and the rest (ties keep the points' order)."""
+    ranked = np.argsort(-values, kind="stable")
+    return points[ranked[:n_good]], points[ranked[n_good:]]
+
+
+def _check_positive_int(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    minimum = 0 if attribute.name == "n_startup_trials" else 1
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InvalidInputError(
+            f"TPESampler.{attribute.name} must be an int >= {minimum}, got {value!r}"
+        )
+
+
+def _check_prior_weight(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not (math.isfinite(value) and value > 0):
+        raise InvalidInputError(f"TPESampler.prior_weight must be > 0 and finite, got {value!r}")
 
 
 @attrs.frozen(kw_only=True)
 class TPESampler:
-    n_startup_trials: int = 10
-    n_ei_candidates: int = 24
+    """Multivariate TPE over a categorical space (the default search strategy).
+
+    Args:
+        n_startup_trials: below this many observations (those the surrogate uses), sample
+            uniformly at random.
+        n_ei_candidates: how many candidates to draw from ``l`` before picking the best ratio.
+        gamma: number of good points given the number of points.
+        prior_weight: weight of the uniform prior component; also flattens the kernels.
+        multivariate: joint kernels over all variables (models interactions); ``False`` fits
+            one independent TPE per variable, like Optuna's default univariate TPE.
+        consider_full_evals: use full-evaluation scores as described in the module docstring;
+            ``False`` ignores them (pure minibatch TPE).
+    """
+
+    n_startup_trials: int = attrs.field(default=10, validator=_check_positive_int)
+    n_ei_candidates: int = attrs.field(default=24, validator=_check_positive_int)
     gamma: Callable[[int], int] = default_gamma
-    prior_weight: float = 1.0
+    prior_weight: float = attrs.field(default=1.0, converter=float, validator=_check_prior_weight)
     multivariate: bool = True
     consider_full_evals: bool = True
 
@@ -103,30 +162,42 @@ class TPESampler:
     ) -> dict[str, int]:
         names, counts = validate_space(space)
         configs, values, is_full = encode_history(names, counts, history)
-        if len(history) < self.n_startup_trials or not names:
+        points, point_values = surrogate_points(
+            configs, counts, values, is_full, consider_full_evals=self.consider_full_evals
+        )
+        n_used = len(history) if self.consider_full_evals else int((~is_full).sum())
+        if n_used < self.n_startup_trials or len(points) == 0 or not names:
             return to_dict(names, uniform_configs(counts, rng, 1)[0])
-        centers, scores = surrogate_points(configs, values, is_full, self.consider_full_evals)
-        if len(centers) == 0:
-            return to_dict(names, uniform_configs(counts, rng, 1)[0])
-        n_good = min(max(self.gamma(len(centers)), 1), len(centers))
-        ranked = np.argsort(-scores, kind="stable")
-        good, bad = centers[ranked[:n_good]], centers[ranked[n_good:]]
-        done = np.unique(configs[is_full], axis=0) if EXCL else configs[:0]
+        n_good = min(max(int(self.gamma(len(points))), 1), len(points))
+        good, bad = split_good_bad(points, point_values, n_good)
         if self.multivariate:
-            best = self._propose(good, bad, counts, rng, done)
+            done = configs[is_full] if self.consider_full_evals else None
+            best = self._propose(good, bad, counts, rng, exclude=done)
         else:
             best = np.concatenate(
-                [self._propose(good[:, [j]], bad[:, [j]], counts[[j]], rng) for j in range(len(names))]
+                [
+                    self._propose(good[:, [j]], bad[:, [j]], counts[[j]], rng)
+                    for j in range(len(names))
+                ]
             )
         return to_dict(names, best)
 
-    def _propose(self, good: IntArray, bad: IntArray, counts: IntArray, rng: np.random.Generator, done=None) -> IntArray:
+    def _propose(
+        self,
+        good: IntArray,
+        bad: IntArray,
+        counts: IntArray,
+        rng: np.random.Generator,
+        exclude: IntArray | None = None,
+    ) -> IntArray:
+        """The candidate drawn from ``l`` with the best ``log l - log g``, avoiding ``exclude``."""
         below = _parzen.fit_parzen(good, counts, self.prior_weight)
         above = _parzen.fit_parzen(bad, counts, self.prior_weight)
-        cands = _parzen.sample_parzen(below, rng, self.n_ei_candidates)
-        score = _parzen.log_pdf(below, cands) - _parzen.log_pdf(above, cands)
-        if done is not None and len(done):
-            hit = (cands[:, None, :] == done[None, :, :]).all(axis=2).any(axis=1)
-            if not hit.all():
-                score = np.where(hit, -np.inf, score)
-        return cands[int(np.argmax(score))]
+        candidates = _parzen.sample_parzen(below, rng, self.n_ei_candidates)
+        score = _parzen.log_pdf(below, candidates) - _parzen.log_pdf(above, candidates)
+        if exclude is not None and len(exclude):
+            known = (candidates[:, None, :] == exclude[None, :, :]).all(axis=2).any(axis=1)
+            if not known.all():
+                score = np.where(known, -np.inf, score)
+        best: IntArray = candidates[int(np.argmax(score))]
+        return best

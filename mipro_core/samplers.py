@@ -1,0 +1,17 @@
+"""Search strategies for stage 3: propose the next configuration of a categorical space.
+
+A configuration picks one category index per variable (for MIPRO: per module, an instruction
+index and a demo-set index). A :class:`Sampler` is stateless: the engine passes the whole
+history of :class:`Observation` values and its own seeded :class:`numpy.random.Generator`, so a
+run resumed from its journal makes the same proposals again.
+
+* :class:`TPESampler` — multivariate Tree-structured Parzen Estimator, the default. It keeps
+  noisy minibatch scores and exact full-evaluation scores apart (see its documentation).
+* :class:`RandomSampler` — uniform random search, the reference and a baseline.
+
+Write your own by implementing ``sample(space, history, rng) -> dict[str, int]``.
+"""
+
+from ._search import Observation, RandomSampler, Sampler, TPESampler, default_gamma
+
+__all__ = ["Observation", "RandomSampler", "Sampler", "TPESampler", "default_gamma"]
