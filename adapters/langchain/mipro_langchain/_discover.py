@@ -1,0 +1,281 @@
+"""Find every prompt template reachable from a runnable, with a stable, readable path name.
+
+``get_prompts()`` / ``get_graph()`` miss prompts inside ``RunnableBranch`` and
+``RunnableWithFallbacks``, so this module walks the container fields itself.
+
+Naming rule (documented in ``docs/langchain.md``): a prompt's name is the path of container
+steps from the root, segments joined by ``.``:
+
+* ``RunnableSequence`` step *i* -> ``steps[i]``
+* ``RunnableParallel`` / ``RunnablePassthrough.assign`` / ``RouterRunnable`` key *k* -> ``k``
+  (keys that are not identifiers are written ``["k"]``)
+* ``RunnableBranch`` -> ``branches[i]`` (the branch runnable), ``branches[i].condition``,
+  ``default``
+* ``RunnableWithFallbacks`` -> the primary runnable adds no segment; fallback *i* -> ``fallbacks[i]``
+* ``RunnableConfigurableAlternatives`` -> default adds no segment; alternative *k* ->
+  ``alternatives.k``
+* wrappers that add no segment: ``RunnableBinding`` and subclasses (``bind``, ``with_config``,
+  ``with_retry``, ...), ``RunnableEach`` (``map``), ``RunnableConfigurableFields``
+* ``RunnableLambda`` -> runnables its function refers to (``RunnableLambda.deps``) -> ``deps[i]``
+* any other pydantic runnable -> its runnable-valued fields by field name
+
+A prompt at the root is named ``prompt``. A prompt with an explicit ``name`` (e.g.
+``prompt.name = "answer"``) is named by it, unless two prompts share that name. A prompt reachable
+by several paths is one module, named by the first path in depth-first order.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.language_models import BaseLanguageModel
+from langchain_core.output_parsers import BaseOutputParser
+from langchain_core.prompts import BasePromptTemplate
+from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables import (
+    Runnable,
+    RunnableBranch,
+    RunnableLambda,
+    RunnableParallel,
+    RunnableSequence,
+    RunnableWithFallbacks,
+)
+from langchain_core.runnables.base import RunnableBindingBase, RunnableEachBase
+from langchain_core.runnables.configurable import (
+    RunnableConfigurableAlternatives,
+    RunnableConfigurableFields,
+)
+from langchain_core.runnables.passthrough import RunnableAssign
+from langchain_core.runnables.router import RouterRunnable
+from langchain_core.tools import BaseTool
+from pydantic import BaseModel
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+Child = tuple[str | None, Any]
+"""A child of a container: its path segment (``None`` = adds no segment) and the object."""
+
+
+@dataclass
+class FoundPrompt:
+    """One prompt template found by the walk."""
+
+    path: str
+    prompt: BasePromptTemplate[Any]
+    model: BaseLanguageModel[Any] | None = None
+    parser: BaseOutputParser[Any] | None = None
+
+
+@dataclass
+class Discovery:
+    """What the walk found: prompts in order, models (deduplicated), async-only lambdas, a tree."""
+
+    prompts: list[FoundPrompt] = field(default_factory=list)
+    models: list[BaseLanguageModel[Any]] = field(default_factory=list)
+    async_only: bool = False
+    tree: list[str] = field(default_factory=list)
+
+
+def key_segment(key: str) -> str:
+    return key if _IDENT.match(key) else f"[{json.dumps(key)}]"
+
+
+def join(path: str, segment: str | None) -> str:
+    if segment is None:
+        return path
+    if not path:
+        return segment
+    return f"{path}{segment}" if segment.startswith("[") else f"{path}.{segment}"
+
+
+def _keyed(prefix: str | None, mapping: Mapping[str, Any]) -> Iterator[Child]:
+    for key, value in mapping.items():
+        segment = key_segment(str(key))
+        yield (segment if prefix is None else join(prefix, segment)), value
+
+
+def _generic_children(obj: BaseModel) -> Iterator[Child]:
+    for name in type(obj).model_fields:
+        value = getattr(obj, name, None)
+        if isinstance(value, Runnable):
+            yield name, value
+        elif isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                if isinstance(item, Runnable):
+                    yield f"{name}[{i}]", item
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(item, Runnable):
+                    yield join(name, key_segment(str(key))), item
+
+
+def children(obj: Any) -> Iterator[Child]:
+    """The runnables directly contained in ``obj``, with their path segments."""
+    if isinstance(obj, RunnableSequence):
+        for i, step in enumerate(obj.steps):
+            yield f"steps[{i}]", step
+    elif isinstance(obj, RunnableParallel):
+        yield from _keyed(None, obj.steps__)
+    elif isinstance(obj, RunnableAssign):
+        yield None, obj.mapper
+    elif isinstance(obj, RouterRunnable):
+        yield from _keyed(None, dict(obj.runnables))
+    elif isinstance(obj, (RunnableBindingBase, RunnableEachBase)):
+        yield None, obj.bound
+    elif isinstance(obj, RunnableBranch):
+        for i, (condition, runnable) in enumerate(obj.branches):
+            yield f"branches[{i}]", runnable
+            yield f"branches[{i}].condition", condition
+        yield "default", obj.default
+    elif isinstance(obj, RunnableWithFallbacks):
+        yield None, obj.runnable
+        for i, fallback in enumerate(obj.fallbacks):
+            yield f"fallbacks[{i}]", fallback
+    elif isinstance(obj, RunnableConfigurableAlternatives):
+        yield None, obj.default
+        yield from _keyed("alternatives", dict(obj.alternatives))
+    elif isinstance(obj, RunnableConfigurableFields):
+        yield None, obj.default
+    elif isinstance(obj, RunnableLambda):
+        for i, dep in enumerate(_lambda_deps(obj)):
+            yield f"deps[{i}]", dep
+    elif isinstance(obj, BaseModel) and not _is_leaf(obj):
+        yield from _generic_children(obj)
+
+
+def _lambda_deps(obj: RunnableLambda[Any, Any]) -> list[Runnable[Any, Any]]:
+    try:
+        return list(obj.deps)
+    except Exception:  # deps reads source code; any failure just means "no known deps"
+        return []
+
+
+def _is_leaf(obj: Any) -> bool:
+    return isinstance(
+        obj, (BasePromptTemplate, BaseLanguageModel, BaseOutputParser, BaseRetriever, BaseTool)
+    )
+
+
+def unwrap(obj: Any) -> Any:
+    """Strip wrappers that add no behaviour of interest (bindings, configurable fields)."""
+    while True:
+        if isinstance(obj, RunnableBindingBase):
+            obj = obj.bound
+        elif isinstance(obj, RunnableConfigurableFields):
+            obj = obj.default
+        else:
+            return obj
+
+
+def _flat_steps(steps: Sequence[Any]) -> Iterator[Any]:
+    for step in steps:
+        inner = unwrap(step)
+        if isinstance(inner, RunnableSequence):
+            yield from _flat_steps(inner.steps)
+        else:
+            yield inner
+
+
+def _model_and_parser(
+    following: Sequence[Any],
+) -> tuple[BaseLanguageModel[Any] | None, BaseOutputParser[Any] | None]:
+    """The model that consumes a prompt's output (first one after it) and a parser right after."""
+    flat = list(_flat_steps(following))
+    for i, step in enumerate(flat):
+        if isinstance(step, BasePromptTemplate):
+            return None, None
+        if isinstance(step, BaseLanguageModel):
+            nxt = flat[i + 1] if i + 1 < len(flat) else None
+            return step, nxt if isinstance(nxt, BaseOutputParser) else None
+    return None, None
+
+
+def _is_async_only(obj: Any) -> bool:
+    return isinstance(obj, RunnableLambda) and not hasattr(obj, "func")
+
+
+def explicit_name(prompt: BasePromptTemplate[Any]) -> str | None:
+    name = getattr(prompt, "name", None)
+    return name if isinstance(name, str) and name.strip() else None
+
+
+def discover(root: Any) -> Discovery:
+    """Walk ``root`` depth-first; every prompt object appears once, under its first path."""
+    found = Discovery()
+    seen_prompts: dict[int, FoundPrompt] = {}
+    seen_models: set[int] = set()
+    visited: set[int] = set()
+
+    def visit(obj: Any, path: str, depth: int, label: str) -> None:
+        indent = "  " * depth
+        kind = type(obj).__name__
+        if isinstance(obj, BasePromptTemplate):
+            if id(obj) not in seen_prompts:
+                seen_prompts[id(obj)] = FoundPrompt(path or "prompt", obj)
+                found.prompts.append(seen_prompts[id(obj)])
+            found.tree.append(f"{indent}{label}{kind} <prompt {seen_prompts[id(obj)].path!r}>")
+            return
+        if isinstance(obj, BaseLanguageModel):
+            if id(obj) not in seen_models:
+                seen_models.add(id(obj))
+                found.models.append(obj)
+            found.tree.append(f"{indent}{label}{kind} <model>")
+            return
+        if _is_async_only(obj):
+            found.async_only = True
+        name = getattr(obj, "name", None)
+        shown = f"{kind}({name})" if isinstance(name, str) and name and name != kind else kind
+        if id(obj) in visited:
+            found.tree.append(f"{indent}{label}{shown} <seen above>")
+            return
+        visited.add(id(obj))
+        found.tree.append(f"{indent}{label}{shown}")
+        for segment, child in children(obj):
+            child_label = f"{segment}: " if segment is not None else ""
+            visit(child, join(path, segment), depth + 1, child_label)
+
+    visit(root, "", 0, "")
+    _link_models(root, found)
+    _apply_explicit_names(found.prompts)
+    return found
+
+
+def _link_models(root: Any, found: Discovery) -> None:
+    """Attach to each prompt the model (and parser) that follows it in its sequence."""
+    links: dict[int, tuple[Any, Any]] = {}
+    visited: set[int] = set()
+
+    def visit(obj: Any) -> None:
+        if id(obj) in visited or _is_leaf(obj):
+            return
+        visited.add(id(obj))
+        if isinstance(obj, RunnableSequence):
+            flat = list(_flat_steps(obj.steps))
+            for i, step in enumerate(flat):
+                if isinstance(step, BasePromptTemplate) and id(step) not in links:
+                    model, parser = _model_and_parser(flat[i + 1 :])
+                    if model is not None:
+                        links[id(step)] = (model, parser)
+        for _, child in children(obj):
+            visit(child)
+
+    visit(root)
+    for item in found.prompts:
+        if id(item.prompt) in links:
+            item.model, item.parser = links[id(item.prompt)]
+
+
+def _apply_explicit_names(prompts: list[FoundPrompt]) -> None:
+    names = [explicit_name(p.prompt) for p in prompts]
+    counts: dict[str, int] = {}
+    for name in names:
+        if name is not None:
+            counts[name] = counts.get(name, 0) + 1
+    taken = {p.path for p in prompts}
+    for item, name in zip(prompts, names, strict=True):
+        if name is not None and counts[name] == 1 and (name == item.path or name not in taken):
+            item.path = name

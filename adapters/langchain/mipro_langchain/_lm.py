@@ -1,0 +1,92 @@
+"""LangChain models as the core :class:`~mipro_core.LM` (what the instruction proposer calls)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.language_models import BaseLanguageModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.prompt_values import ChatPromptValue
+from langchain_core.runnables import Runnable
+
+from mipro_core import LMError, Message
+
+from ._discover import unwrap
+
+_ROLES: dict[str, type[BaseMessage]] = {
+    "system": SystemMessage,
+    "user": HumanMessage,
+    "assistant": AIMessage,
+}
+
+
+def is_language_model(obj: Any) -> bool:
+    """Whether ``obj`` is a LangChain chat model or LLM, possibly behind ``bind``/``with_config``."""
+    return isinstance(unwrap(obj), BaseLanguageModel)
+
+
+def to_langchain(messages: Sequence[Message]) -> list[BaseMessage]:
+    converted: list[BaseMessage] = []
+    for message in messages:
+        cls = _ROLES.get(message["role"], HumanMessage)
+        converted.append(cls(content=message["content"]))
+    return converted
+
+
+def text_of(result: Any) -> str:
+    if isinstance(result, BaseMessage):
+        return str(result.text)
+    return str(result)
+
+
+class LangChainLM:
+    """Wraps a LangChain ``BaseChatModel`` / ``BaseLLM`` (or a binding of one) as an ``LM``.
+
+    ``temperature`` (and ``n``) are set on a shallow copy of the model when the model has such
+    fields; a model with an ``n`` field (e.g. ``ChatOpenAI``) returns the ``n`` completions
+    from one request, any other model gets ``n`` requests in one ``batch``. The user's model
+    object is never changed. Any failure of the model is raised as
+    :class:`~mipro_core.LMError`.
+    """
+
+    def __init__(self, model: Runnable[Any, Any]) -> None:
+        if not is_language_model(model):
+            raise TypeError(f"expected a LangChain chat model or LLM, got {type(model).__name__}")
+        self.model = model
+
+    def __repr__(self) -> str:
+        return f"LangChainLM({type(unwrap(self.model)).__name__})"
+
+    def __call__(
+        self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0
+    ) -> list[str]:
+        if n < 1:
+            return []
+        prompt = to_langchain(messages)
+        try:
+            texts = self._complete(prompt, n, temperature)
+        except Exception as exc:
+            raise LMError(f"{self!r} failed: {type(exc).__name__}: {exc}") from exc
+        if len(texts) != n:
+            raise LMError(f"{self!r} returned {len(texts)} completion(s), expected {n}")
+        return texts
+
+    def _complete(self, prompt: list[BaseMessage], n: int, temperature: float) -> list[str]:
+        model = self.model
+        if not isinstance(model, BaseLanguageModel):  # a binding: pass it through unchanged
+            outputs = [model.invoke(prompt)] if n == 1 else model.batch([prompt] * n)
+            return [text_of(r) for r in outputs]
+        fields = type(model).model_fields
+        update: dict[str, Any] = {}
+        if "temperature" in fields:
+            update["temperature"] = temperature
+        native_n = n > 1 and "n" in fields and isinstance(getattr(model, "n", None), int)
+        if native_n:
+            update["n"] = n
+        copy = model.model_copy(update=update) if update else model
+        if native_n:
+            result = copy.generate_prompt([ChatPromptValue(messages=prompt)])
+            return [g.text for g in result.generations[0]]
+        outputs = [copy.invoke(prompt)] if n == 1 else copy.batch([prompt] * n)
+        return [text_of(r) for r in outputs]

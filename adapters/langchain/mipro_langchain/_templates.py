@@ -1,0 +1,74 @@
+"""Template-text helpers: escaping literal text, splitting off a template's preface, rendering.
+
+Supports the three LangChain template formats: ``f-string`` (default), ``mustache`` and ``jinja2``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from langchain_core.prompts.string import DEFAULT_FORMATTER_MAPPING, get_template_variables
+
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
+_MUSTACHE_DELIMITERS = (("<%", "%>"), ("<<<", ">>>"), ("[[[", "]]]"), ("@@(", ")@@"))
+
+
+def escape(text: str, template_format: str) -> str:
+    """``text`` written so the template engine renders it literally (braces never interpreted)."""
+    if template_format == "f-string":
+        return text.replace("{", "{{").replace("}", "}}")
+    if template_format == "jinja2":
+        return "".join('{{ "{" }}' if c == "{" else '{{ "}" }}' if c == "}" else c for c in text)
+    if template_format == "mustache":
+        if "{{" not in text and "}}" not in text:
+            return text
+        for left, right in _MUSTACHE_DELIMITERS:
+            if left not in text and right not in text:
+                return "{{=" + left + " " + right + "=}}" + text + left + "={{ }}=" + right
+        raise ValueError("cannot write this text literally into a mustache template")
+    raise ValueError(f"unsupported template format {template_format!r}")
+
+
+def variables(template: str, template_format: str) -> set[str]:
+    return set(get_template_variables(template, template_format))
+
+
+def render(template: str, template_format: str, values: Mapping[str, Any]) -> str:
+    """Render ``template`` with ``values``; variables without a value render as empty text."""
+    filled = {name: "" for name in variables(template, template_format)}
+    filled.update({k: v for k, v in values.items() if k in filled})
+    result: str = DEFAULT_FORMATTER_MAPPING[template_format](template, **filled)
+    return result
+
+
+def split_preface(template: str, template_format: str) -> tuple[str, str]:
+    """Split ``template`` into (preface, body).
+
+    The preface is the run of leading paragraphs that mention no template variable: that is the
+    text an instruction replaces. The body is kept verbatim. Only f-string templates are split
+    by paragraph; a mustache/jinja2 template is all preface (no variables) or all body.
+    """
+    if not variables(template, template_format):
+        return template, ""
+    if template_format != "f-string":
+        return "", template
+    end = 0
+    for match in _PARAGRAPH_BREAK.finditer(template):
+        if variables(template[: match.start()], template_format):
+            break
+        end = match.start()
+    if end == 0:
+        return "", template
+    rest_start = next(m.end() for m in _PARAGRAPH_BREAK.finditer(template) if m.start() == end)
+    return template[:end], template[rest_start:]
+
+
+def literal_text(template: str, template_format: str) -> str:
+    """The text a variable-free template renders to."""
+    return render(template, template_format, {})
+
+
+def join_paragraphs(*parts: str) -> str:
+    return "\n\n".join(p for p in parts if p)
