@@ -127,6 +127,24 @@ def test_empty_space_and_one_configuration_spaces() -> None:
         assert sampler.sample({"a": 1}, history, rng) == {"a": 0}
 
 
+def test_spaces_too_large_to_enumerate_work() -> None:
+    # 20**30 configurations: more than an int64 can number (the keys fall back to row ranks).
+    space = {f"v{i:02d}": 20 for i in range(30)}
+    rng = np.random.default_rng(5)
+    history = [
+        Observation(
+            {name: int(rng.integers(20)) for name in space},
+            float(rng.random()),
+            "full" if i % 5 == 0 else "minibatch",
+        )
+        for i in range(40)
+    ]
+    expected = TPESampler().sample(space, history, np.random.default_rng(1))
+    assert set(expected) == set(space) and all(0 <= v < 20 for v in expected.values())
+    shuffled = history[::-1]
+    assert TPESampler().sample(space, shuffled, np.random.default_rng(1)) == expected
+
+
 def test_variables_outside_the_space_are_ignored() -> None:
     history = [Observation({"a": i % 3, "frozen": 7}, float(i)) for i in range(15)]
     proposal = TPESampler().sample({"a": 3}, history, np.random.default_rng(0))

@@ -8,7 +8,8 @@ differences.
 
 **Minibatch and full-evaluation scores are kept apart.** A minibatch score is a noisy estimate
 of a configuration's score; a full-evaluation score *is* that score (the number the search
-maximises and the engine selects on). DSPy feeds both to Optuna as interchangeable trials, so a
+maximises and the engine selects on; this assumes minibatches are drawn from the set the full
+evaluation uses, so that a minibatch mean estimates the full score without bias). DSPy feeds both to Optuna as interchangeable trials, so a
 full evaluation is just one more sample that the lucky minibatch scores of the same
 configuration still outvote. Here:
 
@@ -25,12 +26,14 @@ configuration still outvote. Here:
 * a configuration that already has a full score is **never proposed again** while any other
   candidate remains: another minibatch of it would tell nothing new.
 
-Alternatives tried on the synthetic benchmark of ``tests/test_samplers.py`` (4 variables x 5
-categories, additive effects plus one interaction, Gaussian minibatch noise, a full evaluation
-of the best-mean configuration every 5 trials; 12 objectives x 16 seeds): DSPy's pooling needed
-a median of 84 trials to propose the optimum, this design 65-70; one point per configuration
-(its mean or full score) needed 160-230, because it throws away the weight that repeated visits
-give a good region. Random search rarely found it within 300 trials.
+Measured with ``python benchmarks/bench_sampler.py --quality`` (a MIPRO-like search on 12
+random objectives x 16 seeds: 4 variables x 5 categories, additive effects plus one interaction,
+Gaussian minibatch noise, the baseline fully evaluated first and the best-mean untested
+configuration every 5 trials; cap 300 trials), median (mean) trials until the optimum is
+proposed: this design 65 (82); DSPy's pooling 84 (109); ignoring full scores 98 (118); one point
+per configuration (its full score, else its mean) 131 (164), because it throws away the weight
+that repeated visits give a good region; random search and univariate TPE mostly not within 300
+(univariate TPE settles on each variable's marginal best and misses the interaction).
 
 **History order is irrelevant.** Optuna down-weights old trials once there are 25 or more; the
 objective here does not drift (every minibatch is an independent draw), so every point weighs
@@ -135,16 +138,23 @@ def _check_prior_weight(instance: object, attribute: attrs.Attribute[float], val
 class TPESampler:
     """Multivariate TPE over a categorical space (the default search strategy).
 
+    Stateless: each call rebuilds the estimators from ``history``. Minibatch and full scores
+    are kept apart: every minibatch trial is one point of the estimators, valued at its own
+    score unless its configuration has a full-evaluation score, which then replaces it; a
+    fully evaluated configuration is not proposed again. The order of ``history`` is irrelevant.
+
     Args:
-        n_startup_trials: below this many observations (those the surrogate uses), sample
-            uniformly at random.
+        n_startup_trials: below this many observations (all of them, full evaluations
+            included; minibatch ones only if ``consider_full_evals=False``), sample uniformly
+            at random, with exactly the draws :class:`RandomSampler` would make.
         n_ei_candidates: how many candidates to draw from ``l`` before picking the best ratio.
         gamma: number of good points given the number of points.
         prior_weight: weight of the uniform prior component; also flattens the kernels.
         multivariate: joint kernels over all variables (models interactions); ``False`` fits
             one independent TPE per variable, like Optuna's default univariate TPE.
-        consider_full_evals: use full-evaluation scores as described in the module docstring;
-            ``False`` ignores them (pure minibatch TPE).
+        consider_full_evals: use full-evaluation scores as described in the module docstring
+            (their values, and never re-proposing a fully evaluated configuration while the
+            candidates offer another); ``False`` ignores them (pure minibatch TPE).
     """
 
     n_startup_trials: int = attrs.field(default=10, validator=_check_positive_int)
