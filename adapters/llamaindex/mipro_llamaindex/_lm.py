@@ -1,0 +1,72 @@
+"""Any LlamaIndex LLM as the proposer's :class:`mipro_core.LM` (messages in, n texts out)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from llama_index.core.base.llms.base import BaseLLM
+from llama_index.core.base.llms.types import ChatMessage, MessageRole
+from mipro_core import LMError, Message
+
+from ._discovery import attributes, is_traversable
+
+_ROLES = {
+    "system": MessageRole.SYSTEM,
+    "user": MessageRole.USER,
+    "assistant": MessageRole.ASSISTANT,
+}
+
+
+class LlamaIndexLM:
+    """Wraps a LlamaIndex ``LLM`` (chat or completion model) for the instruction proposer.
+
+    Each of the ``n`` completions is one ``llm.chat(...)`` call; completion-only models get the
+    messages flattened by LlamaIndex's own ``messages_to_prompt``. ``temperature`` is passed as a
+    call keyword, which hosted models honour; local or mock models may ignore it, and then the
+    ``n`` completions can be identical. Failures are raised as :class:`mipro_core.LMError`.
+    """
+
+    def __init__(self, llm: BaseLLM) -> None:
+        if not isinstance(llm, BaseLLM):
+            raise TypeError(f"expected a LlamaIndex LLM, got {type(llm).__name__}")
+        self.llm = llm
+
+    def __call__(
+        self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0
+    ) -> list[str]:
+        chat = [ChatMessage(role=_ROLES[m["role"]], content=m["content"]) for m in messages]
+        texts = []
+        for _ in range(n):
+            try:
+                response = self.llm.chat(chat, temperature=temperature)
+            except Exception as exc:  # any provider error: the proposer sees one error type
+                raise LMError(f"{type(self.llm).__name__} failed: {exc}") from exc
+            texts.append(response.message.content or "")
+        return texts
+
+    def __repr__(self) -> str:
+        return f"LlamaIndexLM({type(self.llm).__name__})"
+
+
+def find_llm(obj: Any, depth: int = 0, seen: set[int] | None = None) -> BaseLLM | None:
+    """The first LLM held by ``obj`` or the engines, synthesizers and tools inside it."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen or depth > 8:
+        return None
+    seen.add(id(obj))
+    children = []
+    for _, value in attributes(obj):
+        if isinstance(value, BaseLLM):
+            return value
+        if is_traversable(value):
+            children.append(value)
+        elif isinstance(value, (list, tuple)):
+            children.extend(v for v in value if is_traversable(v))
+        elif isinstance(value, dict):
+            children.extend(v for v in value.values() if is_traversable(v))
+    for child in children:
+        found = find_llm(child, depth + 1, seen)
+        if found is not None:
+            return found
+    return None

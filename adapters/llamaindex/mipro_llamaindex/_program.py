@@ -1,0 +1,245 @@
+"""``LlamaIndexProgram``: a query engine, chat engine or workflow as a :class:`mipro_core.Program`."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from llama_index.core.prompts import BasePromptTemplate
+from mipro_core import (
+    InvalidInputError,
+    LM,
+    ModuleCall,
+    ModuleState,
+    Program,
+    ProgramState,
+    Signature,
+    Trace,
+)
+
+from ._attribution import Attributor
+from ._discovery import PromptSlot, discover
+from ._lm import LlamaIndexLM, find_llm
+from ._rewrite import build, origin_of
+from ._runner import runner_for
+from ._templates import is_rewritable, signature_of, text_of
+from ._tracing import Recorder, recording
+from ._usage import unused_reason
+
+logger = logging.getLogger("mipro_llamaindex")
+
+
+class LlamaIndexModule:
+    """One optimizable prompt: a template slot, its signature and its current state."""
+
+    def __init__(self, slot: PromptSlot) -> None:
+        origin = origin_of(slot.initial)
+        self.slot = slot
+        self.base: BasePromptTemplate = origin.base
+        """The original template every rewrite starts from."""
+        self.initial_state: ModuleState = origin.state
+        self._state = origin.state
+        if slot.embedded:  # a chat engine's system prompt: the user message is an input too
+            self._signature = signature_of(origin.base, ("query_str",), "answer")
+        else:
+            self._signature = signature_of(origin.base)
+
+    @property
+    def name(self) -> str:
+        return self.slot.name
+
+    @property
+    def signature(self) -> Signature:
+        return self._signature
+
+    @property
+    def state(self) -> ModuleState:
+        """Read from the installed template, so it is right even if another program (e.g. the
+        one ``mipro_core.optimize`` adapted from the same engine) rewrote it since."""
+        current = self.slot.current()
+        if current is self.slot.initial:
+            return self.initial_state
+        origin = origin_of(current)
+        return origin.state if origin.base is self.base else self._state
+
+    @property
+    def template(self) -> BasePromptTemplate:
+        """The template installed right now."""
+        return self.slot.current()
+
+    def set_state(self, state: ModuleState) -> None:
+        if state == self.initial_state:
+            template = self.slot.initial
+        else:
+            template = build(self.base, state, self._signature, self.name)
+        self.slot.install(template)
+        self._state = state
+
+    def __repr__(self) -> str:
+        return f"LlamaIndexModule({self.name!r})"
+
+
+class LlamaIndexProgram:
+    """A LlamaIndex query engine, chat engine or ``Workflow`` whose prompts mipro rewrites in place.
+
+    Inputs are ``{"query": ...}`` for query engines, ``{"message": ...}`` for chat engines and
+    the keyword arguments of ``workflow.run(...)`` for workflows; the prediction is the response
+    text (or the workflow's result). ``include``/``exclude`` override which discovered prompts are
+    optimized (see :attr:`skipped` for the prompts left out and why).
+    """
+
+    def __init__(
+        self, obj: Any, *, include: Iterable[str] = (), exclude: Iterable[str] = ()
+    ) -> None:
+        self.target = obj
+        self._runner = runner_for(obj)
+        slots = discover(obj)
+        include, exclude = set(include), set(exclude)
+        unknown = sorted((include | exclude) - {s.name for s in slots})
+        if unknown:
+            raise InvalidInputError(
+                f"include/exclude name unknown prompt(s) {unknown}; "
+                f"found {[s.name for s in slots]}"
+            )
+        self._modules: dict[str, LlamaIndexModule] = {}
+        self._skipped: dict[str, str] = {}
+        for slot in slots:
+            reason = unused_reason(slot)
+            if slot.name in exclude:
+                reason = "excluded by the caller"
+            elif slot.name in include:
+                if not is_rewritable(slot.initial):
+                    raise InvalidInputError(f"cannot include {slot.name!r}: {reason}")
+                reason = None
+            if reason is None:
+                self._modules[slot.name] = LlamaIndexModule(slot)
+            else:
+                self._skipped[slot.name] = reason
+        if not self._modules:
+            found = "; ".join(f"{n}: {r}" for n, r in self._skipped.items()) or "no prompt at all"
+            raise InvalidInputError(
+                f"{type(obj).__name__} has no prompt template that reaches the LLM ({found})"
+            )
+        self._attributor = Attributor(slots)
+        self._lock = threading.Lock()
+        self._warned: set[str] = set()
+
+    @property
+    def modules(self) -> Mapping[str, LlamaIndexModule]:
+        return dict(self._modules)
+
+    @property
+    def skipped(self) -> Mapping[str, str]:
+        """Prompts found but not optimized, with the reason (see ``docs/llamaindex.md``)."""
+        return dict(self._skipped)
+
+    @property
+    def kind(self) -> str:
+        """``"query engine"``, ``"chat engine"`` or ``"workflow"``."""
+        return self._runner.kind
+
+    def apply(self, state: ProgramState) -> None:
+        """Rewrite the real prompts in place; the original state restores the original objects."""
+        unknown = [name for name in state if name not in self._modules]
+        if unknown:
+            raise InvalidInputError(
+                f"state names unknown module(s) {unknown}; this program has {list(self._modules)}"
+            )
+        with self._lock:
+            for name in state:
+                self._modules[name].set_state(state[name])
+
+    def run(self, inputs: Mapping[str, Any]) -> tuple[Any, Trace]:
+        self._runner.check(inputs)
+        with recording(self._attributor) as recorder:
+            prediction = self._runner.run(inputs, recorder)
+        return prediction, self._trace(recorder)
+
+    async def arun(self, inputs: Mapping[str, Any]) -> tuple[Any, Trace]:
+        """Like :meth:`run`, awaiting ``aquery``/``achat``/``workflow.run`` in the caller's loop."""
+        self._runner.check(inputs)
+        with recording(self._attributor) as recorder:
+            prediction = await self._runner.arun(inputs, recorder)
+        return prediction, self._trace(recorder)
+
+    def _trace(self, recorder: Recorder) -> Trace:
+        calls: list[ModuleCall] = []
+        unattributed = 0
+        for raw in recorder.calls:
+            module = self._modules.get(raw.slot.name) if raw.slot is not None else None
+            if module is None:
+                unattributed += 1
+                where = raw.slot.name if raw.slot is not None else None
+                self._warn_once(
+                    where or "unknown-template",
+                    f"prompt {where!r} reached the LLM but is not optimized "
+                    f"({self._skipped.get(where or '', '')}); pass include=[{where!r}] to search it"
+                    if where
+                    else "an LLM call used a prompt template the adapter did not discover",
+                )
+                continue
+            sig = module.signature
+            inputs = {k: _text(raw.inputs[k]) for k in sig.inputs if k in raw.inputs}
+            calls.append(ModuleCall(module.name, inputs, {sig.outputs[0]: raw.output}))
+        for span in recorder.bypass:
+            unattributed += 1
+            self._warn_once(
+                f"bypass:{span}",
+                f"an LLM call inside {span} bypassed prompt templates (llm.chat/complete); "
+                "it is counted in Trace.unattributed_calls",
+            )
+        return Trace(tuple(calls), unattributed_calls=unattributed)
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            logger.warning(message)
+
+    def describe(self) -> str:
+        lines = [
+            f"A LlamaIndex {self.kind} ({type(self.target).__name__}). "
+            + _INPUTS.get(self.kind, ""),
+            "Each module below is one prompt template sent to the LLM; its instruction is written "
+            "in front of the template and its demos are shown as worked examples.",
+            "",
+            "Modules:",
+        ]
+        for module in self._modules.values():
+            owners = " > ".join(type(o).__name__ for o in module.slot.lineage)
+            sig = module.signature
+            lines.append(
+                f"- {module.name} (in {owners}): ({', '.join(sig.inputs)}) -> "
+                f"({', '.join(sig.outputs)})"
+            )
+            lines.append("  Template:")
+            lines.extend(f"    {line}" for line in text_of(module.base).strip().splitlines())
+        if self._skipped:
+            lines.append("")
+            lines.append("Prompts not optimized:")
+            lines.extend(f"- {name}: {reason}" for name, reason in self._skipped.items())
+        return "\n".join(lines)
+
+    def default_lm(self) -> LM | None:
+        """The pipeline's own LLM wrapped for the proposer (``None`` when none is found)."""
+        llm = find_llm(self.target)
+        return LlamaIndexLM(llm) if llm is not None else None
+
+    def __repr__(self) -> str:
+        return f"LlamaIndexProgram({type(self.target).__name__}, modules={list(self._modules)})"
+
+
+_INPUTS = {
+    "query engine": 'Inputs: {"query": question}; output: the response text.',
+    "chat engine": 'Inputs: {"message": user message} (fresh history each run); output: the reply.',
+    "workflow": "Inputs: the keyword arguments of workflow.run(); output: the workflow result.",
+}
+
+
+def _text(value: Any) -> Any:
+    return value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
+
+
+def _check_protocol(program: LlamaIndexProgram) -> Program:
+    return program

@@ -1,0 +1,72 @@
+"""Which discovered prompts reach the LLM on the user's path (static rules, no LLM call).
+
+The optimizer only searches prompts that are actually sent to the model; searching the others
+wastes trials and muddles the surrogate's credit assignment. The rules below are read from the
+object graph (documented in ``docs/llamaindex.md``):
+
+* A response synthesizer in multimodal mode only uses its ``chat_content_*`` templates (rich
+  templates, which the adapter does not rewrite); otherwise those templates never run.
+* ``compact`` mode (``CompactAndRefine``, the default of ``as_query_engine()``) packs all
+  retrieved text into one ``text_qa_template`` call; its ``refine_template`` only runs when the
+  context overflows the model's window, so it is not offered. Plain ``refine`` mode offers both.
+* A router's summarizer only runs when a multi-selector picks several engines.
+* ``CondensePlusContextChatEngine``: each optimization run starts from an empty chat history, so
+  the condense prompt never runs; its context-refine prompt only runs on context overflow.
+* Templates of kinds the adapter cannot rewrite (rich/jinja or LangChain templates) are skipped.
+
+Anything else found is offered. ``LlamaIndexProgram(include=..., exclude=...)`` overrides the rules.
+"""
+
+from __future__ import annotations
+
+from llama_index.core.chat_engine.condense_plus_context import CondensePlusContextChatEngine
+from llama_index.core.query_engine import RouterQueryEngine
+from llama_index.core.response_synthesizers import BaseSynthesizer, CompactAndRefine
+from llama_index.core.selectors import LLMMultiSelector, PydanticMultiSelector
+
+from ._discovery import PromptSlot
+from ._templates import is_rewritable
+
+_CHAT_ENGINE_UNUSED = {
+    "_condense_prompt_template": (
+        "the condense prompt only runs with chat history; every optimization run starts "
+        "from an empty history"
+    ),
+    "_context_refine_prompt_template": (
+        "the context-refine prompt only runs when the retrieved context overflows the window"
+    ),
+}
+
+
+def unused_reason(slot: PromptSlot) -> str | None:
+    """Why ``slot`` is not offered for optimization, or ``None`` when it reaches the LLM."""
+    if not is_rewritable(slot.initial):
+        return f"{type(slot.initial).__name__} templates are not rewritten by this adapter"
+    owner = slot.owner
+    if isinstance(owner, BaseSynthesizer):
+        reason = _synthesizer_reason(owner, slot.key)
+        if reason is not None:
+            return reason
+    if isinstance(owner, CondensePlusContextChatEngine) and slot.key in _CHAT_ENGINE_UNUSED:
+        return _CHAT_ENGINE_UNUSED[slot.key]
+    for parent in slot.lineage[:-1]:
+        if isinstance(parent, RouterQueryEngine) and parent._summarizer is owner:
+            if not isinstance(parent._selector, (LLMMultiSelector, PydanticMultiSelector)):
+                return "the router selects one engine, so its summarizer never runs"
+    return None
+
+
+def _synthesizer_reason(synthesizer: BaseSynthesizer, key: str) -> str | None:
+    multimodal = bool(getattr(synthesizer, "_multimodal", False))
+    if key.startswith("chat_content_"):
+        if not multimodal:
+            return "chat_content_* templates are only used in multimodal mode"
+        return None
+    if multimodal:
+        return "this synthesizer runs in multimodal mode and uses its chat_content_* templates"
+    if key == "refine_template" and isinstance(synthesizer, CompactAndRefine):
+        return (
+            "compact mode sends all retrieved text in one text_qa_template call; refine only "
+            "runs when the context overflows the window"
+        )
+    return None

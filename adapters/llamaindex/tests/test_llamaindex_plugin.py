@@ -1,0 +1,68 @@
+"""The entry-point plugin, the LM wrapper and the default proposer model."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from llama_index.core import VectorStoreIndex
+from llama_index.core.llms import MockLLM
+from mipro_core import LMError, NoAdapterError, adapt, wrap_lm
+from mipro_core.plugins import list_plugins
+from mipro_llamaindex import LlamaIndexLM, LlamaIndexProgram
+
+
+def test_entry_point_is_registered_and_describes_itself() -> None:
+    names = [info.name for info in list_plugins()]
+    assert "llamaindex" in names
+    from mipro_llamaindex.plugin import mipro_adapter_info
+
+    info = mipro_adapter_info()
+    assert info["name"] == "llamaindex" and info["framework"].startswith("llama-index-core")
+
+
+def test_adapt_accepts_engines_and_refuses_other_llamaindex_objects(
+    index: VectorStoreIndex,
+) -> None:
+    engine = index.as_query_engine(llm=MockLLM())
+    program = adapt(engine)
+    assert isinstance(program, LlamaIndexProgram) and program.target is engine
+    assert isinstance(adapt(index.as_chat_engine(llm=MockLLM())), LlamaIndexProgram)
+    with pytest.raises(NoAdapterError):
+        adapt(index)  # an index is not runnable: build an engine from it
+
+
+def test_wrap_lm_wraps_any_llamaindex_llm(scripted: Any) -> None:
+    lm = wrap_lm(MockLLM())  # a completion model: LlamaIndex flattens the messages
+    assert isinstance(lm, LlamaIndexLM)
+    out = lm([{"role": "system", "content": "S"}, {"role": "user", "content": "U"}], n=3)
+    assert out == ["system: S\nuser: U\nassistant: "] * 3
+    chat = scripted(lambda prompt: "ok", chat_model=True)
+    assert wrap_lm(chat)([{"role": "user", "content": "hi"}], temperature=0.7) == ["ok"]
+    assert chat.received == [[("user", "hi")]]
+
+
+def test_lm_errors_become_lm_error(scripted: Any) -> None:
+    def boom(prompt: str) -> str:
+        raise RuntimeError("rate limited")
+
+    with pytest.raises(LMError, match="rate limited"):
+        LlamaIndexLM(scripted(boom))([{"role": "user", "content": "x"}])
+
+
+def test_default_lm_is_the_pipelines_llm(index: VectorStoreIndex, scripted: Any) -> None:
+    llm = scripted()
+    program = LlamaIndexProgram(index.as_query_engine(llm=llm))
+    default = program.default_lm()
+    assert isinstance(default, LlamaIndexLM) and default.llm is llm
+
+
+def test_loading_the_plugin_does_not_import_llamaindex() -> None:
+    code = (
+        "import sys, mipro_llamaindex.plugin as p\n"
+        "assert p.mipro_adapt(object()) is None and p.mipro_wrap_lm(print) is None\n"
+        "assert not any(m.startswith(('llama_index', 'workflows')) for m in sys.modules)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
