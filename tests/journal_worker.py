@@ -17,6 +17,16 @@ import mipro_core as mc
 from tests.toy import ToyLM, toy_data, toy_metric, toy_program
 
 
+class SlowLM(ToyLM):
+    def __call__(
+        self, messages: Sequence[Any], *, n: int = 1, temperature: float = 0.0
+    ) -> list[str]:
+        import time
+
+        time.sleep(0.01)
+        return super().__call__(messages, n=n, temperature=temperature)
+
+
 class KillingLM(ToyLM):
     def __init__(self, kill_at: int | None) -> None:
         super().__init__()
@@ -36,6 +46,25 @@ def main() -> None:
     kill_at = int(sys.argv[4]) if len(sys.argv) > 4 else None
     lm = KillingLM(kill_at)
     program = toy_program(lm, stages=2)
+    if mode == "slow":
+        slow = toy_program(SlowLM(), stages=2)
+        print("started", flush=True)
+        result = mc.optimize(
+            slow,
+            toy_data(40),
+            toy_metric,
+            valset=toy_data(60, offset=100),
+            journal=journal,
+            num_threads=4,
+            minibatch_size=15,
+            max_trials=200,
+            num_candidates=4,
+            seed=5,
+        )
+        print("stopped:", result.stopped_reason, flush=True)
+        with open(out, "w") as fh:
+            json.dump({"trials": len(result.trials), "reason": result.stopped_reason}, fh)
+        return
     if mode == "run":
         result = mc.optimize(
             program,

@@ -128,3 +128,34 @@ def test_truncated_journal_is_a_journal_error(tmp_path: Path) -> None:
         Path(str(path) + suffix).unlink(missing_ok=True)
     with pytest.raises(mc.JournalError):
         mc.resume(path, toy_program(ToyLM()), toy_metric)
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_the_journal(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    journal, out = tmp_path / "run.sqlite", tmp_path / "out.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.journal_worker", "slow", str(journal), str(out)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until the search has begun
+        time.sleep(0.2)
+        if journal.exists():
+            with mc.Journal.open(journal) as store:
+                if store.get("trial", "000003") is not None:
+                    break
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert "stopped: interrupted" in stdout
+    result = json.loads(out.read_text())
+    assert result["reason"] == "interrupted" and result["trials"] >= 3
+    with mc.Journal.open(journal) as store:  # consistent and resumable
+        assert store.get("trial", "000000") is not None
