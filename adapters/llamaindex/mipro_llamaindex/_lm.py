@@ -7,6 +7,7 @@ from typing import Any
 
 from llama_index.core.base.llms.base import BaseLLM
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
+
 from mipro_core import LMError, Message
 
 from ._discovery import attributes, is_traversable

@@ -8,9 +8,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from llama_index.core.prompts import BasePromptTemplate
+
 from mipro_core import (
-    InvalidInputError,
     LM,
+    InvalidInputError,
     ModuleCall,
     ModuleState,
     Program,
@@ -100,8 +101,7 @@ class LlamaIndexProgram:
         unknown = sorted((include | exclude) - {s.name for s in slots})
         if unknown:
             raise InvalidInputError(
-                f"include/exclude name unknown prompt(s) {unknown}; "
-                f"found {[s.name for s in slots]}"
+                f"include/exclude name unknown prompt(s) {unknown}; found {[s.name for s in slots]}"
             )
         self._modules: dict[str, LlamaIndexModule] = {}
         self._skipped: dict[str, str] = {}

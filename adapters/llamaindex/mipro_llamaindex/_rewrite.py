@@ -9,11 +9,11 @@ applying the original state puts back the original *object*.
 
 from __future__ import annotations
 
-import threading
 import weakref
 
 import attrs
 from llama_index.core.prompts import BasePromptTemplate
+
 from mipro_core import ModuleState, Signature
 
 from ._templates import render_preface, rewrite
@@ -29,26 +29,24 @@ class Origin:
     state: ModuleState
 
 
-_lock = threading.Lock()
+# No lock: single dict operations are atomic, and a lock here could deadlock when garbage
+# collection runs a finalizer (``_forget``) while the same thread holds it.
 _registry: dict[int, tuple[weakref.ref[BasePromptTemplate], Origin]] = {}
 
 
 def _forget(key: int) -> None:
-    with _lock:
-        _registry.pop(key, None)
+    _registry.pop(key, None)
 
 
 def _remember(template: BasePromptTemplate, origin: Origin) -> None:
     key = id(template)
-    with _lock:
-        _registry[key] = (weakref.ref(template), origin)
+    _registry[key] = (weakref.ref(template), origin)
     weakref.finalize(template, _forget, key)
 
 
 def origin_of(template: BasePromptTemplate) -> Origin:
     """The original and state behind ``template`` (itself and the empty state if not ours)."""
-    with _lock:
-        entry = _registry.get(id(template))
+    entry = _registry.get(id(template))
     if entry is not None and entry[0]() is template:
         return entry[1]
     return Origin(base=template, state=EMPTY)

@@ -29,6 +29,7 @@ from llama_index.core.base.response.schema import (
 from llama_index.core.chat_engine.types import AgentChatResponse, BaseChatEngine
 from llama_index.core.memory import BaseMemory, ChatMemoryBuffer
 from llama_index.core.workflow import Workflow
+
 from mipro_core import InvalidInputError
 
 from ._tracing import Recorder

@@ -25,6 +25,7 @@ from llama_index.core.prompts import (
     PromptTemplate,
     SelectorPromptTemplate,
 )
+
 from mipro_core import Demo, ModuleState, Signature
 
 MODULE_KEY = "mipro_module"
@@ -197,5 +198,9 @@ def _prefixed_messages(messages: list[ChatMessage], text: str) -> list[ChatMessa
                 blocks[0] = TextBlock(text=f"{text}\n\n{blocks[0].text}")
             else:
                 blocks.insert(0, TextBlock(text=text))
-            return [*messages[:i], message.model_copy(update={"blocks": blocks}), *messages[i + 1 :]]
+            return [
+                *messages[:i],
+                message.model_copy(update={"blocks": blocks}),
+                *messages[i + 1 :],
+            ]
     return [ChatMessage(role=MessageRole.SYSTEM, content=text), *messages]

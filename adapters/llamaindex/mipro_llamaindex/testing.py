@@ -31,6 +31,7 @@ from llama_index.core.base.llms.types import (
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.llms import CustomLLM
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
+
 from mipro_core import LM, Message
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -131,7 +132,9 @@ class LMBackedLLM(CustomLLM):
         complete = getattr(self._lm, "complete", None)
         if callable(complete):
             return CompletionResponse(text=str(complete(prompt, temperature=temperature)))
-        return CompletionResponse(text=self._answer([{"role": "user", "content": prompt}], temperature))
+        return CompletionResponse(
+            text=self._answer([{"role": "user", "content": prompt}], temperature)
+        )
 
     @llm_completion_callback()
     def stream_complete(

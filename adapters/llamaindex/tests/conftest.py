@@ -70,7 +70,10 @@ class ScriptedLLM(CustomLLM):
     @property
     def metadata(self) -> LLMMetadata:
         return LLMMetadata(
-            context_window=8192, num_output=256, model_name="scripted", is_chat_model=self.chat_model
+            context_window=8192,
+            num_output=256,
+            model_name="scripted",
+            is_chat_model=self.chat_model,
         )
 
     def _record(self, item: Any) -> None:

@@ -13,8 +13,9 @@ from llama_index.core.query_engine import RouterQueryEngine
 from llama_index.core.selectors import LLMSingleSelector
 from llama_index.core.tools import QueryEngineTool
 from llama_index.core.workflow import Event, StartEvent, StopEvent, Workflow, step
-from mipro_core.testing.conformance import AdapterConformanceTests
 from mipro_llamaindex.testing import HashingEmbedding
+
+from mipro_core.testing.conformance import AdapterConformanceTests
 
 TEXTS = [
     "Paris is the capital of France.",

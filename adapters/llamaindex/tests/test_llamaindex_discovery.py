@@ -19,8 +19,9 @@ from llama_index.core.question_gen import LLMQuestionGenerator
 from llama_index.core.selectors import LLMMultiSelector, LLMSingleSelector
 from llama_index.core.tools import QueryEngineTool
 from llama_index.core.workflow import StartEvent, StopEvent, Workflow, step
-from mipro_core import InvalidInputError, ModuleState, ProgramState, current_state
 from mipro_llamaindex import LlamaIndexProgram
+
+from mipro_core import InvalidInputError, ModuleState, ProgramState, current_state
 
 QA = "response_synthesizer.text_qa_template"
 
@@ -64,7 +65,8 @@ def test_synthesizer_modes_offer_only_prompts_that_run(
 def test_router_hidden_sub_engine_prompts_are_found(index: VectorStoreIndex) -> None:
     llm = MockLLM()
     router = RouterQueryEngine(
-        selector=LLMSingleSelector.from_defaults(llm=llm), query_engine_tools=tools(index, llm),
+        selector=LLMSingleSelector.from_defaults(llm=llm),
+        query_engine_tools=tools(index, llm),
         llm=llm,
     )
     assert not any(k.startswith("query_engines") for k in router.get_prompts())  # hidden
@@ -88,7 +90,8 @@ def test_router_hidden_sub_engine_prompts_are_found(index: VectorStoreIndex) -> 
 def test_router_with_multi_selector_offers_summarizer(index: VectorStoreIndex) -> None:
     llm = MockLLM()
     router = RouterQueryEngine(
-        selector=LLMMultiSelector.from_defaults(llm=llm), query_engine_tools=tools(index, llm),
+        selector=LLMMultiSelector.from_defaults(llm=llm),
+        query_engine_tools=tools(index, llm),
         llm=llm,
     )
     assert "summarizer.summary_template" in LlamaIndexProgram(router).modules
@@ -131,8 +134,10 @@ def test_depth_three_prompts_are_rewritten_on_the_leaf_owner(index: VectorStoreI
     name = "query_engine.response_synthesizer.text_qa_template"
     assert list(program.modules) == ["query_transform.hyde_prompt", name]
     program.apply(ProgramState({name: ModuleState("Deep.")}))
-    assert inner.get_prompts()["response_synthesizer:text_qa_template"].get_template().startswith(
-        "Deep.\n\n"
+    assert (
+        inner.get_prompts()["response_synthesizer:text_qa_template"]
+        .get_template()
+        .startswith("Deep.\n\n")
     )
 
 

@@ -13,8 +13,9 @@ from llama_index.core.query_engine import SubQuestionQueryEngine
 from llama_index.core.question_gen import LLMQuestionGenerator
 from llama_index.core.tools import QueryEngineTool
 from llama_index.core.workflow import StartEvent, StopEvent, Workflow, step
-from mipro_core import Demo, ModuleState, ProgramState, current_state
 from mipro_llamaindex import LlamaIndexProgram
+
+from mipro_core import Demo, ModuleState, ProgramState, current_state
 
 QA = "response_synthesizer.text_qa_template"
 QUERY = "What is the capital of France?"

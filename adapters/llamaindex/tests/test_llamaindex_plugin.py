@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from llama_index.core import VectorStoreIndex
 from llama_index.core.llms import MockLLM
+from mipro_llamaindex import LlamaIndexLM, LlamaIndexProgram
+
 from mipro_core import LMError, NoAdapterError, adapt, wrap_lm
 from mipro_core.plugins import list_plugins
-from mipro_llamaindex import LlamaIndexLM, LlamaIndexProgram
 
 
 def test_entry_point_is_registered_and_describes_itself() -> None:

@@ -9,7 +9,6 @@ from llama_index.core.prompts import ChatPromptTemplate, PromptTemplate, Selecto
 from llama_index.core.prompts.default_prompt_selectors import DEFAULT_TEXT_QA_PROMPT_SEL
 from llama_index.core.prompts.default_prompts import DEFAULT_TEXT_QA_PROMPT_TMPL
 from llama_index.core.prompts.utils import get_template_vars
-from mipro_core import Demo, ModuleState, Signature
 from mipro_llamaindex._templates import (
     MODULE_KEY,
     escape,
@@ -18,6 +17,8 @@ from mipro_llamaindex._templates import (
     signature_of,
     text_of,
 )
+
+from mipro_core import Demo, ModuleState, Signature
 
 QA_SIG = Signature(inputs=("context_str", "query_str"), outputs=("answer",))
 text = st.lists(
@@ -29,7 +30,11 @@ text = st.lists(
 def test_preface_renders_instruction_then_examples() -> None:
     state = ModuleState(
         "Answer in one word.",
-        (Demo({"context_str": "Paris is in France.", "query_str": "Where?"}, {"answer": "France"}),),
+        (
+            Demo(
+                {"context_str": "Paris is in France.", "query_str": "Where?"}, {"answer": "France"}
+            ),
+        ),
     )
     assert render_preface(state, QA_SIG) == (
         "Answer in one word.\n\nExamples:\n\nExample 1:\ncontext_str: Paris is in France.\n"

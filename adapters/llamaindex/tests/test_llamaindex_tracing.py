@@ -15,8 +15,9 @@ from llama_index.core.question_gen import LLMQuestionGenerator
 from llama_index.core.selectors import LLMSingleSelector
 from llama_index.core.tools import QueryEngineTool
 from llama_index.core.workflow import StartEvent, StopEvent, Workflow, step
-from mipro_core import ModuleState, ProgramState
 from mipro_llamaindex import LlamaIndexProgram
+
+from mipro_core import ModuleState, ProgramState
 
 QA = "response_synthesizer.text_qa_template"
 CITIES = ["France", "Germany", "Spain", "Italy", "Portugal", "Austria"]
