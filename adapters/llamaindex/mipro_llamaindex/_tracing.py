@@ -62,7 +62,7 @@ class Recorder:
     def __init__(self, attributor: Attributor, aliases: Mapping[int, int] | None = None) -> None:
         self._attributor = attributor
         self._aliases = dict(aliases or {})
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._spans: dict[str, tuple[str | None, int | None]] = {}
         self._pending: dict[str, tuple[PromptSlot | None, dict[str, Any]]] = {}
         self._llm_spans: set[str] = set()
@@ -87,27 +87,34 @@ class Recorder:
         return chain
 
     def on_event(self, event: BaseEvent) -> None:
-        with self._lock:
-            if isinstance(event, (LLMPredictStartEvent, LLMStructuredPredictStartEvent)):
-                self._start(event)
-            elif isinstance(event, (LLMPredictEndEvent, LLMStructuredPredictEndEvent)):
+        if isinstance(event, (LLMPredictStartEvent, LLMStructuredPredictStartEvent)):
+            self._start(event)
+        elif isinstance(event, (LLMPredictEndEvent, LLMStructuredPredictEndEvent)):
+            with self._lock:
                 self._end(event.span_id, event.output)
-            elif isinstance(event, (LLMChatStartEvent, LLMCompletionStartEvent)):
+        elif isinstance(event, (LLMChatStartEvent, LLMCompletionStartEvent)):
+            with self._lock:
                 self._bare_call(event.span_id)
 
     def _start(self, event: LLMPredictStartEvent | LLMStructuredPredictStartEvent) -> None:
         span_id = event.span_id
-        chain = self._ancestry(span_id)
-        if span_id is None or any(s in self._llm_spans for s in chain[1:]):
-            return  # nested inside another recorded LLM call: part of that call
-        self._llm_spans.add(span_id)
-        ancestors = [inst for s in chain if (inst := self._spans[s][1]) is not None]
-        slot = self._attributor.resolve(event.template, ancestors, self._aliases)
+        if span_id is None:
+            return
+        with self._lock:
+            chain = self._ancestry(span_id)
+            if any(s in self._llm_spans for s in chain[1:]):
+                return  # nested inside another recorded LLM call: part of that call
+            self._llm_spans.add(span_id)
+            ancestors = [inst for s in chain if (inst := self._spans[s][1]) is not None]
+            aliases = dict(self._aliases)
+        # Resolve outside the lock: reading the installed templates may itself open spans.
+        slot = self._attributor.resolve(event.template, ancestors, aliases)
         template = event.template
         inputs = {**(template.kwargs or {}), **(event.template_args or {})}
         mappings = template.template_var_mappings or {}  # caller's names -> the template's
         inputs = {mappings.get(k, k): v for k, v in inputs.items()}
-        self._pending[span_id] = (slot, inputs)
+        with self._lock:
+            self._pending[span_id] = (slot, inputs)
 
     def _end(self, span_id: str | None, output: Any) -> None:
         if span_id is None or span_id not in self._pending:

@@ -50,7 +50,7 @@ def unused_reason(slot: PromptSlot) -> str | None:
     if isinstance(owner, CondensePlusContextChatEngine) and slot.key in _CHAT_ENGINE_UNUSED:
         return _CHAT_ENGINE_UNUSED[slot.key]
     for parent in slot.lineage[:-1]:
-        if isinstance(parent, RouterQueryEngine) and parent._summarizer is owner:
+        if isinstance(parent, RouterQueryEngine) and parent._summarizer is owner:  # noqa: SIM102
             if not isinstance(parent._selector, (LLMMultiSelector, PydanticMultiSelector)):
                 return "the router selects one engine, so its summarizer never runs"
     return None

@@ -14,6 +14,7 @@ With these, a real ``VectorStoreIndex`` RAG pipeline runs without network or mod
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import re
 from collections.abc import Sequence
@@ -49,7 +50,7 @@ class HashingEmbedding(BaseEmbedding):
 
     def _embed(self, text: str) -> list[float]:
         words = _WORD.findall(text.lower())
-        features = words + [f"{a} {b}" for a, b in zip(words, words[1:])]
+        features = words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
         vector = [0.0] * self.embed_dim
         for feature in features:
             digest = hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest()

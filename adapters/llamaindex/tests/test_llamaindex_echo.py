@@ -82,7 +82,7 @@ def test_chat_engine_system_prompt_is_rewritten(index: VectorStoreIndex, scripte
     program = LlamaIndexProgram(engine)
     state = ModuleState("Reply in French.")
     program.apply(ProgramState({"context_prompt_template": state}))
-    reply, trace = program.run({"message": QUERY})
+    _reply, trace = program.run({"message": QUERY})
     [transcript] = llm.received
     assert transcript == [
         ("system", "Reply in French.\n\n" + template.format(context_str=CONTEXT)),

@@ -62,7 +62,7 @@ def route_by_topic(prompt: str) -> str:
     """Selector: engine 2 for questions about rivers, else engine 1; other prompts echoed."""
     if "return the choice that is most relevant" in prompt:
         question = prompt.rsplit("question: ", 1)[-1]
-        return '[{"choice": %d, "reason": "topic"}]' % (2 if "river" in question else 1)
+        return '[{"choice": %d, "reason": "topic"}]' % (2 if "river" in question else 1)  # noqa: UP031
     return prompt
 
 
