@@ -126,7 +126,9 @@ class Engine:
         self.modules = dict(program.modules)
         self.searched = [n for n in self.modules if n not in settings.freeze]
         seeds = np.random.SeedSequence(settings.seed).spawn(len(_RNG_STREAMS))
-        self.rng = {name: np.random.default_rng(s) for name, s in zip(_RNG_STREAMS, seeds, strict=False)}
+        self.rng = {
+            name: np.random.default_rng(s) for name, s in zip(_RNG_STREAMS, seeds, strict=False)
+        }
         self.evaluator = Evaluator(
             [program, *replicas],
             metric,

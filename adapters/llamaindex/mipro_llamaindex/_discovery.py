@@ -19,7 +19,7 @@ breaks at depth >= 3), or by setting the attribute for non-``PromptMixin`` owner
 from __future__ import annotations
 
 import keyword
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from llama_index.core.base.base_query_engine import BaseQueryEngine
@@ -65,10 +65,10 @@ class PromptSlot:
 
     def current(self) -> BasePromptTemplate:
         """The template installed right now."""
-        if self.via_mixin:
-            value = self.owner._get_prompts()[self.key]
+        if self.attr is not None:  # the owner's own attribute: cheap, and opens no span
+            value = getattr(self.owner, self.attr)
         else:
-            value = getattr(self.owner, self.key)
+            value = self.owner._get_prompts()[self.key]
         if not isinstance(value, BasePromptTemplate):
             raise TypeError(f"{self.name} no longer holds a prompt template")
         return value
@@ -184,10 +184,12 @@ def _walk(
         elif is_traversable(value):
             _walk(value, path, lineage, visited, slots)
         elif isinstance(value, (list, tuple, dict)):
-            items = value.items() if isinstance(value, dict) else enumerate(value)
-            for key, item in items:
+            items: Iterable[tuple[object, Any]] = (
+                value.items() if isinstance(value, dict) else enumerate(value)
+            )
+            for index, item in items:
                 if is_traversable(item):
-                    _walk(item, path + _index_label(key), lineage, visited, slots)
+                    _walk(item, path + _index_label(index), lineage, visited, slots)
 
 
 def _scan_items(obj: object) -> Iterator[tuple[str, Any, bool]]:

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from llama_index.core.prompts import BasePromptTemplate
+from llama_index.core.response_synthesizers import BaseSynthesizer
 
 from mipro_core import (
     LM,
@@ -44,6 +45,8 @@ class LlamaIndexModule:
         self._state = origin.state
         if slot.embedded:  # a chat engine's system prompt: the user message is an input too
             self._signature = signature_of(origin.base, ("query_str",), "answer")
+        elif isinstance(slot.owner, BaseSynthesizer):  # whatever its prompt_type says
+            self._signature = signature_of(origin.base, output="answer")
         else:
             self._signature = signature_of(origin.base)
 
@@ -183,6 +186,13 @@ class LlamaIndexProgram:
             sig = module.signature
             inputs = {k: _text(raw.inputs[k]) for k in sig.inputs if k in raw.inputs}
             calls.append(ModuleCall(module.name, inputs, {sig.outputs[0]: raw.output}))
+        if recorder.unfinished:
+            unattributed += recorder.unfinished
+            self._warn_once(
+                "unfinished",
+                "an LLM call started but never reported its output (streaming responses emit no "
+                "end event); disable streaming while optimizing so its calls can be recorded",
+            )
         for span in recorder.bypass:
             unattributed += 1
             self._warn_once(

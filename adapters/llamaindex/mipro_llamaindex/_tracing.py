@@ -26,8 +26,11 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import attrs
-import llama_index.core.instrumentation as instrument
-from llama_index.core.instrumentation.dispatcher import active_instrument_tags, instrument_tags
+from llama_index.core.instrumentation import get_dispatcher  # type: ignore[attr-defined]
+from llama_index.core.instrumentation.dispatcher import (  # type: ignore[attr-defined]
+    active_instrument_tags,
+    instrument_tags,
+)
 from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.instrumentation.events.llm import (
@@ -116,6 +119,12 @@ class Recorder:
         with self._lock:
             self._pending[span_id] = (slot, inputs)
 
+    @property
+    def unfinished(self) -> int:
+        """Predict calls that started but never ended (streaming calls emit no end event)."""
+        with self._lock:
+            return len(self._pending)
+
     def _end(self, span_id: str | None, output: Any) -> None:
         if span_id is None or span_id not in self._pending:
             return
@@ -200,7 +209,7 @@ def install_handlers() -> None:
     with _active_lock:
         if _installed:
             return
-        dispatcher = instrument.get_dispatcher()
+        dispatcher = get_dispatcher()
         dispatcher.add_event_handler(_EventHandler())
         dispatcher.add_span_handler(_SpanHandler())
         _installed = True

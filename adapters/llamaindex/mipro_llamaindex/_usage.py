@@ -10,8 +10,9 @@ object graph (documented in ``docs/llamaindex.md``):
   retrieved text into one ``text_qa_template`` call; its ``refine_template`` only runs when the
   context overflows the model's window, so it is not offered. Plain ``refine`` mode offers both.
 * A router's summarizer only runs when a multi-selector picks several engines.
-* ``CondensePlusContextChatEngine``: each optimization run starts from an empty chat history, so
-  the condense prompt never runs; its context-refine prompt only runs on context overflow.
+* Chat engines (``CondensePlusContextChatEngine``, ``CondenseQuestionChatEngine``,
+  ``ContextChatEngine``): each optimization run starts from an empty chat history, so condense
+  prompts never run; context-refine prompts only run on context overflow.
 * Templates of kinds the adapter cannot rewrite (rich/jinja or LangChain templates) are skipped.
 
 Anything else found is offered. ``LlamaIndexProgram(include=..., exclude=...)`` overrides the rules.
@@ -19,7 +20,7 @@ Anything else found is offered. ``LlamaIndexProgram(include=..., exclude=...)`` 
 
 from __future__ import annotations
 
-from llama_index.core.chat_engine.condense_plus_context import CondensePlusContextChatEngine
+from llama_index.core.chat_engine.types import BaseChatEngine
 from llama_index.core.query_engine import RouterQueryEngine
 from llama_index.core.response_synthesizers import BaseSynthesizer, CompactAndRefine
 from llama_index.core.selectors import LLMMultiSelector, PydanticMultiSelector
@@ -27,15 +28,13 @@ from llama_index.core.selectors import LLMMultiSelector, PydanticMultiSelector
 from ._discovery import PromptSlot
 from ._templates import is_rewritable
 
-_CHAT_ENGINE_UNUSED = {
-    "_condense_prompt_template": (
-        "the condense prompt only runs with chat history; every optimization run starts "
-        "from an empty history"
-    ),
-    "_context_refine_prompt_template": (
-        "the context-refine prompt only runs when the retrieved context overflows the window"
-    ),
-}
+_CONDENSE_UNUSED = (
+    "the condense prompt only runs with chat history; every optimization run starts from an "
+    "empty history"
+)
+_CONTEXT_REFINE_UNUSED = (
+    "the context-refine prompt only runs when the retrieved context overflows the window"
+)
 
 
 def unused_reason(slot: PromptSlot) -> str | None:
@@ -47,8 +46,11 @@ def unused_reason(slot: PromptSlot) -> str | None:
         reason = _synthesizer_reason(owner, slot.key)
         if reason is not None:
             return reason
-    if isinstance(owner, CondensePlusContextChatEngine) and slot.key in _CHAT_ENGINE_UNUSED:
-        return _CHAT_ENGINE_UNUSED[slot.key]
+    if isinstance(owner, BaseChatEngine) and not slot.via_mixin:
+        if "condense" in slot.key:
+            return _CONDENSE_UNUSED
+        if "refine" in slot.key:
+            return _CONTEXT_REFINE_UNUSED
     for parent in slot.lineage[:-1]:
         if isinstance(parent, RouterQueryEngine) and parent._summarizer is owner:  # noqa: SIM102
             if not isinstance(parent._selector, (LLMMultiSelector, PydanticMultiSelector)):

@@ -8,6 +8,7 @@ from llama_index.core import Document, VectorStoreIndex
 from llama_index.core.base.llms.types import CompletionResponse
 from llama_index.core.llms import MockLLM
 from llama_index.core.llms.callbacks import llm_completion_callback
+from llama_index.core.memory import ChatMemoryBuffer
 from llama_index.core.prompts import PromptTemplate
 from llama_index.core.query_engine import RouterQueryEngine
 from llama_index.core.selectors import LLMSingleSelector
@@ -67,7 +68,9 @@ class TestRouterConformance(AdapterConformanceTests):
 
 class TestChatEngineConformance(AdapterConformanceTests):
     def make_object(self) -> Any:
-        return build_index().as_chat_engine(llm=MockLLM(), similarity_top_k=1)
+        # A light memory: the default SQL-backed Memory starts an aiosqlite thread per engine.
+        memory = ChatMemoryBuffer.from_defaults()
+        return build_index().as_chat_engine(llm=MockLLM(), similarity_top_k=1, memory=memory)
 
     def make_inputs(self) -> list[dict[str, Any]]:
         return [{"message": q["query"]} for q in QUESTIONS]

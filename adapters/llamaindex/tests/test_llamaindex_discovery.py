@@ -9,6 +9,7 @@ from llama_index.core import VectorStoreIndex
 from llama_index.core.chat_engine import CondensePlusContextChatEngine
 from llama_index.core.indices.query.query_transform import HyDEQueryTransform
 from llama_index.core.llms import MockLLM
+from llama_index.core.memory import ChatMemoryBuffer
 from llama_index.core.prompts import PromptTemplate
 from llama_index.core.query_engine import (
     RouterQueryEngine,
@@ -205,3 +206,28 @@ def test_describe_shows_templates_and_skipped(index: VectorStoreIndex) -> None:
     assert "(context_str, query_str) -> (answer)" in text
     assert "Context information is below." in text
     assert "Prompts not optimized:" in text
+
+
+@pytest.mark.parametrize(
+    ("mode", "offered", "skipped"),
+    [
+        ("context", ["context_template"], ["context_refine_template"]),
+        (
+            "condense_question",
+            [f"query_engine.{QA}"],
+            ["condense_question_prompt", "query_engine.response_synthesizer.refine_template"],
+        ),
+    ],
+)
+def test_other_chat_engines(
+    index: VectorStoreIndex, mode: str, offered: list[str], skipped: list[str]
+) -> None:
+    engine = index.as_chat_engine(
+        llm=MockLLM(), chat_mode=mode, memory=ChatMemoryBuffer.from_defaults()
+    )
+    program = LlamaIndexProgram(engine)
+    assert list(program.modules) == offered
+    assert set(skipped) <= set(program.skipped)
+    _, trace = program.run({"message": "What is the capital of France?"})
+    assert [c.module for c in trace.calls] == offered
+    assert trace.unattributed_calls == 0

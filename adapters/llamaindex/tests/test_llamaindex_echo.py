@@ -6,6 +6,7 @@ from typing import Any
 
 from llama_index.core import VectorStoreIndex
 from llama_index.core.llms import MockLLM
+from llama_index.core.memory import ChatMemoryBuffer
 from llama_index.core.prompts import PromptTemplate
 from llama_index.core.prompts.chat_prompts import TEXT_QA_SYSTEM_PROMPT
 from llama_index.core.prompts.default_prompts import DEFAULT_TEXT_QA_PROMPT_TMPL
@@ -77,7 +78,9 @@ def test_chat_model_sees_the_rewritten_chat_branch(index: VectorStoreIndex, scri
 
 def test_chat_engine_system_prompt_is_rewritten(index: VectorStoreIndex, scripted: Any) -> None:
     llm = scripted(chat_model=True)
-    engine = index.as_chat_engine(llm=llm, similarity_top_k=1)
+    engine = index.as_chat_engine(
+        llm=llm, similarity_top_k=1, memory=ChatMemoryBuffer.from_defaults()
+    )
     template = engine._context_prompt_template.template
     program = LlamaIndexProgram(engine)
     state = ModuleState("Reply in French.")

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from llama_index.core import VectorStoreIndex
 from llama_index.core.llms import MockLLM
+from llama_index.core.memory import ChatMemoryBuffer
 from mipro_llamaindex import LlamaIndexLM, LlamaIndexProgram
 
 from mipro_core import LMError, NoAdapterError, adapt, wrap_lm
@@ -30,7 +31,8 @@ def test_adapt_accepts_engines_and_refuses_other_llamaindex_objects(
     engine = index.as_query_engine(llm=MockLLM())
     program = adapt(engine)
     assert isinstance(program, LlamaIndexProgram) and program.target is engine
-    assert isinstance(adapt(index.as_chat_engine(llm=MockLLM())), LlamaIndexProgram)
+    chat = index.as_chat_engine(llm=MockLLM(), memory=ChatMemoryBuffer.from_defaults())
+    assert isinstance(adapt(chat), LlamaIndexProgram)
     with pytest.raises(NoAdapterError):
         adapt(index)  # an index is not runnable: build an engine from it
 
@@ -67,3 +69,16 @@ def test_loading_the_plugin_does_not_import_llamaindex() -> None:
         "assert not any(m.startswith(('llama_index', 'workflows')) for m in sys.modules)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_public_names_are_pinned() -> None:
+    import mipro_llamaindex
+
+    assert mipro_llamaindex.__all__ == [
+        "LlamaIndexLM",
+        "LlamaIndexModule",
+        "LlamaIndexProgram",
+        "__version__",
+    ]
+    for name in mipro_llamaindex.__all__:
+        assert getattr(mipro_llamaindex, name) is not None

@@ -158,3 +158,14 @@ def test_unoptimized_prompt_reaching_the_llm_is_reported(
     assert [c.module for c in trace.calls] == [QA]
     assert trace.unattributed_calls == 1
     assert "include=['response_synthesizer.refine_template']" in caplog.text
+
+
+def test_streaming_engine_runs_but_its_calls_are_reported_unrecorded(
+    index: VectorStoreIndex, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = index.as_query_engine(llm=MockLLM(), streaming=True, similarity_top_k=1)
+    with caplog.at_level(logging.WARNING, logger="mipro_llamaindex"):
+        text, trace = LlamaIndexProgram(engine).run({"query": "What is the capital of France?"})
+    assert "Paris" in text  # the streamed response is collected into the prediction
+    assert trace.calls == () and trace.unattributed_calls == 1
+    assert "disable streaming" in caplog.text
