@@ -185,10 +185,14 @@ def _target_role(view: PromptView) -> str:
     signatures = [line for line in lines if "->" in line]  # prefer "inputs -> outputs" views
     if signatures or lines:
         last = (signatures or lines)[-1].lower()
-        if "query" in last or "search" in last:
-            return "query"
-        if "answer" in last:
-            return "answer"
+        # what the stage produces decides its role: "(context_str, query_str) -> (answer)"
+        # answers, even though an input is named "query"
+        produced = last.rsplit("->", 1)[-1]
+        for part in (produced, last):
+            if "query" in part or "search" in part:
+                return "query"
+            if "answer" in part:
+                return "answer"
     current = _INSTRUCTION_LINE.findall(text)
     if current:
         return "query" if re.search(r"\b(?:search|query)\b", current[-1], re.I) else "answer"

@@ -255,3 +255,19 @@ def test_other_requested_fields_get_plausible_values() -> None:
         ]
     )[0]
     assert free and ":" not in free.split(".")[0]
+
+
+def test_role_is_read_from_the_outputs_of_the_module_view() -> None:
+    from mipro_core.testing._prompt import build_view
+    from mipro_core.testing._proposer_behaviour import _target_role
+    from mipro_core.testing._world import get_world
+
+    def role(module_line: str) -> str:
+        messages = (
+            ("system", "Reply with exactly these lines:\nproposed_instruction: <x>"),
+            ("user", module_line),
+        )
+        return _target_role(build_view(messages, get_world()))
+
+    assert role("module: text_qa_template: (context_str, query_str) -> (answer)") == "answer"
+    assert role("module: generate_query: (question) -> (search_query)") == "query"
