@@ -9,7 +9,7 @@ strategies), :mod:`mipro_core.testing` (SimulatedLM, tasks, adapter conformance 
 from ._adapt import adapt, apply, wrap_lm
 from ._api import MIPRO, BootstrapRandomSearch, RandomSearch, ZeroShotMIPRO, optimize, resume
 from ._artifact import Artifact, load_state, read_artifact, save_state
-from ._config import Budget, ProposerConfig, SearchConfig
+from ._config import Budget, Pricing, ProposerConfig, SearchConfig
 from ._errors import (
     ArtifactError,
     BudgetExhaustedError,
@@ -56,6 +56,7 @@ __all__ = [
     "NoAdapterError",
     "OptimizationResult",
     "ParseError",
+    "Pricing",
     "Program",
     "ProgramState",
     "ProposerConfig",

@@ -11,7 +11,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from ._config import Budget, ProposerConfig, SearchConfig
+from ._config import Budget, Pricing, ProposerConfig, SearchConfig
 from ._engine import Engine, EngineSettings, estimate_cost
 from ._errors import InvalidInputError, JournalError
 from ._journal import Journal
@@ -51,6 +51,7 @@ class MIPRO:
         num_threads: int = 8,
         parallel_trials: int | None = None,
         progress: Progress | bool | None = None,
+        pricing: Pricing | None = None,
     ) -> None:
         if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
             raise InvalidInputError(f"seed must be a non-negative int, got {seed!r}")
@@ -64,6 +65,7 @@ class MIPRO:
         self.num_threads = num_threads
         self.parallel_trials = parallel_trials
         self.progress = progress
+        self.pricing = pricing
 
     def _default_sampler(self) -> Sampler:
         return TPESampler()
@@ -172,6 +174,7 @@ class MIPRO:
             "search": attrs.asdict(self.search),
             "sampler": _sampler_spec(self.sampler),
             "freeze": list(freeze),
+            "pricing": None if self.pricing is None else attrs.asdict(self.pricing),
             "modules": list(program.modules),
             "trainset": [ex.to_dict() for ex in train],
             "valset": [ex.to_dict() for ex in val],
@@ -194,6 +197,7 @@ class MIPRO:
             seed=self.seed,
             freeze=tuple(freeze),
             parallel_trials=parallel,
+            pricing=self.pricing,
         )
 
     def _progress(self) -> Progress:
@@ -270,6 +274,7 @@ def optimize(
     executor: cf.Executor | None = None,
     parallel_trials: int | None = None,
     progress: Progress | bool | None = None,
+    pricing: Pricing | None = None,
     journal: str | Path | None = None,
     overwrite: bool = False,
     dry_run: bool = False,
@@ -317,6 +322,7 @@ def optimize(
         num_threads=num_threads,
         parallel_trials=parallel_trials,
         progress=progress,
+        pricing=pricing,
     )
     return optimizer.optimize(
         program,
@@ -511,6 +517,7 @@ def resume(
                 num_threads=num_threads or int(config["num_threads"]),
                 parallel_trials=config.get("parallel_trials"),
                 progress=progress,
+                pricing=Pricing(**config["pricing"]) if config.get("pricing") else None,
             )
             train = tuple(Example.from_dict(d) for d in config["trainset"])
             val = tuple(Example.from_dict(d) for d in config["valset"])

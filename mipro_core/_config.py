@@ -100,3 +100,16 @@ class SearchConfig:
     retry_max_delay: float = 20.0
     search_instructions: bool = True
     search_demos: bool = True
+
+
+@attrs.frozen(kw_only=True)
+class Pricing:
+    """Model prices in currency units per million tokens, for the cost in results and journals."""
+
+    input_per_million: float
+    output_per_million: float
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (
+            prompt_tokens * self.input_per_million + completion_tokens * self.output_per_million
+        ) / 1_000_000

@@ -18,8 +18,8 @@ import attrs
 import numpy as np
 
 from ._bootstrap import DemoPools, bootstrap_pools, build_demo_sets
-from ._config import Budget, ProposerConfig, SearchConfig
-from ._errors import BudgetExhaustedError, InvalidInputError
+from ._config import Budget, Pricing, ProposerConfig, SearchConfig
+from ._errors import BudgetExhaustedError, ErrorBudgetExceededError, InvalidInputError
 from ._evaluate import CallBudget, EvalJob, EvalOutcome, Evaluator
 from ._memo import Memo
 from ._progress import Progress
@@ -52,6 +52,7 @@ class EngineSettings:
     seed: int
     freeze: tuple[str, ...] = ()
     parallel_trials: int = 1
+    pricing: Pricing | None = None
 
 
 @attrs.frozen
@@ -193,11 +194,22 @@ class Engine:
     def evaluate_baseline(self) -> float:
         self.progress.stage(f"evaluating the baseline on {len(self.valset)} validation examples")
         state = self.initial_state
-        trial = self.score("full", {}, state, self.valset, state_key(state))
+        try:
+            trial = self.score("full", {}, state, self.valset, state_key(state))
+        except ErrorBudgetExceededError as exc:
+            raise ErrorBudgetExceededError(
+                f"while scoring the unmodified program: {exc} Check that each example's "
+                "inputs carry the fields the program needs and that its model is reachable."
+            ) from exc
+        if trial.score is None and trial.errors:
+            raise ErrorBudgetExceededError(
+                f"every run of the unmodified program failed (last error: "
+                f"{self.evaluator.last_error}). Check that each example's inputs carry the fields "
+                "the program needs and that its model is reachable."
+            )
         if trial.score is None or not trial.complete:
             raise BudgetExhaustedError(
-                "the budget ran out (or every run failed) while scoring the baseline; "
-                "raise max_lm_calls or check the program"
+                "the budget ran out while scoring the baseline; raise max_lm_calls"
             )
         return trial.score
 
@@ -432,6 +444,7 @@ class Engine:
         )
         self.trials.append(trial)
         self.memo.put("trial", f"{trial.number:06d}", trial.to_dict())
+        self.memo.put("usage", "totals", self.usage())
         if trial.complete and trial.score is not None and params:
             if trial.kind == "full":
                 self.full_scores[config_key(params)] = trial.score
@@ -456,6 +469,20 @@ class Engine:
             return
         best_key = max(means, key=lambda k: (sum(means[k]) / len(means[k]), -list(means).index(k)))
         self._score_full(space, dict(params_of[best_key]))
+
+    def usage(self) -> dict[str, float | int | None]:
+        """LM calls, tokens and (with a price table) cost spent so far."""
+        budget, pricing = self.budget, self.settings.pricing
+        return {
+            "lm_calls": budget.used,
+            "task_lm_calls": budget.task_calls,
+            "proposer_lm_calls": budget.proposer_calls,
+            "prompt_tokens": budget.prompt_tokens,
+            "completion_tokens": budget.completion_tokens,
+            "cost": None
+            if pricing is None
+            else pricing.cost(budget.prompt_tokens, budget.completion_tokens),
+        }
 
     def best_full_score(self) -> float | None:
         return max(self.full_scores.values()) if self.full_scores else None
@@ -496,6 +523,7 @@ class Engine:
             strategy=self.settings.strategy,
             errors=self.evaluator.errors,
             malformed=self.evaluator.malformed,
+            cost=self.usage()["cost"],
         )
 
 

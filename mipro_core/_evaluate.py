@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from ._errors import ErrorBudgetExceededError, MetricError, ParseError
+from ._errors import ErrorBudgetExceededError, InvalidInputError, MetricError, ParseError
 from ._memo import Memo
 from ._protocols import Metric, Program
 from ._retry import Backoff, is_transient
@@ -90,6 +90,7 @@ class CallBudget:
         self._reserved = 0
         self._runs = 0
         self._run_calls = 0
+        self._counted: set[str] = set()
 
     @property
     def used(self) -> int:
@@ -125,6 +126,26 @@ class CallBudget:
             if record.error is None:
                 self._runs += 1
                 self._run_calls += record.lm_calls
+
+    def count_replayed(
+        self, key: str, calls: int, prompt_tokens: int, completion_tokens: int
+    ) -> None:
+        """Count, once per run, a result served from a journal written by an earlier process.
+
+        Its calls were paid before the resume; counting them keeps ``max_lm_calls`` and the
+        reported spend about the whole run. Results produced in this process are registered
+        with zero calls, so a cache hit on them costs nothing.
+        """
+        with self._lock:
+            if key in self._counted:
+                return
+            self._counted.add(key)
+            if key.startswith(("run:", "bootstrap:")):
+                self.task_calls += calls
+            else:
+                self.proposer_calls += calls
+            self.prompt_tokens += prompt_tokens
+            self.completion_tokens += completion_tokens
 
     def settle_proposer_call(
         self, reserved: int, prompt_tokens: int = 0, completion_tokens: int = 0
@@ -208,6 +229,7 @@ class Evaluator:
         self.malformed = 0
         self.retries = 0
         self._stopping = False
+        self.last_error: str | None = None
         self._failed = 0
         self._failed_lock = threading.Lock()
         self._applied: list[str | None] = [None] * len(self.replicas)
@@ -222,6 +244,7 @@ class Evaluator:
             return RunRecord(example.id, None, error=SKIPPED)
         record = self._execute(program, example, kind == "bootstrap")
         if record.error is None:
+            self.budget.count_replayed(f"{kind}:{key}:{example.id}", 0, 0, 0)  # paid here
             self.memo.put(kind, f"{key}:{example.id}", record.to_dict())
         else:
             with self._failed_lock:
@@ -237,6 +260,8 @@ class Evaluator:
                 break
             except ParseError:
                 return RunRecord(example.id, 0.0, malformed=True, lm_calls=1 + extra_calls)
+            except InvalidInputError:
+                raise  # a usage problem (e.g. an example lacks a field a stage needs): fail fast
             except Exception as exc:  # recorded as an error, never as a 0 score
                 if attempt < self.max_retries and is_transient(exc) and not self._stopping:
                     time.sleep(self.backoff.delay(attempt, exc))
@@ -284,9 +309,14 @@ class Evaluator:
         for j, job in enumerate(jobs):
             todo = []
             for example in job.examples:
+                key = f"{kind}:{job.key}:{example.id}"
                 cached = self.memo.get(kind, f"{job.key}:{example.id}")
                 if cached is not None:
-                    results[j][example.id] = RunRecord.from_dict(cached)
+                    record = RunRecord.from_dict(cached)
+                    self.budget.count_replayed(
+                        key, record.lm_calls, record.prompt_tokens, record.completion_tokens
+                    )
+                    results[j][example.id] = record
                 else:
                     todo.append(example)
             if not todo:
@@ -359,10 +389,8 @@ class Evaluator:
         if self.errors > self.max_errors:
             raise ErrorBudgetExceededError(
                 f"{self.errors} program runs failed (max_errors={self.max_errors}); "
-                f"last error: {self._last_error}. Fix the cause or raise max_errors."
+                f"last error: {self.last_error}. Fix the cause or raise max_errors."
             )
-
-    _last_error: str | None = None
 
     def _record(
         self,
@@ -379,7 +407,7 @@ class Evaluator:
         into[example.id] = record
         if record.error is not None:
             self.errors += 1
-            self._last_error = record.error
+            self.last_error = record.error
             return
         if record.malformed:
             self.malformed += 1

@@ -150,6 +150,8 @@ class OptimizationResult:
     estimate: CostEstimate | None = None
     errors: int = 0
     malformed: int = 0
+    cost: float | None = None
+    """Spend in currency units, when a :class:`~mipro_core.Pricing` table was given."""
 
     @property
     def credit(self) -> tuple[ModuleCredit, ...]:
@@ -180,7 +182,8 @@ class OptimizationResult:
             f"validation score: baseline {self.baseline_score:.3f} -> best {self.best_score:.3f}",
             f"trials: {len(self.trials)}  LM calls: {self.lm_calls} "
             f"(task {self.task_lm_calls}, proposer {self.proposer_lm_calls})  "
-            f"tokens: ~{self.prompt_tokens + self.completion_tokens}  time: {self.seconds:.1f}s",
+            f"tokens: ~{self.prompt_tokens + self.completion_tokens}  time: {self.seconds:.1f}s"
+            + ("" if self.cost is None else f"  cost: {self.cost:.4f}"),
         ]
         for credit in self.credit:
             lines.append(f"module {credit.module}:")

@@ -86,6 +86,7 @@ def main() -> None:
                 "trials": [list(map(str, t.log_entry())) for t in result.trials],
                 "state": result.state.to_dict(),
                 "calls": lm.calls,
+                "lm_calls": result.lm_calls,
             },
             fh,
         )

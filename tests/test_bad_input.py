@@ -119,3 +119,28 @@ def test_a_program_with_no_modules_is_refused() -> None:
 
     with pytest.raises(mc.InvalidInputError, match="no modules"):
         mc.optimize(Empty(), toy_data(10), toy_metric, valset=toy_data(10, 50))
+
+
+def test_examples_missing_a_field_a_stage_needs_fail_fast_with_its_name() -> None:
+    from mipro_core.native import NativeProgram, Stage
+
+    lm = ToyLM()
+    program = NativeProgram(
+        [Stage("s0", "question -> answer", "Answer.", lm=lm)],
+        lambda stages, inputs: stages["s0"](**inputs),
+    )
+    data = [mc.Example({"query": f"w{i}"}, {"answer": f"W{i}"}) for i in range(20)]
+    with pytest.raises(mc.InvalidInputError, match="question"):
+        mc.optimize(program, data[:10], toy_metric, valset=data[10:], **FAST)
+    assert lm.calls == 0
+
+
+def test_an_unreachable_model_is_reported_while_scoring_the_baseline() -> None:
+    with pytest.raises(mc.ErrorBudgetExceededError, match="unmodified program failed"):
+        mc.optimize(
+            toy_program(ToyLM(fail=RuntimeError)),
+            toy_data(10),
+            toy_metric,
+            valset=toy_data(10, 50),
+            **FAST,
+        )

@@ -56,6 +56,8 @@ def test_resume_after_sigkill_equals_uninterrupted(
     # never re-pays: the killed run's calls + the resumed run's calls exceed an uninterrupted
     # run's only by the runs in flight at the kill (4 worker threads x 2 LM calls per run)
     assert kill_at + out["calls"] <= reference["calls"] + 4 * 2
+    # the resumed run reports (and budgets) the whole run's spend, journaled calls included
+    assert out["lm_calls"] == reference["lm_calls"]
 
 
 def test_existing_journal_is_not_overwritten(tmp_path: Path) -> None:
@@ -159,3 +161,28 @@ def test_ctrl_c_stops_cleanly_and_keeps_the_journal(tmp_path: Path) -> None:
     assert result["reason"] == "interrupted" and result["trials"] >= 3
     with mc.Journal.open(journal) as store:  # consistent and resumable
         assert store.get("trial", "000000") is not None
+
+
+def test_usage_and_cost_are_in_the_result_and_the_journal(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    pricing = mc.Pricing(input_per_million=2.0, output_per_million=8.0)
+    result = mc.optimize(
+        toy_program(ToyLM()),
+        toy_data(20),
+        toy_metric,
+        valset=toy_data(20, 100),
+        journal=path,
+        max_trials=3,
+        num_candidates=2,
+        pricing=pricing,
+    )
+    assert result.prompt_tokens > 0 and result.completion_tokens > 0
+    assert result.cost == pytest.approx(
+        pricing.cost(result.prompt_tokens, result.completion_tokens)
+    )
+    assert "cost:" in result.summary()
+    with mc.Journal.open(path) as store:
+        usage = store.get("usage", "totals")
+    assert usage["lm_calls"] == result.lm_calls and usage["cost"] == pytest.approx(result.cost)
+    resumed = mc.resume(path, toy_program(ToyLM()), toy_metric)
+    assert resumed.cost == pytest.approx(result.cost)

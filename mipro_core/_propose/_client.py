@@ -71,16 +71,17 @@ class ProposerClient:
         key = stable_hash({"messages": messages, "temperature": temperature, "salt": salt})
         cached = self.memo.get("proposer", key)
         if cached is not None:
-            return dict(cached)
+            self.budget.count_replayed(key, 1, *cached.get("usage", (0, 0)))
+            return dict(cached["fields"])
         if not self.budget.reserve(1):
             raise BudgetExhaustedError("max_lm_calls reached during instruction proposal")
         texts = self._call(template, messages, temperature)
         text = texts[0] if texts else ""
-        self.budget.settle_proposer_call(
-            1,
+        usage = (
             sum(len(m["content"]) for m in messages) // 4,
             len(text) // 4 if isinstance(text, str) else 0,
         )
+        self.budget.settle_proposer_call(1, *usage)
         if not isinstance(text, str):
             raise LMError(f"proposer LM returned {type(text).__name__}, expected text")
         try:
@@ -88,5 +89,6 @@ class ProposerClient:
         except ParseError:
             fields = {f: "" for f in signature.outputs}
             fields[signature.outputs[-1]] = text.strip()
-        self.memo.put("proposer", key, fields)
+        self.budget.count_replayed(key, 0, 0, 0)  # paid in this process: never count it again
+        self.memo.put("proposer", key, {"fields": fields, "usage": list(usage)})
         return fields

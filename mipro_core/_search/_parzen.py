@@ -86,10 +86,12 @@ def fit_parzen(
     mix = np.append(kernel_weights, prior_weight)
     flat = prior_weight / (k + 1)
     denominator = 1.0 + counts * flat
+    with np.errstate(divide="ignore"):  # a zero-weight kernel has log-weight -inf: never drawn
+        log_mix = np.log(mix / mix.sum())
     return CategoricalParzen(
         centers=centers,
         counts=counts,
-        log_mix=np.log(mix / mix.sum()),
+        log_mix=log_mix,
         log_hit=np.log((1.0 + flat) / denominator),
         log_miss=np.log(flat / denominator),
     )

@@ -1,0 +1,427 @@
+"""MIPRO vs DSPy's MIPROv2 on the bundled simulated tasks, at DSPy's own LM-call budget.
+
+Needs the ``bench`` extra (``pip install "dspy[optuna]>=3" matplotlib``). Per task and seed:
+
+1. DSPy ``MIPROv2(auto="light", seed=s, num_threads=8)`` compiles the DSPy version of the task
+   (``dspy_tasks.py``) against ``SimulatedLM(seed=s)``; its LM calls ``C`` are counted in the
+   wrapper (cache misses only, like DSPy's cached ``dspy.LM``);
+2. every optimizer of ``compare_optimizers.py`` runs at ``max_lm_calls`` = ``f * C`` for
+   ``f`` in ``FRACTIONS`` (``max_trials=1000``, so the cap stops it), same LM seed;
+3. the winners are scored on the test split; MIPRO at ``f = 1`` and ``f = 0.6`` is compared with
+   DSPy by paired tests across seeds.
+
+It then measures the optimizers' own CPU time per trial and per LM call on the same job
+(zero-latency LM, ``num_threads=1``), writes ``docs/img/score_vs_calls.png`` and, with
+``--write-docs``, its section of ``docs/benchmarks.md``::
+
+    python benchmarks/compare_dspy.py --write-docs
+    python benchmarks/compare_dspy.py --seeds 2 --tasks rule_qa     # quick look
+
+Seeds start at 1: DSPy replaces ``seed=0`` by 9 (a truthiness test), so seed 0 would not be a
+paired replicate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import logging
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import dspy
+import matplotlib
+
+import mipro_core as mc
+from mipro_core.testing import TASK_NAMES, SimulatedLM, Task, load_task
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compare_optimizers import (  # noqa: E402
+    MAX_TRIALS,
+    OPTIMIZERS,
+    TimedLM,
+    fmt_p,
+    machine_info,
+    mean_sd,
+    paired_tests,
+    run_baseline,
+    run_one,
+)
+from dspy_tasks import (  # noqa: E402
+    SimulatedDSPyLM,
+    Stats,
+    dspy_metric,
+    dspy_test_score,
+    make_dspy_program,
+    to_dspy_examples,
+)
+
+FRACTIONS = (0.25, 0.5, 0.6, 1.0)
+ROOT = Path(__file__).resolve().parent.parent
+DOCS_PATH = ROOT / "docs" / "benchmarks.md"
+IMG = ROOT / "docs" / "img" / "score_vs_calls.png"
+SECTION = "compare_dspy.py"
+
+Row = dict[str, float]
+
+
+def quiet_dspy() -> None:
+    for name in ("dspy", "optuna", "LiteLLM", "httpx"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
+    except ImportError:  # pragma: no cover - MIPROv2 would fail anyway
+        pass
+
+
+def run_dspy(task: Task, seed: int, num_threads: int = 8) -> tuple[Row, Any, Stats]:
+    """DSPy MIPROv2 light on the task; returns (row, compiled program, LM stats)."""
+    lm = SimulatedDSPyLM(SimulatedLM(seed=seed))
+    dspy.configure(lm=lm)
+    optimizer = dspy.MIPROv2(
+        metric=dspy_metric(task), auto="light", seed=seed, num_threads=num_threads, verbose=False
+    )
+    start_wall, start_cpu = time.perf_counter(), time.process_time()
+    sink = io.StringIO()  # DSPy prints progress bars and bootstrap notes
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        best = optimizer.compile(
+            make_dspy_program(task),
+            trainset=to_dspy_examples(task.trainset),
+            valset=to_dspy_examples(task.valset),
+        )
+    wall, cpu = time.perf_counter() - start_wall, time.process_time() - start_cpu
+    calls, lm_cpu = lm.stats.calls, lm.stats.lm_cpu
+    trials = len(getattr(best, "trial_logs", {}) or {})
+    lm.stats.reset()
+    row = {
+        "test": dspy_test_score(task, best, to_dspy_examples(task.testset)),
+        "val": float(getattr(best, "score", float("nan"))) / 100.0,
+        "lm_calls": float(calls),
+        "trials": float(trials),
+        "seconds": wall,
+        "cpu": cpu,
+        "lm_cpu": lm_cpu,
+    }
+    return row, best, lm.stats
+
+
+def overhead(task: Task, seed: int) -> dict[str, Row]:
+    """Own CPU (process CPU minus CPU inside the LM) of both optimizers on the same job."""
+    dspy_row, _, _ = run_dspy(task, seed, num_threads=1)
+    calls = int(dspy_row["lm_calls"])
+    dspy_own = dspy_row["cpu"] - dspy_row["lm_cpu"]
+    lm = TimedLM(SimulatedLM(seed=seed, latency=0.0))
+    program = task.make_program(lm)
+    start = time.process_time()
+    result = mc.optimize(
+        program,
+        task.trainset,
+        task.metric,
+        valset=task.valset,
+        strategy="mipro",
+        seed=seed,
+        num_threads=1,
+        max_lm_calls=calls,
+        max_trials=MAX_TRIALS,
+        progress=None,
+    )
+    ours_own = time.process_time() - start - lm.cpu_seconds
+    return {
+        "dspy": {
+            "own": dspy_own,
+            "trials": dspy_row["trials"],
+            "calls": dspy_row["lm_calls"],
+        },
+        "mipro": {"own": ours_own, "trials": float(len(result.trials)), "calls": result.lm_calls},
+    }
+
+
+def plot(results: dict[str, dict[str, Any]], path: Path) -> None:
+    tasks = list(results)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(6.2 * len(tasks), 4.6), squeeze=False)
+    for ax, name in zip(axes[0], tasks, strict=True):
+        res = results[name]
+        for label in OPTIMIZERS:
+            xs, ys, es = [], [], []
+            for frac in FRACTIONS:
+                rows = res["ours"][(label, frac)]
+                xs.append(statistics.fmean(r["lm_calls"] for r in rows))
+                tests = [r["test"] for r in rows]
+                ys.append(statistics.fmean(tests))
+                es.append(statistics.stdev(tests) if len(tests) > 1 else 0.0)
+            ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=label)
+        d_tests = [r["test"] for r in res["dspy"]]
+        ax.errorbar(
+            [statistics.fmean(r["lm_calls"] for r in res["dspy"])],
+            [statistics.fmean(d_tests)],
+            yerr=[statistics.stdev(d_tests) if len(d_tests) > 1 else 0.0],
+            marker="*",
+            markersize=14,
+            color="black",
+            capsize=3,
+            linestyle="none",
+            label="DSPy MIPROv2 (light)",
+        )
+        base = statistics.fmean(r["test"] for r in res["baseline"])
+        ax.axhline(base, color="grey", linestyle=":", label="un-optimized")
+        ax.set_title(f"{name}: test score vs LM calls (mean ± sd, {len(d_tests)} seeds)")
+        ax.set_xlabel("LM calls used (task + proposer)")
+        ax.set_ylabel("test score")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def score_table(res: dict[str, Any]) -> list[str]:
+    lines = [
+        "| optimizer | LM-call cap | test score (mean ± sd) | val score | LM calls | trials "
+        "| wall s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    base = [r["test"] for r in res["baseline"]]
+    lines.append(f"| un-optimized | – | {mean_sd(base)} | – | 0 | – | – |")
+
+    def row(label: str, cap: str, rows: list[Row]) -> str:
+        calls = statistics.fmean(r["lm_calls"] for r in rows)
+        trials = statistics.fmean(r["trials"] for r in rows)
+        secs = statistics.fmean(r["seconds"] for r in rows)
+        val = mean_sd([r["val"] for r in rows])
+        test = mean_sd([r["test"] for r in rows])
+        return f"| {label} | {cap} | {test} | {val} | {calls:.0f} | {trials:.1f} | {secs:.2f} |"
+
+    lines.append(row("**DSPy MIPROv2** (auto=light)", "none (C)", res["dspy"]))
+    for frac in (1.0, 0.6):
+        for label in OPTIMIZERS:
+            lines.append(row(label, f"{frac:g} × C", res["ours"][(label, frac)]))
+    return lines
+
+
+def paired_table(res: dict[str, Any]) -> list[str]:
+    d = [r["test"] for r in res["dspy"]]
+    lines = [
+        "| comparison | Δ mean (ours − DSPy) | t-test p | Wilcoxon p |",
+        "|---|---|---|---|",
+    ]
+    for frac in (1.0, 0.6):
+        ours = [r["test"] for r in res["ours"][("mipro", frac)]]
+        diff, t_p, w_p = paired_tests(ours, d)
+        lines.append(
+            f"| MIPRO at {frac:g} × C vs DSPy | {diff:+.3f} | {fmt_p(t_p)} | {fmt_p(w_p)} |"
+        )
+    return lines
+
+
+def overhead_table(over: dict[str, dict[str, Row]]) -> list[str]:
+    lines = [
+        "| task | optimizer | own CPU s | trials | LM calls | own ms / trial | own µs / LM call |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    ratios = []
+    for name, both in over.items():
+        for label in ("mipro", "dspy"):
+            o = both[label]
+            per_trial = 1000 * o["own"] / max(1.0, o["trials"])
+            per_call = 1e6 * o["own"] / max(1.0, o["calls"])
+            o["per_trial"], o["per_call"] = per_trial, per_call
+            lines.append(
+                f"| {name} | {'MIPRO (ours)' if label == 'mipro' else 'DSPy MIPROv2'} | "
+                f"{o['own']:.2f} | {o['trials']:.0f} | {o['calls']:.0f} | {per_trial:.1f} | "
+                f"{per_call:.0f} |"
+            )
+        m, d = both["mipro"], both["dspy"]
+        ratios.append(
+            f"| {name} | {m['per_trial'] / d['per_trial']:.2f} | "
+            f"{m['per_call'] / d['per_call']:.2f} | {m['own'] / d['own']:.2f} |"
+        )
+    lines += [
+        "",
+        "Ratio ours / DSPy (one run each; < 1 means we spend less CPU of our own):",
+        "",
+        "| task | per trial | per LM call | total own CPU |",
+        "|---|---|---|---|",
+        *ratios,
+    ]
+    return lines
+
+
+def targets(results: dict[str, dict[str, Any]]) -> list[str]:
+    lines = [
+        "| target | task | ours | DSPy | holds? |",
+        "|---|---|---|---|---|",
+    ]
+    for name, res in results.items():
+        d = statistics.fmean(r["test"] for r in res["dspy"])
+        full = statistics.fmean(r["test"] for r in res["ours"][("mipro", 1.0)])
+        part = statistics.fmean(r["test"] for r in res["ours"][("mipro", 0.6)])
+        lines.append(
+            f"| score ≥ DSPy at equal budget | {name} | {full:.3f} | {d:.3f} | "
+            f"{'yes' if full >= d else '**no**'} |"
+        )
+        if name == "multihop_qa":
+            lines.append(
+                f"| score ≥ DSPy with ≤ 60 % of its calls (multi-stage) | {name} | {part:.3f} | "
+                f"{d:.3f} | {'yes' if part >= d else '**no**'} |"
+            )
+    return lines
+
+
+def render(
+    seeds: Sequence[int],
+    results: dict[str, dict[str, Any]],
+    over: dict[str, dict[str, Row]],
+    elapsed: float,
+) -> str:
+    lines = [
+        "## MIPRO vs DSPy MIPROv2",
+        "",
+        f"Generated by `python benchmarks/compare_dspy.py --write-docs` (seeds "
+        f"{seeds[0]}–{seeds[-1]}, {elapsed:.0f} s total).",
+        "",
+        *machine_info(),
+        f"- dspy {dspy.__version__}, optuna {_version('optuna')}, "
+        f"matplotlib {matplotlib.__version__}",
+        "",
+        "### Setup",
+        "",
+        "- DSPy side: the DSPy versions of the tasks in `benchmarks/dspy_tasks.py` (same "
+        "modules, field names and seed instructions), `dspy.MIPROv2(auto='light', seed=s, "
+        "num_threads=8)` with the task's train and validation splits, default ChatAdapter. "
+        "The model is the same `SimulatedLM(seed=s)` behind a DSPy `BaseLM` subclass that "
+        "re-renders DSPy's `[[ ## field ## ]]` prompts in mipro's native `field: value` "
+        "layout and the reply back (documented in `dspy_tasks.py`; the un-optimized programs "
+        "produce byte-identical prompts and identical scores on both sides). The wrapper "
+        "caches like DSPy's default `dspy.LM`; C = the calls that reached the model.",
+        "- Our side: every optimizer of `compare_optimizers.py` with `max_lm_calls` = f × C "
+        "(C of the same seed), `max_trials=1000`, `num_threads=8`, same `SimulatedLM` seed.",
+        "- Seeds 1… (DSPy silently turns `seed=0` into 9). Test score on the 200-example test "
+        "split; `val score` is each optimizer's own best full-validation score.",
+        "- Paired tests across seeds (`scipy.stats.ttest_rel`, `scipy.stats.wilcoxon`); with 5 "
+        "seeds the exact Wilcoxon p cannot go below 0.0625.",
+        "",
+        "![test score vs LM calls](img/score_vs_calls.png)",
+        "",
+    ]
+    for name, res in results.items():
+        c = [int(r["lm_calls"]) for r in res["dspy"]]
+        lines += [
+            f"### {name}",
+            "",
+            f"DSPy's LM calls per seed (C): {', '.join(map(str, c))}.",
+            "",
+            *score_table(res),
+            "",
+            *paired_table(res),
+            "",
+        ]
+    lines += [
+        "### Optimizer CPU overhead, ours vs DSPy",
+        "",
+        f"Same job on both sides: seed {seeds[0]}, zero-latency `SimulatedLM`, `num_threads=1`; "
+        "DSPy MIPROv2 light, then our MIPRO capped at DSPy's LM calls. Own CPU = "
+        "`time.process_time()` of the optimizer call minus the CPU time inside the LM wrapper "
+        "(for DSPy this excludes the prompt translation). Both include running the program "
+        "(prompt rendering, parsing, retrieval) and the metric. DSPy's trials are the entries "
+        "of its `trial_logs` (minibatch trials, full evaluations and the baseline); ours are "
+        "`result.trials` (the same kinds).",
+        "",
+        *overhead_table(over),
+        "",
+        "### Score targets (issue 7, point 5)",
+        "",
+        *targets(results),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _version(module: str) -> str:
+    try:
+        return str(__import__(module).__version__)
+    except ImportError:
+        return "?"
+
+
+def write_section(path: Path, name: str, text: str) -> None:
+    """Replace (or append) the block between this script's markers in ``path``."""
+    begin, end = f"<!-- BEGIN {name} -->", f"<!-- END {name} -->"
+    block = f"{begin}\n{text.rstrip()}\n{end}\n"
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    i, j = old.find(begin), old.find(end)
+    if i >= 0 and j > i:
+        new = old[:i] + block + old[j + len(end) :].lstrip("\n")
+    else:
+        new = old.rstrip("\n") + "\n\n" + block
+    path.write_text(new, encoding="utf-8")
+
+
+def run_task(task: Task, seeds: Sequence[int]) -> dict[str, Any]:
+    res: dict[str, Any] = {"dspy": [], "baseline": [], "ours": {}}
+    for seed in seeds:
+        row, _, _ = run_dspy(task, seed)
+        res["dspy"].append(row)
+        res["baseline"].append(run_baseline(task, seed))
+        cap = int(row["lm_calls"])
+        print(
+            f"{task.name} seed={seed} dspy: test={row['test']:.3f} calls={cap} "
+            f"wall={row['seconds']:.1f}s",
+            file=sys.stderr,
+            flush=True,
+        )
+        for frac in FRACTIONS:
+            for label in OPTIMIZERS:
+                ours = run_one(task, label, seed, max(1, round(frac * cap)))
+                res["ours"].setdefault((label, frac), []).append(ours)
+            print(
+                f"  mipro @ {frac:g}×C: test={res['ours'][('mipro', frac)][-1]['test']:.3f}",
+                file=sys.stderr,
+                flush=True,
+            )
+    return res
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--seeds", type=int, default=5, help="number of seeds (default 5)")
+    parser.add_argument(
+        "--tasks", nargs="+", default=list(TASK_NAMES), choices=list(TASK_NAMES), metavar="TASK"
+    )
+    parser.add_argument("--write-docs", action="store_true", help=f"update {DOCS_PATH.name}")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.seeds < 1:
+        print("--seeds must be >= 1", file=sys.stderr)
+        return 2
+    quiet_dspy()
+    begin = time.perf_counter()
+    seeds = list(range(1, args.seeds + 1))
+    results = {name: run_task(load_task(name), seeds) for name in args.tasks}
+    over = {name: overhead(load_task(name), seeds[0]) for name in args.tasks}
+    plot(results, IMG)
+    print(f"wrote {IMG}", file=sys.stderr)
+    text = render(seeds, results, over, time.perf_counter() - begin)
+    print(text)
+    if args.write_docs:
+        write_section(DOCS_PATH, SECTION, text)
+        print(f"updated {DOCS_PATH}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
