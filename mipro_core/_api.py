@@ -39,6 +39,7 @@ class MIPRO:
     """
 
     strategy = "mipro"
+    meta_optimize_default = False
 
     def __init__(
         self,
@@ -52,13 +53,24 @@ class MIPRO:
         parallel_trials: int | None = None,
         progress: Progress | bool | None = None,
         pricing: Pricing | None = None,
+        meta_optimize: bool | None = None,
+        failure_aware: bool | None = None,
     ) -> None:
+        """``meta_optimize=True`` is MIPRO++ (proposal settings searched in rounds, with
+        instruction history); ``failure_aware=True`` also lets the proposal search show the
+        proposer failing examples. Both default to the values in ``proposer``."""
         if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
             raise InvalidInputError(f"seed must be a non-negative int, got {seed!r}")
         if num_threads < 1:
             raise InvalidInputError(f"num_threads must be >= 1, got {num_threads}")
         self.budget = Budget.from_name(budget) if isinstance(budget, str) else budget
         self.proposer = proposer or ProposerConfig()
+        if meta_optimize is None:
+            meta_optimize = self.meta_optimize_default
+        if meta_optimize:
+            self.proposer = attrs.evolve(self.proposer, meta_optimize=True, use_history=True)
+        if failure_aware:
+            self.proposer = attrs.evolve(self.proposer, use_failures=True)
         self.search = self._adjust_search(search or SearchConfig())
         self.sampler = sampler or self._default_sampler()
         self.seed = seed
@@ -238,9 +250,25 @@ class RandomSearch(MIPRO):
         return RandomSampler()
 
 
+class MIPROPlusPlus(MIPRO):
+    """MIPRO++: MIPRO whose proposer settings are themselves searched (``meta_optimize=True``)."""
+
+    strategy = "mipro++"
+    meta_optimize_default = True
+
+
+class ZeroShotMIPROPlusPlus(ZeroShotMIPRO):
+    """0-shot MIPRO++: instructions only, proposer settings searched."""
+
+    strategy = "zeroshot-mipro++"
+    meta_optimize_default = True
+
+
 STRATEGIES: dict[str, type[MIPRO]] = {
     "mipro": MIPRO,
+    "mipro++": MIPROPlusPlus,
     "zeroshot-mipro": ZeroShotMIPRO,
+    "zeroshot-mipro++": ZeroShotMIPROPlusPlus,
     "bootstrap-random-search": BootstrapRandomSearch,
     "random-search": RandomSearch,
 }

@@ -77,6 +77,18 @@ class ProposerConfig:
     temperature: float = 1.0
     data_batch_size: int = 10
     max_data_batches: int = 5
+    use_history: bool = False
+    """Show the proposer the module's best and worst earlier instructions with their scores."""
+    use_failures: bool = False
+    """Show the proposer failing examples of the module's trace (inputs, outputs, expected,
+    the metric's feedback) and ask for an instruction that fixes them."""
+    meta_optimize: bool = False
+    """MIPRO++: propose in rounds during the search, drawing the proposer's settings (grounding
+    parts, demo set, tip, temperature, history, failures) from a proposal-level surrogate that
+    is credited with the scores its instructions earn."""
+    meta_round_every: int = 5
+    max_history: int = 5
+    max_failures: int = 3
 
 
 @attrs.frozen(kw_only=True)

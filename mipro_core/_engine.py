@@ -31,6 +31,16 @@ from ._propose import (
     propose_instructions,
     summarize_data,
 )
+from ._propose._instructions import ModuleFeedback, ProposalSpec, propose_one
+from ._propose._meta import (
+    TEMPERATURES,
+    failures_text,
+    history_text,
+    instruction_scores,
+    proposal_observations,
+    proposal_space,
+    spec_from_params,
+)
 from ._protocols import LM, Metric, Program, current_state
 from ._result import CostEstimate, OptimizationResult, Trial
 from ._retry import Backoff
@@ -39,7 +49,8 @@ from ._types import Demo, Example, ModuleState, ProgramState, stable_hash
 
 logger = logging.getLogger("mipro_core.engine")
 
-_RNG_STREAMS = ("split", "bootstrap", "demo_sets", "proposals", "sampler", "minibatch")
+_RNG_STREAMS = ("split", "bootstrap", "demo_sets", "proposals", "sampler", "minibatch", "meta")
+_KEPT_FAILURES = 60
 
 
 @attrs.frozen(kw_only=True)
@@ -140,10 +151,15 @@ class Engine:
             timeout=settings.search.timeout,
             max_retries=settings.search.max_retries,
             backoff=Backoff(settings.search.retry_base_delay, settings.search.retry_max_delay),
+            keep_failures=settings.proposer.meta_optimize and settings.proposer.use_failures,
         )
         self.trials: list[Trial] = []
         self.history: list[Observation] = []
         self.full_scores: dict[str, float] = {}
+        self.failures: list[tuple[Example, Any]] = []
+        self.produced: dict[str, dict[int, dict[str, int]]] = {n: {} for n in self.searched}
+        self._client: ProposerClient | None = None
+        self._grounding = Grounding()
         self.started = time.monotonic()
         self.stopped_reason = "completed"
 
@@ -161,7 +177,7 @@ class Engine:
             logger.warning("max_lm_calls reached before the search: keeping the original prompts")
             self.stopped_reason = "max_lm_calls"
             return self.result(self._baseline_space(), baseline)
-        self.search(space, baseline)
+        space = self.search(space, baseline)
         return self.result(space, baseline)
 
     def _baseline_space(self) -> SearchSpace:
@@ -264,6 +280,8 @@ class Engine:
         originals = {n: self.initial_state[n].instruction for n in self.modules}
         result: dict[str, tuple[str, ...]] = {n: (originals[n],) for n in self.modules}
         count = self.settings.budget.num_candidates
+        if self.settings.proposer.meta_optimize:
+            count = max(2, count // 2)  # the rest is proposed in rounds during the search
         if not self.settings.search.search_instructions or count < 2 or not self.searched:
             return result
         if self.proposer_lm is None:
@@ -292,6 +310,7 @@ class Engine:
             else "",
             **self._describe(client) if config.use_program_summary else {},
         )
+        self._client, self._grounding = client, grounding
         specs = plan_proposals(
             self.searched,
             count,
@@ -310,8 +329,12 @@ class Engine:
             config,
             self.executor,
         )
+        pspace = proposal_space(config, self.settings.budget.num_candidates)
         for name, candidates in proposed.items():
             result[name] = tuple(text for text, _ in candidates)
+            for index, (_, spec) in enumerate(candidates):
+                if spec is not None:
+                    self.produced[name][index] = _params_of(spec, pspace)
         return result
 
     def _describe(self, client: ProposerClient) -> dict[str, Any]:
@@ -323,13 +346,14 @@ class Engine:
         )
         return {"program_description": description, "module_roles": roles}
 
-    def search(self, space: SearchSpace, baseline: float) -> None:
+    def search(self, space: SearchSpace, baseline: float) -> SearchSpace:
+        """Run the trials; returns the final space (MIPRO++ rounds grow the instruction pools)."""
         baseline_params = space.full_params({})
         self.full_scores[config_key(baseline_params)] = baseline
         self.history.append(Observation(baseline_params, baseline, "full"))
         if not space.variables:
             self.stopped_reason = "nothing to search"
-            return
+            return space
         search = self.settings.search
         total = self.settings.budget.trials_for(len(space.variables))
         minibatch = min(search.minibatch_size, len(self.valset))
@@ -342,6 +366,8 @@ class Engine:
         )
         done = 0
         next_full = search.full_eval_every
+        meta = self.settings.proposer.meta_optimize and self._client is not None
+        next_round = self.settings.proposer.meta_round_every
         try:
             while done < total:
                 reason = self._stop_reason(space)
@@ -361,6 +387,9 @@ class Engine:
                 if use_minibatch and done >= next_full:
                     next_full += search.full_eval_every
                     self._full_eval_best(space)
+                if meta and done >= next_round and done < total:
+                    next_round += self.settings.proposer.meta_round_every
+                    space = self._proposal_round(space)
                 self.progress.trials(done, total, self.best_full_score(), self.budget.used)
             else:
                 if use_minibatch:
@@ -370,8 +399,47 @@ class Engine:
         except KeyboardInterrupt:
             self.stopped_reason = "interrupted"
             logger.warning("interrupted: returning the best fully evaluated configuration so far")
+        return space
 
     # ----------------------------------------------------------------- search helpers
+
+    def _proposal_round(self, space: SearchSpace) -> SearchSpace:
+        """MIPRO++: one new instruction per module, its proposer settings drawn from a surrogate
+        fed with the scores earlier proposals' instructions earned."""
+        assert self._client is not None
+        config = self.settings.proposer
+        pspace = proposal_space(config, self.settings.budget.num_candidates)
+        history = proposal_observations(self.produced, self.trials)
+        instructions = dict(space.instructions)
+        for name in self.searched:
+            params = self.settings.sampler.sample(pspace, history, self.rng["meta"])
+            params = {k: params[k] for k in pspace}
+            index = len(instructions[name])
+            spec = spec_from_params(name, index, params, len(space.demo_sets[name]))
+            scores = instruction_scores(self.trials, name)
+            feedback = ModuleFeedback(
+                history=history_text(instructions[name], scores, config.max_history),
+                failures=failures_text(name, self.failures[::-1], config.max_failures),
+            )
+            text = propose_one(
+                self._client,
+                spec,
+                self.modules[name].signature,
+                self.initial_state[name].instruction,
+                space.demo_sets[name],
+                self._grounding,
+                config,
+                feedback,
+            )
+            if text and text not in instructions[name]:
+                instructions[name] = (*instructions[name], text)
+                self.produced[name][index] = params
+        variables = dict(space.variables)
+        for name in self.searched:
+            if len(instructions[name]) > 1 and self.settings.search.search_instructions:
+                variables[f"{name}.instruction"] = len(instructions[name])
+        self.memo.put("space", "instructions", {n: list(v) for n, v in instructions.items()})
+        return SearchSpace(instructions, space.demo_sets, variables)
 
     def _stop_reason(self, space: SearchSpace) -> str | None:
         limit = self.settings.budget.max_seconds
@@ -404,6 +472,11 @@ class Engine:
         for params, job, outcome in zip(asked, jobs, outcomes, strict=False):
             trial = self._record("minibatch", params, job.examples, outcome, seconds)
             trials.append(trial)
+            by_id = {ex.id: ex for ex in job.examples}
+            self.failures.extend(
+                (by_id[r.example_id], r) for r in outcome.records if r.prediction is not None
+            )
+        del self.failures[:-_KEPT_FAILURES]
         return trials
 
     def _score_full(self, space: SearchSpace, params: dict[str, int]) -> Trial:
@@ -525,6 +598,25 @@ class Engine:
             malformed=self.evaluator.malformed,
             cost=self.usage()["cost"],
         )
+
+
+def _params_of(spec: ProposalSpec, space: Mapping[str, int]) -> dict[str, int]:
+    """The proposal-variable values that describe ``spec`` (for crediting its instruction)."""
+    from ._propose._tips import TIPS
+
+    temperature = min(
+        range(len(TEMPERATURES)), key=lambda i: abs(TEMPERATURES[i] - spec.temperature)
+    )
+    values = {
+        "tip": list(TIPS).index(spec.tip) if spec.tip in TIPS else 0,
+        "temperature": temperature,
+        "demo_set": spec.demo_set,
+        "use_data_summary": int(spec.use_data_summary),
+        "use_program_summary": int(spec.use_program_summary),
+        "use_history": int(spec.use_history),
+        "use_failures": int(spec.use_failures),
+    }
+    return {k: min(v, space[k] - 1) for k, v in values.items() if k in space}
 
 
 def estimate_cost(

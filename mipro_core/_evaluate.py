@@ -42,6 +42,8 @@ class RunRecord:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     trace: Trace | None = None
+    prediction: str | None = None
+    feedback: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -55,6 +57,10 @@ class RunRecord:
         }
         if self.trace is not None:
             data["trace"] = self.trace.to_dict()
+        if self.prediction is not None:
+            data["prediction"] = self.prediction
+        if self.feedback is not None:
+            data["feedback"] = self.feedback
         return data
 
     @classmethod
@@ -69,6 +75,8 @@ class RunRecord:
             prompt_tokens=int(data.get("prompt_tokens", 0)),
             completion_tokens=int(data.get("completion_tokens", 0)),
             trace=Trace.from_dict(trace) if trace is not None else None,
+            prediction=data.get("prediction"),
+            feedback=data.get("feedback"),
         )
 
 
@@ -157,6 +165,19 @@ class CallBudget:
             self.completion_tokens += completion_tokens
 
 
+def feedback_of(raw: Any) -> str | None:
+    """Feedback text a metric returned: ``(score, feedback)`` or an object with ``.feedback``."""
+    if isinstance(raw, tuple) and len(raw) == 2:
+        return None if raw[1] is None else str(raw[1])
+    feedback = getattr(raw, "feedback", None)
+    return None if feedback is None else str(feedback)
+
+
+def _prediction_text(prediction: Any, limit: int = 500) -> str:
+    text = prediction if isinstance(prediction, str) else repr(prediction)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def score_value(raw: Any, example: Example) -> float:
     """Turn a metric's return value into a float, or raise :class:`MetricError`."""
     if isinstance(raw, tuple) and len(raw) == 2:  # (score, feedback)
@@ -214,6 +235,7 @@ class Evaluator:
         timeout: float | None = None,
         max_retries: int = 3,
         backoff: Backoff | None = None,
+        keep_failures: bool = False,
         run_once: Callable[[Program, Example], tuple[Any, Trace]] | None = None,
     ) -> None:
         self.replicas = list(replicas)
@@ -224,6 +246,7 @@ class Evaluator:
         self.max_errors = max_errors
         self.timeout = timeout
         self.max_retries = max_retries
+        self.keep_failures = keep_failures
         self.backoff = backoff or Backoff()
         self.errors = 0
         self.malformed = 0
@@ -284,13 +307,17 @@ class Evaluator:
                 f"metric raised {type(exc).__name__}: {exc} on example {example.id}"
             ) from exc
         usage = [c.usage for c in trace.calls]
+        score = score_value(raw, example)
+        failed = self.keep_failures and score < 1.0
         return RunRecord(
             example.id,
-            score_value(raw, example),
+            score,
             lm_calls=trace.lm_calls + extra_calls,
             prompt_tokens=sum(u.get("prompt_tokens", 0) for u in usage),
             completion_tokens=sum(u.get("completion_tokens", 0) for u in usage),
-            trace=trace if with_trace else None,
+            trace=trace if with_trace or failed else None,
+            prediction=_prediction_text(prediction) if failed else None,
+            feedback=feedback_of(raw) if failed else None,
         )
 
     def evaluate(self, jobs: Sequence[EvalJob], *, kind: str = "run") -> list[EvalOutcome]:

@@ -18,8 +18,8 @@ from tests.toy import ToyLM, toy_data, toy_metric, toy_program
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def worker(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def worker(*args: str, strategy: str = "mipro") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MIPRO_TEST_STRATEGY": strategy}
     return subprocess.run(
         [sys.executable, "-m", "tests.journal_worker", *args],
         cwd=ROOT,
@@ -58,6 +58,30 @@ def test_resume_after_sigkill_equals_uninterrupted(
     assert kill_at + out["calls"] <= reference["calls"] + 4 * 2
     # the resumed run reports (and budgets) the whole run's spend, journaled calls included
     assert out["lm_calls"] == reference["lm_calls"]
+
+
+@pytest.fixture(scope="module")
+def reference_pp(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    tmp = tmp_path_factory.mktemp("refpp")
+    done = worker("run", str(tmp / "ref.sqlite"), str(tmp / "ref.json"), strategy="mipro++")
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads((tmp / "ref.json").read_text()))
+
+
+# MIPRO++ (failure-aware) phases: proposer calls of the rounds are calls 451-452 and 663-664.
+@pytest.mark.parametrize("kill_at", [451, 452, 600, 664])
+def test_mipro_plus_plus_resumes_mid_round(
+    tmp_path: Path, reference_pp: dict[str, Any], kill_at: int
+) -> None:
+    journal = tmp_path / "run.sqlite"
+    killed = worker("run", str(journal), str(tmp_path / "x.json"), str(kill_at), strategy="mipro++")
+    assert killed.returncode == -9, killed.stderr
+    resumed = worker("resume", str(journal), str(tmp_path / "out.json"))
+    assert resumed.returncode == 0, resumed.stderr
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert out["trials"] == reference_pp["trials"]
+    assert out["state"] == reference_pp["state"]
+    assert out["lm_calls"] == reference_pp["lm_calls"]
 
 
 def test_existing_journal_is_not_overwritten(tmp_path: Path) -> None:

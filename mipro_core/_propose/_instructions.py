@@ -31,6 +31,55 @@ class Grounding:
 
 
 @attrs.frozen
+class ModuleFeedback:
+    """What the search has learned about one module so far, as text for the proposer."""
+
+    history: str = ""
+    failures: str = ""
+
+
+PROPOSER_SIGNATURE = Signature(
+    (
+        "dataset_summary",
+        "program_description",
+        "module",
+        "module_description",
+        "task_demos",
+        "original_instruction",
+        "instruction_history",
+        "failing_examples",
+        "tip",
+    ),
+    ("proposed_instruction",),
+)
+
+
+def propose_one(
+    client: ProposerClient,
+    spec: ProposalSpec,
+    signature: Signature,
+    original: str,
+    demo_sets: Sequence[Sequence[Demo]],
+    grounding: Grounding,
+    config: ProposerConfig,
+    feedback: ModuleFeedback | None = None,
+) -> str:
+    """One proposer call with the settings of ``spec``; returns the cleaned instruction."""
+    inputs = proposal_inputs(spec, signature, original, demo_sets, grounding, config, feedback)
+    sig = Signature(
+        tuple(f for f in PROPOSER_SIGNATURE.inputs if f in inputs), PROPOSER_SIGNATURE.outputs
+    )
+    reply = client.ask(
+        "propose_instruction",
+        sig,
+        inputs,
+        temperature=spec.temperature,
+        salt=f"{spec.module}#{spec.index}",
+    )
+    return _clean(reply["proposed_instruction"])
+
+
+@attrs.frozen
 class ProposalSpec:
     """The settings of one proposer call (recorded with the instruction it produced)."""
 
@@ -41,6 +90,8 @@ class ProposalSpec:
     use_data_summary: bool
     use_program_summary: bool
     temperature: float
+    use_history: bool = False
+    use_failures: bool = False
 
 
 def _format_demos(demos: Sequence[Demo], limit: int) -> str:
@@ -62,6 +113,7 @@ def proposal_inputs(
     demo_sets: Sequence[Sequence[Demo]],
     grounding: Grounding,
     config: ProposerConfig,
+    feedback: ModuleFeedback | None = None,
 ) -> dict[str, str]:
     """The fields of one proposer prompt; fields switched off are left out entirely."""
     inputs: dict[str, str] = {}
@@ -81,6 +133,10 @@ def proposal_inputs(
         inputs["original_instruction"] = original or "(none)"
     if spec.tip and TIPS.get(spec.tip):
         inputs["tip"] = TIPS[spec.tip]
+    if feedback is not None and spec.use_history and feedback.history:
+        inputs["instruction_history"] = feedback.history
+    if feedback is not None and spec.use_failures and feedback.failures:
+        inputs["failing_examples"] = feedback.failures
     return inputs
 
 
@@ -135,21 +191,10 @@ def propose_instructions(
     executor: cf.Executor,
 ) -> dict[str, list[tuple[str, ProposalSpec | None]]]:
     """Candidate instructions per module: the original first, then distinct proposals."""
-    signature = Signature(
-        (
-            "dataset_summary",
-            "program_description",
-            "module",
-            "module_description",
-            "task_demos",
-            "original_instruction",
-            "tip",
-        ),
-        ("proposed_instruction",),
-    )
 
     def one(spec: ProposalSpec) -> str:
-        inputs = proposal_inputs(
+        return propose_one(
+            client,
             spec,
             signatures[spec.module],
             originals[spec.module],
@@ -157,15 +202,6 @@ def propose_instructions(
             grounding,
             config,
         )
-        sig = Signature(tuple(f for f in signature.inputs if f in inputs), signature.outputs)
-        reply = client.ask(
-            "propose_instruction",
-            sig,
-            inputs,
-            temperature=spec.temperature,
-            salt=f"{spec.module}#{spec.index}",
-        )
-        return _clean(reply["proposed_instruction"])
 
     texts = list(executor.map(one, specs))
     result: dict[str, list[tuple[str, ProposalSpec | None]]] = {
