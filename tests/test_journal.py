@@ -86,18 +86,16 @@ def test_mipro_plus_plus_resumes_mid_round(
 
 def test_existing_journal_is_not_overwritten(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite"
-    args = dict(valset=toy_data(20, 100), journal=path, max_trials=2, num_candidates=2)
-    mc.optimize(toy_program(ToyLM()), toy_data(20), toy_metric, **args)  # type: ignore[arg-type]
+    small_journaled_run(path)
     before = path.read_bytes()
     with pytest.raises(mc.JournalError, match="already exists"):
-        mc.optimize(toy_program(ToyLM()), toy_data(20), toy_metric, **args)  # type: ignore[arg-type]
+        small_journaled_run(path)
     assert path.read_bytes() == before
-    mc.optimize(toy_program(ToyLM()), toy_data(20), toy_metric, overwrite=True, **args)  # type: ignore[arg-type]
+    small_journaled_run(path, overwrite=True)
 
 
-def test_journal_of_another_program_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "j.sqlite"
-    mc.optimize(
+def small_journaled_run(path: Path, **options: Any) -> mc.OptimizationResult:
+    return mc.optimize(
         toy_program(ToyLM()),
         toy_data(20),
         toy_metric,
@@ -105,7 +103,13 @@ def test_journal_of_another_program_is_refused(tmp_path: Path) -> None:
         journal=path,
         max_trials=2,
         num_candidates=2,
+        **options,
     )
+
+
+def test_journal_of_another_program_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    small_journaled_run(path)
     with pytest.raises(mc.JournalError, match="another program"):
         mc.resume(path, toy_program(ToyLM(), stages=2), toy_metric)
 
@@ -122,15 +126,7 @@ def test_corrupt_journal_is_a_journal_error(tmp_path: Path, content: bytes) -> N
 
 def test_other_schema_version_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite"
-    mc.optimize(
-        toy_program(ToyLM()),
-        toy_data(20),
-        toy_metric,
-        valset=toy_data(20, 100),
-        journal=path,
-        max_trials=2,
-        num_candidates=2,
-    )
+    small_journaled_run(path)
     with sqlite3.connect(path) as db:
         db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(mc.JournalError, match="schema version 99"):
@@ -139,15 +135,7 @@ def test_other_schema_version_is_refused(tmp_path: Path) -> None:
 
 def test_truncated_journal_is_a_journal_error(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite"
-    mc.optimize(
-        toy_program(ToyLM()),
-        toy_data(20),
-        toy_metric,
-        valset=toy_data(20, 100),
-        journal=path,
-        max_trials=2,
-        num_candidates=2,
-    )
+    small_journaled_run(path)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 3])
     for suffix in ("-wal", "-shm"):
@@ -190,16 +178,7 @@ def test_ctrl_c_stops_cleanly_and_keeps_the_journal(tmp_path: Path) -> None:
 def test_usage_and_cost_are_in_the_result_and_the_journal(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite"
     pricing = mc.Pricing(input_per_million=2.0, output_per_million=8.0)
-    result = mc.optimize(
-        toy_program(ToyLM()),
-        toy_data(20),
-        toy_metric,
-        valset=toy_data(20, 100),
-        journal=path,
-        max_trials=3,
-        num_candidates=2,
-        pricing=pricing,
-    )
+    result = small_journaled_run(path, pricing=pricing)
     assert result.prompt_tokens > 0 and result.completion_tokens > 0
     assert result.cost == pytest.approx(
         pricing.cost(result.prompt_tokens, result.completion_tokens)
