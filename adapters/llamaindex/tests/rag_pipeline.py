@@ -19,26 +19,11 @@ from importlib import resources
 from typing import Any
 
 from llama_index.core import VectorStoreIndex
-from llama_index.core.prompts import PromptTemplate
 from llama_index.core.schema import TextNode
 from mipro_llamaindex.testing import HashingEmbedding, LMBackedLLM
 
 from mipro_core import Example
 from mipro_core.testing import SimulatedLM, load_task
-
-QA_TEMPLATE = PromptTemplate(
-    "Context information is below.\n"
-    "---------------------\n"
-    "{context_str}\n"
-    "---------------------\n"
-    "Answer the question using the context.\n"
-    "Question: {question}\n"
-    "Answer: ",
-    template_var_mappings={"query_str": "question"},
-)
-"""A customised QA prompt, as many users write. Its question variable is named ``question``
-(LlamaIndex maps ``query_str`` onto it); see the report on the simulated proposer's role
-detection, which reads any field called ``query...`` as a search-query stage."""
 
 QA = "response_synthesizer.text_qa_template"
 
@@ -64,7 +49,7 @@ def build_index() -> VectorStoreIndex:
 def build_engine(index: VectorStoreIndex | None = None, seed: int = 0) -> Any:
     index = index or build_index()
     llm = LMBackedLLM(SimulatedLM(seed=seed))
-    return index.as_query_engine(llm=llm, similarity_top_k=2, text_qa_template=QA_TEMPLATE)
+    return index.as_query_engine(llm=llm, similarity_top_k=2)  # LlamaIndex's default prompts
 
 
 def as_query(example: Example) -> Example:
