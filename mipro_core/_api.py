@@ -12,8 +12,9 @@ import attrs
 import numpy as np
 
 from ._config import Budget, Pricing, ProposerConfig, SearchConfig
-from ._engine import Engine, EngineSettings, estimate_cost
+from ._engine import Engine, EngineSettings
 from ._errors import InvalidInputError, JournalError
+from ._estimate import estimate_cost
 from ._journal import Journal
 from ._memo import InMemoryMemo, Memo
 from ._progress import ConsoleProgress, LogProgress, Progress

@@ -31,18 +31,18 @@ from ._propose import (
     propose_instructions,
     summarize_data,
 )
-from ._propose._instructions import ModuleFeedback, ProposalSpec, propose_one
+from ._propose._instructions import ModuleFeedback, propose_one
 from ._propose._meta import (
-    TEMPERATURES,
     failures_text,
     history_text,
     instruction_scores,
+    params_of,
     proposal_observations,
     proposal_space,
     spec_from_params,
 )
 from ._protocols import LM, Metric, Program, current_state
-from ._result import CostEstimate, OptimizationResult, Trial
+from ._result import OptimizationResult, Trial
 from ._retry import Backoff
 from ._search._sampler import Observation, Sampler
 from ._types import Demo, Example, ModuleState, ProgramState, stable_hash
@@ -99,10 +99,6 @@ def config_key(params: Mapping[str, int]) -> str:
 def state_key(state: ProgramState) -> str:
     """Cache key of a state: equal prompts share results, however they were reached."""
     return "state-" + stable_hash(state.to_dict())
-
-
-class Interrupted(Exception):
-    """Raised inside the engine when a stop was requested (Ctrl-C)."""
 
 
 class Engine:
@@ -334,7 +330,7 @@ class Engine:
             result[name] = tuple(text for text, _ in candidates)
             for index, (_, spec) in enumerate(candidates):
                 if spec is not None:
-                    self.produced[name][index] = _params_of(spec, pspace)
+                    self.produced[name][index] = params_of(spec, pspace)
         return result
 
     def _describe(self, client: ProposerClient) -> dict[str, Any]:
@@ -598,60 +594,3 @@ class Engine:
             malformed=self.evaluator.malformed,
             cost=self.usage()["cost"],
         )
-
-
-def _params_of(spec: ProposalSpec, space: Mapping[str, int]) -> dict[str, int]:
-    """The proposal-variable values that describe ``spec`` (for crediting its instruction)."""
-    from ._propose._tips import TIPS
-
-    temperature = min(
-        range(len(TEMPERATURES)), key=lambda i: abs(TEMPERATURES[i] - spec.temperature)
-    )
-    values = {
-        "tip": list(TIPS).index(spec.tip) if spec.tip in TIPS else 0,
-        "temperature": temperature,
-        "demo_set": spec.demo_set,
-        "use_data_summary": int(spec.use_data_summary),
-        "use_program_summary": int(spec.use_program_summary),
-        "use_history": int(spec.use_history),
-        "use_failures": int(spec.use_failures),
-    }
-    return {k: min(v, space[k] - 1) for k, v in values.items() if k in space}
-
-
-def estimate_cost(
-    program: Program,
-    trainset_size: int,
-    valset_size: int,
-    settings: EngineSettings,
-) -> CostEstimate:
-    """Upper-bound LM calls for a run, before spending anything."""
-    search, budget, proposer = settings.search, settings.budget, settings.proposer
-    modules = [n for n in program.modules if n not in settings.freeze]
-    n = budget.num_candidates
-    wants_demos = search.search_demos and search.max_bootstrapped_demos > 0
-    bootstrap = (
-        min(trainset_size, 4 * n * max(1, search.max_bootstrapped_demos))
-        if (wants_demos or proposer.use_demos)
-        else 0
-    )
-    proposer_calls = 0
-    if search.search_instructions and n > 1:
-        proposer_calls = len(modules) * (n - 1)
-        if proposer.use_data_summary:
-            proposer_calls += proposer.max_data_batches + 1
-        if proposer.use_program_summary:
-            proposer_calls += 1 + len(modules)
-    variables = len(modules) * (int(search.search_instructions) + int(search.search_demos))
-    trials = budget.trials_for(max(1, variables))
-    minibatch = min(search.minibatch_size, valset_size)
-    full_evals = 2 + trials // search.full_eval_every  # baseline, every S trials, final
-    return CostEstimate(
-        bootstrap_runs=bootstrap,
-        proposer_calls=proposer_calls,
-        trials=trials,
-        minibatch_size=minibatch,
-        full_evals=full_evals,
-        val_size=valset_size,
-        calls_per_run=max(1, len(program.modules)),
-    )

@@ -113,3 +113,20 @@ def failures_text(module: str, failures: Sequence[tuple[Example, Any]], limit: i
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
+
+
+def params_of(spec: ProposalSpec, space: Mapping[str, int]) -> dict[str, int]:
+    """The proposal-variable values that describe ``spec`` (for crediting its instruction)."""
+    temperature = min(
+        range(len(TEMPERATURES)), key=lambda i: abs(TEMPERATURES[i] - spec.temperature)
+    )
+    values = {
+        "tip": list(TIPS).index(spec.tip) if spec.tip in TIPS else 0,
+        "temperature": temperature,
+        "demo_set": spec.demo_set,
+        "use_data_summary": int(spec.use_data_summary),
+        "use_program_summary": int(spec.use_program_summary),
+        "use_history": int(spec.use_history),
+        "use_failures": int(spec.use_failures),
+    }
+    return {k: min(v, space[k] - 1) for k, v in values.items() if k in space}
