@@ -144,6 +144,8 @@ class MIPRO:
         progress.stage(str(estimate))
         lm = _proposer(prog, proposer_lm, wrap_lm)
         own_executor = executor is None
+        if executor is not None:
+            _check_executor(executor)
         pool = executor or cf.ThreadPoolExecutor(self.num_threads, thread_name_prefix="mipro")
         try:
             engine = Engine(
@@ -365,6 +367,17 @@ def optimize(
         overwrite=overwrite,
         dry_run=dry_run,
     )
+
+
+def _check_executor(executor: cf.Executor) -> None:
+    """Refuse an executor that cannot run work (e.g. already shut down) before spending."""
+    try:
+        executor.submit(int).result()
+    except RuntimeError as exc:
+        raise InvalidInputError(
+            f"the executor passed to optimize() cannot run work ({exc}); pass a live executor "
+            "or none (mipro then manages its own thread pool)"
+        ) from exc
 
 
 def _given(**values: Any) -> dict[str, Any]:

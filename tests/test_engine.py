@@ -157,3 +157,18 @@ def test_user_executor_is_left_running() -> None:
     with cf.ThreadPoolExecutor(3) as pool:
         run(executor=pool, max_trials=3)
         assert pool.submit(lambda: 42).result() == 42
+
+
+def test_a_shut_down_executor_is_refused_clearly_and_ours_is_shut_down() -> None:
+    pool = cf.ThreadPoolExecutor(2)
+    pool.shutdown()
+    lm = ToyLM()
+    with pytest.raises(mc.InvalidInputError, match="cannot run work"):
+        run(lm, executor=pool, max_trials=3)
+    assert lm.calls == 0
+    import threading
+
+    before = {t.name for t in threading.enumerate() if t.name.startswith("mipro")}
+    run(max_trials=3)
+    after = {t.name for t in threading.enumerate() if t.name.startswith("mipro")}
+    assert after <= before  # the run's own pool is shut down and joined when it returns
