@@ -1,6 +1,6 @@
 """Generate the bundled data of ``mipro_core.testing`` (run once; the output is committed).
 
-Writes ``mipro_core/testing/data/rule_qa.json`` and ``mipro_core/testing/data/multihop_qa.json``.
+Writes ``rule_qa.json``, ``multihop_qa.json`` and ``scone_nli.json`` in ``mipro_core/testing/data/``.
 Everything is fictional and derived from one seeded :class:`random.Random`, so running the
 script again reproduces the files byte for byte::
 
@@ -537,6 +537,128 @@ def make_multihop(rng: random.Random, names: NameMaker) -> dict[str, Any]:
     }
 
 
+# ----------------------------------------------------------------------------- scone_nli
+
+SCONE_SEED = 2305_19426  # its own generator, so the other two files never change
+# (specific word, more general word): the premise and the conclusion differ in exactly this word.
+SCONE_PAIRS = [
+    ("spaniel", "dog"),
+    ("poodle", "dog"),
+    ("sparrow", "bird"),
+    ("heron", "bird"),
+    ("trout", "fish"),
+    ("salmon", "fish"),
+    ("tulip", "flower"),
+    ("daisy", "flower"),
+    ("oak", "tree"),
+    ("maple", "tree"),
+    ("violin", "instrument"),
+    ("flute", "instrument"),
+    ("sedan", "car"),
+    ("canoe", "boat"),
+    ("kitten", "cat"),
+    ("mare", "horse"),
+    ("pear", "fruit"),
+    ("plum", "fruit"),
+    ("carrot", "vegetable"),
+    ("onion", "vegetable"),
+    ("hammer", "tool"),
+    ("wrench", "tool"),
+    ("sweater", "garment"),
+    ("teapot", "pot"),
+]
+SCONE_VERBS = [("saw", "see"), ("painted", "paint"), ("bought", "buy"), ("found", "find")]
+SCONE_VERBS += [("photographed", "photograph"), ("sketched", "sketch"), ("sold", "sell")]
+SCONE_ADJS = ["tired", "hungry", "famous", "busy", "young", "tall", "rich", "local"]
+# category -> (negations in the premise, does a negation cover the changed word?)
+SCONE_FLIPS = {"no_negation": False, "not_scoped": False, "scoped": True, "double": False}
+SCONE_MIX = {  # share of each category per split: train is dominated by the easy cases
+    "train": {"no_negation": 0.60, "not_scoped": 0.20, "scoped": 0.10, "double": 0.10},
+    "val": {"no_negation": 0.20, "not_scoped": 0.20, "scoped": 0.45, "double": 0.15},
+    "test": {"no_negation": 0.20, "not_scoped": 0.20, "scoped": 0.45, "double": 0.15},
+}
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
+
+
+def scone_sentence(category: str, name: str, verb: tuple[str, str], adj: str, noun: str) -> str:
+    thing = f"{_article(noun)} {noun}"
+    if category == "no_negation":
+        return f"{name} {verb[0]} {thing}."
+    if category == "not_scoped":
+        return f"{name}, who was not {adj}, {verb[0]} {thing}."
+    if category == "scoped":
+        return f"{name} did not {verb[1]} {thing}."
+    return f"It is not true that {name} did not {verb[1]} {thing}."
+
+
+def make_scone(rng: random.Random, names: NameMaker) -> dict[str, Any]:
+    """ScoNe-like NLI: premise and conclusion differ in one word (specific vs more general).
+
+    Ignoring negation, the answer is "yes" when the conclusion uses the more general word (the
+    *surface* answer). A negation that covers the changed word reverses it (``scoped``); one
+    that does not (``not_scoped``) or two that cancel (``double``) leave it unchanged.
+    """
+    people = [names.word(2) for _ in range(120)]
+    sizes = {"train": 150, "val": 150, "test": 200}
+    seen: set[str] = set()
+    splits: dict[str, list[dict[str, Any]]] = {}
+    for split, size in sizes.items():
+        quotas = {c: round(share * size) for c, share in SCONE_MIX[split].items()}
+        quotas["no_negation"] += size - sum(quotas.values())
+        items: list[dict[str, Any]] = []
+        for category, quota in quotas.items():
+            made = 0
+            while made < quota:
+                specific, general = rng.choice(SCONE_PAIRS)
+                up = rng.random() < 0.5  # conclusion uses the more general word
+                first, second = (specific, general) if up else (general, specific)
+                name, verb, adj = (
+                    rng.choice(people),
+                    rng.choice(SCONE_VERBS),
+                    rng.choice(SCONE_ADJS),
+                )
+                premise = scone_sentence(category, name, verb, adj, first)
+                conclusion = scone_sentence(category, name, verb, adj, second)
+                conclusion = conclusion[:-1].replace("It is", "it is", 1)
+                question = f"Premise: {premise} Can we logically conclude that {conclusion}?"
+                if question in seen:
+                    continue
+                seen.add(question)
+                surface = "yes" if up else "no"
+                flipped = {"yes": "no", "no": "yes"}[surface]
+                answer = flipped if SCONE_FLIPS[category] else surface
+                items.append(
+                    {
+                        "question": question,
+                        "answer": answer,
+                        "category": category,
+                        "surface": surface,
+                    }
+                )
+                made += 1
+        rng.shuffle(items)
+        splits[split] = items
+    return {
+        "format_version": FORMAT_VERSION,
+        "task": "scone_nli",
+        "description": (
+            "Yes/no questions on whether a conclusion follows from a one-sentence premise that "
+            "differs in one word; negations that cover that word reverse the answer. The "
+            "training split is dominated by sentences without negation."
+        ),
+        "rules": {
+            "no_negation": "yes iff the conclusion uses the more general word",
+            "not_scoped": "a negation that does not cover the changed word changes nothing",
+            "scoped": "a negation covering the changed word reverses the answer",
+            "double": "two negations covering the changed word cancel out",
+        },
+        **splits,
+    }
+
+
 def stratified_split(
     rng: random.Random, items: list[dict[str, Any]], key: str, sizes: tuple[int, int, int]
 ) -> dict[str, list[dict[str, Any]]]:
@@ -572,9 +694,12 @@ def build() -> dict[str, str]:
     names = NameMaker(rng)
     rule = make_rule_qa(rng, names)
     multi = make_multihop(rng, names)
+    scone_rng = random.Random(SCONE_SEED)
+    scone = make_scone(scone_rng, NameMaker(scone_rng))
     return {
         "rule_qa.json": json.dumps(rule, indent=1, ensure_ascii=False) + "\n",
         "multihop_qa.json": json.dumps(multi, indent=1, ensure_ascii=False) + "\n",
+        "scone_nli.json": json.dumps(scone, indent=1, ensure_ascii=False) + "\n",
     }
 
 

@@ -59,5 +59,14 @@ class SimParams:
     mislead_creative_extra: float = 0.10
     mislead_temperature_slope: float = 0.05
     generic_sentence_rate: float = 0.5
+    # scone_nli: negation (mechanisms (a), (b) and (c) for the NLI task)
+    nli_plain_base: float = 0.90
+    nli_plain_max: float = 0.95
+    nli_negated_base: float = 0.60
+    nli_negated_max: float = 0.72
+    nli_advice_bonus: float = 0.12
+    surface_example_weight: float = 1.0
+    surface_counter_weight: float = 2.0
+    negation_advice_rate: float = 0.25
     # accounting
     chars_per_token: float = 4.0

@@ -19,7 +19,7 @@ from ._prompt import PromptView
 from ._rng import Draws
 from ._rules import detect
 from ._text import RULE_OF_CATEGORY
-from ._world import MULTIHOP_QA, RULE_QA, World, get_world
+from ._world import MULTIHOP_QA, RULE_QA, SCONE_NLI, World, get_world
 
 RULES = ("person", "place", "date", "other", "short", "bridge")
 """Every hidden rule the proposer can discover: four ``rule_qa`` formats and two ``multihop_qa``
@@ -71,6 +71,27 @@ OVERGENERAL: dict[str, str] = {
     "other": "Write every answer in ALL CAPS.",
     "place": "Never use punctuation in any answer.",
 }
+NLI_STATEMENTS: dict[str, tuple[str, ...]] = {
+    "surface": (  # the spurious rule: true on sentences without negation, wrong under negation
+        "Ignore negation words such as 'not': the answer is yes whenever the conclusion only "
+        "swaps a word of the premise for a more general one.",
+        "Negation words do not change the answer; say yes if the conclusion uses a more general "
+        "word than the premise, otherwise no.",
+        "Answer yes exactly when the conclusion replaces a word of the premise with a more "
+        "general one, regardless of negation.",
+    ),
+    "negation": (  # the correct generic advice
+        "Pay close attention to negation words such as 'not' and to what they apply to: a "
+        "negation can reverse whether the conclusion follows.",
+        "Check the scope of every negation before deciding.",
+        "Track each negation and the words it covers, since a negation can flip the answer.",
+    ),
+}
+NLI_OBSERVATIONS: dict[str, str] = {
+    "surface": "Negation words rarely matter: the answer is yes whenever the conclusion swaps a "
+    "word of the premise for a more general one.",
+    "negation": "A negation that covers the changed word reverses the answer.",
+}
 MISLEAD_VERBOSE = "Explain your answer in a complete sentence."
 MISLEAD_ANTI_BRIDGE = "Always use the question's own words as the search query."
 BASE: dict[str, tuple[str, ...]] = {
@@ -107,6 +128,7 @@ CREATIVE = (
 DESCRIPTIONS: dict[str, str] = {
     RULE_QA: "The questions concern a fictional world of people, places, organizations and books.",
     MULTIHOP_QA: "The questions need facts that are spread over two passages of a small encyclopedia.",
+    SCONE_NLI: "The questions ask whether a conclusion follows from a one-sentence premise.",
     "": "The inputs come from the task's training data.",
 }
 SUMMARY_OPENERS: dict[str, str] = {
@@ -114,6 +136,9 @@ SUMMARY_OPENERS: dict[str, str] = {
     "a name, place, date or number.",
     MULTIHOP_QA: "The examples are two-step questions about fictional entities; each needs two "
     "facts from an encyclopedia.",
+    SCONE_NLI: "The examples are yes/no questions asking whether a conclusion follows from a "
+    "premise sentence; some sentences contain negations.",
+    "nli": "The program decides whether a conclusion follows logically from a premise.",
     "retrieval": "The program retrieves text with search queries and then answers.",
     "": "The data consists of inputs paired with outputs.",
 }
@@ -132,6 +157,9 @@ _ROLE_LINE = re.compile(
 _INSTRUCTION_LINE = re.compile(
     r"^[ \t\-*]*[\w ]*instruction[\w ]*:[ \t]*([^<\s][^\n]*)$", re.I | re.M
 )
+_NLI_CUE = re.compile(r"\b(?:premises?|hypothes[ie]s|entail\w*)\b", re.I)
+_LABEL_LINE = re.compile(r"^(?:[ \t\-*]*[\w ]{0,40}:)?[ \t]*(yes|no)\.?[ \t]*$", re.I | re.M)
+_LABEL_WINDOW = 300
 _QUERY_LABEL = re.compile(r"^[ \t]*[\w ]*query[ \t]*:", re.I | re.M)
 _ANSWER_LABEL = re.compile(r"^[ \t]*[\w ]*answer[ \t]*:", re.I | re.M)
 
@@ -166,6 +194,53 @@ def evidence(text: str, weight: float) -> tuple[tuple[str, float], ...]:
         if world.mentions_outside_passages(text, info.bridge):
             found["bridge"] += 1
     return tuple(sorted((k, v) for k, v in found.items() if v > 0))
+
+
+@functools.lru_cache(maxsize=1024)
+def nli_evidence(text: str, params: SimParams) -> tuple[float, float]:
+    """``scone_nli`` evidence in ``text``: (for the spurious rule, for negation advice).
+
+    Stating sentences count ``statement_weight``. Each distinct NLI question shown with a yes/no
+    label counts: if a label is the answer that negation reverses, ``-surface_counter_weight``
+    for the spurious rule and 1 for negation advice; else, if a label is the surface answer,
+    ``surface_example_weight`` for the spurious rule.
+    """
+    stmts = detect(text)
+    surface = params.statement_weight * stmts.surface_count
+    negation = params.statement_weight * stmts.negation_count
+    hits = get_world().find_questions(text)
+    seen: set[str] = set()
+    for i, hit in enumerate(hits):
+        info = hit.info
+        if info.task != SCONE_NLI or info.question in seen:
+            continue
+        seen.add(info.question)
+        end = min(hits[i + 1].start if i + 1 < len(hits) else len(text), hit.end + _LABEL_WINDOW)
+        labels = {
+            m.group(1).lower() for m in _LABEL_LINE.finditer(text, hit.end, max(hit.end, end))
+        }
+        if info.plain != info.surface and info.plain in labels:
+            surface -= params.surface_counter_weight
+            negation += 1.0
+        elif info.surface in labels:
+            surface += params.surface_example_weight
+    return surface, negation
+
+
+def _nli_stated(
+    text: str, tasks: set[str], draws: Draws, params: SimParams, spontaneous: float
+) -> str:
+    """Which ``scone_nli`` statement to make: ``"surface"``, ``"negation"`` or ``""``."""
+    surface, negation = nli_evidence(text, params)
+    if not (surface or negation or SCONE_NLI in tasks or _NLI_CUE.search(text)):
+        return ""
+    says_surface = surface > 0 and draws.chance("state:surface", state_probability(surface, params))
+    p_negation = state_probability(negation, params) if negation > 0 else 0.0
+    p_negation = 1.0 - (1.0 - p_negation) * (1.0 - spontaneous)
+    says_negation = draws.chance("state:negation", p_negation)
+    if says_surface and says_negation:  # contradictory beliefs: the better supported one wins
+        return "surface" if surface >= negation else "negation"
+    return "surface" if says_surface else "negation" if says_negation else ""
 
 
 def _tasks_seen(text: str, world: World) -> set[str]:
@@ -260,6 +335,9 @@ def compose_instruction(
             rule_sentences.append(OVERGENERAL[rule])
         else:
             rule_sentences.append(draws.choice(f"phrase:{rule}", STATEMENTS[rule]))
+    nli = _nli_stated(text, tasks, draws, params, params.negation_advice_rate)
+    if nli:
+        rule_sentences.append(draws.choice(f"phrase:{nli}", NLI_STATEMENTS[nli]))
     order = sorted(range(len(rule_sentences)), key=lambda i: draws.uniform(f"order:{i}"))
     sentences.extend(rule_sentences[i] for i in order)
     sentences.extend(extra)
@@ -279,9 +357,13 @@ def compose_summary(view: PromptView, world: World, draws: Draws, params: SimPar
     text = view.full_text
     ev = dict(evidence(text, params.statement_weight))
     tasks = _tasks_seen(text, world)
-    sentences = [SUMMARY_OPENERS[t] for t in (RULE_QA, MULTIHOP_QA) if t in tasks]
+    sentences = [SUMMARY_OPENERS[t] for t in (RULE_QA, MULTIHOP_QA, SCONE_NLI) if t in tasks]
     if not tasks:
         retrieval = re.search(r"\b(?:search|retriev\w*)\b", text, re.I)
-        sentences.append(SUMMARY_OPENERS["retrieval" if retrieval else ""])
+        nli = _NLI_CUE.search(text)
+        sentences.append(SUMMARY_OPENERS["retrieval" if retrieval else "nli" if nli else ""])
     sentences.extend(OBSERVATIONS[r] for r in _stated_rules(ev, draws, params))
+    nli_observation = _nli_stated(text, tasks, draws, params, 0.0)
+    if nli_observation:
+        sentences.append(NLI_OBSERVATIONS[nli_observation])
     return " ".join(sentences)

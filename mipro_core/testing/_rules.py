@@ -102,6 +102,18 @@ GENERIC = re.compile(
     r"based on the (?:context|passages)|expert|meticulous|thorough(?:ly)?)\b",
     _FLAGS,
 )
+SURFACE = re.compile(
+    r"\b(?:ignor\w*(?: \w+){0,2} negat\w*|negat\w*(?: words?)? (?:rarely|never|do(?:es)? not|"
+    r"don't|doesn't|cannot|can't) (?:matter|change|affect|reverse)\w*|"
+    r"regardless of(?: \w+){0,2} negat\w*|negat\w* (?:is|are) irrelevant)",
+    _FLAGS,
+)
+NEGATION_WORD = re.compile(r"\bnegat\w*", _FLAGS)
+NEGATION_ADVICE = re.compile(
+    r"\b(?:scopes?|attention|attend|cover\w*|appl(?:y|ies|ied) to|revers\w*|flip\w*|"
+    r"track\w*|careful\w*)\b",
+    _FLAGS,
+)
 _SENTENCES = re.compile(r"(?<!e\.g\.)(?<!i\.e\.)(?<=[.!?])\s+|\n+|;\s*")
 
 
@@ -122,6 +134,10 @@ class Statements:
     anti_bridge: bool = False
     generic: bool = False
     words: int = 0
+    surface_count: int = 0
+    """Sentences saying negation does not matter (the spurious ``scone_nli`` rule)."""
+    negation_count: int = 0
+    """Sentences advising attention to negation and its scope (the correct ``scone_nli`` advice)."""
 
     def scopes_of(self, transform: str) -> set[str]:
         return {scope for (t, scope) in self.format_rules if t == transform}
@@ -174,7 +190,7 @@ def _pair(sentence: str) -> list[tuple[str, str]]:
 def detect(text: str) -> Statements:
     """Detect the statements made by ``text`` (an instruction, system prompt or summary)."""
     rules: Counter[tuple[str, str]] = Counter()
-    short = short_count = bridge = 0
+    short = short_count = bridge = surface = negation = 0
     verbose = anti = False
     for sentence in _SENTENCES.split(text):
         if not sentence.strip():
@@ -196,6 +212,10 @@ def detect(text: str) -> Statements:
             bridge += 1
         elif ANTI_BRIDGE.search(sentence):
             anti = True
+        if SURFACE.search(sentence):
+            surface += 1
+        elif NEGATION_WORD.search(sentence) and NEGATION_ADVICE.search(sentence):
+            negation += 1
     return Statements(
         format_rules=rules,
         short=short,
@@ -205,4 +225,6 @@ def detect(text: str) -> Statements:
         anti_bridge=anti,
         generic=bool(GENERIC.search(text)),
         words=len(text.split()),
+        surface_count=surface,
+        negation_count=negation,
     )

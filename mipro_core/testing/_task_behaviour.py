@@ -27,7 +27,7 @@ from ._text import (
     question_key,
     strip_final_period,
 )
-from ._world import MULTIHOP_QA, RULE_QA, QInfo, World, get_world
+from ._world import MULTIHOP_QA, RULE_QA, SCONE_NLI, QInfo, World, get_world
 
 _STOP = STOPWORDS
 _VERBOSE_TEMPLATES = (
@@ -247,6 +247,8 @@ def write_answer(
     """Mechanisms (a), (b), (d), answer role."""
     if info is None:
         return "I do not know."
+    if info.task == SCONE_NLI:
+        return answer_nli(info, stats, stmts, draws, temperature, params)
     item = question_key(info.question)
     if info.task == RULE_QA:
         p = icl_probability(params.known_base, params.known_max, stats.good, stats.bad, params)
@@ -264,6 +266,32 @@ def write_answer(
     if draws.chance("verbose", _verbosity(view, info, stats, stmts, params)):
         answer = draws.choice("verbose_form", _VERBOSE_TEMPLATES).format(a=answer)
     return answer
+
+
+def answer_nli(
+    info: QInfo,
+    stats: DemoStats,
+    stmts: Statements,
+    draws: Draws,
+    temperature: float,
+    params: SimParams,
+) -> str:
+    """``scone_nli``: a bare ``yes``/``no``; negations make it harder, the spurious rule
+    (negation does not matter) is followed at ``rule_follow``, advice on negation helps."""
+    if stmts.surface_count and draws.chance("surface", params.rule_follow):
+        return info.surface
+    if info.category == "no_negation":
+        base, top = params.nli_plain_base, params.nli_plain_max
+    else:
+        base, top = params.nli_negated_base, params.nli_negated_max
+    p = icl_probability(base, top, stats.good, stats.bad, params)
+    if stmts.negation_count and info.category != "no_negation":
+        p += params.nli_advice_bonus
+    if draws.chance(
+        "content", _adjust(p, stmts, temperature, params), item=question_key(info.question)
+    ):
+        return info.plain
+    return "no" if info.plain == "yes" else "yes"
 
 
 def _verbosity(

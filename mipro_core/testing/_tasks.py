@@ -20,9 +20,9 @@ from ._text import (
     normalize_loose,
     strip_final_period,
 )
-from ._world import MULTIHOP_QA, RULE_QA, load_json
+from ._world import MULTIHOP_QA, RULE_QA, SCONE_NLI, load_json
 
-TASK_NAMES: tuple[str, ...] = (RULE_QA, MULTIHOP_QA)
+TASK_NAMES: tuple[str, ...] = (RULE_QA, MULTIHOP_QA, SCONE_NLI)
 """Names accepted by :func:`load_task`."""
 
 
@@ -98,6 +98,12 @@ def multihop_metric(example: Example, prediction: Any, trace: Trace | None = Non
     return 1.0 if normalize_loose(answer_text(prediction)) == normalize_loose(gold) else 0.0
 
 
+def scone_metric(example: Example, prediction: Any, trace: Trace | None = None) -> float:
+    """Exact match of the yes/no label (lowercase, punctuation ignored)."""
+    gold = _gold(example)
+    return 1.0 if normalize_loose(answer_text(prediction)) == normalize_loose(gold) else 0.0
+
+
 def format_passages(passages: Sequence[str]) -> str:
     """Passages as numbered lines, ``[1] ...``, the context format of ``multihop_qa``."""
     return "\n".join(f"[{i}] {p}" for i, p in enumerate(passages, 1))
@@ -112,6 +118,21 @@ def make_rule_qa_program(lm: LM) -> NativeProgram:
     stage = Stage("answer", Signature(("question",), ("answer",)), "Answer the question.", lm=lm)
     return NativeProgram(
         [stage], _rule_qa_forward, description="Answers a question about a fictional world."
+    )
+
+
+def make_scone_program(lm: LM) -> NativeProgram:
+    """The baseline ``scone_nli`` program: one stage, ``question -> answer`` (yes or no)."""
+    stage = Stage(
+        "answer",
+        Signature(("question",), ("answer",)),
+        "Answer the question. Say yes if the conclusion follows from the premise, else no.",
+        lm=lm,
+    )
+    return NativeProgram(
+        [stage],
+        _rule_qa_forward,
+        description="Decides whether a conclusion follows logically from a premise.",
     )
 
 
@@ -186,6 +207,18 @@ def load_task(name: str) -> Task:
                 "the second search query must name the bridge entity found in the first "
                 "hop's passages",
             ),
+            trainset=_examples(data["train"]),
+            valset=_examples(data["val"]),
+            testset=_examples(data["test"]),
+        )
+    if name == SCONE_NLI:
+        data = load_json("scone_nli.json")
+        return Task(
+            name=SCONE_NLI,
+            description=str(data["description"]),
+            metric=scone_metric,
+            make_program=make_scone_program,
+            rules=tuple(f"{k}: {v}" for k, v in data["rules"].items()),
             trainset=_examples(data["train"]),
             valset=_examples(data["val"]),
             testset=_examples(data["test"]),

@@ -2,7 +2,8 @@
 
 The simulated model "recognises" an input by finding one of the world's questions in it. Only
 facts of the ``rule_qa`` pool are known to the model (closed-book); ``multihop_qa`` facts must
-be read from retrieved passages.
+be read from retrieved passages; ``scone_nli`` answers are "reasoned" with a probability that
+depends on the negations in the question.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ _ENUM_PREFIX = re.compile(
 
 RULE_QA = "rule_qa"
 MULTIHOP_QA = "multihop_qa"
+SCONE_NLI = "scone_nli"
 _MAX_QUESTION_WORDS_STRIPPED = 24
 _MAX_QUESTION_CHARS = 400
 
@@ -49,6 +51,8 @@ class QInfo:
     bridge_hint: str = ""
     bridge_fact: str = ""
     distractor: str = ""
+    surface: str = ""
+    """``scone_nli``: the answer when negation is ignored ("yes" iff the conclusion generalises)."""
 
 
 @attrs.frozen(slots=True)
@@ -76,7 +80,12 @@ def tokens(text: str) -> list[str]:
 class World:
     """Indexes over every bundled question, answer and corpus sentence."""
 
-    def __init__(self, rule_qa: Mapping[str, Any], multihop: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        rule_qa: Mapping[str, Any],
+        multihop: Mapping[str, Any],
+        scone: Mapping[str, Any] | None = None,
+    ) -> None:
         self.questions: dict[str, QInfo] = {}
         pools: dict[tuple[str, str], list[str]] = {}
         for item in _items(rule_qa):
@@ -102,6 +111,16 @@ class World:
                 bridge_hint=item["bridge_hint"],
                 bridge_fact=item["bridge_fact"],
                 distractor=item["distractor"],
+            )
+            self._add(info, pools)
+        for item in _items(scone or {}):
+            info = QInfo(
+                task=SCONE_NLI,
+                question=item["question"],
+                category=item["category"],
+                plain=item["answer"],
+                gold=item["answer"],
+                surface=item["surface"],
             )
             self._add(info, pools)
         self.pools: dict[tuple[str, str], tuple[str, ...]] = {
@@ -209,4 +228,6 @@ def _items(data: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
 @functools.cache
 def get_world() -> World:
     """The process-wide world (loaded and indexed on first use)."""
-    return World(load_json("rule_qa.json"), load_json("multihop_qa.json"))
+    return World(
+        load_json("rule_qa.json"), load_json("multihop_qa.json"), load_json("scone_nli.json")
+    )
