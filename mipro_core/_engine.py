@@ -31,7 +31,7 @@ from ._propose import (
     propose_instructions,
     summarize_data,
 )
-from ._propose._instructions import ModuleFeedback, propose_one
+from ._propose._instructions import ModuleFeedback, ProposalSpec, propose_one
 from ._propose._meta import (
     failures_text,
     history_text,
@@ -307,13 +307,16 @@ class Engine:
             **self._describe(client) if config.use_program_summary else {},
         )
         self._client, self._grounding = client, grounding
-        specs = plan_proposals(
-            self.searched,
-            count,
-            {n: len(demo_sets[n]) for n in self.searched},
-            config,
-            self.rng["proposals"],
-        )
+        if config.meta_optimize:  # start the proposal surrogate with varied settings
+            specs = self._random_proposal_specs(count, demo_sets)
+        else:
+            specs = plan_proposals(
+                self.searched,
+                count,
+                {n: len(demo_sets[n]) for n in self.searched},
+                config,
+                self.rng["proposals"],
+            )
         self.progress.stage(f"proposing {len(specs)} instructions for {len(self.searched)} modules")
         proposed = propose_instructions(
             client,
@@ -332,6 +335,24 @@ class Engine:
                 if spec is not None:
                     self.produced[name][index] = params_of(spec, pspace)
         return result
+
+    def _random_proposal_specs(
+        self, count: int, demo_sets: Mapping[str, tuple[tuple[Demo, ...], ...]]
+    ) -> list[ProposalSpec]:
+        """MIPRO++'s first proposals: settings drawn uniformly from the proposal space, so the
+        proposal surrogate has varied evidence to credit from the first rounds on."""
+        pspace = proposal_space(self.settings.proposer, self.settings.budget.num_candidates)
+        rng = self.rng["proposals"]
+        return [
+            spec_from_params(
+                name,
+                index,
+                {k: int(rng.integers(n)) for k, n in pspace.items()},
+                len(demo_sets[name]),
+            )
+            for name in self.searched
+            for index in range(1, count)
+        ]
 
     def _describe(self, client: ProposerClient) -> dict[str, Any]:
         description, roles = describe_program(

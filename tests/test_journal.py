@@ -68,8 +68,8 @@ def reference_pp(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return dict(json.loads((tmp / "ref.json").read_text()))
 
 
-# MIPRO++ (failure-aware) phases: proposer calls of the rounds are calls 451-452 and 663-664.
-@pytest.mark.parametrize("kill_at", [451, 452, 600, 664])
+# MIPRO++ (failure-aware) phases: proposer calls of the rounds are calls 451-452 and 693-694.
+@pytest.mark.parametrize("kill_at", [451, 452, 600, 694])
 def test_mipro_plus_plus_resumes_mid_round(
     tmp_path: Path, reference_pp: dict[str, Any], kill_at: int
 ) -> None:
