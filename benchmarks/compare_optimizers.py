@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import scipy
+from docs_sections import write_section
 from scipy import stats
 
 import mipro_core as mc
@@ -348,8 +349,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = render(args.seeds, calibrations, results, overheads, time.perf_counter() - begin)
     print(text)
     if args.write_docs:
-        DOCS_PATH.write_text(text, encoding="utf-8")
-        print(f"wrote {DOCS_PATH}", file=sys.stderr)
+        write_section(DOCS_PATH, "compare_optimizers.py", text)
+        print(f"updated {DOCS_PATH}", file=sys.stderr)
     return 0
 
 
