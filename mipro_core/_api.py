@@ -213,6 +213,7 @@ class MIPRO:
             freeze=tuple(freeze),
             parallel_trials=parallel,
             pricing=self.pricing,
+            num_threads=self.num_threads,
         )
 
     def _progress(self) -> Progress:

@@ -76,7 +76,7 @@ class ProposerConfig:
     num_demos_in_context: int = 3
     temperature: float = 1.0
     data_batch_size: int = 10
-    max_data_batches: int = 5
+    max_data_batches: int = 10
     use_history: bool = False
     """Show the proposer the module's best and worst earlier instructions with their scores."""
     use_failures: bool = False

@@ -64,6 +64,7 @@ class EngineSettings:
     freeze: tuple[str, ...] = ()
     parallel_trials: int = 1
     pricing: Pricing | None = None
+    num_threads: int = 8
 
 
 @attrs.frozen
@@ -241,7 +242,7 @@ class Engine:
             wanted=wanted,
             threshold=search.metric_threshold,
             rng=self.rng["bootstrap"],
-            batch_size=max(8, 2 * len(self.evaluator.replicas) * 4),
+            batch_size=max(8, 2 * self.settings.num_threads),
         )
         if wanted and pools.successes == 0:
             logger.warning(
@@ -294,8 +295,12 @@ class Engine:
             backoff=self.evaluator.backoff,
         )
         self.progress.stage("writing the grounding: data summary and program description")
-        grounding = Grounding(
-            data_summary=summarize_data(
+        # the program description does not depend on the data summary: write both at once
+        described = (
+            self.executor.submit(self._describe, client) if config.use_program_summary else None
+        )
+        summary = (
+            summarize_data(
                 client,
                 self.trainset,
                 batch_size=config.data_batch_size,
@@ -303,8 +308,10 @@ class Engine:
                 temperature=config.temperature,
             )
             if config.use_data_summary
-            else "",
-            **self._describe(client) if config.use_program_summary else {},
+            else ""
+        )
+        grounding = Grounding(
+            data_summary=summary, **(described.result() if described is not None else {})
         )
         self._client, self._grounding = client, grounding
         if config.meta_optimize:  # start the proposal surrogate with varied settings
@@ -388,10 +395,16 @@ class Engine:
         try:
             while done < total:
                 reason = self._stop_reason(space)
+                batch = min(parallel, total - done)
+                if (
+                    not reason
+                    and use_minibatch
+                    and not self._affordable(batch * minibatch + len(self.valset))
+                ):
+                    reason = "max_lm_calls"  # keep what a final full evaluation needs
                 if reason:
                     self.stopped_reason = reason
                     break
-                batch = min(parallel, total - done)
                 asked = [self._ask(space) for _ in range(batch)]
                 if use_minibatch:
                     outcomes = self._score_minibatches(space, asked, minibatch)
@@ -401,16 +414,15 @@ class Engine:
                 if any(not t.complete for t in outcomes):
                     self.stopped_reason = "max_lm_calls"
                     break
-                if use_minibatch and done >= next_full:
+                if use_minibatch and done >= next_full and done < total:
                     next_full += search.full_eval_every
                     self._full_eval_best(space)
                 if meta and done >= next_round and done < total:
                     next_round += self.settings.proposer.meta_round_every
                     space = self._proposal_round(space)
                 self.progress.trials(done, total, self.best_full_score(), self.budget.used)
-            else:
-                if use_minibatch:
-                    self._full_eval_best(space)
+            if use_minibatch and self.stopped_reason in ("completed", "max_lm_calls"):
+                self._full_eval_best(space)  # the last trials' best gets its full evaluation
         except BudgetExhaustedError:
             self.stopped_reason = "max_lm_calls"
         except KeyboardInterrupt:
@@ -457,6 +469,13 @@ class Engine:
                 variables[f"{name}.instruction"] = len(instructions[name])
         self.memo.put("space", "instructions", {n: list(v) for n, v in instructions.items()})
         return SearchSpace(instructions, space.demo_sets, variables)
+
+    def _affordable(self, runs: int) -> bool:
+        """Whether ``runs`` more program runs fit in what is left of ``max_lm_calls``."""
+        remaining = self.budget.remaining()
+        if remaining is None:
+            return True
+        return remaining >= runs * self.budget.per_run_estimate(len(self.modules))
 
     def _stop_reason(self, space: SearchSpace) -> str | None:
         limit = self.settings.budget.max_seconds
@@ -555,7 +574,7 @@ class Engine:
                 continue
             means.setdefault(key, []).append(obs.value)
             params_of[key] = obs.params
-        if not means:
+        if not means or not self._affordable(len(self.valset)):
             return
         best_key = max(means, key=lambda k: (sum(means[k]) / len(means[k]), -list(means).index(k)))
         self._score_full(space, dict(params_of[best_key]))
