@@ -58,14 +58,18 @@ def bootstrap_pools(
     threshold: float | None,
     rng: np.random.Generator,
     batch_size: int,
+    max_runs: int | None = None,
 ) -> DemoPools:
-    """Run ``state`` on shuffled training examples until ``wanted`` runs passed or data ran out."""
+    """Run ``state`` on shuffled training examples until ``wanted`` runs passed, ``max_runs``
+    runs were made, or the data ran out."""
     labeled = {
         name: tuple(d for ex in trainset if (d := labeled_demo(m.signature, ex)) is not None)
         for name, m in modules.items()
     }
     pools: dict[str, list[Demo]] = {name: [] for name in modules}
     order = [trainset[i] for i in rng.permutation(len(trainset))] if wanted > 0 else []
+    if max_runs is not None:
+        order = order[:max_runs]
     key = "bootstrap-" + stable_hash(state.to_dict())
     runs = successes = 0
     for start in range(0, len(order), batch_size):
@@ -74,7 +78,9 @@ def bootstrap_pools(
         batch = tuple(order[start : start + batch_size])
         outcome = evaluator.evaluate([EvalJob(key, state, batch)], kind="bootstrap")[0]
         runs += len(outcome.records)
-        for record in outcome.records:
+        for record in outcome.records:  # in training order: the pools don't depend on batching
+            if successes >= wanted:
+                break
             if record.score is None or record.trace is None or not _passes(record.score, threshold):
                 continue
             successes += 1

@@ -231,7 +231,8 @@ class Engine:
         wants_demos = search.search_demos and search.max_bootstrapped_demos > 0
         grounding_only = not wants_demos and self.settings.proposer.use_demos
         per_set = search.max_bootstrapped_demos if wants_demos else 3
-        wanted = per_set * num_sets if (wants_demos or grounding_only) else 0
+        # enough passing traces to draw varied sets from, not a fresh pool per set
+        wanted = per_set * max(2, (num_sets + 1) // 2) if (wants_demos or grounding_only) else 0
         if wanted:
             self.progress.stage(f"bootstrapping demos ({wanted} successful traces wanted)")
         pools = bootstrap_pools(
@@ -243,6 +244,7 @@ class Engine:
             threshold=search.metric_threshold,
             rng=self.rng["bootstrap"],
             batch_size=max(8, 2 * self.settings.num_threads),
+            max_runs=self._bootstrap_run_cap(),
         )
         if wanted and pools.successes == 0:
             logger.warning(
@@ -250,6 +252,13 @@ class Engine:
                 "with labeled demos and instructions only"
             )
         return pools
+
+    def _bootstrap_run_cap(self) -> int | None:
+        """Under ``max_lm_calls``, bootstrapping may spend at most a fifth of the cap."""
+        cap = self.settings.budget.max_lm_calls
+        if cap is None:
+            return None
+        return max(8, cap // (5 * self.budget.per_run_estimate(len(self.modules))))
 
     def build_demo_sets(self, pools: DemoPools) -> dict[str, tuple[tuple[Demo, ...], ...]]:
         search = self.settings.search
