@@ -186,8 +186,15 @@ class Engine:
 
     def build_space(self) -> SearchSpace:
         search = self.settings.search
+        client = self._proposer_client()
+        # the grounding needs no demos: write it (proposer LM) while bootstrapping (task LM)
+        grounding = self.executor.submit(self._write_grounding, client) if client else None
+        if grounding is not None:
+            self.progress.stage("writing the grounding (data summary, program description)")
         pools = self.bootstrap_demos()
         demo_sets = self.build_demo_sets(pools)
+        if client is not None and grounding is not None:
+            self._client, self._grounding = client, grounding.result()
         instructions = self.propose(demo_sets)
         if not search.search_demos:
             demo_sets = {n: sets[:1] for n, sets in demo_sets.items()}
@@ -280,34 +287,30 @@ class Engine:
         )
         return sets
 
-    def propose(
-        self, demo_sets: Mapping[str, tuple[tuple[Demo, ...], ...]]
-    ) -> dict[str, tuple[str, ...]]:
-        originals = {n: self.initial_state[n].instruction for n in self.modules}
-        result: dict[str, tuple[str, ...]] = {n: (originals[n],) for n in self.modules}
+    def _proposer_client(self) -> ProposerClient | None:
+        """The proposer's client, or ``None`` when no instruction will be proposed."""
         count = self.settings.budget.num_candidates
         if self.settings.proposer.meta_optimize:
-            count = max(2, count // 2)  # the rest is proposed in rounds during the search
+            count = max(2, count // 2)
         if not self.settings.search.search_instructions or count < 2 or not self.searched:
-            return result
+            return None
         if self.proposer_lm is None:
             raise InvalidInputError(
                 "instruction proposal needs a proposer model: pass proposer_lm=... (any LM or a "
                 "framework chat model an installed adapter can wrap)"
             )
-        config = self.settings.proposer
-        client = ProposerClient(
+        return ProposerClient(
             self.proposer_lm,
             self.memo,
             self.budget,
             max_retries=self.settings.search.max_retries,
             backoff=self.evaluator.backoff,
         )
-        self.progress.stage("writing the grounding: data summary and program description")
-        # the program description does not depend on the data summary: write both at once
-        described = (
-            self.executor.submit(self._describe, client) if config.use_program_summary else None
-        )
+
+    def _write_grounding(self, client: ProposerClient) -> Grounding:
+        """The program/module descriptions and the data summary (each computed once per run)."""
+        config = self.settings.proposer
+        described = self._describe(client) if config.use_program_summary else {}
         summary = (
             summarize_data(
                 client,
@@ -319,10 +322,20 @@ class Engine:
             if config.use_data_summary
             else ""
         )
-        grounding = Grounding(
-            data_summary=summary, **(described.result() if described is not None else {})
-        )
-        self._client, self._grounding = client, grounding
+        return Grounding(data_summary=summary, **described)
+
+    def propose(
+        self, demo_sets: Mapping[str, tuple[tuple[Demo, ...], ...]]
+    ) -> dict[str, tuple[str, ...]]:
+        originals = {n: self.initial_state[n].instruction for n in self.modules}
+        result: dict[str, tuple[str, ...]] = {n: (originals[n],) for n in self.modules}
+        count = self.settings.budget.num_candidates
+        if self.settings.proposer.meta_optimize:
+            count = max(2, count // 2)  # the rest is proposed in rounds during the search
+        if self._client is None:
+            return result
+        config = self.settings.proposer
+        client = self._client
         if config.meta_optimize:  # start the proposal surrogate with varied settings
             specs = self._random_proposal_specs(count, demo_sets)
         else:
@@ -340,7 +353,7 @@ class Engine:
             {n: self.modules[n].signature for n in self.searched},
             {n: originals[n] for n in self.searched},
             {n: demo_sets[n] for n in self.searched},
-            grounding,
+            self._grounding,
             config,
             self.executor,
         )

@@ -260,9 +260,13 @@ class Evaluator:
         self._calls_per_run = max(1, len(self.replicas[0].modules))
 
     def _execute_and_keep(
-        self, program: Program, example: Example, kind: str, key: str
+        self, program: Program, example: Example, kind: str, key: str, started: list[float]
     ) -> RunRecord:
-        """Run in a worker thread; the result is committed to the memo before returning."""
+        """Run in a worker thread; the result is committed to the memo before returning.
+
+        ``started[0]`` is set when the run actually starts (the per-run timeout counts from
+        there, not from the time the run was queued)."""
+        started[0] = time.monotonic()
         if self._failed > self.max_errors:  # the error budget is spent: don't start new runs
             return RunRecord(example.id, None, error=SKIPPED)
         record = self._execute(program, example, kind == "bootstrap")
@@ -330,7 +334,7 @@ class Evaluator:
         if len(jobs) > len(self.replicas):
             raise ValueError("more concurrent jobs than program replicas")
         results: list[dict[str, RunRecord]] = [{} for _ in jobs]
-        pending: dict[cf.Future[RunRecord], tuple[int, Example, int, float]] = {}
+        pending: dict[cf.Future[RunRecord], tuple[int, Example, int, list[float]]] = {}
         complete = [True] * len(jobs)
         estimate = self.budget.per_run_estimate(self._calls_per_run)
         for j, job in enumerate(jobs):
@@ -356,10 +360,11 @@ class Evaluator:
                 if not self.budget.reserve(estimate):
                     complete[j] = False
                     break
+                started = [math.inf]
                 future = self.executor.submit(
-                    self._execute_and_keep, program, example, kind, job.key
+                    self._execute_and_keep, program, example, kind, job.key, started
                 )
-                pending[future] = (j, example, estimate, time.monotonic())
+                pending[future] = (j, example, estimate, started)
         self._collect(jobs, pending, results, kind)
         outcomes = []
         for j, job in enumerate(jobs):
@@ -370,7 +375,7 @@ class Evaluator:
     def _collect(
         self,
         jobs: Sequence[EvalJob],
-        pending: dict[cf.Future[RunRecord], tuple[int, Example, int, float]],
+        pending: dict[cf.Future[RunRecord], tuple[int, Example, int, list[float]]],
         results: list[dict[str, RunRecord]],
         kind: str,
     ) -> None:
@@ -379,8 +384,8 @@ class Evaluator:
         while not_done:
             wait_for = None
             if self.timeout is not None:
-                oldest = min(pending[f][3] for f in not_done)
-                wait_for = max(0.0, oldest + self.timeout - time.monotonic())
+                oldest = min(pending[f][3][0] for f in not_done)  # inf while all are queued
+                wait_for = min(self.timeout, max(0.0, oldest + self.timeout - time.monotonic()))
             try:
                 done, not_done = cf.wait(not_done, timeout=wait_for, return_when=cf.FIRST_COMPLETED)
             except KeyboardInterrupt as exc:  # Ctrl-C: finish what is in flight, keep it
@@ -391,7 +396,7 @@ class Evaluator:
                 failure = failure or exc
             if not done and self.timeout is not None:
                 now = time.monotonic()
-                for future in [f for f in not_done if now - pending[f][3] >= self.timeout]:
+                for future in [f for f in not_done if now - pending[f][3][0] >= self.timeout]:
                     future.cancel()
                     not_done.discard(future)
                     j, example, reserved, _ = pending[future]

@@ -38,10 +38,10 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return dict(json.loads((tmp / "ref.json").read_text()))
 
 
-# Kill points by LM call count, from this run's phases: baseline 1-120, bootstrap 121-200,
-# data summary 201-208, instruction proposals 209-214, trials from 215 with full evaluations
-# at 365-454 and 565-664.
-@pytest.mark.parametrize("kill_at", [130, 201, 205, 211, 300, 420, 600])
+# Kill points by LM call count, from this run's phases: baseline 1-120, bootstrap interleaved
+# with the grounding (data summary, descriptions) 121-176, instruction proposals 177-182, trials
+# from 183 with full evaluations at 333-422 and 573-662.
+@pytest.mark.parametrize("kill_at", [130, 160, 179, 250, 380, 600])
 def test_resume_after_sigkill_equals_uninterrupted(
     tmp_path: Path, reference: dict[str, Any], kill_at: int
 ) -> None:
@@ -68,8 +68,8 @@ def reference_pp(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return dict(json.loads((tmp / "ref.json").read_text()))
 
 
-# MIPRO++ (failure-aware) phases: proposer calls of the rounds are calls 451-452 and 693-694.
-@pytest.mark.parametrize("kill_at", [451, 452, 600, 694])
+# MIPRO++ (failure-aware) phases: proposer calls of the rounds are calls 419-420 and 661-662.
+@pytest.mark.parametrize("kill_at", [419, 420, 550, 662])
 def test_mipro_plus_plus_resumes_mid_round(
     tmp_path: Path, reference_pp: dict[str, Any], kill_at: int
 ) -> None:
