@@ -22,7 +22,8 @@ from ._text import (
 )
 from ._world import MULTIHOP_QA, RULE_QA, SCONE_NLI, load_json
 
-TASK_NAMES: tuple[str, ...] = (RULE_QA, MULTIHOP_QA, SCONE_NLI)
+RULE_QA_VOTE = "rule_qa_vote"
+TASK_NAMES: tuple[str, ...] = (RULE_QA, MULTIHOP_QA, SCONE_NLI, RULE_QA_VOTE)
 """Names accepted by :func:`load_task`."""
 
 
@@ -121,6 +122,31 @@ def make_rule_qa_program(lm: LM) -> NativeProgram:
     )
 
 
+VOTERS = ("vote_1", "vote_2", "vote_3")
+
+
+def _vote_forward(stages: Mapping[str, Stage], inputs: Mapping[str, Any]) -> Any:
+    answers = [stages[name](question=inputs["question"])["answer"] for name in VOTERS]
+    counts: dict[str, int] = {}
+    for answer in answers:  # majority of the exact answers; a tie keeps the earliest
+        counts[answer] = counts.get(answer, 0) + 1
+    return {"answer": max(answers, key=lambda a: (counts[a], -answers.index(a))), "votes": answers}
+
+
+def make_rule_qa_vote_program(lm: LM) -> NativeProgram:
+    """``rule_qa`` answered by three voter stages whose answers are aggregated by majority."""
+    voters = [
+        Stage(name, Signature(("question",), ("answer",)), "Answer the question.", lm=lm)
+        for name in VOTERS
+    ]
+    return NativeProgram(
+        voters,
+        _vote_forward,
+        description="Three stages answer a question about a fictional world; the majority "
+        "answer wins.",
+    )
+
+
 def make_scone_program(lm: LM) -> NativeProgram:
     """The baseline ``scone_nli`` program: one stage, ``question -> answer`` (yes or no)."""
     stage = Stage(
@@ -191,6 +217,14 @@ def load_task(name: str) -> Task:
             trainset=_examples(data["train"]),
             valset=_examples(data["val"]),
             testset=_examples(data["test"]),
+        )
+    if name == RULE_QA_VOTE:
+        voting = load_task(RULE_QA)
+        return attrs.evolve(
+            voting,
+            name=RULE_QA_VOTE,
+            description="Multi-module voting over rule_qa: " + voting.description,
+            make_program=make_rule_qa_vote_program,
         )
     if name == MULTIHOP_QA:
         data = load_json("multihop_qa.json")

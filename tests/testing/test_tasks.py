@@ -105,7 +105,7 @@ def test_make_program_builds_a_fresh_baseline_program(name: str) -> None:
     assert program is not task.make_program(lm)
     prediction, trace = program.run(task.valset[0].inputs)
     assert isinstance(prediction, dict) and "answer" in prediction
-    assert trace.lm_calls == (3 if name == "multihop_qa" else 1)
+    assert trace.lm_calls == (3 if name in ("multihop_qa", "rule_qa_vote") else 1)
     assert task.metric(task.valset[0], prediction) in (0.0, 1.0)
     assert "Answer the question." in program.stages[list(program.stages)[-1]].state.instruction
 
@@ -178,3 +178,19 @@ def test_data_files_ship_in_the_wheel(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "mipro_core/testing/data/rule_qa.json" in names
     assert "mipro_core/testing/data/multihop_qa.json" in names
+
+
+def test_voting_program_takes_the_majority_answer() -> None:
+    from mipro_core.testing._tasks import _vote_forward
+
+    class Voter:
+        def __init__(self, answer: str) -> None:
+            self.answer = answer
+
+        def __call__(self, **inputs: str) -> dict[str, str]:
+            return {"answer": self.answer}
+
+    stages = {"vote_1": Voter("a"), "vote_2": Voter("b"), "vote_3": Voter("b")}
+    assert _vote_forward(stages, {"question": "q"})["answer"] == "b"  # type: ignore[arg-type]
+    stages = {"vote_1": Voter("a"), "vote_2": Voter("b"), "vote_3": Voter("c")}
+    assert _vote_forward(stages, {"question": "q"})["answer"] == "a"  # type: ignore[arg-type]
