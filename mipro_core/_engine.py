@@ -163,6 +163,21 @@ class Engine:
     # ----------------------------------------------------------------- the algorithm
 
     def run(self) -> OptimizationResult:
+        self._attach_cache(self.memo)
+        try:
+            return self._run()
+        finally:
+            self._attach_cache(None)
+
+    def _attach_cache(self, cache: Memo | None) -> None:
+        """Programs that can answer repeated prompts from a cache (the native program does)
+        get the run memo while the run lasts: a prompt paid for once is free afterwards."""
+        for program in self.evaluator.replicas:
+            attach = getattr(program, "attach_cache", None)
+            if callable(attach):
+                attach(cache)
+
+    def _run(self) -> OptimizationResult:
         baseline = self.evaluate_baseline()
         try:
             space = self.build_space()

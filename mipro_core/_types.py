@@ -210,8 +210,8 @@ class Trace:
 
     @property
     def lm_calls(self) -> int:
-        """LM calls made during the run (attributed or not)."""
-        return len(self.calls) + self.unattributed_calls
+        """LM calls made during the run (attributed or not); cache hits are not calls."""
+        return sum(1 for c in self.calls if not c.usage.get("cached")) + self.unattributed_calls
 
     def for_module(self, name: str) -> tuple[ModuleCall, ...]:
         return tuple(c for c in self.calls if c.module == name)

@@ -32,14 +32,23 @@ import contextvars
 import inspect
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from ._chat_format import parse_fields, render_messages
 from ._errors import InvalidInputError
 from ._protocols import LM, Message, Program
-from ._types import Demo, ModuleCall, ModuleState, ProgramState, Signature, Trace
+from ._types import Demo, ModuleCall, ModuleState, ProgramState, Signature, Trace, stable_hash
 
 Forward = Callable[[Mapping[str, "Stage"], Mapping[str, Any]], Any]
+
+
+class PromptCache(Protocol):
+    """Where a stage keeps answers to prompts (the optimizer's memo implements it)."""
+
+    def get(self, kind: str, key: str) -> Any: ...
+
+    def put(self, kind: str, key: str, value: Any) -> None: ...
+
 
 _current_calls: contextvars.ContextVar[list[ModuleCall] | None] = contextvars.ContextVar(
     "mipro_native_calls", default=None
@@ -48,6 +57,38 @@ _current_calls: contextvars.ContextVar[list[ModuleCall] | None] = contextvars.Co
 
 def _approx_tokens(text: str) -> int:
     return max(1, len(text) // 4)
+
+
+class _SharedCache:
+    """A prompt cache shared by the stages of a program and its replicas, single-flight: while
+    one thread asks the LM a prompt, others asking the same prompt wait for its answer instead
+    of paying for it again."""
+
+    def __init__(self, store: PromptCache) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        self._in_flight: dict[str, threading.Event] = {}
+
+    def claim(self, key: str) -> str | None:
+        """The cached answer, or ``None`` when the caller must ask the LM (then ``release``)."""
+        while True:
+            hit = self.store.get("lm", key)
+            if isinstance(hit, str):
+                return hit
+            with self._lock:
+                event = self._in_flight.get(key)
+                if event is None:
+                    self._in_flight[key] = threading.Event()
+                    return None
+            event.wait()
+
+    def release(self, key: str, answer: str | None) -> None:
+        if answer is not None:
+            self.store.put("lm", key, answer)
+        with self._lock:
+            event = self._in_flight.pop(key, None)
+        if event is not None:
+            event.set()
 
 
 class Stage:
@@ -70,6 +111,7 @@ class Stage:
         self._state = ModuleState(instruction, tuple(demos))
         self.lm = lm
         self.temperature = temperature
+        self.cache: _SharedCache | None = None
 
     @property
     def name(self) -> str:
@@ -97,21 +139,40 @@ class Stage:
             raise InvalidInputError(f"stage {self._name!r} needs input field(s) {missing}")
         values = {f: inputs[f] for f in self._signature.inputs}
         messages = self.render(values)
-        texts = self.lm(messages, n=1, temperature=self.temperature)
-        if not texts:
-            raise InvalidInputError(f"LM returned no completion for stage {self._name!r}")
-        outputs = parse_fields(texts[0], self._signature.outputs)
+        cache = self.cache if self.temperature == 0 else None
+        key = stable_hash({"stage": self._name, "messages": messages}) if cache else ""
+        if cache is not None:
+            hit = cache.claim(key)
+            if hit is not None:
+                outputs = parse_fields(hit, self._signature.outputs)
+                self._record(values, outputs, {"cached": 1})
+                return outputs
+        kept: str | None = None
+        try:
+            texts = self.lm(messages, n=1, temperature=self.temperature)
+            if not texts:
+                raise InvalidInputError(f"LM returned no completion for stage {self._name!r}")
+            outputs = parse_fields(texts[0], self._signature.outputs)
+            kept = texts[0]  # only answers that parsed are kept
+        finally:
+            if cache is not None:
+                cache.release(key, kept)
         usage = {
             "prompt_tokens": sum(_approx_tokens(m["content"]) for m in messages),
             "completion_tokens": _approx_tokens(texts[0]),
         }
+        self._record(values, outputs, usage)
+        return outputs
+
+    def _record(
+        self, values: Mapping[str, Any], outputs: Mapping[str, str], usage: Mapping[str, int]
+    ) -> None:
         calls = _current_calls.get()
         if calls is not None:
             calls.append(ModuleCall(self._name, values, outputs, usage))
-        return outputs
 
     def copy(self) -> Stage:
-        return Stage(
+        stage = Stage(
             self._name,
             self._signature,
             self._state.instruction,
@@ -119,6 +180,8 @@ class Stage:
             demos=self._state.demos,
             temperature=self.temperature,
         )
+        stage.cache = self.cache
+        return stage
 
 
 class NativeProgram:
@@ -175,6 +238,18 @@ class NativeProgram:
         with contextlib.suppress(OSError, TypeError):
             parts.append("Control flow:\n" + inspect.getsource(self._forward).strip())
         return "\n".join(parts)
+
+    def attach_cache(self, cache: PromptCache | None) -> None:
+        """Answer repeated temperature-0 prompts from ``cache`` instead of calling the LM.
+
+        The optimizer attaches its run memo (the journal, when there is one) for the duration of
+        a run, so a prompt a trial already paid for is free in every later trial that shares it
+        (e.g. the first-hop query of configurations that differ only in a later stage), also
+        after a resume. Cache hits are recorded in the trace as calls with ``usage["cached"]``.
+        """
+        shared = _SharedCache(cache) if cache is not None else None
+        for stage in self._stages.values():
+            stage.cache = shared
 
     def default_lm(self) -> LM | None:
         """The LM the stages share, the default proposer model (``None`` if they differ)."""

@@ -40,8 +40,9 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 # Kill points by LM call count, from this run's phases: baseline 1-120, bootstrap interleaved
 # with the grounding (data summary, descriptions) 121-176, instruction proposals 177-182, trials
-# from 183 with full evaluations at 333-422 and 573-662.
-@pytest.mark.parametrize("kill_at", [130, 160, 179, 250, 380, 600])
+# from 183 with full evaluations at about 317-406 and 511-550 (the prompt cache makes later
+# phases cheaper).
+@pytest.mark.parametrize("kill_at", [130, 160, 179, 250, 380, 520])
 def test_resume_after_sigkill_equals_uninterrupted(
     tmp_path: Path, reference: dict[str, Any], kill_at: int
 ) -> None:
@@ -56,8 +57,10 @@ def test_resume_after_sigkill_equals_uninterrupted(
     # never re-pays: the killed run's calls + the resumed run's calls exceed an uninterrupted
     # run's only by the runs in flight at the kill (4 worker threads x 2 LM calls per run)
     assert kill_at + out["calls"] <= reference["calls"] + 4 * 2
-    # the resumed run reports (and budgets) the whole run's spend, journaled calls included
-    assert out["lm_calls"] == reference["lm_calls"]
+    # the resumed run reports (and budgets) the whole run's spend, journaled calls included;
+    # prompts that runs in flight at the kill had already paid for are answered from the
+    # journal's prompt cache, uncounted (at most 4 runs x 2 calls)
+    assert reference["lm_calls"] - 4 * 2 <= out["lm_calls"] <= reference["lm_calls"]
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +71,8 @@ def reference_pp(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return dict(json.loads((tmp / "ref.json").read_text()))
 
 
-# MIPRO++ (failure-aware) phases: proposer calls of the rounds are calls 419-420 and 661-662.
-@pytest.mark.parametrize("kill_at", [419, 420, 550, 662])
+# MIPRO++ (failure-aware) phases: proposer calls of the rounds are calls 386-387 and 538-539.
+@pytest.mark.parametrize("kill_at", [386, 387, 450, 539])
 def test_mipro_plus_plus_resumes_mid_round(
     tmp_path: Path, reference_pp: dict[str, Any], kill_at: int
 ) -> None:
@@ -81,7 +84,7 @@ def test_mipro_plus_plus_resumes_mid_round(
     out = json.loads((tmp_path / "out.json").read_text())
     assert out["trials"] == reference_pp["trials"]
     assert out["state"] == reference_pp["state"]
-    assert out["lm_calls"] == reference_pp["lm_calls"]
+    assert reference_pp["lm_calls"] - 4 * 2 <= out["lm_calls"] <= reference_pp["lm_calls"]
 
 
 def test_existing_journal_is_not_overwritten(tmp_path: Path) -> None:
