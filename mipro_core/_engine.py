@@ -178,9 +178,22 @@ class Engine:
                 attach(cache)
 
     def _run(self) -> OptimizationResult:
-        baseline = self.evaluate_baseline()
+        client = self._proposer_client()
+        grounding: list[cf.Future[Grounding]] = []
+
+        def start_grounding() -> None:  # the grounding needs neither scores nor demos
+            if client is not None and not grounding:
+                grounding.append(self.executor.submit(self._write_grounding, client))
+
+        # start it as soon as one baseline run has succeeded (bad input fails before that)
+        self.evaluator.on_first_success = start_grounding
         try:
-            space = self.build_space()
+            baseline = self.evaluate_baseline()
+        finally:
+            self.evaluator.on_first_success = None
+        start_grounding()
+        try:
+            space = self.build_space(client, grounding[0] if grounding else None)
         except KeyboardInterrupt:
             logger.warning("interrupted before the search: keeping the original prompts")
             self.stopped_reason = "interrupted"
@@ -199,11 +212,10 @@ class Engine:
             {},
         )
 
-    def build_space(self) -> SearchSpace:
+    def build_space(
+        self, client: ProposerClient | None, grounding: cf.Future[Grounding] | None
+    ) -> SearchSpace:
         search = self.settings.search
-        client = self._proposer_client()
-        # the grounding needs no demos: write it (proposer LM) while bootstrapping (task LM)
-        grounding = self.executor.submit(self._write_grounding, client) if client else None
         if grounding is not None:
             self.progress.stage("writing the grounding (data summary, program description)")
         pools = self.bootstrap_demos()

@@ -253,6 +253,7 @@ class Evaluator:
         self.retries = 0
         self._stopping = False
         self.last_error: str | None = None
+        self.on_first_success: Callable[[], None] | None = None
         self._failed = 0
         self._failed_lock = threading.Lock()
         self._applied: list[str | None] = [None] * len(self.replicas)
@@ -443,3 +444,6 @@ class Evaluator:
             return
         if record.malformed:
             self.malformed += 1
+        if self.on_first_success is not None:  # one-shot: e.g. start work that needs a live LM
+            callback, self.on_first_success = self.on_first_success, None
+            callback()

@@ -38,8 +38,8 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return dict(json.loads((tmp / "ref.json").read_text()))
 
 
-# Kill points by LM call count, from this run's phases: baseline 1-120, bootstrap interleaved
-# with the grounding (data summary, descriptions) 121-176, instruction proposals 177-182, trials
+# Kill points by LM call count, from this run's phases: the baseline (120 calls) and the
+# bootstrap, with the grounding (data summary, descriptions) interleaved, 1-176, instruction proposals 177-182, trials
 # from 183 with full evaluations at about 317-406 and 511-550 (the prompt cache makes later
 # phases cheaper).
 @pytest.mark.parametrize("kill_at", [130, 160, 179, 250, 380, 520])
