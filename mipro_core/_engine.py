@@ -314,11 +314,15 @@ class Engine:
         )
         return sets
 
+    def _initial_candidates(self) -> int:
+        """Instruction candidates per module proposed before the search (MIPRO++ proposes
+        half of them up front and the rest in rounds during the search)."""
+        count = self.settings.budget.num_candidates
+        return max(2, count // 2) if self.settings.proposer.meta_optimize else count
+
     def _proposer_client(self) -> ProposerClient | None:
         """The proposer's client, or ``None`` when no instruction will be proposed."""
-        count = self.settings.budget.num_candidates
-        if self.settings.proposer.meta_optimize:
-            count = max(2, count // 2)
+        count = self._initial_candidates()
         if not self.settings.search.search_instructions or count < 2 or not self.searched:
             return None
         if self.proposer_lm is None:
@@ -356,9 +360,7 @@ class Engine:
     ) -> dict[str, tuple[str, ...]]:
         originals = {n: self.initial_state[n].instruction for n in self.modules}
         result: dict[str, tuple[str, ...]] = {n: (originals[n],) for n in self.modules}
-        count = self.settings.budget.num_candidates
-        if self.settings.proposer.meta_optimize:
-            count = max(2, count // 2)  # the rest is proposed in rounds during the search
+        count = self._initial_candidates()
         if self._client is None:
             return result
         config = self.settings.proposer
