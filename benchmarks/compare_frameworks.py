@@ -19,12 +19,11 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from compare_optimizers import machine_info
+from compare_optimizers import TimedLM, machine_info
 from docs_sections import DOCS_PATH, write_section
 from framework_tasks import FRAMEWORKS, framework_version
 
@@ -34,35 +33,6 @@ from mipro_core.testing import SimulatedLM, Task, load_task
 
 TEST_SIZE = 100
 SECTION = "compare_frameworks.py"
-
-
-class ThreadTimedLM:
-    """Forward to a :class:`SimulatedLM`, adding up the calling thread's CPU time inside calls."""
-
-    def __init__(self, inner: SimulatedLM) -> None:
-        self.inner = inner
-        self.cpu_seconds = 0.0
-        self.calls = 0
-        self._lock = threading.Lock()
-
-    def __call__(self, messages: Any, *, n: int = 1, temperature: float = 0.0) -> list[str]:
-        start = time.thread_time()
-        try:
-            return self.inner(messages, n=n, temperature=temperature)
-        finally:
-            self._add(time.thread_time() - start)
-
-    def complete(self, prompt: str, *, temperature: float = 0.0) -> str:
-        start = time.thread_time()
-        try:
-            return self.inner.complete(prompt, temperature=temperature)
-        finally:
-            self._add(time.thread_time() - start)
-
-    def _add(self, seconds: float) -> None:
-        with self._lock:
-            self.cpu_seconds += seconds
-            self.calls += 1
 
 
 def test_score(task: Task, obj: Any, examples: Sequence[Example]) -> float:
@@ -77,7 +47,7 @@ def test_score(task: Task, obj: Any, examples: Sequence[Example]) -> float:
 
 def run_one(task: Task, framework: str, seed: int) -> dict[str, float]:
     build, convert = framework_version(task.name, framework)
-    lm = ThreadTimedLM(SimulatedLM(seed=seed))
+    lm = TimedLM(SimulatedLM(seed=seed), clock=time.thread_time)
     obj = build(seed, lm=lm)
     train, val = convert(task.trainset), convert(task.valset)
     test = convert(task.testset[:TEST_SIZE])

@@ -26,7 +26,7 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,27 +46,32 @@ DOCS_PATH = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
 
 class TimedLM:
-    """Forward to a :class:`SimulatedLM`, adding up the process CPU time spent inside calls."""
+    """Forward to a :class:`SimulatedLM`, adding up the CPU time spent inside calls.
 
-    def __init__(self, inner: SimulatedLM) -> None:
+    ``clock`` is :func:`time.process_time` (whole process; right when the optimizer runs with
+    one thread) or :func:`time.thread_time` (the calling thread only; right with many threads).
+    """
+
+    def __init__(self, inner: SimulatedLM, clock: Callable[[], float] = time.process_time) -> None:
         self.inner = inner
+        self.clock = clock
         self.cpu_seconds = 0.0
         self.calls = 0
         self._lock = threading.Lock()
 
     def __call__(self, messages: Any, *, n: int = 1, temperature: float = 0.0) -> list[str]:
-        start = time.process_time()
+        start = self.clock()
         try:
             return self.inner(messages, n=n, temperature=temperature)
         finally:
-            self._add(time.process_time() - start)
+            self._add(self.clock() - start)
 
     def complete(self, prompt: str, *, temperature: float = 0.0) -> str:
-        start = time.process_time()
+        start = self.clock()
         try:
             return self.inner.complete(prompt, temperature=temperature)
         finally:
-            self._add(time.process_time() - start)
+            self._add(self.clock() - start)
 
     def _add(self, seconds: float) -> None:
         with self._lock:
