@@ -74,6 +74,9 @@ class ProposerConfig:
     use_tip: bool = True
     use_original_instruction: bool = True
     num_demos_in_context: int = 3
+    observe_demos: bool = True
+    """Before each proposal that shows demos, ask the proposer what good outputs of the stage
+    have in common (one extra proposer call per proposal) and show it those observations."""
     temperature: float = 1.0
     data_batch_size: int = 10
     max_data_batches: int = 10
@@ -102,7 +105,7 @@ class SearchConfig:
 
     minibatch_size: int = attrs.field(default=30, validator=_positive)
     full_eval_every: int = attrs.field(default=5, validator=_positive)
-    max_bootstrapped_demos: int = 3
+    max_bootstrapped_demos: int = 4
     max_labeled_demos: int = 4
     metric_threshold: float | None = None
     max_errors: int = 10

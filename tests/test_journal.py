@@ -39,8 +39,8 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 # Kill points by LM call count, from this run's phases: the baseline (120 calls) and the
-# bootstrap, with the grounding (data summary, descriptions) interleaved, 1-176, instruction proposals 177-182, trials
-# from 183 with full evaluations at about 317-406 and 511-550 (the prompt cache makes later
+# bootstrap, with the grounding (data summary, descriptions) interleaved, 1-176, instruction proposals
+# (an observe call and a propose call each) 177-188, trials from 189 with full evaluations at about 317-406 and 511-550 (the prompt cache makes later
 # phases cheaper).
 @pytest.mark.parametrize("kill_at", [130, 160, 179, 250, 380, 520])
 def test_resume_after_sigkill_equals_uninterrupted(

@@ -45,6 +45,7 @@ PROPOSER_SIGNATURE = Signature(
         "module",
         "module_description",
         "task_demos",
+        "stage_observations",
         "original_instruction",
         "instruction_history",
         "failing_examples",
@@ -64,8 +65,17 @@ def propose_one(
     config: ProposerConfig,
     feedback: ModuleFeedback | None = None,
 ) -> str:
-    """One proposer call with the settings of ``spec``; returns the cleaned instruction."""
+    """One proposal with the settings of ``spec``; returns the cleaned instruction.
+
+    With demos in context (and ``config.observe_demos``) this is two proposer calls: first the
+    proposer studies the stage's demos and writes what good outputs of the stage have in common,
+    then it writes the instruction with those observations in view. Looking before writing is
+    what a grounded proposal is for: a pattern that only shows across several demos (a follow-up
+    query naming the entity the first passage introduced) is easier to state once observed.
+    """
     inputs = proposal_inputs(spec, signature, original, demo_sets, grounding, config, feedback)
+    if config.observe_demos and "task_demos" in inputs:
+        inputs["stage_observations"] = observe_stage(client, spec, inputs)
     sig = Signature(
         tuple(f for f in PROPOSER_SIGNATURE.inputs if f in inputs), PROPOSER_SIGNATURE.outputs
     )
@@ -77,6 +87,26 @@ def propose_one(
         salt=f"{spec.module}#{spec.index}",
     )
     return _clean(reply["proposed_instruction"])
+
+
+OBSERVE_STAGE = Signature(
+    ("program_description", "module", "module_description", "task_demos"),
+    ("stage_observations",),
+)
+
+
+def observe_stage(client: ProposerClient, spec: ProposalSpec, inputs: Mapping[str, str]) -> str:
+    """The proposer's observations on one stage's demos (empty text when it has none)."""
+    fields = {k: inputs[k] for k in OBSERVE_STAGE.inputs if k in inputs}
+    sig = Signature(tuple(fields), OBSERVE_STAGE.outputs)
+    reply = client.ask(
+        "observe_module",
+        sig,
+        fields,
+        temperature=spec.temperature,
+        salt=f"{spec.module}#{spec.index}",
+    )
+    return reply["stage_observations"].strip()
 
 
 @attrs.frozen
