@@ -1,6 +1,10 @@
 """MIPRO vs DSPy's MIPROv2 on the bundled simulated tasks, at DSPy's own LM-call budget.
 
-Needs the ``bench`` extra (``pip install "dspy[optuna]>=3" matplotlib``). Per task and seed:
+Needs the ``bench`` extra (``pip install "dspy[optuna]>=3" matplotlib``). Covers all four bundled
+tasks (``rule_qa``, ``multihop_qa``, ``scone_nli``, ``rule_qa_vote``; DSPy versions in
+``dspy_tasks.py``). First, per task, a parity check: the un-optimized native and DSPy programs
+are run on the test split and must send the same prompts to the simulator and score the same.
+Then per task and seed:
 
 1. DSPy ``MIPROv2(auto="light", seed=s, num_threads=8)`` compiles the DSPy version of the task
    (``dspy_tasks.py``) against ``SimulatedLM(seed=s)``; its LM calls ``C`` are counted in the
@@ -11,11 +15,13 @@ Needs the ``bench`` extra (``pip install "dspy[optuna]>=3" matplotlib``). Per ta
    DSPy by paired tests across seeds.
 
 It then measures the optimizers' own CPU time per trial and per LM call on the same job
-(zero-latency LM, ``num_threads=1``), writes ``docs/img/score_vs_calls.png`` and, with
-``--write-docs``, its section of ``docs/benchmarks.md``::
+(zero-latency LM, ``num_threads=1``) and, with ``--write-docs``, writes
+``docs/img/score_vs_calls.png`` and its section of ``docs/benchmarks.md`` (``--plot PATH`` writes
+the figure elsewhere, e.g. for a quick look that must not replace the committed one)::
 
     python benchmarks/compare_dspy.py --write-docs
     python benchmarks/compare_dspy.py --seeds 2 --tasks rule_qa     # quick look
+    python benchmarks/compare_dspy.py --check                       # parity check only (~5 s)
 
 Seeds start at 1: DSPy replaces ``seed=0`` by 9 (a truthiness test), so seed 0 would not be a
 paired replicate.
@@ -57,15 +63,17 @@ from compare_optimizers import (
 )
 from docs_sections import write_section
 from dspy_tasks import (
+    DSPY_TASKS,
     SimulatedDSPyLM,
     Stats,
     dspy_metric,
     dspy_test_score,
     make_dspy_program,
+    native_instructions,
+    prompt_parity,
     to_dspy_examples,
 )
 
-DSPY_TASKS = ("rule_qa", "multihop_qa")  # the tasks with a DSPy version in dspy_tasks.py
 FRACTIONS = (0.25, 0.5, 0.6, 1.0, 1.5, 2.0)
 OVERHEAD_REPEATS = 3
 ROOT = Path(__file__).resolve().parent.parent
@@ -160,8 +168,12 @@ def overhead_once(task: Task, seed: int) -> dict[str, Row]:
 
 def plot(results: dict[str, dict[str, Any]], path: Path) -> None:
     tasks = list(results)
-    fig, axes = plt.subplots(1, len(tasks), figsize=(6.2 * len(tasks), 4.6), squeeze=False)
-    for ax, name in zip(axes[0], tasks, strict=True):
+    ncols = min(2, len(tasks))
+    nrows = -(-len(tasks) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(6.2 * ncols, 4.6 * nrows), squeeze=False)
+    for ax in axes.flat[len(tasks) :]:
+        ax.set_visible(False)
+    for ax, name in zip(axes.flat, tasks, strict=False):
         res = results[name]
         for label in OPTIMIZERS:
             xs, ys, es = [], [], []
@@ -190,7 +202,7 @@ def plot(results: dict[str, dict[str, Any]], path: Path) -> None:
         ax.set_xlabel("LM calls used (task + proposer)")
         ax.set_ylabel("test score")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="upper left")
+        ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -269,6 +281,45 @@ def overhead_table(over: dict[str, dict[str, Row]]) -> list[str]:
     return lines
 
 
+def multi_stage(name: str) -> bool:
+    """Does the task's program have more than one stage (module)?"""
+    return len(native_instructions(load_task(name))) > 1
+
+
+def check_parity(names: Sequence[str], seed: int) -> dict[str, dict[str, Any]]:
+    """:func:`dspy_tasks.prompt_parity` per task, reported on stderr."""
+    out = {}
+    for name in names:
+        res = prompt_parity(load_task(name), seed)
+        out[name] = res
+        verdict = "identical prompts" if res["identical"] else "PROMPTS DIFFER"
+        print(
+            f"parity {name} seed={seed}: native={res['native']:.3f} dspy={res['dspy']:.3f} "
+            f"({res['prompts']} distinct prompts, {verdict})",
+            file=sys.stderr,
+            flush=True,
+        )
+        if not res["identical"]:
+            native, theirs = res["first_mismatch"]
+            print(f"  native: {native[:400]}\n  dspy:   {theirs[:400]}", file=sys.stderr)
+    return out
+
+
+def parity_table(parity: dict[str, dict[str, Any]]) -> list[str]:
+    lines = [
+        "| task | stages | distinct prompts | same prompts | native baseline | DSPy baseline |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, res in parity.items():
+        stages = len(native_instructions(load_task(name)))
+        same = "yes" if res["identical"] else "**no**"
+        lines.append(
+            f"| {name} | {stages} | {res['prompts']} | {same} | {res['native']:.3f} | "
+            f"{res['dspy']:.3f} |"
+        )
+    return lines
+
+
 def targets(results: dict[str, dict[str, Any]]) -> list[str]:
     lines = [
         "| target | task | ours | DSPy | holds? |",
@@ -282,7 +333,7 @@ def targets(results: dict[str, dict[str, Any]]) -> list[str]:
             f"| score ≥ DSPy at equal budget | {name} | {full:.3f} | {d:.3f} | "
             f"{'yes' if full >= d else '**no**'} |"
         )
-        if name == "multihop_qa":
+        if multi_stage(name):
             lines.append(
                 f"| score ≥ DSPy with ≤ 60 % of its calls (multi-stage) | {name} | {part:.3f} | "
                 f"{d:.3f} | {'yes' if part >= d else '**no**'} |"
@@ -294,6 +345,7 @@ def render(
     seeds: Sequence[int],
     results: dict[str, dict[str, Any]],
     over: dict[str, dict[str, Row]],
+    parity: dict[str, dict[str, Any]],
     elapsed: float,
 ) -> str:
     lines = [
@@ -309,13 +361,16 @@ def render(
         "### Setup",
         "",
         "- DSPy side: the DSPy versions of the tasks in `benchmarks/dspy_tasks.py` (same "
-        "modules, field names and seed instructions), `dspy.MIPROv2(auto='light', seed=s, "
-        "num_threads=8)` with the task's train and validation splits, default ChatAdapter. "
+        "modules under the same names, field names, seed instructions read from the native "
+        "program, control flow and, for `rule_qa_vote`, the same majority vote in plain "
+        "Python), `dspy.MIPROv2(auto='light', seed=s, num_threads=8)` with the task's train "
+        "and validation splits, default ChatAdapter. "
         "The model is the same `SimulatedLM(seed=s)` behind a DSPy `BaseLM` subclass that "
         "re-renders DSPy's `[[ ## field ## ]]` prompts in mipro's native `field: value` "
-        "layout and the reply back (documented in `dspy_tasks.py`; the un-optimized programs "
-        "produce byte-identical prompts and identical scores on both sides). The wrapper "
-        "caches like DSPy's default `dspy.LM`; C = the calls that reached the model.",
+        "layout and the reply back (documented in `dspy_tasks.py`; the parity check below "
+        "shows the un-optimized programs send the same prompts and score the same on both "
+        "sides). The wrapper caches like DSPy's default `dspy.LM` (keyed on the request, not "
+        "on the predictor); C = the calls that reached the model.",
         "- Our side: every optimizer of `compare_optimizers.py` with `max_lm_calls` = f × C "
         "(C of the same seed), `max_trials=1000`, `num_threads=8`, same `SimulatedLM` seed.",
         "- Seeds 1… (DSPy silently turns `seed=0` into 9). Test score on the 200-example test "
@@ -324,6 +379,15 @@ def render(
         "seeds the exact Wilcoxon p cannot go below 0.0625.",
         "",
         "![test score vs LM calls](img/score_vs_calls.png)",
+        "",
+        "### Parity of the un-optimized programs",
+        "",
+        f"Both un-optimized programs run on the whole test split with `SimulatedLM(seed="
+        f"{seeds[0]})`; the prompts each side sends to the simulator (after the wrapper's "
+        "translation; distinct prompts, in order, since both sides answer a repeated "
+        "temperature-0 prompt from a cache) are compared byte for byte.",
+        "",
+        *parity_table(parity),
         "",
     ]
     for name, res in results.items():
@@ -402,6 +466,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--tasks", nargs="+", default=list(DSPY_TASKS), choices=list(DSPY_TASKS), metavar="TASK"
     )
     parser.add_argument("--write-docs", action="store_true", help=f"update {DOCS_PATH.name}")
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        default=None,
+        metavar="PNG",
+        help=f"write the figure here (default: docs/img/{IMG.name} with --write-docs, else none)",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="only check that the un-optimized native and DSPy programs send the same prompts "
+        "and score the same (exit status 1 if not)",
+    )
     return parser.parse_args(argv)
 
 
@@ -413,11 +490,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet_dspy()
     begin = time.perf_counter()
     seeds = list(range(1, args.seeds + 1))
+    parity = check_parity(args.tasks, seeds[0])
+    if args.check:
+        return 0 if all(r["identical"] and r["native"] == r["dspy"] for r in parity.values()) else 1
     results = {name: run_task(load_task(name), seeds) for name in args.tasks}
     over = {name: overhead(load_task(name), seeds[0]) for name in args.tasks}
-    plot(results, IMG)
-    print(f"wrote {IMG}", file=sys.stderr)
-    text = render(seeds, results, over, time.perf_counter() - begin)
+    image = args.plot if args.plot is not None else (IMG if args.write_docs else None)
+    if image is not None:
+        plot(results, image)
+        print(f"wrote {image}", file=sys.stderr)
+    text = render(seeds, results, over, parity, time.perf_counter() - begin)
     print(text)
     if args.write_docs:
         write_section(DOCS_PATH, SECTION, text)

@@ -9,7 +9,16 @@ the same structure, seed instructions and field names as the native ones of
 * ``multihop_qa``: ``generate_query`` (``context, question -> search_query``) called once per hop,
   the task's BM25 ``search(query, k=3)`` after each hop, then ``generate_answer``
   (``context, question -> answer``), with the passages numbered ``[1] ...`` as in the native
-  program.
+  program;
+* ``scone_nli``: one ``dspy.Predict("question -> answer")`` with the instruction ``"Answer the
+  question. Say yes if the conclusion follows from the premise, else no."``;
+* ``rule_qa_vote``: three predictors ``vote_1``, ``vote_2``, ``vote_3`` (each ``question ->
+  answer``, ``"Answer the question."``) whose answers ``forward`` aggregates in plain Python by
+  majority of the exact answer strings, a tie keeping the earliest (the native rule).
+
+The seed instructions are read from the native program (``task.make_program``), so the two sides
+cannot drift apart; :func:`prompt_parity` checks that the un-optimized programs send the same
+prompts.
 
 **Prompt translation (the only adaptation, both directions, in :class:`SimulatedDSPyLM`).**
 ``SimulatedLM`` reads structured prompts in the native ``field: value`` format of
@@ -40,7 +49,10 @@ including ``temperature`` and ``rollout_id``), so repeated identical requests co
 wrapper mirrors that with an in-memory cache keyed on (messages, temperature, n, rollout_id);
 ``stats.calls`` counts only requests that reach the simulator (cache misses), i.e. the calls a
 user would pay for. ``stats.requests`` counts every request. ``stats.lm_cpu`` adds up the process
-CPU time spent inside the wrapper (translation + simulator), for overhead measurements.
+CPU time spent inside the wrapper (translation + simulator), for overhead measurements. Like
+``dspy.LM``'s, the key does not name the predictor: when two voters of ``rule_qa_vote`` send the
+same prompt (same instruction and demos, e.g. un-optimized), only the first costs a call. (The
+native program's memo keys on stage name and prompt, so there each voter pays.)
 """
 
 from __future__ import annotations
@@ -57,7 +69,7 @@ from typing import Any
 import dspy
 from dspy.clients.base_lm import BaseLM
 
-from mipro_core import Example
+from mipro_core import LM, Example, Message
 from mipro_core.testing import SimulatedLM, Task
 
 warnings.filterwarnings("ignore", message=".*BaseLM.forward.*", category=DeprecationWarning)
@@ -129,9 +141,9 @@ def native_turn(content: str) -> str:
     return "\n".join(p for p in parts if p)
 
 
-def to_native(messages: Sequence[dict[str, Any]]) -> tuple[list[dict[str, str]], list[str]]:
+def to_native(messages: Sequence[dict[str, Any]]) -> tuple[list[Message], list[str]]:
     """DSPy ChatAdapter messages in the native format, and the requested output fields."""
-    out: list[dict[str, str]] = []
+    out: list[Message] = []
     fields: list[str] = []
     for message in messages:
         role = str(message.get("role", "user"))
@@ -142,7 +154,11 @@ def to_native(messages: Sequence[dict[str, Any]]) -> tuple[list[dict[str, str]],
             text, fields = native_system(content)
             out.append({"role": "system", "content": text})
         else:
-            out.append({"role": role, "content": native_turn(content)})
+            text = native_turn(content)  # ChatAdapter sends only user and assistant turns
+            if role == "assistant":
+                out.append({"role": "assistant", "content": text})
+            else:
+                out.append({"role": "user", "content": text})
     return out, fields
 
 
@@ -177,7 +193,7 @@ class SimulatedDSPyLM(BaseLM):  # type: ignore[misc]
             max_tokens=1000,
             cache=False,
         )
-        self.sim = sim
+        self.sim: LM = sim  # any mipro LM may stand in (e.g. a recorder)
         self.stats = stats if stats is not None else Stats()
 
     def forward(
@@ -224,32 +240,76 @@ def format_passages(passages: Sequence[str]) -> str:
     return "\n".join(f"[{i}] {p}" for i, p in enumerate(passages, 1))
 
 
-class RuleQA(dspy.Module):  # type: ignore[misc]
-    """One stage: ``question -> answer``."""
+def native_instructions(task: Task) -> dict[str, str]:
+    """The seed instruction of every stage of the task's native program, by stage name."""
+    program = task.make_program(SimulatedLM(seed=0))
+    return {name: stage.state.instruction for name, stage in program.stages.items()}
 
-    def __init__(self) -> None:
+
+def _predict(signature: str, instruction: str) -> Any:
+    return dspy.Predict(dspy.Signature(signature, instruction))
+
+
+class RuleQA(dspy.Module):  # type: ignore[misc]
+    """Answers a question about a fictional world (one stage: ``question -> answer``)."""
+
+    def __init__(self, instruction: str = "Answer the question.") -> None:
         super().__init__()
-        self.answer = dspy.Predict(dspy.Signature("question -> answer", "Answer the question."))
+        self.answer = _predict("question -> answer", instruction)
 
     def forward(self, question: str) -> Any:
         return self.answer(question=question)
 
 
+class SconeNLI(dspy.Module):  # type: ignore[misc]
+    """Decides whether a conclusion follows logically from a premise (one stage: ``question ->
+    answer``, yes or no)."""
+
+    def __init__(
+        self,
+        instruction: str = "Answer the question. Say yes if the conclusion follows from the "
+        "premise, else no.",
+    ) -> None:
+        super().__init__()
+        self.answer = _predict("question -> answer", instruction)
+
+    def forward(self, question: str) -> Any:
+        return self.answer(question=question)
+
+
+class RuleQAVote(dspy.Module):  # type: ignore[misc]
+    """Three stages answer a question about a fictional world; the majority answer wins."""
+
+    def __init__(self, instructions: Sequence[str] = ("Answer the question.",) * 3) -> None:
+        super().__init__()
+        first, second, third = instructions
+        self.vote_1 = _predict("question -> answer", first)
+        self.vote_2 = _predict("question -> answer", second)
+        self.vote_3 = _predict("question -> answer", third)
+
+    def forward(self, question: str) -> Any:
+        voters = (self.vote_1, self.vote_2, self.vote_3)
+        answers = [str(voter(question=question).answer) for voter in voters]
+        counts: dict[str, int] = {}
+        for answer in answers:  # majority of the exact answers; a tie keeps the earliest
+            counts[answer] = counts.get(answer, 0) + 1
+        winner = max(answers, key=lambda a: (counts[a], -answers.index(a)))
+        return dspy.Prediction(answer=winner, votes=answers)
+
+
 class MultiHopQA(dspy.Module):  # type: ignore[misc]
     """Query, retrieve, query, retrieve, answer (two modules, three LM calls)."""
 
-    def __init__(self, search: Callable[..., list[str]]) -> None:
+    def __init__(
+        self,
+        search: Callable[..., list[str]],
+        query_instruction: str = "Write a search query that will help answer the question.",
+        answer_instruction: str = "Answer the question.",
+    ) -> None:
         super().__init__()
         self._search = search
-        self.generate_query = dspy.Predict(
-            dspy.Signature(
-                "context, question -> search_query",
-                "Write a search query that will help answer the question.",
-            )
-        )
-        self.generate_answer = dspy.Predict(
-            dspy.Signature("context, question -> answer", "Answer the question.")
-        )
+        self.generate_query = _predict("context, question -> search_query", query_instruction)
+        self.generate_answer = _predict("context, question -> answer", answer_instruction)
 
     def forward(self, question: str) -> Any:
         passages: list[str] = []
@@ -262,13 +322,26 @@ class MultiHopQA(dspy.Module):  # type: ignore[misc]
         return self.generate_answer(context=format_passages(passages), question=question)
 
 
+DSPY_TASKS = ("rule_qa", "multihop_qa", "scone_nli", "rule_qa_vote")
+"""The bundled tasks with a DSPy version (all of ``mipro_core.testing.TASK_NAMES``)."""
+
+
 def make_dspy_program(task: Task) -> Any:
-    """The un-optimized DSPy program of a bundled task."""
+    """The un-optimized DSPy program of a bundled task, seeded with the native instructions.
+
+    Its predictors have the native program's stage names (``dict(program.named_predictors())``
+    has the keys of ``task.make_program(lm).stages``).
+    """
+    seeds = native_instructions(task)
     if task.name == "rule_qa":
-        return RuleQA()
+        return RuleQA(seeds["answer"])
+    if task.name == "scone_nli":
+        return SconeNLI(seeds["answer"])
+    if task.name == "rule_qa_vote":
+        return RuleQAVote([seeds[name] for name in ("vote_1", "vote_2", "vote_3")])
     if task.name == "multihop_qa":
         assert task.search is not None
-        return MultiHopQA(task.search)
+        return MultiHopQA(task.search, seeds["generate_query"], seeds["generate_answer"])
     raise ValueError(f"no DSPy version of task {task.name!r}")
 
 
@@ -300,3 +373,55 @@ def dspy_test_score(task: Task, program: Any, examples: Sequence[Any]) -> float:
         except Exception:  # a parse failure is a wrong answer
             total += 0.0
     return total / len(examples)
+
+
+class _Recorder:
+    """An LM that forwards to a :class:`SimulatedLM` and records every prompt it is sent."""
+
+    def __init__(self, sim: SimulatedLM) -> None:
+        self.sim = sim
+        self.seed = sim.seed
+        self.prompts: list[str] = []
+        self._lock = threading.Lock()
+
+    def __call__(
+        self, messages: Sequence[Any], *, n: int = 1, temperature: float = 0.0
+    ) -> list[str]:
+        with self._lock:
+            self.prompts.append(json.dumps(list(messages), sort_keys=True))
+        return self.sim(messages, n=n, temperature=temperature)
+
+
+def prompt_parity(task: Task, seed: int = 1, limit: int | None = None) -> dict[str, Any]:
+    """Run both un-optimized programs on the test split; compare prompts and scores.
+
+    Returns ``native`` and ``dspy`` (test scores), ``prompts`` (distinct prompts sent by the
+    native program), ``identical`` (both sides sent the same distinct prompts, in the same
+    order, after the wrapper's translation) and ``first_mismatch`` (``(native, dspy)`` or
+    ``None``). Distinct prompts are compared because the wrapper's cache (like DSPy's) answers
+    a repeated prompt, e.g. the second and third voter of ``rule_qa_vote``, without the model.
+    """
+    examples = task.testset[:limit] if limit is not None else task.testset
+    native_lm = _Recorder(SimulatedLM(seed=seed))
+    program = task.make_program(native_lm)
+    native_score = sum(
+        float(task.metric(ex, program.run(dict(ex.inputs))[0])) for ex in examples
+    ) / len(examples)
+    dspy_rec = _Recorder(SimulatedLM(seed=seed))
+    lm = SimulatedDSPyLM(SimulatedLM(seed=seed))
+    lm.sim = dspy_rec
+    with dspy.context(lm=lm):
+        dspy_score = dspy_test_score(task, make_dspy_program(task), to_dspy_examples(examples))
+    ours = list(dict.fromkeys(native_lm.prompts))
+    theirs = list(dict.fromkeys(dspy_rec.prompts))
+    mismatch = next(
+        ((a, b) for a, b in zip(ours, theirs, strict=False) if a != b),
+        None if len(ours) == len(theirs) else ("<count>", f"{len(ours)} vs {len(theirs)}"),
+    )
+    return {
+        "native": native_score,
+        "dspy": dspy_score,
+        "prompts": len(ours),
+        "identical": mismatch is None,
+        "first_mismatch": mismatch,
+    }

@@ -112,6 +112,8 @@ class Stage:
         self.lm = lm
         self.temperature = temperature
         self.cache: _SharedCache | None = None
+        self.cache_scope = name
+        """Stages with the same scope share cached answers (set by ``attach_cache``)."""
 
     @property
     def name(self) -> str:
@@ -140,7 +142,7 @@ class Stage:
         values = {f: inputs[f] for f in self._signature.inputs}
         messages = self.render(values)
         cache = self.cache if self.temperature == 0 else None
-        key = stable_hash({"stage": self._name, "messages": messages}) if cache else ""
+        key = stable_hash({"lm": self.cache_scope, "messages": messages}) if cache else ""
         if cache is not None:
             hit = cache.claim(key)
             if hit is not None:
@@ -246,10 +248,17 @@ class NativeProgram:
         a run, so a prompt a trial already paid for is free in every later trial that shares it
         (e.g. the first-hop query of configurations that differ only in a later stage), also
         after a resume. Cache hits are recorded in the trace as calls with ``usage["cached"]``.
+
+        The key is the prompt and the model, not the stage: stages that send the same messages
+        to the same LM object (voters of an ensemble before their prompts diverge) share one
+        answer, as they would get the same one at temperature 0. The model is named by the first
+        stage, in program order, that uses it, so keys are stable across processes.
         """
         shared = _SharedCache(cache) if cache is not None else None
+        scopes: dict[int, str] = {}
         for stage in self._stages.values():
             stage.cache = shared
+            stage.cache_scope = scopes.setdefault(id(stage.lm), stage.name)
 
     def default_lm(self) -> LM | None:
         """The LM the stages share, the default proposer model (``None`` if they differ)."""

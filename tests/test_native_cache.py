@@ -64,3 +64,33 @@ def test_optimize_uses_the_cache_only_while_it_runs() -> None:
     assert result.lm_calls == lm.calls  # cache hits are not counted as calls
     assert all(stage.cache is None for stage in program.stages.values())
     assert len(set(lm.prompts)) == len(lm.prompts)  # no task prompt was paid twice
+
+
+def _voters(lms: Sequence[ToyLM]) -> mc.native.NativeProgram:
+    stages = [
+        mc.native.Stage(f"vote_{i}", "question -> answer", "Answer the question.", lm=lm)
+        for i, lm in enumerate(lms)
+    ]
+
+    def forward(by_name: Any, inputs: Any) -> dict[str, str]:
+        answers = [by_name[s.name](question=inputs["question"])["answer"] for s in stages]
+        return {"answer": max(set(answers), key=answers.count)}
+
+    return mc.native.NativeProgram(stages, forward)
+
+
+def test_stages_sending_the_same_prompt_to_the_same_lm_share_one_answer() -> None:
+    lm = ToyLM()
+    program = _voters([lm, lm, lm])
+    program.attach_cache(InMemoryMemo())
+    _, trace = program.run({"question": "word3"})
+    assert lm.task_calls == 1 and trace.lm_calls == 1
+    assert [c.usage.get("cached", 0) for c in trace.calls] == [0, 1, 1]
+
+
+def test_stages_on_different_lms_do_not_share_answers() -> None:
+    first, second = ToyLM(), ToyLM()
+    program = _voters([first, second, first])
+    program.attach_cache(InMemoryMemo())
+    program.run({"question": "word3"})
+    assert (first.task_calls, second.task_calls) == (1, 1)
