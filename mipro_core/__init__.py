@@ -24,7 +24,9 @@ from ._errors import (
 )
 from ._journal import Journal
 from ._protocols import LM, CloneableProgram, Message, Metric, Module, Program, current_state
+from ._report import write_report
 from ._result import CostEstimate, ModuleCredit, OptimizationResult, Trial
+from ._run_info import RunInfo
 from ._types import Demo, Example, ModuleCall, ModuleState, ProgramState, Signature, Trace
 from ._version import __version__
 
@@ -61,6 +63,7 @@ __all__ = [
     "ProgramState",
     "ProposerConfig",
     "RandomSearch",
+    "RunInfo",
     "SearchConfig",
     "Signature",
     "Trace",
@@ -76,4 +79,5 @@ __all__ = [
     "resume",
     "save_state",
     "wrap_lm",
+    "write_report",
 ]

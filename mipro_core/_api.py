@@ -20,10 +20,12 @@ from ._memo import InMemoryMemo, Memo
 from ._progress import ConsoleProgress, LogProgress, Progress
 from ._protocols import LM, CloneableProgram, Metric, Program
 from ._result import CostEstimate, OptimizationResult
+from ._run_info import RunInfo
 from ._search._random import RandomSampler
 from ._search._sampler import Sampler
 from ._search._tpe import TPESampler
 from ._types import Example
+from ._version import __version__
 
 logger = logging.getLogger("mipro_core")
 
@@ -137,8 +139,11 @@ class MIPRO:
         proposer_lm: Any,
         executor: cf.Executor | None,
         memo: Memo,
+        *,
+        resumed: bool = False,
     ) -> OptimizationResult:
         from ._adapt import wrap_lm
+        from ._observers import RunObservers
 
         progress = self._progress()
         progress.stage(str(estimate))
@@ -146,7 +151,12 @@ class MIPRO:
         own_executor = executor is None
         if executor is not None:
             _check_executor(executor)
+        observers = RunObservers(
+            self._run_info(prog, train, val, settings, estimate, memo, resumed=resumed)
+        )
+        observers.started()
         pool = executor or cf.ThreadPoolExecutor(self.num_threads, thread_name_prefix="mipro")
+        failure: BaseException | None = None
         try:
             engine = Engine(
                 prog,
@@ -159,18 +169,63 @@ class MIPRO:
                 memo=memo,
                 progress=progress,
                 replicas=_replicas(prog, settings.parallel_trials),
-                on_trial=_trial_hook(),
+                on_trial=observers.trial,
             )
             result = engine.run()
+        except BaseException as exc:
+            failure = exc
+            raise
         finally:
             progress.close()
             if own_executor:
                 pool.shutdown(wait=True, cancel_futures=True)
             if isinstance(memo, Journal):
                 memo.close()
+            if failure is not None:
+                observers.failed(failure)
         result = attrs.evolve(result, estimate=estimate)
         logger.info("optimization finished: %s", result.summary().splitlines()[1])
+        observers.completed(result)
         return result
+
+    def _run_info(
+        self,
+        program: Program,
+        train: Sequence[Example],
+        val: Sequence[Example],
+        settings: EngineSettings,
+        estimate: CostEstimate,
+        memo: Memo,
+        *,
+        resumed: bool,
+    ) -> RunInfo:
+        """What observer plugins learn about this run; trials already in the memo are replayed."""
+        from ._observers import recorded_trials, run_id_of
+
+        replayed = recorded_trials(memo)
+        sampler = _sampler_spec(self.sampler)
+        return RunInfo(
+            run_id=run_id_of(memo),
+            strategy=self.strategy,
+            seed=self.seed,
+            modules=tuple(program.modules),
+            frozen=settings.freeze,
+            train_size=len(train),
+            val_size=len(val),
+            budget=self.budget,
+            search=self.search,
+            proposer=self.proposer,
+            sampler=sampler["type"],
+            sampler_params=sampler["params"],
+            num_threads=self.num_threads,
+            parallel_trials=settings.parallel_trials,
+            estimate=estimate,
+            pricing=self.pricing,
+            library_version=__version__,
+            journal=str(memo.path.resolve()) if isinstance(memo, Journal) else None,
+            resumed=resumed,
+            replayed_trials=replayed,
+        )
 
     def _journal_config(
         self,
@@ -464,14 +519,6 @@ def _replicas(program: Program, count: int) -> list[Program]:
     return [clone() for _ in range(count - 1)] if callable(clone) else []
 
 
-def _trial_hook() -> Any:
-    from ._plugin_manager import get_plugin_manager, notify_trial_completed
-
-    if not get_plugin_manager().hook.mipro_trial_completed.get_hookimpls():
-        return None
-    return notify_trial_completed
-
-
 def _dry_result(
     program: Program, estimate: CostEstimate, seed: int, strategy: str
 ) -> OptimizationResult:
@@ -575,5 +622,5 @@ def resume(
     settings = optimizer._settings(prog, freeze)
     estimate = estimate_cost(prog, len(train), len(val), settings)
     return optimizer._run(
-        prog, train, val, metric, settings, estimate, proposer_lm, executor, store
+        prog, train, val, metric, settings, estimate, proposer_lm, executor, store, resumed=True
     )

@@ -1,14 +1,215 @@
-"""``mipro demo`` and ``mipro resume``: the commands that run the optimizer."""
+"""``mipro demo`` and ``mipro resume``, and the display every run command shares.
+
+A run command shows its progress on standard error (:class:`RunProgress`: stage lines and a live
+trial bar) and ends with :func:`summary_lines` on standard output: baseline vs best score, LM
+calls, time, what changed in each module, and where the artifact and the journal are.
+
+Journals written by ``mipro optimize`` remember how to rebuild the run (the ``"cli"`` metadata:
+APP, metric and proposer specs, working directory, artifact path), so ``mipro resume JOURNAL``
+needs no other argument; journals of ``mipro demo`` remember the task.
+"""
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import contextlib
+import math
+import os
+import shlex
+import sys
 import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from ._progress import ConsoleProgress
+
+if TYPE_CHECKING:
+    from ._result import OptimizationResult
 
 DEMO_META = "demo"
+CLI_META = "cli"
+"""Journal metadata written by ``mipro optimize``: how to rebuild the app, metric and proposer."""
+FINISHED_META = "finished"
+"""Journal metadata: when a CLI run completed (a finished journal may be replaced by a new run)."""
+
+
+# --- output ------------------------------------------------------------------------------------
+
+
+def out(lines: Sequence[str] | str = "") -> None:
+    """Write lines to standard output (the CLI's results; progress goes to standard error)."""
+    text = lines if isinstance(lines, str) else "\n".join(lines)
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def note(text: str) -> None:
+    """One ``mipro: ...`` line on standard error (not an error: hints, interruptions)."""
+    sys.stderr.write(f"mipro: {text}\n")
+    sys.stderr.flush()
+
+
+def quoted(path: str | Path) -> str:
+    """``path`` as a shell word, for commands the user can copy."""
+    return shlex.quote(str(path))
+
+
+class RunProgress(ConsoleProgress):
+    """The console display of a run, calling ``on_start()`` at the run's first event.
+
+    The engine's first event comes after the journal was created, which is when the CLI
+    records how to rebuild the run (so even a run killed early can be resumed by name).
+    """
+
+    def __init__(self, on_start: Callable[[], None] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._on_start = on_start
+
+    def _started_once(self) -> None:
+        if self._on_start is not None:
+            callback, self._on_start = self._on_start, None
+            callback()
+
+    def stage(self, text: str) -> None:
+        self._started_once()
+        super().stage(text)
+
+    def trials(self, done: int, total: int, best: float | None, lm_calls: int) -> None:
+        self._started_once()
+        super().trials(done, total, best, lm_calls)
+
+
+def _score(value: float) -> str:
+    return f"{value:.3f}" if math.isfinite(value) else "-"
+
+
+def _short(text: str, limit: int = 100) -> str:
+    from ._printable import printable
+
+    text = " ".join(printable(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def summary_lines(
+    result: OptimizationResult,
+    *,
+    artifact: Path | None = None,
+    journal: Path | None = None,
+) -> list[str]:
+    """The end-of-run summary: scores, spend, per-module changes, artifact and journal."""
+    from ._printable import printable
+
+    gain = result.best_score - result.baseline_score
+    val = f", {result.estimate.val_size} examples" if result.estimate is not None else ""
+    gain_text = f"{gain:+.3f}" if math.isfinite(gain) else "n/a"
+    spend = (
+        f"{result.lm_calls} (task {result.task_lm_calls}, proposer {result.proposer_lm_calls}), "
+        f"~{result.prompt_tokens + result.completion_tokens} tokens"
+    )
+    if result.cost is not None:
+        spend += f", cost {result.cost:.4f}"
+    lines = [
+        f"Result ({result.strategy}, seed {result.seed}, stopped: {result.stopped_reason})",
+        f"  validation score  baseline {_score(result.baseline_score)} -> "
+        f"best {_score(result.best_score)} ({gain_text}{val})",
+        f"  LM calls          {spend}",
+        f"  trials            {len(result.trials)}",
+        f"  time              {result.seconds:.1f}s",
+        "",
+    ]
+    rows = [("module", "instruction", "demos", "credit (instruction / demos)")]
+    changed: list[tuple[str, str]] = []
+    credit = {c.module: c for c in result.credit}
+    for name in result.state:
+        before, after = result.initial_state.modules.get(name), result.state[name]
+        is_new = before is None or before.instruction != after.instruction
+        if is_new:
+            changed.append((name, after.instruction))
+        share = credit.get(name)
+        rows.append(
+            (
+                printable(name),
+                "changed" if is_new else "unchanged",
+                f"{0 if before is None else len(before.demos)} -> {len(after.demos)}",
+                "-"
+                if share is None
+                else f"{share.instruction_share:.0%} / {share.demos_share:.0%}",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        lines.append("  " + "  ".join([*cells, row[3]]).rstrip())
+    for name, instruction in changed:
+        lines.append(f"  {printable(name)}: new instruction: {_short(instruction)}")
+    lines.append("")
+    if artifact is not None:
+        lines.append(
+            f"  artifact  {printable(str(artifact.resolve()))}  "
+            f"(view: mipro show {quoted(artifact)})"
+        )
+    if journal is not None:
+        lines.append(
+            f"  journal   {printable(str(journal.resolve()))}  "
+            f"(report: mipro report {quoted(journal)} --out report.html)"
+        )
+    return lines
+
+
+def resume_hint(journal: Path | None) -> str:
+    if journal is None or not journal.exists():
+        return "interrupted; no journal was kept, so the run cannot be resumed"
+    return (
+        f"interrupted; the journal {journal} keeps every finished step: continue the run with "
+        f"'mipro resume {quoted(journal)}'"
+    )
+
+
+# --- journals ----------------------------------------------------------------------------------
+
+
+def write_journal_meta(journal: Path, values: Mapping[str, Any]) -> None:
+    from ._journal import Journal
+
+    with Journal.open(journal) as store:
+        for key, value in values.items():
+            store.set_meta(key, value)
+
+
+def mark_finished(journal: Path | None) -> None:
+    if journal is not None and journal.exists():
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        write_journal_meta(journal, {FINISHED_META: now})
+
+
+def journal_finished(journal: Path) -> bool:
+    """Whether the CLI run recorded in ``journal`` completed (raises JournalError if unreadable)."""
+    from ._journal import Journal
+
+    with Journal.open(journal) as store:
+        return store.meta(FINISHED_META) is not None
+
+
+@contextlib.contextmanager
+def import_path(*directories: str | Path) -> Iterator[None]:
+    """Put ``directories`` at the front of ``sys.path`` for the block (user modules live there)."""
+    import importlib
+
+    added = [str(Path(d).resolve()) for d in directories]
+    added = [d for d in dict.fromkeys(added) if d not in sys.path]
+    sys.path[:0] = added
+    importlib.invalidate_caches()
+    try:
+        yield
+    finally:
+        for directory in added:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(directory)
+
+
+# --- mipro demo --------------------------------------------------------------------------------
 
 
 def configure_demo(parser: argparse.ArgumentParser) -> None:
@@ -44,85 +245,155 @@ def _test_score(task: Any, program: Any, threads: int) -> float:
 
 def run_demo(args: argparse.Namespace) -> int:
     from . import optimize
-    from ._journal import Journal
 
     started = time.monotonic()
     task, program = _demo_program(args.task, args.latency)
-    print(f"mipro demo: optimizing the '{task.name}' program ({len(program.modules)} LM stages)")
-    print(f"  {task.description}")
-    print("  model: SimulatedLM (an offline simulation, see docs/simulated-lm.md)")
+    journal = Path(args.journal) if args.journal else None
+    out(f"mipro demo: optimizing the '{task.name}' program ({len(program.modules)} LM stages)")
+    out(f"  {task.description}")
+    out("  model: SimulatedLM (an offline simulation, see docs/simulated-lm.md)")
     before = _test_score(task, program, args.threads)
-    result = optimize(
-        program,
-        task.trainset,
-        task.metric,
-        valset=task.valset,
-        budget=args.budget,
-        seed=args.seed,
-        num_threads=args.threads,
-        progress=True,
-        journal=args.journal,
-        overwrite=False,
-    )
-    if args.journal:
-        with Journal.open(args.journal) as store:
-            store.set_meta(DEMO_META, {"task": args.task, "latency": args.latency})
+
+    def remember() -> None:
+        if journal is not None:
+            write_journal_meta(journal, {DEMO_META: {"task": args.task, "latency": args.latency}})
+
+    try:
+        result = optimize(
+            program,
+            task.trainset,
+            task.metric,
+            valset=task.valset,
+            budget=args.budget,
+            seed=args.seed,
+            num_threads=args.threads,
+            progress=RunProgress(remember),
+            journal=journal,
+            overwrite=False,
+        )
+    except KeyboardInterrupt:
+        note(resume_hint(journal))
+        return 130
     after = _test_score(task, program, args.threads)
     path = result.save(args.output)
-    print()
-    print(f"test score (held-out, {len(task.testset)} examples): {before:.3f} -> {after:.3f}")
-    print(f"validation score: {result.baseline_score:.3f} -> {result.best_score:.3f}")
-    print(
+    if result.stopped_reason != "interrupted":
+        mark_finished(journal)
+    out()
+    out(f"test score (held-out, {len(task.testset)} examples): {before:.3f} -> {after:.3f}")
+    out(f"validation score: {result.baseline_score:.3f} -> {result.best_score:.3f}")
+    out(
         f"LM calls: {result.lm_calls} (task {result.task_lm_calls}, "
         f"proposer {result.proposer_lm_calls}); trials: {len(result.trials)}; "
         f"wall time: {time.monotonic() - started:.1f}s"
     )
-    print()
-    print(result.summary().split("\n", 3)[3])
-    print()
-    print(f"artifact saved to {Path(path).resolve()} (view it with: mipro show {path})")
+    out()
+    out(result.summary().split("\n", 3)[3])
+    out()
+    out(f"artifact saved to {Path(path).resolve()} (view it with: mipro show {quoted(path)})")
+    if result.stopped_reason == "interrupted":
+        note(resume_hint(journal))
+        return 130
     return 0
 
 
+# --- mipro resume ------------------------------------------------------------------------------
+
+
 def configure_resume(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("journal", help="the SQLite journal of the run to continue")
-    parser.add_argument("--program", help="MODULE:FACTORY returning the program to optimize")
-    parser.add_argument("--metric", help="MODULE:ATTRIBUTE naming the metric")
-    parser.add_argument("--output", default=None, help="write the winning state to this artifact")
-    parser.add_argument("--threads", type=int, default=None)
-
-
-def _load(spec: str, what: str) -> Any:
-    from ._errors import InvalidInputError
-
-    module, _, attribute = spec.partition(":")
-    if not module or not attribute:
-        raise InvalidInputError(f"--{what} must look like 'package.module:name', got {spec!r}")
-    try:
-        return getattr(importlib.import_module(module), attribute)
-    except (ImportError, AttributeError) as exc:
-        raise InvalidInputError(f"cannot load --{what} {spec!r}: {exc}") from exc
+    parser.add_argument("journal", metavar="JOURNAL", help="the SQLite journal of the run")
+    parser.add_argument(
+        "--app",
+        "--program",
+        dest="program",
+        metavar="MODULE:ATTR",
+        help="the app (or a zero-argument factory) to optimize; default: the one the journal "
+        "records (journals of `mipro optimize` and `mipro demo` need no flags)",
+    )
+    parser.add_argument("--metric", metavar="MODULE:FUNC", help="the metric (default: recorded)")
+    parser.add_argument(
+        "--proposer", metavar="MODULE:OBJ", help="the proposer model (default: recorded)"
+    )
+    parser.add_argument(
+        "--out",
+        "--output",
+        dest="output",
+        metavar="FILE",
+        default=None,
+        help="write the winning prompts to this artifact (default: the path the run recorded)",
+    )
+    parser.add_argument("--threads", type=int, default=None, metavar="N")
 
 
 def run_resume(args: argparse.Namespace) -> int:
-    from . import resume
     from ._errors import InvalidInputError
     from ._journal import Journal
 
-    with Journal.open(args.journal) as store:
-        demo = store.meta(DEMO_META)
-    if args.program and args.metric:
-        program, metric = _load(args.program, "program")(), _load(args.metric, "metric")
-    elif demo is not None:
-        task, program = _demo_program(demo["task"], float(demo.get("latency", 0.0)))
-        metric = task.metric
-    else:
-        raise InvalidInputError(
-            "this journal is not from `mipro demo`: pass --program MODULE:FACTORY and "
-            "--metric MODULE:ATTRIBUTE so the program can be rebuilt"
+    journal = Path(args.journal)
+    with Journal.open(journal) as store:
+        demo, cli = store.meta(DEMO_META), store.meta(CLI_META)
+    cli = cli if isinstance(cli, dict) else {}
+    directories = [os.getcwd(), *([cli["cwd"]] if isinstance(cli.get("cwd"), str) else [])]
+    with import_path(*directories):
+        if args.program or cli.get("app"):
+            if not (args.metric or cli.get("metric")):
+                raise InvalidInputError(
+                    "--metric MODULE:FUNC is needed with --program: the journal records no metric"
+                )
+            program, metric, proposer = _rebuild(args, cli)
+        elif demo is not None:
+            task, program = _demo_program(demo["task"], float(demo.get("latency", 0.0)))
+            metric, proposer = task.metric, None
+        else:
+            raise InvalidInputError(
+                f"journal {journal} records no command line to rebuild the run from: pass "
+                "--program MODULE:FACTORY and --metric MODULE:FUNC"
+            )
+        artifact = args.output or cli.get("artifact")
+        return _resume_run(journal, program, metric, proposer, args.threads, artifact)
+
+
+def _rebuild(args: argparse.Namespace, cli: Mapping[str, Any]) -> tuple[Any, Any, Any]:
+    from ._cli_optimize import adapt_app, load_app, load_metric, load_proposer
+
+    app_spec = args.program or cli["app"]
+    label = "--program" if args.program else "APP"
+    program = adapt_app(load_app(app_spec, label), app_spec, label)
+    metric = load_metric(args.metric or cli["metric"])
+    proposer_spec = args.proposer or cli.get("proposer")
+    proposer = load_proposer(proposer_spec) if proposer_spec else None
+    return program, metric, proposer
+
+
+def _resume_run(
+    journal: Path,
+    program: Any,
+    metric: Any,
+    proposer: Any,
+    threads: int | None,
+    artifact: str | None,
+) -> int:
+    from . import resume
+
+    out(f"mipro resume: continuing the run in {journal} (finished steps are read, not re-paid)")
+    try:
+        result = resume(
+            journal,
+            program,
+            metric,
+            proposer_lm=proposer,
+            num_threads=threads,
+            progress=RunProgress(),
         )
-    result = resume(args.journal, program, metric, num_threads=args.threads, progress=True)
-    print(result.summary())
-    if args.output:
-        print(f"artifact saved to {result.save(args.output)}")
+    except KeyboardInterrupt:
+        note(resume_hint(journal))
+        return 130
+    path = result.save(artifact) if artifact else None
+    interrupted = result.stopped_reason == "interrupted"
+    if not interrupted:
+        mark_finished(journal)
+    out()
+    out(summary_lines(result, artifact=path, journal=journal))
+    if interrupted:
+        note(resume_hint(journal))
+        return 130
     return 0

@@ -590,17 +590,24 @@ class Engine:
         outcome: EvalOutcome,
         seconds: float,
     ) -> Trial:
+        score = outcome.mean
+        best = self.trials[-1].best_score if self.trials else None
+        if kind == "full" and outcome.complete and score is not None:
+            best = score if best is None else max(best, score)
         trial = Trial(
             number=len(self.trials),
             kind="full" if kind == "full" else "minibatch",
             params=dict(params),
-            score=outcome.mean,
+            score=score,
             example_ids=tuple(ex.id for ex in examples),
             errors=sum(1 for r in outcome.records if r.error is not None),
             malformed=sum(1 for r in outcome.records if r.malformed),
             lm_calls=sum(r.lm_calls for r in outcome.records),
             seconds=seconds,
             complete=outcome.complete,
+            best_score=best,
+            total_lm_calls=self.budget.used,
+            elapsed=time.monotonic() - self.started,
         )
         self.trials.append(trial)
         self.memo.put("trial", f"{trial.number:06d}", trial.to_dict())

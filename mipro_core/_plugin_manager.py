@@ -20,11 +20,12 @@ Environment (read when the manager is built; :func:`reset_plugin_manager` re-rea
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -82,7 +83,8 @@ class _Registry:
     failures: list[tuple[str, str]] = attrs.Factory(list)
     origins: dict[str, tuple[str | None, str | None, str | None]] = attrs.Factory(dict)
     """name -> (distribution, version, entry-point value)"""
-    warned_observers: set[str] = attrs.Factory(set)
+    warned_observers: set[tuple[str, str]] = attrs.Factory(set)
+    """(plugin name, hook name) pairs already warned about"""
 
 
 class _PluginRejected(Exception):
@@ -233,13 +235,16 @@ def reset_plugin_manager() -> None:
 def register_plugin(plugin: Any, name: str | None = None) -> str:
     """Register an in-process plugin (a module, class or instance with ``@hookimpl`` functions).
 
-    For adapters you have not packaged (a notebook, a test). Returns the name it was registered
-    under; raises :class:`~mipro_core.InvalidInputError` when the name is taken or a hook does
-    not match its specification.
+    For adapters you have not packaged (a notebook, a test) and observers such as
+    :class:`~mipro_core.integrations.mlflow.MLflowTracker`. Returns the name it was registered
+    under (by default a module's or class's ``__name__``, else ``"<ClassName>@<hex id>"``);
+    raises :class:`~mipro_core.InvalidInputError` when the name is taken or a hook does not
+    match its specification. :func:`unregister_plugin` removes it; :func:`registered` does both
+    around a ``with`` block.
     """
     registry = _get_registry()
     with _lock:
-        chosen = name or registry.pm.get_canonical_name(plugin)
+        chosen = name or _default_name(plugin)
         try:
             _register_checked(registry.pm, plugin, chosen)
         except Exception as exc:
@@ -248,6 +253,50 @@ def register_plugin(plugin: Any, name: str | None = None) -> str:
             ) from exc
         registry.origins.setdefault(chosen, (None, None, None))
     return chosen
+
+
+def _default_name(plugin: Any) -> str:
+    named = getattr(plugin, "__name__", None)
+    if isinstance(named, str) and named:
+        return named
+    return f"{type(plugin).__name__}@{id(plugin):x}"
+
+
+def unregister_plugin(plugin: Any) -> str:
+    """Remove a registered plugin, given the object or the name it was registered under.
+
+    Returns the name it had. Raises :class:`~mipro_core.InvalidInputError` when it is not
+    registered, or for the built-in ``native`` plugin (set ``MIPRO_PLUGINS`` to keep entry-point
+    plugins from loading instead).
+    """
+    registry = _get_registry()
+    with _lock:
+        if isinstance(plugin, str):
+            name: str | None = plugin if registry.pm.get_plugin(plugin) is not None else None
+        else:
+            name = registry.pm.get_name(plugin)
+        if name is None:
+            raise InvalidInputError(f"cannot unregister {plugin!r}: it is not a registered plugin")
+        if name == NATIVE_PLUGIN:
+            raise InvalidInputError("the built-in 'native' plugin cannot be unregistered")
+        registry.pm.unregister(name=name)
+        registry.origins.pop(name, None)
+        registry.warned_observers = {w for w in registry.warned_observers if w[0] != name}
+    return name
+
+
+@contextlib.contextmanager
+def registered(plugin: Any, name: str | None = None) -> Iterator[str]:
+    """Register ``plugin`` for the duration of a ``with`` block, which gets its name.
+
+    ``with registered(MLflowTracker()): mipro_core.optimize(...)`` tracks just that run.
+    """
+    chosen = register_plugin(plugin, name)
+    try:
+        yield chosen
+    finally:
+        with contextlib.suppress(InvalidInputError):  # already unregistered inside the block
+            unregister_plugin(chosen)
 
 
 def failed_plugins() -> list[tuple[str, str]]:
@@ -314,28 +363,51 @@ def adapters_summary() -> str:
     return "; ".join(parts)
 
 
-def notify_trial_completed(trial: Any) -> None:
-    """Call every ``mipro_trial_completed`` observer; one that raises is warned about, not fatal.
+OBSERVER_HOOKS = (
+    "mipro_run_started",
+    "mipro_trial_completed",
+    "mipro_run_completed",
+    "mipro_run_failed",
+)
+"""The hooks whose implementations are observers: all called, failures only warned about."""
 
-    Each failing plugin is warned about once per manager (later failures are logged at DEBUG).
-    Old- and new-style wrappers are not supported on this hook and are skipped.
+
+def notify_trial_completed(trial: Any, run: Any = None) -> None:
+    """Call every ``mipro_trial_completed`` observer; one that raises is warned about, not fatal."""
+    notify("mipro_trial_completed", trial=trial, run=run)
+
+
+def has_observers() -> bool:
+    """Whether any registered plugin implements an observer hook."""
+    hook = get_plugin_manager().hook
+    return any(getattr(hook, name).get_hookimpls() for name in OBSERVER_HOOKS)
+
+
+def notify(hook_name: str, **arguments: Any) -> None:
+    """Call every implementation of observer hook ``hook_name`` (last registered first).
+
+    An implementation that raises an :class:`Exception` is warned about with a
+    :class:`PluginWarning` once per (plugin, hook) and manager; later failures are logged at
+    DEBUG. ``BaseException`` (``KeyboardInterrupt``) propagates. Old- and new-style wrappers are
+    not supported on observer hooks and are skipped.
     """
     registry = _get_registry()
-    arguments = {"trial": trial}
-    for impl in reversed(registry.pm.hook.mipro_trial_completed.get_hookimpls()):
+    for impl in reversed(getattr(registry.pm.hook, hook_name).get_hookimpls()):
         if impl.wrapper or impl.hookwrapper:
             continue
         try:
             impl.function(*(arguments[arg] for arg in impl.argnames))
         except Exception as exc:
             reason = _describe_error(exc)
-            if impl.plugin_name in registry.warned_observers:
-                logger.debug("observer %r failed again: %s", impl.plugin_name, reason)
+            key = (impl.plugin_name, hook_name)
+            if key in registry.warned_observers:
+                logger.debug("observer %r failed again in %s: %s", key[0], hook_name, reason)
                 continue
-            registry.warned_observers.add(impl.plugin_name)
+            registry.warned_observers.add(key)
+            logger.debug("observer %r failed in %s", key[0], hook_name, exc_info=exc)
             warnings.warn(
                 f"mipro: observer plugin {impl.plugin_name!r} failed in "
-                f"mipro_trial_completed: {reason} (further failures are logged at DEBUG)",
+                f"{hook_name}: {reason} (further failures are logged at DEBUG)",
                 PluginWarning,
                 stacklevel=2,
             )

@@ -20,7 +20,14 @@ class Trial:
 
     ``params`` maps each search variable (``"<module>.instruction"``, ``"<module>.demos"``) to the
     chosen candidate index. ``score`` is the mean metric over the examples that ran without error
-    (``None`` if none did); ``complete`` is false when a budget cut the evaluation short.
+    (``None`` if none did); ``complete`` is false when a budget cut the evaluation short. Trial 0
+    is the baseline: the unmodified program (empty ``params``) scored on the full validation set.
+
+    The last three fields are the run's progress when the trial was recorded (for trackers and
+    plots): ``best_score`` is the best complete full-evaluation score so far, this trial included
+    (so never ``None`` after trial 0); ``total_lm_calls`` the LM calls the run had spent, task and
+    proposer, journaled calls included on resume (trials scored together in parallel share one
+    count); ``elapsed`` the seconds since the run (this process's part of it) started.
     """
 
     number: int
@@ -33,6 +40,9 @@ class Trial:
     lm_calls: int = 0
     seconds: float = 0.0
     complete: bool = True
+    best_score: float | None = None
+    total_lm_calls: int = 0
+    elapsed: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -46,6 +56,9 @@ class Trial:
             "lm_calls": self.lm_calls,
             "seconds": round(self.seconds, 6),
             "complete": self.complete,
+            "best_score": self.best_score,
+            "total_lm_calls": self.total_lm_calls,
+            "elapsed": round(self.elapsed, 6),
         }
 
     def log_entry(self) -> tuple[Any, ...]:

@@ -36,12 +36,12 @@ import argparse
 import importlib
 import json
 import sys
-import unicodedata
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple, NoReturn, TextIO
 
 from ._errors import MiproError
+from ._printable import printable as printable
 from ._version import __version__
 
 Handler = Callable[[argparse.Namespace], "int | None"]
@@ -167,25 +167,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 # --- output helpers ----------------------------------------------------------------------------
-
-_BIDI_CONTROLS = frozenset(chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A)))
-
-
-def printable(text: str) -> str:
-    """``text`` with control characters escaped (except newline and tab).
-
-    Artifact content is untrusted: escape sequences or bidirectional overrides must not reach
-    the terminal as commands.
-    """
-    out = []
-    for char in text:
-        if char in "\n\t" or (
-            unicodedata.category(char) not in ("Cc", "Cs") and char not in _BIDI_CONTROLS
-        ):
-            out.append(char)
-        else:
-            out.append(char.encode("unicode_escape", "backslashreplace").decode("ascii"))
-    return "".join(out)
 
 
 def _display(value: Any) -> str:
@@ -316,6 +297,24 @@ register_command(
     "continue an optimization run from its journal",
     "mipro_core._cli_run:configure_resume",
     "mipro_core._cli_run:run_resume",
+)
+register_command(
+    "optimize",
+    "optimize the prompts of your app (chain, query engine or program) on a dataset file",
+    "mipro_core._cli_optimize:configure_optimize",
+    "mipro_core._cli_optimize:run_optimize",
+)
+register_command(
+    "apply",
+    "apply an artifact to a freshly built app and print the prompts it will send",
+    "mipro_core._cli_optimize:configure_apply",
+    "mipro_core._cli_optimize:run_apply",
+)
+register_command(
+    "report",
+    "write a self-contained HTML report (plots, credit, prompt diffs) of a run",
+    "mipro_core._cli_report:configure_report",
+    "mipro_core._cli_report:run_report",
 )
 
 

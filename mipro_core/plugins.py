@@ -14,7 +14,17 @@ An adapter distribution declares an entry point and marks its hook functions::
         return ToyProgram(obj) if isinstance(obj, ToyChain) else None
 
 Hooks (see ``docs/adapters.md``): :func:`mipro_adapt`, :func:`mipro_wrap_lm`,
-:func:`mipro_trial_completed`, :func:`mipro_adapter_info`.
+:func:`mipro_adapter_info`, and the observer hooks for loggers and experiment trackers (see
+``docs/trackers.md``): :func:`mipro_run_started`, :func:`mipro_trial_completed`,
+:func:`mipro_run_completed`, :func:`mipro_run_failed`. An observer registered in-process::
+
+    class PrintScores:
+        @hookimpl
+        def mipro_trial_completed(self, trial):
+            logging.info("trial %d: %s", trial.number, trial.score)
+
+    with registered(PrintScores()):
+        mipro_core.optimize(...)
 
 Plugins load lazily, on the first call of :func:`get_plugin_manager` (which
 :func:`mipro_core.adapt` makes), never when ``mipro_core`` is imported. A plugin that fails to
@@ -30,6 +40,9 @@ from ._hookspecs import (
     hookspec,
     mipro_adapt,
     mipro_adapter_info,
+    mipro_run_completed,
+    mipro_run_failed,
+    mipro_run_started,
     mipro_trial_completed,
     mipro_wrap_lm,
 )
@@ -43,8 +56,11 @@ from ._plugin_manager import (
     get_plugin_manager,
     list_plugins,
     register_plugin,
+    registered,
     reset_plugin_manager,
+    unregister_plugin,
 )
+from ._run_info import RunInfo
 
 __all__ = [
     "ALLOW_LIST_ENV",
@@ -52,6 +68,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "PluginInfo",
     "PluginWarning",
+    "RunInfo",
     "failed_plugins",
     "get_plugin_manager",
     "hookimpl",
@@ -59,8 +76,13 @@ __all__ = [
     "list_plugins",
     "mipro_adapt",
     "mipro_adapter_info",
+    "mipro_run_completed",
+    "mipro_run_failed",
+    "mipro_run_started",
     "mipro_trial_completed",
     "mipro_wrap_lm",
     "register_plugin",
+    "registered",
     "reset_plugin_manager",
+    "unregister_plugin",
 ]

@@ -435,6 +435,9 @@ def test_every_hook_is_documented() -> None:
     assert sorted(hooks) == [
         "mipro_adapt",
         "mipro_adapter_info",
+        "mipro_run_completed",
+        "mipro_run_failed",
+        "mipro_run_started",
         "mipro_trial_completed",
         "mipro_wrap_lm",
     ]

@@ -1,0 +1,411 @@
+"""Datasets from files: JSONL and CSV rows as :class:`~mipro_core.Example` objects.
+
+Used by ``mipro optimize``. Two JSONL row shapes are read:
+
+* **flat rows**, ``{"question": "...", "answer": "..."}``: which keys are inputs and which are
+  outputs is chosen by :func:`choose_columns` — from ``--inputs`` / ``--outputs`` or inferred from
+  the program (its inputs are the fields its stages read that no stage writes; every other
+  column is an output, a label for the metric). A column named ``id`` is the example id;
+* **example objects**, ``{"inputs": {...}, "outputs": {...}, "id": "..."}``
+  (:meth:`Example.to_dict`), which carry their own split.
+
+CSV (and TSV) files have a header row and are always flat; their values are strings. Every
+problem is an :class:`~mipro_core.InvalidInputError` naming the file, and the line for a bad row
+(``train.jsonl:7: invalid JSON ...``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+
+from ._errors import InvalidInputError
+from ._protocols import Program
+from ._types import Example
+
+Kind = Literal["jsonl", "csv", "tsv"]
+
+ID_COLUMN = "id"
+"""The column read as the example id (unless it is named as an input or output)."""
+
+_SUFFIXES: dict[str, Kind] = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "tsv"}
+_NESTED_KEYS = frozenset({"inputs", "outputs", "id"})
+
+
+@attrs.frozen
+class ProgramFields:
+    """What a program reads and writes, from its modules' signatures.
+
+    ``inputs``: every field a module reads that no module writes (in module order); ``outputs``:
+    the last module's output fields. Fields fed by the program's own code between stages (a
+    retrieved ``context``) also count as inputs: only columns present in the data are used.
+    """
+
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+
+
+@attrs.frozen
+class Row:
+    """One data row and the line of the file it starts on."""
+
+    line: int
+    values: Mapping[str, Any]
+
+
+@attrs.frozen
+class Table:
+    """The rows of a data file. ``nested`` when the rows are ``{"inputs", "outputs"}`` objects."""
+
+    path: Path
+    kind: Kind
+    columns: tuple[str, ...]
+    rows: tuple[Row, ...]
+    nested: bool = False
+
+
+@attrs.frozen
+class Columns:
+    """Which columns are the program's inputs, which are outputs, and the id column if any."""
+
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    id_column: str | None = None
+
+    def describe(self) -> str:
+        text = f"inputs: {', '.join(self.inputs) or '-'}; outputs: {', '.join(self.outputs) or '-'}"
+        return text + (f"; ids: {self.id_column}" if self.id_column else "")
+
+
+@attrs.frozen
+class Dataset:
+    """The examples read from one file and the column split used."""
+
+    path: Path
+    examples: tuple[Example, ...]
+    columns: Columns
+
+
+def program_fields(program: Program) -> ProgramFields:
+    """The program-level input and output fields (see :class:`ProgramFields`).
+
+    A program may declare its inputs itself with an ``input_fields`` attribute (a sequence of
+    names), which wins over the signatures.
+    """
+    modules = list(program.modules.values())
+    declared = getattr(program, "input_fields", None)
+    produced = {field for module in modules for field in module.signature.outputs}
+    if isinstance(declared, Sequence) and not isinstance(declared, str):
+        inputs = tuple(str(field) for field in declared)
+    else:
+        inputs = tuple(
+            dict.fromkeys(
+                field
+                for module in modules
+                for field in module.signature.inputs
+                if field not in produced
+            )
+        )
+    outputs = tuple(modules[-1].signature.outputs) if modules else ()
+    return ProgramFields(inputs, outputs)
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def data_kind(path: Path, head: bytes) -> Kind:
+    """The format of a data file, from its suffix (or its first character when unknown)."""
+    kind = _SUFFIXES.get(path.suffix.lower())
+    if kind is not None:
+        return kind
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if start == b"{":
+        return "jsonl"
+    hint = " (it looks like a JSON array: write one object per line)" if start == b"[" else ""
+    raise InvalidInputError(
+        f"{path}: unknown data file type{hint}; use .jsonl (one JSON object per line) or "
+        ".csv (a header row, then one example per row)"
+    )
+
+
+def read_table(path: str | Path) -> Table:
+    """Read the rows of a JSONL, CSV or TSV file (raises :class:`InvalidInputError`)."""
+    source = Path(path)
+    if not source.exists():
+        raise InvalidInputError(f"{source}: no such file")
+    if not source.is_file():
+        raise InvalidInputError(f"{source}: not a regular file")
+    data = source.read_bytes()
+    kind = data_kind(source, data[:64])
+    text = _decode(source, data)
+    table = _read_jsonl(source, text) if kind == "jsonl" else _read_csv(source, text, kind)
+    if not table.rows:
+        raise InvalidInputError(_empty_message(source, kind, has_header=bool(table.columns)))
+    return table
+
+
+def _empty_message(path: Path, kind: Kind, *, has_header: bool) -> str:
+    if kind == "jsonl":
+        return f'{path} is empty: it needs one JSON object per line, e.g. {{"question": ...}}'
+    if has_header:
+        return f"{path} has a header row but no data rows"
+    return f"{path} is empty: it needs a header row naming the columns, then one row per example"
+
+
+def _decode(path: Path, data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InvalidInputError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8"
+        ) from None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a valid JSON number")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def _read_jsonl(path: Path, text: str) -> Table:
+    rows: list[Row] = []
+    columns: dict[str, None] = {}
+    nested: bool | None = None
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(
+                line, object_pairs_hook=_unique_keys, parse_constant=_reject_constant
+            )
+        except ValueError as exc:  # JSONDecodeError is a ValueError
+            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+            where = f" at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+            raise InvalidInputError(f"{path}:{number}: invalid JSON ({reason}{where})") from None
+        if not isinstance(value, dict):
+            raise InvalidInputError(
+                f"{path}:{number}: expected a JSON object (one example per line), "
+                f"got a {_json_type(value)}"
+            )
+        row_nested = _is_nested(value)
+        if nested is None:
+            nested = row_nested
+        elif row_nested != nested:
+            first = "{'inputs': ..., 'outputs': ...} objects" if nested else "flat objects"
+            raise InvalidInputError(
+                f"{path}:{number}: this row's shape differs from the first row's ({first}); "
+                "use one shape for the whole file"
+            )
+        if row_nested:
+            _check_nested(path, number, value)
+        columns.update(dict.fromkeys(value))
+        rows.append(Row(number, value))
+    return Table(path, "jsonl", tuple(columns), tuple(rows), nested=bool(nested))
+
+
+def _json_type(value: Any) -> str:
+    names = {list: "list", str: "string", bool: "boolean", int: "number", float: "number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+def _is_nested(value: Mapping[str, Any]) -> bool:
+    return isinstance(value.get("inputs"), dict) and set(value) <= _NESTED_KEYS
+
+
+def _check_nested(path: Path, number: int, value: Mapping[str, Any]) -> None:
+    outputs = value.get("outputs", {})
+    if not isinstance(outputs, dict):
+        raise InvalidInputError(
+            f"{path}:{number}: 'outputs' must be a JSON object, got a {_json_type(outputs)}"
+        )
+    if "id" in value and not isinstance(value["id"], (str, int)):
+        raise InvalidInputError(f"{path}:{number}: 'id' must be a string or a number")
+
+
+def _read_csv(path: Path, text: str, kind: Kind) -> Table:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t" if kind == "tsv" else ",")
+    rows: list[Row] = []
+    header: list[str] | None = None
+    line = 1
+    try:
+        for record in reader:
+            start, line = line, reader.line_num + 1
+            if not record or (len(record) == 1 and not record[0].strip()):
+                continue
+            if header is None:
+                header = _check_header(path, start, record)
+                continue
+            if len(record) != len(header):
+                raise InvalidInputError(
+                    f"{path}:{start}: this row has {len(record)} field(s), the header has "
+                    f"{len(header)} ({', '.join(header)})"
+                )
+            rows.append(Row(start, dict(zip(header, record, strict=True))))
+    except csv.Error as exc:
+        raise InvalidInputError(f"{path}:{reader.line_num}: malformed CSV ({exc})") from None
+    return Table(path, kind, tuple(header or ()), tuple(rows))
+
+
+def _check_header(path: Path, line: int, record: list[str]) -> list[str]:
+    header = [name.strip() for name in record]
+    for position, name in enumerate(header, 1):
+        if not name:
+            raise InvalidInputError(
+                f"{path}:{line}: the header row has an empty column name (column {position})"
+            )
+    duplicates = sorted({name for name in header if header.count(name) > 1})
+    if duplicates:
+        raise InvalidInputError(f"{path}:{line}: the header row repeats column(s) {duplicates}")
+    return header
+
+
+# --- choosing the columns ----------------------------------------------------------------------
+
+
+def choose_columns(
+    table: Table,
+    fields: ProgramFields,
+    inputs: Sequence[str] | None = None,
+    outputs: Sequence[str] | None = None,
+    *,
+    like: Path | None = None,
+) -> Columns:
+    """Which columns of ``table`` are inputs and outputs.
+
+    ``inputs`` / ``outputs`` (from ``--inputs`` / ``--outputs``, or the split of the training
+    file ``like`` when reading a validation file) must name existing columns. Otherwise the
+    inputs are the columns the program reads (``fields.inputs``) and the outputs every other
+    column except ``id``. A file of example objects carries its own split.
+    """
+    if table.nested:
+        if like is None and (inputs is not None or outputs is not None):
+            raise InvalidInputError(
+                f"{table.path} holds {{'inputs': ..., 'outputs': ...}} objects, which name their "
+                "own fields; --inputs/--outputs apply only to flat rows"
+            )
+        return _nested_columns(table)
+    available = list(table.columns)
+    if inputs is not None:
+        _check_known(table, inputs, "--inputs", like)
+        chosen_in = tuple(inputs)
+    else:
+        chosen_in = tuple(c for c in available if c in fields.inputs)
+        if not chosen_in:
+            reads = ", ".join(fields.inputs) or "(no named fields)"
+            raise InvalidInputError(
+                f"{table.path}: none of its columns ({', '.join(available)}) is an input of the "
+                f"program, which reads {reads}; name the input columns with --inputs"
+            )
+    if outputs is not None:
+        _check_known(table, outputs, "--outputs", like)
+        both = sorted(set(outputs) & set(chosen_in))
+        if both:
+            raise InvalidInputError(
+                f"column(s) {both} are named by both --inputs and --outputs"
+                if inputs is not None
+                else f"--outputs names input column(s) {both} (pass --inputs as well)"
+            )
+        chosen_out = tuple(outputs)
+    else:
+        chosen_out = tuple(c for c in available if c not in chosen_in and c != ID_COLUMN)
+    taken = set(chosen_in) | set(chosen_out)
+    id_column = ID_COLUMN if ID_COLUMN in available and ID_COLUMN not in taken else None
+    return Columns(chosen_in, chosen_out, id_column)
+
+
+def _check_known(table: Table, names: Sequence[str], flag: str, like: Path | None) -> None:
+    unknown = [name for name in names if name not in table.columns]
+    if unknown:
+        if like is not None:
+            raise InvalidInputError(
+                f"{table.path} lacks column(s) {unknown} that {like} has; "
+                f"its columns are {list(table.columns)}"
+            )
+        raise InvalidInputError(
+            f"{flag} names column(s) {unknown} that {table.path} does not have; "
+            f"its columns are {list(table.columns)}"
+        )
+    repeated = sorted({name for name in names if list(names).count(name) > 1})
+    if repeated:
+        raise InvalidInputError(f"{flag} names column(s) {repeated} more than once")
+
+
+def _nested_columns(table: Table) -> Columns:
+    inputs: dict[str, None] = {}
+    outputs: dict[str, None] = {}
+    for row in table.rows:
+        inputs.update(dict.fromkeys(row.values["inputs"]))
+        outputs.update(dict.fromkeys(row.values.get("outputs", {})))
+    return Columns(tuple(inputs), tuple(outputs))
+
+
+# --- examples ----------------------------------------------------------------------------------
+
+
+def to_examples(table: Table, columns: Columns) -> tuple[Example, ...]:
+    """The rows of ``table`` as examples; every row must have every chosen column."""
+    if table.nested:
+        return tuple(Example.from_dict(row.values) for row in table.rows)
+    examples: list[Example] = []
+    seen: dict[str, int] = {}
+    for row in table.rows:
+        missing = [c for c in (*columns.inputs, *columns.outputs) if c not in row.values]
+        if missing:
+            raise InvalidInputError(
+                f"{table.path}:{row.line}: missing field(s) {missing}; every row needs the "
+                f"columns {list(columns.inputs + columns.outputs)} ({columns.describe()})"
+            )
+        example_id = ""
+        if columns.id_column is not None and columns.id_column in row.values:
+            example_id = _id_text(table, row)
+            if example_id in seen:
+                raise InvalidInputError(
+                    f"{table.path}:{row.line}: duplicate id {example_id!r} "
+                    f"(first on line {seen[example_id]})"
+                )
+            seen[example_id] = row.line
+        examples.append(
+            Example(
+                {c: row.values[c] for c in columns.inputs},
+                {c: row.values[c] for c in columns.outputs},
+                id=example_id,
+            )
+        )
+    return tuple(examples)
+
+
+def _id_text(table: Table, row: Row) -> str:
+    value = row.values[ID_COLUMN]
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise InvalidInputError(
+            f"{table.path}:{row.line}: 'id' must be a string or a number, got a {_json_type(value)}"
+        )
+    return str(value)
+
+
+def load_dataset(
+    path: str | Path,
+    fields: ProgramFields,
+    inputs: Sequence[str] | None = None,
+    outputs: Sequence[str] | None = None,
+    *,
+    like: Path | None = None,
+) -> Dataset:
+    """Read ``path`` and turn its rows into examples (see :func:`choose_columns`)."""
+    table = read_table(path)
+    columns = choose_columns(table, fields, inputs, outputs, like=like)
+    return Dataset(table.path, to_examples(table, columns), columns)
