@@ -180,28 +180,38 @@ class Engine:
     def _run(self) -> OptimizationResult:
         client = self._proposer_client()
         grounding: list[cf.Future[Grounding]] = []
+        # The grounding is a chain of sequential proposer calls (data-summary batches, then the
+        # descriptions). It gets a thread of its own: queued behind the baseline's runs on the
+        # shared executor it would only start once they are all done, and its chain would then
+        # sit on the critical path of every run with several threads.
+        chain = cf.ThreadPoolExecutor(1, thread_name_prefix="mipro-grounding")
 
         def start_grounding() -> None:  # the grounding needs neither scores nor demos
             if client is not None and not grounding:
-                grounding.append(self.executor.submit(self._write_grounding, client))
+                grounding.append(chain.submit(self._write_grounding, client))
 
         # start it as soon as one baseline run has succeeded (bad input fails before that)
         self.evaluator.on_first_success = start_grounding
         try:
-            baseline = self.evaluate_baseline()
+            try:
+                baseline = self.evaluate_baseline()
+            finally:
+                self.evaluator.on_first_success = None
+            start_grounding()
+            try:
+                space = self.build_space(client, grounding[0] if grounding else None)
+            except KeyboardInterrupt:
+                logger.warning("interrupted before the search: keeping the original prompts")
+                self.stopped_reason = "interrupted"
+                return self.result(self._baseline_space(), baseline)
+            except BudgetExhaustedError:
+                logger.warning(
+                    "max_lm_calls reached before the search: keeping the original prompts"
+                )
+                self.stopped_reason = "max_lm_calls"
+                return self.result(self._baseline_space(), baseline)
         finally:
-            self.evaluator.on_first_success = None
-        start_grounding()
-        try:
-            space = self.build_space(client, grounding[0] if grounding else None)
-        except KeyboardInterrupt:
-            logger.warning("interrupted before the search: keeping the original prompts")
-            self.stopped_reason = "interrupted"
-            return self.result(self._baseline_space(), baseline)
-        except BudgetExhaustedError:
-            logger.warning("max_lm_calls reached before the search: keeping the original prompts")
-            self.stopped_reason = "max_lm_calls"
-            return self.result(self._baseline_space(), baseline)
+            chain.shutdown(wait=False, cancel_futures=True)
         space = self.search(space, baseline)
         return self.result(space, baseline)
 

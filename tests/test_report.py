@@ -526,3 +526,30 @@ def test_repeated_configuration_is_not_charged_twice() -> None:
     first = Trial(0, "full", {}, 0.5, ("a", "b"), lm_calls=4)
     again = Trial(1, "minibatch", {"m.instruction": 0}, 0.5, ("a", "b"), lm_calls=4)
     assert cumulative_lm_calls([first, again], 4) == (4, 4)
+
+
+def test_lm_calls_axis_is_exact_when_trials_record_the_running_total() -> None:
+    from mipro_core._report._data import recorded_lm_calls
+
+    first = Trial(
+        number=0,
+        kind="full",
+        params={},
+        score=0.5,
+        example_ids=("a",),
+        lm_calls=3,
+        total_lm_calls=3,
+    )
+    second = Trial(
+        number=1,
+        kind="minibatch",
+        params={"m.instruction": 1},
+        score=0.7,
+        example_ids=("a",),
+        lm_calls=3,
+        total_lm_calls=40,
+    )
+    assert recorded_lm_calls([first, second])
+    assert cumulative_lm_calls([first, second], 45) == (3, 40)
+    old = Trial(number=1, kind="minibatch", params={}, score=0.7, example_ids=("a",), lm_calls=3)
+    assert not recorded_lm_calls([first, old])

@@ -73,8 +73,9 @@ class Section:
 class ReportData:
     """Everything the report page and its figures show.
 
-    ``lm_calls_at[i]`` is the estimated cumulative number of LM calls spent when trial ``i``
-    finished (see :func:`cumulative_lm_calls`); it is empty when no total is known.
+    ``lm_calls_at[i]`` is the cumulative number of LM calls spent when trial ``i`` finished
+    (see :func:`cumulative_lm_calls`; exact when ``lm_calls_exact``, else estimated); it is
+    empty when no total is known.
     """
 
     source: str
@@ -82,6 +83,7 @@ class ReportData:
     modules: tuple[ModuleReport, ...]
     trials: tuple[Trial, ...] = ()
     lm_calls_at: tuple[int, ...] = ()
+    lm_calls_exact: bool = False
     baseline_score: float | None = None
     best_score: float | None = None
     lm_calls: int | None = None
@@ -136,8 +138,16 @@ def _config_identity(params: Mapping[str, int]) -> tuple[tuple[str, int], ...]:
     return tuple(sorted((k, int(v)) for k, v in params.items() if int(v) != 0))
 
 
+def recorded_lm_calls(trials: Sequence[Trial]) -> bool:
+    """Whether every trial carries the run's LM-call count when it finished (runs since 0.1)."""
+    return bool(trials) and all(t.total_lm_calls > 0 for t in trials)
+
+
 def cumulative_lm_calls(trials: Sequence[Trial], total: int | None) -> tuple[int, ...]:
-    """Estimated LM calls spent when each trial finished.
+    """LM calls spent when each trial finished.
+
+    Trials recorded with ``total_lm_calls`` (the engine writes it) give the exact count. For
+    older records the count is estimated:
 
     A trial's ``lm_calls`` also counts runs served from the run's cache (a configuration
     already scored on an example is not paid for again), so only the share of its examples not
@@ -149,6 +159,12 @@ def cumulative_lm_calls(trials: Sequence[Trial], total: int | None) -> tuple[int
     """
     if total is None or not trials:
         return ()
+    if recorded_lm_calls(trials):
+        exact, high = [], 0
+        for trial in trials:
+            high = max(high, trial.total_lm_calls)
+            exact.append(high)
+        return tuple(exact)
     seen: set[tuple[tuple[tuple[str, int], ...], str]] = set()
     fresh: list[float] = []
     for trial in trials:
@@ -316,6 +332,7 @@ def from_result(result: OptimizationResult, source: str = "OptimizationResult") 
         modules=tuple(modules),
         trials=result.trials,
         lm_calls_at=cumulative_lm_calls(result.trials, result.lm_calls),
+        lm_calls_exact=recorded_lm_calls(result.trials),
         baseline_score=_finite(result.baseline_score),
         best_score=_finite(result.best_score),
         lm_calls=result.lm_calls,

@@ -37,6 +37,7 @@ from ._data import (
     display_value,
     flatten,
     module_credit,
+    recorded_lm_calls,
     usage_section,
     versions_section,
 )
@@ -165,9 +166,20 @@ def _trial(data: Any, path: Path, key: str) -> Trial:
             lm_calls=_int(data.get("lm_calls", 0)),
             seconds=float(data.get("seconds", 0.0)),
             complete=bool(data.get("complete", True)),
+            best_score=_optional_float(data.get("best_score")),
+            total_lm_calls=_int(data.get("total_lm_calls", 0)),
+            elapsed=float(_optional_float(data.get("elapsed")) or 0.0),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise JournalError(f"journal {path} has an invalid trial record {key!r}: {exc}") from exc
+
+
+def _optional_float(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected a number, got {value!r}")
+    return float(value)
 
 
 def _int(value: Any) -> int:
@@ -265,6 +277,7 @@ def _from_journal(path: Path) -> ReportData:
         modules=tuple(modules),
         trials=trials,
         lm_calls_at=cumulative_lm_calls(trials, _count(total)),
+        lm_calls_exact=recorded_lm_calls(trials),
         baseline_score=baseline,
         best_score=best,
         lm_calls=_count(total),

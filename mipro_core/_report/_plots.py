@@ -163,9 +163,10 @@ def render_figures(data: ReportData) -> Figures:
         titles["score_by_trial"] = "Score by trial"
         if len(data.lm_calls_at) == len(data.trials):
             calls = [float(c) for c in data.lm_calls_at]
-            png["score_by_lm_calls"] = _trajectory(
-                data, calls, "LM calls spent (cumulative, estimated)", "Score by LM calls spent"
-            )
+            label = "LM calls spent (cumulative)"
+            if not data.lm_calls_exact:
+                label = "LM calls spent (cumulative, estimated)"
+            png["score_by_lm_calls"] = _trajectory(data, calls, label, "Score by LM calls spent")
             titles["score_by_lm_calls"] = "Score by LM calls spent"
     if data.has_credit:
         require_matplotlib()

@@ -1,0 +1,48 @@
+"""The grounding chain overlaps the baseline evaluation instead of queueing behind it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import mipro_core as mc
+from tests.toy import ToyLM, toy_data, toy_metric, toy_program
+
+
+class TimelineLM(ToyLM):
+    """Records, for each proposer call, how many task calls had been made before it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proposer_calls: list[tuple[int, str]] = []
+
+    def __call__(
+        self, messages: Sequence[Any], *, n: int = 1, temperature: float = 0.0
+    ) -> list[str]:
+        if "question:" not in messages[-1]["content"]:
+            self.proposer_calls.append((self.task_calls, threading.current_thread().name))
+        else:
+            time.sleep(0.005)
+        return super().__call__(messages, n=n, temperature=temperature)
+
+
+def test_the_grounding_starts_while_the_baseline_is_still_running() -> None:
+    lm = TimelineLM()
+    valset = toy_data(60, offset=100)
+    mc.optimize(
+        toy_program(lm),
+        toy_data(40),
+        toy_metric,
+        valset=valset,
+        num_threads=4,
+        max_trials=2,
+        num_candidates=3,
+        seed=1,
+    )
+    first_task_calls, thread = lm.proposer_calls[0]
+    # the first proposer call (a data-summary batch) comes right after the first baseline runs
+    # succeed, on the grounding's own thread, not after the 60 baseline runs it used to wait for
+    assert first_task_calls < len(valset) // 2
+    assert thread.startswith("mipro-grounding")
