@@ -5,20 +5,23 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .._artifact import _write_atomic
 from .._errors import InvalidInputError
 from .._result import OptimizationResult
-from ._data import ReportData, from_result
-from ._html import render_html
-from ._load import load_source
-from ._plots import render_figures
+
+if TYPE_CHECKING:
+    from ._data import ReportData
 
 logger = logging.getLogger("mipro_core.report")
 
 
 def load_report_data(source: str | os.PathLike[str] | OptimizationResult) -> ReportData:
     """What the report of ``source`` shows (a journal or artifact path, or a result)."""
+    from ._data import from_result
+    from ._load import load_source
+
     if isinstance(source, OptimizationResult):
         return from_result(source)
     return load_source(source)
@@ -60,6 +63,9 @@ def write_report(
         raise InvalidInputError(
             f"cannot write {out}: the directory {Path(out).parent} does not exist"
         )
+    from ._html import render_html
+    from ._plots import render_figures
+
     data = load_report_data(source)
     figures = render_figures(data)
     written: list[Path] = []
