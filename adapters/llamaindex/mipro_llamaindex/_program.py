@@ -139,6 +139,14 @@ class LlamaIndexProgram:
         return dict(self._skipped)
 
     @property
+    def input_fields(self) -> tuple[str, ...] | None:
+        """The inputs one run takes (``("query",)`` for a query engine, ``("message",)`` for a
+        chat engine; ``None`` for a workflow, whose ``run`` keywords are its own). Tools that map
+        dataset columns to inputs (``mipro optimize``) read it: the prompt templates' variables
+        (``query_str``, ``context_str``) are filled by LlamaIndex, not by the data."""
+        return self._runner.input_keys or None
+
+    @property
     def kind(self) -> str:
         """``"query engine"``, ``"chat engine"`` or ``"workflow"``."""
         return self._runner.kind

@@ -57,6 +57,7 @@ def test_synthesizer_modes_offer_only_prompts_that_run(
     program = LlamaIndexProgram(index.as_query_engine(llm=MockLLM(), response_mode=mode))
     assert list(program.modules) == offered
     assert program.kind == "query engine"
+    assert program.input_fields == ("query",)
     if mode == "compact":
         assert "overflows" in program.skipped["response_synthesizer.refine_template"]
     for name in program.skipped:
@@ -118,6 +119,7 @@ def test_chat_engine_private_templates(index: VectorStoreIndex) -> None:
     assert isinstance(engine, CondensePlusContextChatEngine)
     program = LlamaIndexProgram(engine)
     assert program.kind == "chat engine"
+    assert program.input_fields == ("message",)
     assert list(program.modules) == ["context_prompt_template"]
     assert set(program.skipped) == {"context_refine_prompt_template", "condense_prompt_template"}
     signature = program.modules["context_prompt_template"].signature
@@ -162,6 +164,7 @@ def test_workflow_attributes_are_found_and_class_prompt_restored() -> None:
     workflow = Pipeline(MockLLM(), timeout=10)
     program = LlamaIndexProgram(workflow)
     assert program.kind == "workflow"
+    assert program.input_fields is None
     assert list(program.modules) == ["draft_prompt", "review_prompt"]
     original = current_state(program)
     program.apply(ProgramState({"review_prompt": ModuleState("Be kind.")}))
