@@ -131,7 +131,11 @@ def build_demo_sets(
         while len(sets) < num_sets and attempts < 4 * num_sets:
             attempts += 1
             if max_bootstrapped > 0 and boot:
-                size = int(rng.integers(1, min(max_bootstrapped, len(boot)) + 1))
+                largest = min(max_bootstrapped, len(boot))
+                # the first bootstrapped set is a full one (as DSPy's unshuffled set), the
+                # others have random sizes
+                full = attempts == 1
+                size = largest if full else int(rng.integers(1, largest + 1))
                 chosen = _sample(boot, size, rng)
                 fill = max(0, max_labeled - size)
                 extra = _sample(lab, min(fill, len(lab)), rng) if fill and lab else ()

@@ -51,6 +51,10 @@ logger = logging.getLogger("mipro_core.engine")
 
 _RNG_STREAMS = ("split", "bootstrap", "demo_sets", "proposals", "sampler", "minibatch", "meta")
 _KEPT_FAILURES = 60
+_IDLE_TRIALS = 30
+"""Stop after this many trials in a row that were answered entirely from the cache."""
+EXHAUSTED = "search exhausted"
+"""The stop reason when the sampler only revisits configurations already scored."""
 
 
 @attrs.frozen(kw_only=True)
@@ -453,6 +457,7 @@ class Engine:
         next_full = search.full_eval_every
         meta = self.settings.proposer.meta_optimize and self._client is not None
         next_round = self.settings.proposer.meta_round_every
+        idle = 0  # trials in a row answered entirely from the cache
         try:
             while done < total:
                 reason = self._stop_reason(space)
@@ -460,13 +465,16 @@ class Engine:
                 if (
                     not reason
                     and use_minibatch
-                    and not self._affordable(batch * minibatch + len(self.valset))
+                    and not self._affordable(batch * minibatch + len(self.valset) - minibatch)
                 ):
-                    reason = "max_lm_calls"  # keep what a final full evaluation needs
+                    # keep what a final full evaluation needs: the configuration it scores
+                    # already has a minibatch of the validation set in the cache
+                    reason = "max_lm_calls"
                 if reason:
                     self.stopped_reason = reason
                     break
                 asked = [self._ask(space) for _ in range(batch)]
+                spent = self.budget.used
                 if use_minibatch:
                     outcomes = self._score_minibatches(space, asked, minibatch)
                 else:
@@ -475,6 +483,11 @@ class Engine:
                 if any(not t.complete for t in outcomes):
                     self.stopped_reason = "max_lm_calls"
                     break
+                idle = idle + len(outcomes) if self.budget.used == spent else 0
+                if idle >= _IDLE_TRIALS:
+                    # the sampler keeps choosing what is already scored: nothing new to learn
+                    self.stopped_reason = EXHAUSTED
+                    break
                 if use_minibatch and done >= next_full and done < total:
                     next_full += search.full_eval_every
                     self._full_eval_best(space)
@@ -482,7 +495,7 @@ class Engine:
                     next_round += self.settings.proposer.meta_round_every
                     space = self._proposal_round(space)
                 self.progress.trials(done, total, self.best_full_score(), self.budget.used)
-            if use_minibatch and self.stopped_reason in ("completed", "max_lm_calls"):
+            if use_minibatch and self.stopped_reason in ("completed", "max_lm_calls", EXHAUSTED):
                 self._full_eval_best(space)  # the last trials' best gets its full evaluation
         except BudgetExhaustedError:
             self.stopped_reason = "max_lm_calls"
@@ -642,10 +655,19 @@ class Engine:
                 continue
             means.setdefault(key, []).append(obs.value)
             params_of[key] = obs.params
-        if not means or not self._affordable(len(self.valset)):
+        if not means:
             return
         best_key = max(means, key=lambda k: (sum(means[k]) / len(means[k]), -list(means).index(k)))
-        self._score_full(space, dict(params_of[best_key]))
+        params = dict(params_of[best_key])
+        scored = {
+            example_id
+            for trial in self.trials
+            if trial.kind == "minibatch" and config_key(trial.params) == best_key
+            for example_id in trial.example_ids
+        }
+        if not self._affordable(sum(1 for ex in self.valset if ex.id not in scored)):
+            return
+        self._score_full(space, params)
 
     def usage(self) -> dict[str, float | int | None]:
         """LM calls, tokens and (with a price table) cost spent so far."""

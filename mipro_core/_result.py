@@ -158,6 +158,10 @@ class OptimizationResult:
     completion_tokens: int
     seconds: float
     stopped_reason: str
+    """Why the search ended: ``"completed"`` (every trial run), ``"max_lm_calls"``,
+    ``"max_seconds"``, ``"interrupted"``, ``"every configuration fully evaluated"``, ``"search
+    exhausted"`` (30 trials in a row were answered entirely from the cache: the sampler only
+    revisits what is already scored) or ``"nothing to search"``."""
     seed: int
     strategy: str
     estimate: CostEstimate | None = None

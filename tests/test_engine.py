@@ -172,3 +172,28 @@ def test_a_shut_down_executor_is_refused_clearly_and_ours_is_shut_down() -> None
     run(max_trials=3)
     after = {t.name for t in threading.enumerate() if t.name.startswith("mipro")}
     assert after <= before  # the run's own pool is shut down and joined when it returns
+
+
+def test_a_search_that_only_revisits_cached_configurations_stops() -> None:
+    # demo sets only, a tiny validation set: every configuration is soon scored on
+    # every example, after which trials cost no LM call and teach the sampler nothing new
+    lm = ToyLM()
+    result = mc.optimize(
+        toy_program(lm, stages=2),
+        toy_data(30),
+        toy_metric,
+        valset=toy_data(12, offset=100),
+        strategy="bootstrap-random-search",
+        num_candidates=5,
+        minibatch_size=6,
+        max_trials=1000,
+        seed=3,
+    )
+    assert result.stopped_reason == "search exhausted"
+    assert len(result.trials) < 200
+    # a minibatch trial that paid for nothing leaves the running LM-call count unchanged
+    last = result.trials[-31:-1]
+    pairs = zip(result.trials[-32:-2], last, strict=True)
+    idle = [b for a, b in pairs if b.kind == "minibatch" and b.total_lm_calls == a.total_lm_calls]
+    assert len(idle) >= 20
+    assert result.trials[-1].kind == "full"  # the best of the last trials still gets scored
