@@ -26,6 +26,8 @@ def estimate_cost(
     proposer_calls = 0
     if search.search_instructions and n > 1:
         proposer_calls = len(modules) * (n - 1)
+        if proposer.use_demos and proposer.observe_demos:  # an observation before each proposal
+            proposer_calls *= 2
         if proposer.use_data_summary:
             proposer_calls += proposer.max_data_batches + 1
         if proposer.use_program_summary:

@@ -100,6 +100,7 @@ def test_estimate_bounds_the_real_spend() -> None:
     result, _, _ = run(max_trials=10)
     assert result.estimate is not None
     assert result.lm_calls <= result.estimate.total_lm_calls
+    assert result.proposer_lm_calls <= result.estimate.proposer_calls
 
 
 def test_a_cap_below_the_baseline_evaluation_is_refused_clearly() -> None:
