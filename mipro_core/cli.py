@@ -1,4 +1,4 @@
-"""The ``mipro`` command line: ``mipro --version``, ``mipro plugins``, ``mipro show ARTIFACT``.
+"""The ``mipro`` command line: ``optimize``, ``apply``, ``resume``, ``report``, ``demo``, ``show``, ``plugins``.
 
 Why :mod:`argparse` and not click or typer: the core promises a short dependency list (attrs,
 pluggy, numpy, scipy) and a cheap import, and the CLI is a thin skin over library calls with a
