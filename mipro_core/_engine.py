@@ -490,7 +490,11 @@ class Engine:
                     break
                 if use_minibatch and done >= next_full and done < total:
                     next_full += search.full_eval_every
-                    self._full_eval_best(space)
+                    # skip it when the budget leaves no room for trials after it: the final
+                    # full evaluation, due right after, scores the same candidate
+                    later = search.full_eval_every * minibatch + 2 * (len(self.valset) - minibatch)
+                    if self._affordable(later):
+                        self._full_eval_best(space)
                 if meta and done >= next_round and done < total:
                     next_round += self.settings.proposer.meta_round_every
                     space = self._proposal_round(space)

@@ -198,3 +198,26 @@ def test_a_search_that_only_revisits_cached_configurations_stops() -> None:
     idle = [b for a, b in pairs if b.kind == "minibatch" and b.total_lm_calls == a.total_lm_calls]
     assert len(idle) >= 20
     assert result.trials[-1].kind == "full"  # the best of the last trials still gets scored
+
+
+@pytest.mark.parametrize("cap", [400, 500, 600, 700])
+def test_no_mid_search_full_evaluation_without_room_for_trials_after_it(cap: int) -> None:
+    # a periodic full evaluation right before the final one scores the same candidate twice
+    # over: under a tight cap the search skips it and runs more minibatch trials instead
+    result = mc.optimize(
+        toy_program(ToyLM(), stages=2),
+        toy_data(40),
+        toy_metric,
+        valset=toy_data(60, offset=100),
+        minibatch_size=15,
+        full_eval_every=3,
+        max_lm_calls=cap,
+        max_trials=1000,
+        num_candidates=4,
+        seed=2,
+        num_threads=4,
+    )
+    kinds = "".join("F" if t.kind == "full" else "m" for t in result.trials)
+    assert kinds[0] == "F" and kinds[-1] == "F"  # the baseline and the final evaluation
+    for position in [i for i, k in enumerate(kinds[:-1]) if k == "F" and i > 0]:
+        assert kinds[position + 1 : position + 4] == "mmm", kinds
