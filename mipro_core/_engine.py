@@ -458,6 +458,8 @@ class Engine:
         meta = self.settings.proposer.meta_optimize and self._client is not None
         next_round = self.settings.proposer.meta_round_every
         idle = 0  # trials in a row answered entirely from the cache
+        # runs a full evaluation needs: its configuration has a minibatch in the cache already
+        full_eval_runs = len(self.valset) - minibatch
         try:
             while done < total:
                 reason = self._stop_reason(space)
@@ -465,11 +467,9 @@ class Engine:
                 if (
                     not reason
                     and use_minibatch
-                    and not self._affordable(batch * minibatch + len(self.valset) - minibatch)
+                    and not self._affordable(batch * minibatch + full_eval_runs)
                 ):
-                    # keep what a final full evaluation needs: the configuration it scores
-                    # already has a minibatch of the validation set in the cache
-                    reason = "max_lm_calls"
+                    reason = "max_lm_calls"  # keep what a final full evaluation needs
                 if reason:
                     self.stopped_reason = reason
                     break
@@ -492,8 +492,7 @@ class Engine:
                     next_full += search.full_eval_every
                     # skip it when the budget leaves no room for trials after it: the final
                     # full evaluation, due right after, scores the same candidate
-                    later = search.full_eval_every * minibatch + 2 * (len(self.valset) - minibatch)
-                    if self._affordable(later):
+                    if self._affordable(search.full_eval_every * minibatch + 2 * full_eval_runs):
                         self._full_eval_best(space)
                 if meta and done >= next_round and done < total:
                     next_round += self.settings.proposer.meta_round_every

@@ -37,6 +37,19 @@ CREATE TABLE IF NOT EXISTS events (
 """
 
 
+def check_meta(path: object, meta: Mapping[str, Any]) -> None:
+    """Raise :class:`JournalError` unless ``meta`` is a journal's metadata this version reads."""
+    if meta.get("format") != FORMAT:
+        raise JournalError(f"{path} is not a mipro journal (format {meta.get('format')!r})")
+    if meta.get("schema_version") != SCHEMA_VERSION:
+        raise JournalError(
+            f"journal {path} has schema version {meta.get('schema_version')!r}; this mipro "
+            f"({__version__}) reads version {SCHEMA_VERSION}"
+        )
+    if not isinstance(meta.get("config"), dict):
+        raise JournalError(f"journal {path} has no run configuration")
+
+
 class Journal:
     """A memo (see :mod:`mipro_core._memo`) persisted in SQLite; thread-safe."""
 
@@ -95,15 +108,7 @@ class Journal:
             meta = {k: json.loads(v) for k, v in rows.items()}
         except json.JSONDecodeError as exc:
             raise JournalError(f"journal {path} has corrupt metadata ({exc})") from exc
-        if meta.get("format") != FORMAT:
-            raise JournalError(f"{path} is not a mipro journal (format {meta.get('format')!r})")
-        if meta.get("schema_version") != SCHEMA_VERSION:
-            raise JournalError(
-                f"journal {path} has schema version {meta.get('schema_version')!r}; this mipro "
-                f"({__version__}) reads version {SCHEMA_VERSION}"
-            )
-        if not isinstance(meta.get("config"), dict):
-            raise JournalError(f"journal {path} has no run configuration")
+        check_meta(path, meta)
         return cls(path, db)
 
     # ------------------------------------------------------------------ reading

@@ -23,8 +23,7 @@ from urllib.parse import quote
 
 from .._artifact import Artifact, read_artifact
 from .._errors import ArtifactError, JournalError
-from .._journal import FORMAT as JOURNAL_FORMAT
-from .._journal import SCHEMA_VERSION as JOURNAL_SCHEMA_VERSION
+from .._journal import check_meta
 from .._result import Trial
 from .._types import Demo
 from ._data import (
@@ -108,16 +107,7 @@ class _JournalContent:
         }
 
     def _check_meta(self) -> None:
-        path, meta = self.path, self.meta
-        if meta.get("format") != JOURNAL_FORMAT:
-            raise JournalError(f"{path} is not a mipro journal (format {meta.get('format')!r})")
-        if meta.get("schema_version") != JOURNAL_SCHEMA_VERSION:
-            raise JournalError(
-                f"journal {path} has schema version {meta.get('schema_version')!r}; this mipro "
-                f"reads version {JOURNAL_SCHEMA_VERSION}"
-            )
-        if not isinstance(meta.get("config"), dict):
-            raise JournalError(f"journal {path} has no run configuration")
+        check_meta(self.path, self.meta)
 
     @property
     def config(self) -> dict[str, Any]:
