@@ -27,6 +27,7 @@ from ._propose import (
     Grounding,
     ProposerClient,
     describe_program,
+    observe_stages,
     plan_proposals,
     propose_instructions,
     summarize_data,
@@ -95,6 +96,14 @@ class SearchSpace:
 
     def full_params(self, params: Mapping[str, int]) -> dict[str, int]:
         return {v: int(params.get(v, 0)) for v in self.variables}
+
+
+@attrs.frozen
+class _PendingGrounding:
+    """The grounding's two chains of proposer calls, running beside the baseline and bootstrap."""
+
+    described: cf.Future[dict[str, Any]]
+    data_summary: cf.Future[str]
 
 
 def config_key(params: Mapping[str, int]) -> str:
@@ -183,16 +192,21 @@ class Engine:
 
     def _run(self) -> OptimizationResult:
         client = self._proposer_client()
-        grounding: list[cf.Future[Grounding]] = []
-        # The grounding is a chain of sequential proposer calls (data-summary batches, then the
-        # descriptions). It gets a thread of its own: queued behind the baseline's runs on the
-        # shared executor it would only start once they are all done, and its chain would then
-        # sit on the critical path of every run with several threads.
-        chain = cf.ThreadPoolExecutor(1, thread_name_prefix="mipro-grounding")
+        grounding: list[_PendingGrounding] = []
+        # The grounding is two chains of sequential proposer calls: the data-summary batches,
+        # and the program then module descriptions. Each gets a thread of its own: queued
+        # behind the baseline's runs on the shared executor they would only start once those
+        # are all done, and would then sit on the critical path of every run with many threads.
+        chains = cf.ThreadPoolExecutor(2, thread_name_prefix="mipro-grounding")
 
         def start_grounding() -> None:  # the grounding needs neither scores nor demos
             if client is not None and not grounding:
-                grounding.append(chain.submit(self._write_grounding, client))
+                grounding.append(
+                    _PendingGrounding(
+                        chains.submit(self._describe, client),
+                        chains.submit(self._summarize_data, client),
+                    )
+                )
 
         # start it as soon as one baseline run has succeeded (bad input fails before that)
         self.evaluator.on_first_success = start_grounding
@@ -215,7 +229,7 @@ class Engine:
                 self.stopped_reason = "max_lm_calls"
                 return self.result(self._baseline_space(), baseline)
         finally:
-            chain.shutdown(wait=False, cancel_futures=True)
+            chains.shutdown(wait=False, cancel_futures=True)
         space = self.search(space, baseline)
         return self.result(space, baseline)
 
@@ -227,16 +241,19 @@ class Engine:
         )
 
     def build_space(
-        self, client: ProposerClient | None, grounding: cf.Future[Grounding] | None
+        self, client: ProposerClient | None, grounding: _PendingGrounding | None
     ) -> SearchSpace:
         search = self.settings.search
         if grounding is not None:
             self.progress.stage("writing the grounding (data summary, program description)")
         pools = self.bootstrap_demos()
         demo_sets = self.build_demo_sets(pools)
+        summary = None
         if client is not None and grounding is not None:
-            self._client, self._grounding = client, grounding.result()
-        instructions = self.propose(demo_sets)
+            self._client = client
+            self._grounding = Grounding(**grounding.described.result())
+            summary = grounding.data_summary
+        instructions = self.propose(demo_sets, summary)
         if not search.search_demos:
             demo_sets = {n: sets[:1] for n, sets in demo_sets.items()}
         variables: dict[str, int] = {}
@@ -352,26 +369,26 @@ class Engine:
             backoff=self.evaluator.backoff,
         )
 
-    def _write_grounding(self, client: ProposerClient) -> Grounding:
-        """The program/module descriptions and the data summary (each computed once per run)."""
+    def _summarize_data(self, client: ProposerClient) -> str:
+        """The data summary (computed once per run)."""
         config = self.settings.proposer
-        described = self._describe(client) if config.use_program_summary else {}
-        summary = (
-            summarize_data(
-                client,
-                self.trainset,
-                batch_size=config.data_batch_size,
-                max_batches=config.max_data_batches,
-                temperature=config.temperature,
-            )
-            if config.use_data_summary
-            else ""
+        if not config.use_data_summary:
+            return ""
+        return summarize_data(
+            client,
+            self.trainset,
+            batch_size=config.data_batch_size,
+            max_batches=config.max_data_batches,
+            temperature=config.temperature,
         )
-        return Grounding(data_summary=summary, **described)
 
     def propose(
-        self, demo_sets: Mapping[str, tuple[tuple[Demo, ...], ...]]
+        self,
+        demo_sets: Mapping[str, tuple[tuple[Demo, ...], ...]],
+        data_summary: cf.Future[str] | None = None,
     ) -> dict[str, tuple[str, ...]]:
+        """The instruction candidates per module. The proposals' first calls (observing the
+        demos) need only the descriptions, so they run while ``data_summary`` is finishing."""
         originals = {n: self.initial_state[n].instruction for n in self.modules}
         result: dict[str, tuple[str, ...]] = {n: (originals[n],) for n in self.modules}
         count = self._initial_candidates()
@@ -390,15 +407,31 @@ class Engine:
                 self.rng["proposals"],
             )
         self.progress.stage(f"proposing {len(specs)} instructions for {len(self.searched)} modules")
-        proposed = propose_instructions(
+        signatures = {n: self.modules[n].signature for n in self.searched}
+        searched_originals = {n: originals[n] for n in self.searched}
+        searched_sets = {n: demo_sets[n] for n in self.searched}
+        observations = observe_stages(
             client,
             specs,
-            {n: self.modules[n].signature for n in self.searched},
-            {n: originals[n] for n in self.searched},
-            {n: demo_sets[n] for n in self.searched},
+            signatures,
+            searched_originals,
+            searched_sets,
             self._grounding,
             config,
             self.executor,
+        )
+        if data_summary is not None:
+            self._grounding = attrs.evolve(self._grounding, data_summary=data_summary.result())
+        proposed = propose_instructions(
+            client,
+            specs,
+            signatures,
+            searched_originals,
+            searched_sets,
+            self._grounding,
+            config,
+            self.executor,
+            observations,
         )
         pspace = proposal_space(config, self.settings.budget.num_candidates)
         for name, candidates in proposed.items():
@@ -427,6 +460,9 @@ class Engine:
         ]
 
     def _describe(self, client: ProposerClient) -> dict[str, Any]:
+        """The program description and the module roles (computed once per run)."""
+        if not self.settings.proposer.use_program_summary:
+            return {}
         description, roles = describe_program(
             client,
             self.program.describe(),

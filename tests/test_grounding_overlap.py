@@ -1,4 +1,4 @@
-"""The grounding chain overlaps the baseline evaluation instead of queueing behind it."""
+"""The grounding overlaps the baseline and bootstrap runs instead of queueing behind them."""
 
 from __future__ import annotations
 
@@ -46,3 +46,52 @@ def test_the_grounding_starts_while_the_baseline_is_still_running() -> None:
     # succeed, on the grounding's own thread, not after the 60 baseline runs it used to wait for
     assert first_task_calls < len(valset) // 2
     assert thread.startswith("mipro-grounding")
+
+
+class SlowSummaryLM(ToyLM):
+    """The data summary's final call takes a while; records when each proposer call starts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[str] = []
+        self._events_lock = threading.Lock()
+
+    def __call__(
+        self, messages: Sequence[Any], *, n: int = 1, temperature: float = 0.0
+    ) -> list[str]:
+        system = messages[0]["content"]
+        if system.startswith("Summarize these observations"):
+            self._log("summary started")
+            time.sleep(0.5)
+            self._log("summary done")
+        elif system.startswith("You are studying one stage"):
+            self._log("observe")
+        elif "proposed_instruction" in system:
+            self._log("propose")
+        return super().__call__(messages, n=n, temperature=temperature)
+
+    def _log(self, event: str) -> None:
+        with self._events_lock:
+            self.events.append(event)
+
+
+def test_the_proposals_observe_the_demos_while_the_data_summary_is_being_written() -> None:
+    lm = SlowSummaryLM()
+    mc.optimize(
+        toy_program(lm),
+        toy_data(40),
+        toy_metric,
+        valset=toy_data(30, offset=100),
+        num_threads=4,
+        max_trials=2,
+        num_candidates=3,
+        seed=1,
+    )
+    events = lm.events
+    observed = [i for i, e in enumerate(events) if e == "observe"]
+    proposed = [i for i, e in enumerate(events) if e == "propose"]
+    assert observed and proposed
+    # the observations need only the descriptions and the demos: they do not wait for the
+    # summary; the proposals, which show the summary, do
+    assert max(observed) < events.index("summary done")
+    assert min(proposed) > events.index("summary done")

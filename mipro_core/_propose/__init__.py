@@ -2,7 +2,13 @@
 
 from ._client import ProposerClient, load_template
 from ._grounding import describe_program, summarize_data
-from ._instructions import Grounding, ProposalSpec, plan_proposals, propose_instructions
+from ._instructions import (
+    Grounding,
+    ProposalSpec,
+    observe_stages,
+    plan_proposals,
+    propose_instructions,
+)
 from ._tips import TIPS
 
 __all__ = [
@@ -12,6 +18,7 @@ __all__ = [
     "ProposerClient",
     "describe_program",
     "load_template",
+    "observe_stages",
     "plan_proposals",
     "propose_instructions",
     "summarize_data",

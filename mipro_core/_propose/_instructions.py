@@ -64,6 +64,7 @@ def propose_one(
     grounding: Grounding,
     config: ProposerConfig,
     feedback: ModuleFeedback | None = None,
+    observations: str | None = None,
 ) -> str:
     """One proposal with the settings of ``spec``; returns the cleaned instruction.
 
@@ -72,10 +73,13 @@ def propose_one(
     then it writes the instruction with those observations in view. Looking before writing is
     what a grounded proposal is for: a pattern that only shows across several demos (a follow-up
     query naming the entity the first passage introduced) is easier to state once observed.
+    ``observations`` already written by :func:`observe_stages` skip the first call.
     """
     inputs = proposal_inputs(spec, signature, original, demo_sets, grounding, config, feedback)
     if config.observe_demos and "task_demos" in inputs:
-        inputs["stage_observations"] = observe_stage(client, spec, inputs)
+        if observations is None:
+            observations = observe_stage(client, spec, inputs)
+        inputs["stage_observations"] = observations
     sig = Signature(
         tuple(f for f in PROPOSER_SIGNATURE.inputs if f in inputs), PROPOSER_SIGNATURE.outputs
     )
@@ -210,6 +214,39 @@ def plan_proposals(
     return specs
 
 
+def observe_stages(
+    client: ProposerClient,
+    specs: Sequence[ProposalSpec],
+    signatures: Mapping[str, Signature],
+    originals: Mapping[str, str],
+    demo_sets: Mapping[str, Sequence[Sequence[Demo]]],
+    grounding: Grounding,
+    config: ProposerConfig,
+    executor: cf.Executor,
+) -> dict[ProposalSpec, str]:
+    """The first call of every two-call proposal in ``specs`` (see :func:`propose_one`).
+
+    It reads the program and module descriptions but never the data summary, so it can run
+    while the summary is still being written; specs without demos in context are left out.
+    """
+    if not config.observe_demos:
+        return {}
+    observed = []
+    for spec in specs:
+        inputs = proposal_inputs(
+            spec,
+            signatures[spec.module],
+            originals[spec.module],
+            demo_sets.get(spec.module, ()),
+            grounding,
+            config,
+        )
+        if "task_demos" in inputs:
+            observed.append((spec, inputs))
+    texts = executor.map(lambda pair: observe_stage(client, *pair), observed)
+    return {spec: text for (spec, _), text in zip(observed, texts, strict=True)}
+
+
 def propose_instructions(
     client: ProposerClient,
     specs: Sequence[ProposalSpec],
@@ -219,8 +256,13 @@ def propose_instructions(
     grounding: Grounding,
     config: ProposerConfig,
     executor: cf.Executor,
+    observations: Mapping[ProposalSpec, str] | None = None,
 ) -> dict[str, list[tuple[str, ProposalSpec | None]]]:
-    """Candidate instructions per module: the original first, then distinct proposals."""
+    """Candidate instructions per module: the original first, then distinct proposals.
+
+    ``observations`` from :func:`observe_stages` (same specs) save each proposal's first call.
+    """
+    observed = observations or {}
 
     def one(spec: ProposalSpec) -> str:
         return propose_one(
@@ -231,6 +273,7 @@ def propose_instructions(
             demo_sets.get(spec.module, ()),
             grounding,
             config,
+            observations=observed.get(spec),
         )
 
     texts = list(executor.map(one, specs))
