@@ -159,6 +159,9 @@ _INSTRUCTION_LINE = re.compile(
 )
 _NLI_CUE = re.compile(r"\b(?:premises?|hypothes[ie]s|entail\w*)\b", re.I)
 _LABEL_LINE = re.compile(r"^(?:[ \t\-*]*[\w ]{0,40}:)?[ \t]*(yes|no)\.?[ \t]*$", re.I | re.M)
+_LABEL_VALUE = re.compile(r"""["'][\w ]{1,40}["'][ \t]*[:=][ \t]*["'](yes|no)["']""", re.I)
+"""A label as a quoted key-value pair: ``'answer': 'yes'`` in a dict repr, ``"answer": "no"``
+in JSON. A model reads it as surely as an ``answer: yes`` line."""
 _LABEL_WINDOW = 300
 _QUERY_LABEL = re.compile(r"^[ \t]*[\w ]*query[ \t]*:", re.I | re.M)
 _ANSWER_LABEL = re.compile(r"^[ \t]*[\w ]*answer[ \t]*:", re.I | re.M)
@@ -216,8 +219,11 @@ def nli_evidence(text: str, params: SimParams) -> tuple[float, float]:
             continue
         seen.add(info.question)
         end = min(hits[i + 1].start if i + 1 < len(hits) else len(text), hit.end + _LABEL_WINDOW)
+        window = (hit.end, max(hit.end, end))
         labels = {
-            m.group(1).lower() for m in _LABEL_LINE.finditer(text, hit.end, max(hit.end, end))
+            m.group(1).lower()
+            for rx in (_LABEL_LINE, _LABEL_VALUE)
+            for m in rx.finditer(text, *window)
         }
         if info.plain != info.surface and info.plain in labels:
             surface -= params.surface_counter_weight

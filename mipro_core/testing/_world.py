@@ -29,7 +29,6 @@ _ENUM_PREFIX = re.compile(
 RULE_QA = "rule_qa"
 MULTIHOP_QA = "multihop_qa"
 SCONE_NLI = "scone_nli"
-_MAX_QUESTION_WORDS_STRIPPED = 24
 _MAX_QUESTION_CHARS = 400
 
 
@@ -136,6 +135,8 @@ class World:
             if info.task == RULE_QA and info.category in ("person", "place", "other"):
                 self.formatted_forms[" ".join(tokens(info.gold))] = info.category
         self.max_form_tokens = max((k.count(" ") + 1 for k in self.formatted_forms), default=1)
+        # every question length in words, longest first: a question is a suffix of one of them
+        self._question_lengths = sorted({k.count(" ") + 1 for k in self.questions}, reverse=True)
         self._find_cached = functools.lru_cache(maxsize=8192)(self._find_questions)
 
     def _add(self, info: QInfo, pools: dict[tuple[str, str], list[str]]) -> None:
@@ -167,11 +168,14 @@ class World:
         return tuple(hits)
 
     def _lookup_suffix(self, segment: str) -> QInfo | None:
+        """The longest world question that ``segment`` ends with (whatever precedes it on the
+        line: a label, a quote, or other examples of a one-line list such as a dict repr)."""
         words = question_key(segment).split()
-        for start in range(min(len(words), _MAX_QUESTION_WORDS_STRIPPED)):
-            info = self.questions.get(" ".join(words[start:]))
-            if info is not None:
-                return info
+        for length in self._question_lengths:
+            if length <= len(words):
+                info = self.questions.get(" ".join(words[-length:]))
+                if info is not None:
+                    return info
         return None
 
     def is_passage_line(self, line: str) -> bool:

@@ -170,3 +170,34 @@ def test_the_spurious_rule_looks_good_on_the_training_split() -> None:
     program.apply(ProgramState({"answer": ModuleState(SPURIOUS)}))
     spurious = statistics.fmean(TASK.metric(ex, program.run(ex.inputs)[0]) for ex in TASK.trainset)
     assert spurious > seed_score + 0.05
+
+
+def test_examples_in_a_one_line_dict_repr_are_read_like_labeled_lines() -> None:
+    """A real model reads ``Example({'question': ..., 'answer': 'yes'})`` lists (DSPy's data
+    summary shows its examples that way) as surely as ``question:``/``answer:`` lines: the
+    simulated one finds every question and label in both layouts, and weighs them the same."""
+    from mipro_core.testing._params import SimParams
+    from mipro_core.testing._proposer_behaviour import nli_evidence
+
+    batch = tuple(TASK.trainset[:10])
+    repr_text = (
+        "examples: ["
+        + ", ".join(
+            f"Example({{'question': {ex.inputs['question']!r}, 'answer': {ex.outputs['answer']!r}}}) "
+            "(input_keys={'question'})"
+            for ex in batch
+        )
+        + "]"
+    )
+    assert "\n" not in repr_text
+    world = get_world()
+    assert len(world.find_questions(repr_text)) == len(batch)
+    json_text = "\n".join(
+        f'{{"question": "{ex.inputs["question"]}", "answer": "{ex.outputs["answer"]}"}}'
+        for ex in batch
+    )
+    params = SimParams()
+    lines = nli_evidence(example_text(batch), params)
+    assert lines != (0.0, 0.0)
+    assert nli_evidence(repr_text, params) == lines
+    assert nli_evidence(json_text, params) == lines
