@@ -1,8 +1,8 @@
 """Stage 1: candidate demo sets per module.
 
 Runs the program on training inputs (in parallel, through the evaluator), keeps the traces of
-runs whose final output passes the metric, and turns every module call in those traces into a
-bootstrapped demo for that module. Labeled demos come from examples whose gold fields cover a
+runs whose final output passes the metric, and turns each module's last call in those traces
+into a bootstrapped demo for that module. Labeled demos come from examples whose gold fields cover a
 module's signature. From these pools it builds, per module: the module's current demos, an empty
 set, a labeled-only set, and bootstrapped sets of varied size and order.
 """
@@ -87,7 +87,10 @@ def bootstrap_pools(
             for name in modules:
                 calls = record.trace.for_module(name)
                 if calls:
-                    call = calls[int(rng.integers(len(calls)))]
+                    # one demo per module and trace: the module's last call, whose inputs carry
+                    # everything earlier calls gathered (the second hop's query sees the first
+                    # hop's passages) and whose output fed the final answer most directly
+                    call = calls[-1]
                     pools[name].append(Demo(call.inputs, call.outputs, source="bootstrapped"))
         if not outcome.complete:
             break
