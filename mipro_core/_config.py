@@ -73,7 +73,10 @@ class ProposerConfig:
     use_demos: bool = True
     use_tip: bool = True
     use_original_instruction: bool = True
-    num_demos_in_context: int = 3
+    num_demos_in_context: int = 6
+    """Demos shown to the proposer (walking the demo sets from the proposal's own set). DSPy
+    shows 3; 6 scored +0.01 to +0.04 over 40 seeds on every bundled task but ``scone_nli``
+    (neutral), where the training data's pattern is the spurious one and 8 already hurt."""
     observe_demos: bool = True
     """Before each proposal that shows demos, ask the proposer what good outputs of the stage
     have in common (one extra proposer call per proposal) and show it those observations."""

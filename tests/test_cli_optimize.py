@@ -156,7 +156,10 @@ def test_optimize_writes_artifact_journal_and_summary_then_apply_prints_the_prom
     assert f"baseline {saved.metadata['baseline_score']:.3f}" in score_line
     assert f"best {saved.metadata['score']:.3f}" in score_line
     assert "LM calls" in out and "(task " in out and ", proposer " in out
-    assert any(line.split()[:2] == ["answer", "changed"] for line in out.splitlines())
+    new_instruction = saved.state["answer"].instruction != "Answer the question."
+    row = ["answer", "changed" if new_instruction else "unchanged"]
+    row += ["0", "->", str(len(saved.state["answer"].demos))]
+    assert any(line.split()[:5] == row for line in out.splitlines())
     assert str(artifact) in out and str(journal) in out
     assert "mipro apply myapp:build myapp.mipro.json" in out
     assert "[mipro] evaluating the baseline" in err and "trial 3/3" in err  # progress on stderr

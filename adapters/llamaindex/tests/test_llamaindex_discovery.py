@@ -115,7 +115,7 @@ def test_sub_question_engine_finds_tool_engines(index: VectorStoreIndex) -> None
 
 
 def test_chat_engine_private_templates(index: VectorStoreIndex) -> None:
-    engine = index.as_chat_engine(llm=MockLLM())
+    engine = index.as_chat_engine(llm=MockLLM(), memory=ChatMemoryBuffer.from_defaults())
     assert isinstance(engine, CondensePlusContextChatEngine)
     program = LlamaIndexProgram(engine)
     assert program.kind == "chat engine"
