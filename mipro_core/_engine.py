@@ -25,6 +25,7 @@ from ._memo import Memo
 from ._progress import Progress
 from ._propose import (
     Grounding,
+    ProposalTargets,
     ProposerClient,
     describe_program,
     observe_stages,
@@ -407,31 +408,18 @@ class Engine:
                 self.rng["proposals"],
             )
         self.progress.stage(f"proposing {len(specs)} instructions for {len(self.searched)} modules")
-        signatures = {n: self.modules[n].signature for n in self.searched}
-        searched_originals = {n: originals[n] for n in self.searched}
-        searched_sets = {n: demo_sets[n] for n in self.searched}
+        modules = ProposalTargets(
+            {n: self.modules[n].signature for n in self.searched},
+            {n: originals[n] for n in self.searched},
+            {n: demo_sets[n] for n in self.searched},
+        )
         observations = observe_stages(
-            client,
-            specs,
-            signatures,
-            searched_originals,
-            searched_sets,
-            self._grounding,
-            config,
-            self.executor,
+            client, specs, modules, self._grounding, config, self.executor
         )
         if data_summary is not None:
             self._grounding = attrs.evolve(self._grounding, data_summary=data_summary.result())
         proposed = propose_instructions(
-            client,
-            specs,
-            signatures,
-            searched_originals,
-            searched_sets,
-            self._grounding,
-            config,
-            self.executor,
-            observations,
+            client, specs, modules, self._grounding, config, self.executor, observations
         )
         pspace = proposal_space(config, self.settings.budget.num_candidates)
         for name, candidates in proposed.items():

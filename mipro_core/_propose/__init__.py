@@ -5,6 +5,7 @@ from ._grounding import describe_program, summarize_data
 from ._instructions import (
     Grounding,
     ProposalSpec,
+    ProposalTargets,
     observe_stages,
     plan_proposals,
     propose_instructions,
@@ -15,6 +16,7 @@ __all__ = [
     "TIPS",
     "Grounding",
     "ProposalSpec",
+    "ProposalTargets",
     "ProposerClient",
     "describe_program",
     "load_template",

@@ -214,12 +214,53 @@ def plan_proposals(
     return specs
 
 
+@attrs.frozen
+class ProposalTargets:
+    """The searched modules the proposals are written for: per module its signature, original
+    instruction and candidate demo sets."""
+
+    signatures: Mapping[str, Signature]
+    originals: Mapping[str, str]
+    demo_sets: Mapping[str, Sequence[Sequence[Demo]]]
+
+    def propose_one(
+        self,
+        client: ProposerClient,
+        spec: ProposalSpec,
+        grounding: Grounding,
+        config: ProposerConfig,
+        observations: str | None = None,
+    ) -> str:
+        name = spec.module
+        return propose_one(
+            client,
+            spec,
+            self.signatures[name],
+            self.originals[name],
+            self.demo_sets.get(name, ()),
+            grounding,
+            config,
+            observations=observations,
+        )
+
+    def inputs(
+        self, spec: ProposalSpec, grounding: Grounding, config: ProposerConfig
+    ) -> dict[str, str]:
+        name = spec.module
+        return proposal_inputs(
+            spec,
+            self.signatures[name],
+            self.originals[name],
+            self.demo_sets.get(name, ()),
+            grounding,
+            config,
+        )
+
+
 def observe_stages(
     client: ProposerClient,
     specs: Sequence[ProposalSpec],
-    signatures: Mapping[str, Signature],
-    originals: Mapping[str, str],
-    demo_sets: Mapping[str, Sequence[Sequence[Demo]]],
+    modules: ProposalTargets,
     grounding: Grounding,
     config: ProposerConfig,
     executor: cf.Executor,
@@ -231,18 +272,8 @@ def observe_stages(
     """
     if not config.observe_demos:
         return {}
-    observed = []
-    for spec in specs:
-        inputs = proposal_inputs(
-            spec,
-            signatures[spec.module],
-            originals[spec.module],
-            demo_sets.get(spec.module, ()),
-            grounding,
-            config,
-        )
-        if "task_demos" in inputs:
-            observed.append((spec, inputs))
+    observed = [(spec, modules.inputs(spec, grounding, config)) for spec in specs]
+    observed = [(spec, inputs) for spec, inputs in observed if "task_demos" in inputs]
     texts = executor.map(lambda pair: observe_stage(client, *pair), observed)
     return {spec: text for (spec, _), text in zip(observed, texts, strict=True)}
 
@@ -250,9 +281,7 @@ def observe_stages(
 def propose_instructions(
     client: ProposerClient,
     specs: Sequence[ProposalSpec],
-    signatures: Mapping[str, Signature],
-    originals: Mapping[str, str],
-    demo_sets: Mapping[str, Sequence[Sequence[Demo]]],
+    modules: ProposalTargets,
     grounding: Grounding,
     config: ProposerConfig,
     executor: cf.Executor,
@@ -265,20 +294,11 @@ def propose_instructions(
     observed = observations or {}
 
     def one(spec: ProposalSpec) -> str:
-        return propose_one(
-            client,
-            spec,
-            signatures[spec.module],
-            originals[spec.module],
-            demo_sets.get(spec.module, ()),
-            grounding,
-            config,
-            observations=observed.get(spec),
-        )
+        return modules.propose_one(client, spec, grounding, config, observed.get(spec))
 
     texts = list(executor.map(one, specs))
     result: dict[str, list[tuple[str, ProposalSpec | None]]] = {
-        name: [(originals[name], None)] for name in signatures
+        name: [(modules.originals[name], None)] for name in modules.signatures
     }
     empty: dict[str, int] = {}
     for spec, text in zip(specs, texts, strict=False):
