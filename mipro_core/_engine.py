@@ -10,6 +10,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import logging
 import math
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -199,13 +200,14 @@ class Engine:
         # behind the baseline's runs on the shared executor they would only start once those
         # are all done, and would then sit on the critical path of every run with many threads.
         chains = cf.ThreadPoolExecutor(2, thread_name_prefix="mipro-grounding")
+        stop_grounding = threading.Event()  # set once the grounding is used or has failed
 
         def start_grounding() -> None:  # the grounding needs neither scores nor demos
             if client is not None and not grounding:
                 grounding.append(
                     _PendingGrounding(
                         chains.submit(self._describe, client),
-                        chains.submit(self._summarize_data, client),
+                        chains.submit(self._summarize_data, client, stop_grounding),
                     )
                 )
 
@@ -230,6 +232,7 @@ class Engine:
                 self.stopped_reason = "max_lm_calls"
                 return self.result(self._baseline_space(), baseline)
         finally:
+            stop_grounding.set()  # a summary still running after a failure stops at its next batch
             chains.shutdown(wait=False, cancel_futures=True)
         space = self.search(space, baseline)
         return self.result(space, baseline)
@@ -370,8 +373,8 @@ class Engine:
             backoff=self.evaluator.backoff,
         )
 
-    def _summarize_data(self, client: ProposerClient) -> str:
-        """The data summary (computed once per run)."""
+    def _summarize_data(self, client: ProposerClient, stop: threading.Event) -> str:
+        """The data summary (computed once per run; abandoned once ``stop`` is set)."""
         config = self.settings.proposer
         if not config.use_data_summary:
             return ""
@@ -381,6 +384,7 @@ class Engine:
             batch_size=config.data_batch_size,
             max_batches=config.max_data_batches,
             temperature=config.temperature,
+            stop=stop,
         )
 
     def propose(

@@ -396,10 +396,13 @@ class Evaluator:
             try:
                 done = _next_finished(finished, wait_for)
             except KeyboardInterrupt as exc:  # Ctrl-C: finish what is in flight, keep it
+                if isinstance(failure, KeyboardInterrupt):
+                    raise  # a second Ctrl-C: stop waiting for the runs in flight
                 self._stopping = True
                 for future in not_done:
                     future.cancel()  # cancelled runs arrive in ``finished`` too
-                done = []
+                # runs taken off the queue before the interrupt are done(): none is lost
+                done = [f for f in not_done if f.done()]
                 failure = failure or exc
             done = [f for f in done if f in not_done]
             not_done.difference_update(done)

@@ -7,6 +7,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
+
 import mipro_core as mc
 from tests.toy import ToyLM, toy_data, toy_metric, toy_program
 
@@ -95,3 +97,41 @@ def test_the_proposals_observe_the_demos_while_the_data_summary_is_being_written
     # summary; the proposals, which show the summary, do
     assert max(observed) < events.index("summary done")
     assert min(proposed) > events.index("summary done")
+
+
+class FailingDescriptionLM(ToyLM):
+    """The program description fails for good; each data-summary batch takes 50 ms."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.data_batches = 0
+
+    def __call__(
+        self, messages: Sequence[Any], *, n: int = 1, temperature: float = 0.0
+    ) -> list[str]:
+        system = messages[0]["content"]
+        if "program_description" in system and "module_description" not in system:
+            raise mc.InvalidInputError("this proposer cannot describe programs")
+        if "prior_observations" in messages[-1]["content"]:
+            time.sleep(0.05)
+            self.data_batches += 1
+        return super().__call__(messages, n=n, temperature=temperature)
+
+
+def test_a_failed_grounding_chain_stops_the_other_one() -> None:
+    lm = FailingDescriptionLM()
+    with pytest.raises(mc.MiproError):
+        mc.optimize(
+            toy_program(lm),
+            toy_data(200),  # 20 batches of 10: the summary would read max_data_batches=10
+            toy_metric,
+            valset=toy_data(20, offset=1000),
+            num_threads=4,
+            max_trials=2,
+            num_candidates=3,
+            seed=1,
+        )
+    seen = lm.data_batches
+    time.sleep(0.5)  # long enough for several more batches if the chain went on
+    assert lm.data_batches <= seen + 1  # at most the batch in flight finishes
+    assert lm.data_batches < 10

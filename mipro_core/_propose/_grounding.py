@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping, Sequence
 
 from .._types import Example, Signature
@@ -33,10 +34,17 @@ def summarize_data(
     batch_size: int,
     max_batches: int,
     temperature: float,
+    stop: threading.Event | None = None,
 ) -> str:
-    """Observe batches of training data (stopping early on COMPLETE), then summarize."""
+    """Observe batches of training data (stopping early on COMPLETE), then summarize.
+
+    Once ``stop`` is set (the run failed or was interrupted elsewhere) no further call is made
+    and the summary is abandoned (empty).
+    """
     observations: list[str] = []
     for b in range(max_batches):
+        if stop is not None and stop.is_set():
+            return ""
         batch = trainset[b * batch_size : (b + 1) * batch_size]
         if not batch:
             break
@@ -50,7 +58,7 @@ def summarize_data(
         if not reply or reply.upper().startswith("COMPLETE"):
             break
         observations.append(reply)
-    if not observations:
+    if not observations or (stop is not None and stop.is_set()):
         return ""
     summary = client.ask(
         "summarize_data",
