@@ -29,10 +29,10 @@ from pathlib import Path
 from scipy import stats
 
 import mipro_core as mc
-from mipro_core.testing import SimulatedLM, load_task
+from mipro_core.testing import load_task
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compare_optimizers import MAX_TRIALS, test_score
+import compare_meta
 
 DSPY_MEAN_CALLS = {"rule_qa": 552, "multihop_qa": 2430, "scone_nli": 538, "rule_qa_vote": 2625}
 """DSPy MIPROv2 light's mean LM calls per task (docs/benchmarks.md, 40 seeds)."""
@@ -41,22 +41,8 @@ DSPY_MEAN_CALLS = {"rule_qa": 552, "multihop_qa": 2430, "scone_nli": 538, "rule_
 def run_one(name: str, seed: int, cap: int, proposer: str, search: str) -> float:
     """Test score of MIPRO with the given JSON overrides (``"{}"``: the defaults)."""
     logging.disable(logging.WARNING)
-    task = load_task(name)
-    program = task.make_program(SimulatedLM(seed=seed))
-    mc.optimize(
-        program,
-        task.trainset,
-        task.metric,
-        valset=task.valset,
-        seed=seed,
-        num_threads=8,
-        max_lm_calls=cap,
-        max_trials=MAX_TRIALS,
-        progress=None,
-        proposer=mc.ProposerConfig(**json.loads(proposer)),
-        **json.loads(search),
-    )
-    return test_score(task, program)
+    options = {"proposer": mc.ProposerConfig(**json.loads(proposer)), **json.loads(search)}
+    return compare_meta.run_one(load_task(name), options, seed, cap)["test"]
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -231,30 +231,19 @@ class ProposalTargets:
         config: ProposerConfig,
         observations: str | None = None,
     ) -> str:
-        name = spec.module
         return propose_one(
-            client,
-            spec,
-            self.signatures[name],
-            self.originals[name],
-            self.demo_sets.get(name, ()),
-            grounding,
-            config,
-            observations=observations,
+            client, spec, *self._of(spec), grounding, config, observations=observations
         )
 
     def inputs(
         self, spec: ProposalSpec, grounding: Grounding, config: ProposerConfig
     ) -> dict[str, str]:
+        return proposal_inputs(spec, *self._of(spec), grounding, config)
+
+    def _of(self, spec: ProposalSpec) -> tuple[Signature, str, Sequence[Sequence[Demo]]]:
+        """The signature, original instruction and demo sets of ``spec``'s module."""
         name = spec.module
-        return proposal_inputs(
-            spec,
-            self.signatures[name],
-            self.originals[name],
-            self.demo_sets.get(name, ()),
-            grounding,
-            config,
-        )
+        return self.signatures[name], self.originals[name], self.demo_sets.get(name, ())
 
 
 def observe_stages(
