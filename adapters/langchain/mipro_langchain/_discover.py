@@ -174,6 +174,10 @@ def unwrap(obj: Any) -> Any:
 def _flat_steps(steps: Sequence[Any]) -> Iterator[Any]:
     for step in steps:
         inner = unwrap(step)
+        if isinstance(inner, RunnableWithFallbacks) and isinstance(
+            unwrap(inner.runnable), BaseLanguageModel
+        ):
+            inner = unwrap(inner.runnable)  # ``llm.with_fallbacks([...])``: the primary model
         if isinstance(inner, RunnableSequence):
             yield from _flat_steps(inner.steps)
         else:

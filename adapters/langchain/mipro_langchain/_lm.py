@@ -9,6 +9,8 @@ from langchain_core.language_models import BaseLanguageModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.prompt_values import ChatPromptValue
 from langchain_core.runnables import Runnable
+from langchain_core.runnables.base import RunnableBindingBase
+from langchain_core.runnables.configurable import RunnableConfigurableFields
 
 from mipro_core import LMError, Message
 
@@ -44,8 +46,9 @@ class LangChainLM:
     """Wraps a LangChain ``BaseChatModel`` / ``BaseLLM`` (or a binding of one) as an ``LM``.
 
     ``temperature`` (and ``n``) are set on a shallow copy of the model when the model has such
-    fields; a model with an ``n`` field (e.g. ``ChatOpenAI``) returns the ``n`` completions
-    from one request, any other model gets ``n`` requests in one ``batch``. The user's model
+    fields, also inside a ``bind(...)`` / ``with_config(...)`` of one (the wrappers are copied
+    around the new model); a bare model with an ``n`` field (e.g. ``ChatOpenAI``) returns the
+    ``n`` completions from one request, anything else gets ``n`` requests in one ``batch``. The user's model
     object is never changed. Any failure of the model is raised as
     :class:`~mipro_core.LMError`.
     """
@@ -74,19 +77,31 @@ class LangChainLM:
 
     def _complete(self, prompt: list[BaseMessage], n: int, temperature: float) -> list[str]:
         model = self.model
-        if not isinstance(model, BaseLanguageModel):  # a binding: pass it through unchanged
-            outputs = [model.invoke(prompt)] if n == 1 else model.batch([prompt] * n)
-            return [text_of(r) for r in outputs]
-        fields = type(model).model_fields
+        base = unwrap(model)
+        fields = type(base).model_fields
         update: dict[str, Any] = {}
         if "temperature" in fields:
             update["temperature"] = temperature
-        native_n = n > 1 and "n" in fields and isinstance(getattr(model, "n", None), int)
+        # one request for n completions only on a bare model: a binding's kwargs would be lost
+        native_n = (
+            model is base and n > 1 and "n" in fields and isinstance(getattr(base, "n", None), int)
+        )
         if native_n:
             update["n"] = n
-        copy = model.model_copy(update=update) if update else model
+        copy = base.model_copy(update=update) if update else base
         if native_n:
             result = copy.generate_prompt([ChatPromptValue(messages=prompt)])
             return [g.text for g in result.generations[0]]
-        outputs = [copy.invoke(prompt)] if n == 1 else copy.batch([prompt] * n)
+        runnable = _replace_model(model, copy) if update else model
+        outputs = [runnable.invoke(prompt)] if n == 1 else runnable.batch([prompt] * n)
         return [text_of(r) for r in outputs]
+
+
+def _replace_model(obj: Any, model: BaseLanguageModel[Any]) -> Any:
+    """``obj`` with the model inside its bindings / configurable fields replaced by ``model``
+    (copies of the wrappers: the user's objects are never changed)."""
+    if isinstance(obj, RunnableBindingBase):
+        return obj.model_copy(update={"bound": _replace_model(obj.bound, model)})
+    if isinstance(obj, RunnableConfigurableFields):
+        return obj.model_copy(update={"default": _replace_model(obj.default, model)})
+    return model

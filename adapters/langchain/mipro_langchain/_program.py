@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import json
 import logging
 import threading
 import warnings
 from collections.abc import Coroutine, Mapping
 from typing import Any
 
+from langchain_core.callbacks import BaseCallbackHandler, BaseCallbackManager
 from langchain_core.messages import BaseMessage
 from langchain_core.output_parsers import BaseOutputParser, JsonOutputParser
+from langchain_core.output_parsers.openai_tools import PydanticToolsParser
 from langchain_core.prompts import BasePromptTemplate
 from langchain_core.runnables import Runnable, RunnableConfig
 
@@ -67,9 +69,19 @@ class LangChainModule:
         self._rewriter.apply(state)
         self._state = state
 
-    def outputs_of(self, text: str) -> Mapping[str, Any]:
-        """The module's output fields for a model answer: parsed fields or ``{"text": ...}``."""
+    def outputs_of(
+        self, text: str, tool_args: Mapping[str, Any] | None = None
+    ) -> Mapping[str, Any]:
+        """The module's output fields for a model answer: parsed fields or ``{"text": ...}``.
+
+        ``tool_args``: the arguments of the answer's first tool call, when the model answered
+        with one (``with_structured_output`` through tool calling leaves the text empty).
+        """
         fields = self._signature.outputs
+        if tool_args is not None:
+            if fields == ("text",):
+                return {"text": json.dumps(dict(tool_args), ensure_ascii=False, default=str)}
+            return {k: tool_args[k] for k in fields if k in tool_args}
         if fields == ("text",) or self.parser is None:
             return {"text": text}
         try:
@@ -84,9 +96,11 @@ class LangChainModule:
 
 
 def _output_fields(parser: BaseOutputParser[Any] | None) -> tuple[str, ...]:
-    schema = (
-        getattr(parser, "pydantic_object", None) if isinstance(parser, JsonOutputParser) else None
-    )
+    schema: Any = None
+    if isinstance(parser, JsonOutputParser):
+        schema = getattr(parser, "pydantic_object", None)
+    elif isinstance(parser, PydanticToolsParser) and len(parser.tools) == 1:
+        schema = parser.tools[0]  # ``with_structured_output(Model)`` through tool calling
     fields = getattr(schema, "model_fields", None)
     if isinstance(fields, Mapping) and fields:
         return tuple(str(name) for name in fields)
@@ -102,13 +116,50 @@ def prediction_of(output: Any) -> Any:
     return output
 
 
-def _run_coroutine(coroutine: Coroutine[Any, Any, Any]) -> Any:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coroutine)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
+class _EventLoopThread:
+    """One event loop, in a daemon thread, that runs every async run of every program.
+
+    A fresh loop per run (``asyncio.run``) breaks real providers: their async HTTP clients are
+    created once and bound to the first loop they ran on, so every later run fails with "Event
+    loop is closed". Runs from several evaluator threads share the loop concurrently; programs
+    share it too, because one model object often serves several programs in a process.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _started(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(
+                    target=loop.run_forever, name="mipro-langchain-loop", daemon=True
+                )
+                thread.start()
+                self._loop = loop
+            return self._loop
+
+    def run(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
+        future = asyncio.run_coroutine_threadsafe(coroutine, self._started())
+        try:
+            return future.result()
+        except BaseException:  # Ctrl-C or a timeout while waiting: stop the run as well
+            future.cancel()
+            raise
+
+
+_EVENT_LOOP = _EventLoopThread()
+
+
+def _with_callback(config: RunnableConfig, handler: BaseCallbackHandler) -> RunnableConfig:
+    """A copy of ``config`` whose callbacks also include ``handler``."""
+    callbacks = config.get("callbacks")
+    if isinstance(callbacks, BaseCallbackManager):
+        manager = callbacks.copy()
+        manager.add_handler(handler, inherit=True)
+        return {**config, "callbacks": manager}
+    return {**config, "callbacks": [*(callbacks or []), handler]}
 
 
 class LangChainProgram:
@@ -116,7 +167,10 @@ class LangChainProgram:
 
     ``input_key``: when the chain takes a single value rather than a dict, the name of the
     example input to pass. ``use_async``: force (``True``) or forbid (``False``) the ``ainvoke``
-    path; by default it is used only when the chain has async-only lambdas.
+    path; by default it is used only when the chain has async-only lambdas. ``config``: a
+    ``RunnableConfig`` passed to every run (``{"configurable": {"session_id": ...}}`` for a
+    ``RunnableWithMessageHistory``, tags, your own callbacks); the adapter adds its tracing
+    callback to it.
 
     Adapting tags each prompt's ``metadata`` with its module name (merged into the existing
     metadata). ``apply`` edits the prompt objects in place; ``apply`` of the original state
@@ -130,9 +184,11 @@ class LangChainProgram:
         *,
         input_key: str | None = None,
         use_async: bool | None = None,
+        config: RunnableConfig | None = None,
     ) -> None:
         self.runnable = runnable
         self.input_key = input_key
+        self.config: RunnableConfig = dict(config or {})  # type: ignore[assignment]
         self._discovery: Discovery = discover(runnable)
         self.use_async = self._discovery.async_only if use_async is None else use_async
         self._modules: dict[str, LangChainModule] = {}
@@ -182,7 +238,7 @@ class LangChainProgram:
 
     def run(self, inputs: Mapping[str, Any]) -> tuple[Any, Trace]:
         recorder = TraceRecorder(self._infos)
-        config: RunnableConfig = {"callbacks": [recorder]}
+        config = _with_callback(self.config, recorder)
         value: Any = dict(inputs)
         if self.input_key is not None:
             if self.input_key not in inputs:
@@ -191,7 +247,7 @@ class LangChainProgram:
                 )
             value = inputs[self.input_key]
         if self.use_async:
-            output = _run_coroutine(self.runnable.ainvoke(value, config))
+            output = _EVENT_LOOP.run(self.runnable.ainvoke(value, config))
         else:
             output = self.runnable.invoke(value, config)
         trace = recorder.trace()

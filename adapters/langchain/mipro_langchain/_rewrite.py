@@ -41,6 +41,7 @@ from langchain_core.prompts.chat import (
 from mipro_core import Demo, ModuleState
 
 from . import _templates as tpl
+from ._trace import as_messages
 
 
 class Rewriter(Protocol):
@@ -80,11 +81,11 @@ def output_text(outputs: Mapping[str, Any]) -> str:
     return json.dumps(dict(outputs), ensure_ascii=False)
 
 
-def _partials(prompt: BasePromptTemplate[Any]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for name, value in (prompt.partial_variables or {}).items():
-        values[name] = value() if callable(value) else value
-    return values
+def _blank_partials(*prompts: BasePromptTemplate[Any]) -> dict[str, str]:
+    """Partial variables left empty in demos: they hold shared context (format instructions, a
+    JSON schema, today's date) that the final turn already shows; repeating it in every demo
+    would only multiply the prompt's length."""
+    return {name: "" for prompt in prompts for name in (prompt.partial_variables or {})}
 
 
 def _message_text(message: BaseMessage) -> str:
@@ -248,17 +249,26 @@ class ChatRewriter:
     def _render_demo(self, demo: Demo) -> list[Any]:
         if demo in self._rendered:
             return self._rendered[demo]
+        if self._user_turn is None:  # the user turn arrives through a placeholder
+            conversation = [
+                message
+                for name in self._placeholders()
+                for message in (as_messages(demo.inputs.get(name)) or [])
+            ]
+            if conversation:
+                return [*conversation, AIMessage(content=output_text(demo.outputs))]
         return [
             HumanMessage(content=self._user_text(demo.inputs)),
             AIMessage(content=output_text(demo.outputs)),
         ]
 
+    def _placeholders(self) -> list[str]:
+        return [e.variable_name for e in self._snapshot if isinstance(e, MessagesPlaceholder)]
+
     def _user_text(self, inputs: Mapping[str, Any]) -> str:
         """The final user turn rendered with a demo's inputs; unshown inputs lead as lines."""
         template = _template_of(self._user_turn)
-        placeholders = {
-            e.variable_name for e in self._snapshot if isinstance(e, MessagesPlaceholder)
-        }
+        placeholders = set(self._placeholders())
         shown: set[str] = set(template.input_variables) if template is not None else set()
         lines = "\n".join(
             f"{name}: {to_text(value)}"
@@ -267,7 +277,7 @@ class ChatRewriter:
         )
         if template is None:
             return lines
-        values = {**_partials(self.prompt), **_partials(template)}
+        values: dict[str, str] = _blank_partials(self.prompt, template)
         values.update({k: to_text(v) for k, v in inputs.items()})
         turn = tpl.render(template.template, template.template_format, values)
         return tpl.join_paragraphs(lines, turn)
@@ -307,7 +317,7 @@ class StringRewriter:
             )
 
     def _render_demo(self, demo: Demo) -> str:
-        values = {**_partials(self.prompt), **{k: to_text(v) for k, v in demo.inputs.items()}}
+        values = {**_blank_partials(self.prompt), **{k: to_text(v) for k, v in demo.inputs.items()}}
         shown = tpl.render(self._body, self._format, values).rstrip()
         answer = output_text(demo.outputs)
         return f"{shown} {answer}" if shown.endswith(":") else f"{shown}\n{answer}"
@@ -345,11 +355,26 @@ class FewShotStringRewriter:
         values: dict[str, str] = dict.fromkeys(
             tpl.variables(template.template, template.template_format), ""
         )
-        values.update({k: to_text(v) for k, v in demo.inputs.items()})
+        values.update({k: to_text(v) for k, v in self._example_inputs(demo, set(values)).items()})
         if self._output_key is not None:
             values[self._output_key] = output_text(demo.outputs)
         # FewShotPromptTemplate formats the joined text once more: escape the values for that.
         return {k: tpl.escape(v, self._format) for k, v in values.items()}
+
+    def _example_inputs(self, demo: Demo, slots: set[str]) -> Mapping[str, Any]:
+        """A demo's inputs under the example prompt's names.
+
+        Demos traced from runs are keyed by the suffix's variables (``Question: {input}``),
+        which the example prompt may call differently (``Question: {question}``): with one
+        unmatched name on each side, that input fills that slot.
+        """
+        slots = slots - {self._output_key}
+        unknown = [k for k in demo.inputs if k not in slots]
+        empty = [k for k in sorted(slots) if k not in demo.inputs]
+        if len(unknown) == 1 and len(empty) == 1:
+            inputs = {k: v for k, v in demo.inputs.items() if k != unknown[0]}
+            return {**inputs, empty[0]: demo.inputs[unknown[0]]}
+        return demo.inputs
 
     def apply(self, state: ModuleState) -> None:
         with self._lock:

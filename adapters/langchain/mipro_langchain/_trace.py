@@ -25,7 +25,7 @@ from typing import Any
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import BaseMessage, convert_to_messages
 from langchain_core.outputs import LLMResult
 from langchain_core.prompt_values import PromptValue
 
@@ -34,7 +34,8 @@ from mipro_core import ModuleCall, Trace
 MODULE_KEY = "mipro_module"
 """The prompt ``metadata`` key that carries the module name."""
 
-OutputsFn = Callable[[str], Mapping[str, Any]]
+OutputsFn = Callable[[str, Mapping[str, Any] | None], Mapping[str, Any]]
+"""A module's output fields from the answer text and the first tool call's arguments."""
 
 
 @dataclass(frozen=True)
@@ -75,13 +76,24 @@ def jsonable(value: Any) -> Any:
         return value
     if isinstance(value, BaseMessage):
         return {"type": value.type, "content": jsonable(value.content)}
-    if (
-        isinstance(value, (list, tuple))
-        and value
-        and all(isinstance(v, BaseMessage) for v in value)
-    ):
-        return [jsonable(v) for v in value]
+    if isinstance(value, (list, tuple)) and value:
+        messages = as_messages(value)
+        if messages is not None:
+            return [jsonable(m) for m in messages]
     return str(value)
+
+
+def as_messages(value: Any) -> list[BaseMessage] | None:
+    """``value`` as chat messages when it is a list of them (message objects, ``(role,
+    content)`` pairs or ``{"role"/"type": ..., "content": ...}`` dicts), else ``None``."""
+    if not isinstance(value, (list, tuple)) or not value:
+        return None
+    if not all(isinstance(v, (BaseMessage, tuple, dict)) for v in value):
+        return None
+    try:
+        return convert_to_messages(value)
+    except Exception:  # not message-shaped after all
+        return None
 
 
 def usage_of(response: LLMResult) -> dict[str, int]:
@@ -237,6 +249,11 @@ class TraceRecorder(BaseCallbackHandler):
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
         generations = response.generations[0] if response.generations else []
         text = generations[0].text if generations else ""
+        tool_args = None
+        message = getattr(generations[0], "message", None) if generations else None
+        tool_calls = getattr(message, "tool_calls", None)
+        if tool_calls and not text.strip() and isinstance(tool_calls[0].get("args"), Mapping):
+            tool_args = tool_calls[0]["args"]
         with self._lock:
             claim = self._claims.pop(run_id, None)
             root = self._root.get(run_id, run_id)
@@ -244,14 +261,18 @@ class TraceRecorder(BaseCallbackHandler):
                 self._unattributed[root] = self._unattributed.get(root, 0) + 1
                 return
             info = self._modules[claim.module]
-        outputs = info.outputs_of(text)
+        outputs = info.outputs_of(text, tool_args)
         call = ModuleCall(claim.module, claim.inputs, outputs, usage_of(response))
         with self._lock:
             self._calls.setdefault(root, []).append(call)
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        # the prompt's output goes to the next attempt (``with_retry``, ``with_fallbacks``):
+        # release the claim so that attempt's LM run can take it
         with self._lock:
-            self._claims.pop(run_id, None)
+            claim = self._claims.pop(run_id, None)
+            if claim is not None:
+                claim.claimed = False
 
     def on_retriever_start(
         self,

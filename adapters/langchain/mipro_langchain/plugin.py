@@ -30,10 +30,17 @@ def mipro_adapt(obj: Any) -> Program | None:
     from langchain_core.language_models import BaseLanguageModel
     from langchain_core.runnables import Runnable
 
-    from ._program import LangChainProgram
+    from ._discover import unwrap
+    from ._program import LangChainProgram, NoPromptFoundError
 
-    if not isinstance(obj, Runnable) or isinstance(obj, BaseLanguageModel):
+    if not isinstance(obj, Runnable):
         return None
+    if isinstance(unwrap(obj), BaseLanguageModel):
+        raise NoPromptFoundError(
+            f"{type(unwrap(obj)).__name__} is a model, not a chain: a model alone has no prompt "
+            "to optimize. Pass the chain that uses it (e.g. prompt | model | parser); to use "
+            "this model for instruction proposals, pass it as proposer_lm=..."
+        )
     return LangChainProgram(obj)
 
 

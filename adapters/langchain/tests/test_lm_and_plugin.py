@@ -13,7 +13,7 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.messages import BaseMessage
 from langchain_core.prompts import ChatPromptTemplate
 from lc_test_support import EchoChatModel, FailingChatModel
-from mipro_langchain import LangChainLM, LangChainProgram
+from mipro_langchain import LangChainLM, LangChainProgram, NoPromptFoundError
 from mipro_langchain.testing import LMChatModel
 
 import mipro_core
@@ -62,8 +62,8 @@ def test_model_failures_become_lm_errors() -> None:
 def test_adapt_and_foreign_objects() -> None:
     prompt = ChatPromptTemplate.from_messages([("human", "{question}")])
     assert isinstance(mipro_core.adapt(prompt | EchoChatModel()), LangChainProgram)
-    with pytest.raises(NoAdapterError):
-        mipro_core.adapt(EchoChatModel())  # a bare model has no prompt to own
+    with pytest.raises(NoPromptFoundError, match="is a model, not a chain"):
+        mipro_core.adapt(EchoChatModel())  # a bare model: ours, but with no prompt to own
     with pytest.raises(NoAdapterError):
         mipro_core.adapt({"not": "a chain"})
 
