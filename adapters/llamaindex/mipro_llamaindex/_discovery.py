@@ -25,6 +25,7 @@ from typing import Any
 from llama_index.core.base.base_query_engine import BaseQueryEngine
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.chat_engine.types import BaseChatEngine
+from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.prompts import BasePromptTemplate
 from llama_index.core.prompts.mixin import PromptMixin
 from llama_index.core.tools.types import BaseTool
@@ -57,6 +58,11 @@ class PromptSlot:
         self.lineage = lineage
         """Objects from the root down to the owner (used to tell apart equal templates)."""
         self.initial: BasePromptTemplate = self.current()
+        self.stable = attr is not None or not via_mixin or self.current() is self.initial
+        """Whether the owner hands out the same template object on every read. Some owners
+        keep only the text and build a fresh template per ``_get_prompts()`` call
+        (``QueryFusionRetriever.query_gen_prompt``), then format that text with ``str.format``:
+        such a slot cannot be rewritten safely (escaping and exact restore both fail)."""
 
     @property
     def embedded(self) -> bool:
@@ -102,9 +108,19 @@ def discover(root: Any) -> list[PromptSlot]:
 
 
 def is_traversable(value: object) -> bool:
-    """Objects the scan descends into: prompt owners, engines, retrievers, tools, workflows."""
+    """Objects the scan descends into: prompt owners, engines, retrievers, node postprocessors
+    (``LLMRerank``), tools, workflows."""
     return isinstance(
-        value, (PromptMixin, BaseQueryEngine, BaseChatEngine, BaseRetriever, BaseTool, Workflow)
+        value,
+        (
+            PromptMixin,
+            BaseQueryEngine,
+            BaseChatEngine,
+            BaseRetriever,
+            BaseNodePostprocessor,
+            BaseTool,
+            Workflow,
+        ),
     )
 
 
@@ -168,7 +184,10 @@ def _walk(
         used.add(label)
         path = _join(prefix, label)
         if isinstance(value, BasePromptTemplate):
-            if not isinstance(obj, PromptMixin) and id(value) not in own_templates:
+            # a ``PromptMixin`` owner's templates that ``_get_prompts()`` does not list (a
+            # ``CustomQueryEngine`` field, an LLM retriever's private prompt) are rewritten by
+            # setting the attribute, as for any other owner
+            if id(value) not in own_templates:
                 slots.append(
                     PromptSlot(
                         path,
@@ -199,12 +218,18 @@ def _scan_items(obj: object) -> Iterator[tuple[str, Any, bool]]:
         seen.add(name)
         yield name, value, False
     for cls in type(obj).__mro__:
-        if cls.__module__.startswith(_FRAMEWORK_MODULES):
+        if _is_framework_module(cls.__module__):
             continue
         for name, value in vars(cls).items():
             if name not in seen and isinstance(value, BasePromptTemplate):
                 seen.add(name)
                 yield name, value, True
+
+
+def _is_framework_module(module: str) -> bool:
+    """Whether ``module`` is one of the framework packages (or inside one), not user code that
+    merely starts with the same letters (``abc_flows``, ``typing_helpers``)."""
+    return any(module == name or module.startswith(name + ".") for name in _FRAMEWORK_MODULES)
 
 
 def _attribute_holding(owner: object, template: BasePromptTemplate) -> str | None:

@@ -113,7 +113,7 @@ class LlamaIndexProgram:
             if slot.name in exclude:
                 reason = "excluded by the caller"
             elif slot.name in include:
-                if not is_rewritable(slot.initial):
+                if not is_rewritable(slot.initial) or not slot.stable:
                     raise InvalidInputError(f"cannot include {slot.name!r}: {reason}")
                 reason = None
             if reason is None:
@@ -126,6 +126,7 @@ class LlamaIndexProgram:
                 f"{type(obj).__name__} has no prompt template that reaches the LLM ({found})"
             )
         self._attributor = Attributor(slots)
+        self._slots = {slot.name: slot for slot in slots}
         self._lock = threading.Lock()
         self._warned: set[str] = set()
 
@@ -175,6 +176,14 @@ class LlamaIndexProgram:
             prediction = await self._runner.arun(inputs, recorder)
         return prediction, self._trace(recorder)
 
+    def _unoptimized_message(self, name: str) -> str:
+        reason = self._skipped.get(name, "")
+        message = f"prompt {name!r} reached the LLM but is not optimized ({reason})"
+        slot = self._slots.get(name)
+        if slot is not None and is_rewritable(slot.initial) and slot.stable:
+            message += f"; pass include=[{name!r}] to search it"
+        return message
+
     def _trace(self, recorder: Recorder) -> Trace:
         calls: list[ModuleCall] = []
         unattributed = 0
@@ -185,8 +194,7 @@ class LlamaIndexProgram:
                 where = raw.slot.name if raw.slot is not None else None
                 self._warn_once(
                     where or "unknown-template",
-                    f"prompt {where!r} reached the LLM but is not optimized "
-                    f"({self._skipped.get(where or '', '')}); pass include=[{where!r}] to search it"
+                    self._unoptimized_message(where)
                     if where
                     else "an LLM call used a prompt template the adapter did not discover",
                 )

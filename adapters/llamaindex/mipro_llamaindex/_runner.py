@@ -129,19 +129,88 @@ class WorkflowRunner(Runner):
         return prediction_of(await self.target.run(**dict(inputs)))
 
 
+class _EventLoopThread:
+    """One event loop, in a daemon thread, that runs every async run of every program.
+
+    A fresh loop per run (``asyncio.run``) breaks real providers: their async HTTP clients are
+    created once and bound to the first loop they ran on, so later runs fail with "Event loop
+    is closed". Each coroutine runs in a copy of its caller's context (the recording tags live
+    in context variables); runs from several evaluator threads share the loop concurrently.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _started(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                threading.Thread(
+                    target=loop.run_forever, name="mipro-llamaindex-loop", daemon=True
+                ).start()
+                self._loop = loop
+            return self._loop
+
+    def run(self, make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+        loop = self._started()
+        context = contextvars.copy_context()
+        done: cf.Future[Any] = cf.Future()
+        tasks: list[asyncio.Task[Any]] = []
+
+        def finish(task: asyncio.Task[Any]) -> None:
+            if done.done():
+                return
+            if task.cancelled():
+                done.cancel()
+            elif task.exception() is not None:
+                done.set_exception(task.exception())
+            else:
+                done.set_result(task.result())
+
+        def start() -> None:
+            try:
+                # created inside the caller's context, the task runs in a copy of it
+                task = context.run(lambda: loop.create_task(make()))
+            except BaseException as exc:  # making the coroutine failed
+                done.set_exception(exc)
+                return
+            tasks.append(task)
+            task.add_done_callback(finish)
+
+        loop.call_soon_threadsafe(start)
+        try:
+            return done.result()
+        except BaseException:  # Ctrl-C or a timeout while waiting: stop the run as well
+            loop.call_soon_threadsafe(lambda: [t.cancel() for t in tasks])
+            raise
+
+
+_EVENT_LOOP = _EventLoopThread()
+
+
 def run_coroutine(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
-    """Run a coroutine to completion from sync code, even inside a running event loop."""
+    """Run a coroutine to completion from sync code (also inside a running event loop), on the
+    adapter's long-lived event loop."""
+    return _EVENT_LOOP.run(make)
+
+
+def _is_agent(target: Any) -> bool:
     try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(make())
-    context = contextvars.copy_context()
-    with cf.ThreadPoolExecutor(1, thread_name_prefix="mipro-llamaindex") as pool:
-        return pool.submit(context.run, lambda: asyncio.run(make())).result()
+        from llama_index.core.agent.workflow import AgentWorkflow, BaseWorkflowAgent
+    except ImportError:  # pragma: no cover - older llama-index-core without workflow agents
+        return False
+    return isinstance(target, (AgentWorkflow, BaseWorkflowAgent))
 
 
 def runner_for(target: Any) -> Runner:
     """The runner for ``target``; raises :class:`InvalidInputError` for unsupported objects."""
+    if _is_agent(target):
+        raise InvalidInputError(
+            f"cannot optimize a {type(target).__name__}: agents are not supported (their prompts "
+            "are rebuilt with tool descriptions on every step and their runs are tool loops); "
+            "optimize the query engines their tools wrap instead"
+        )
     if isinstance(target, BaseQueryEngine):
         return QueryEngineRunner(target)
     if isinstance(target, BaseChatEngine):
@@ -150,5 +219,6 @@ def runner_for(target: Any) -> Runner:
         return WorkflowRunner(target)
     raise InvalidInputError(
         f"cannot optimize a {type(target).__name__}: the LlamaIndex adapter accepts query "
-        "engines, chat engines and Workflow instances"
+        "engines, chat engines and Workflow instances (for an index, pass "
+        "index.as_query_engine(...) or index.as_chat_engine(...); an LLM goes to proposer_lm=...)"
     )

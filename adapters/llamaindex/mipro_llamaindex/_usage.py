@@ -41,6 +41,11 @@ def unused_reason(slot: PromptSlot) -> str | None:
     """Why ``slot`` is not offered for optimization, or ``None`` when it reaches the LLM."""
     if not is_rewritable(slot.initial):
         return f"{type(slot.initial).__name__} templates are not rewritten by this adapter"
+    if not slot.stable:
+        return (
+            f"{type(slot.owner).__name__} rebuilds this template from its text on every read, "
+            "so it cannot be rewritten safely"
+        )
     owner = slot.owner
     if isinstance(owner, BaseSynthesizer):
         reason = _synthesizer_reason(owner, slot.key)

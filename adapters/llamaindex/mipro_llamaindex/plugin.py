@@ -23,14 +23,13 @@ def _from_llamaindex(obj: Any) -> bool:
 
 @hookimpl
 def mipro_adapt(obj: Any) -> Program | None:
-    """A :class:`LlamaIndexProgram` for query engines, chat engines and workflows."""
+    """A :class:`LlamaIndexProgram` for query engines, chat engines and workflows; any other
+    LlamaIndex object (an index, a retriever, a tool, an LLM, an agent) raises
+    :class:`~mipro_core.InvalidInputError` saying what is accepted."""
     if not _from_llamaindex(obj):
         return None
     from ._program import LlamaIndexProgram
-    from ._runner import SUPPORTED
 
-    if not isinstance(obj, SUPPORTED):
-        return None
     return LlamaIndexProgram(obj)
 
 

@@ -12,7 +12,7 @@ from llama_index.core.llms import MockLLM
 from llama_index.core.memory import ChatMemoryBuffer
 from mipro_llamaindex import LlamaIndexLM, LlamaIndexProgram
 
-from mipro_core import LMError, NoAdapterError, adapt, wrap_lm
+from mipro_core import InvalidInputError, LMError, NoAdapterError, adapt, wrap_lm
 from mipro_core.plugins import list_plugins
 
 
@@ -33,8 +33,12 @@ def test_adapt_accepts_engines_and_refuses_other_llamaindex_objects(
     assert isinstance(program, LlamaIndexProgram) and program.target is engine
     chat = index.as_chat_engine(llm=MockLLM(), memory=ChatMemoryBuffer.from_defaults())
     assert isinstance(adapt(chat), LlamaIndexProgram)
+    with pytest.raises(InvalidInputError, match=r"index\.as_query_engine"):
+        adapt(index)  # an index is not runnable: the error says to build an engine from it
+    with pytest.raises(InvalidInputError, match="proposer_lm"):
+        adapt(MockLLM())  # an LLM alone has no prompt to own
     with pytest.raises(NoAdapterError):
-        adapt(index)  # an index is not runnable: build an engine from it
+        adapt(object())  # not a LlamaIndex object at all
 
 
 def test_wrap_lm_wraps_any_llamaindex_llm(scripted: Any) -> None:

@@ -1,0 +1,143 @@
+"""App shapes from LlamaIndex's own docs: custom query engines, LLM rerankers, fusion retrievers,
+agents (refused), user modules whose names start like framework packages, async workflows."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from llama_index.core import VectorStoreIndex
+from llama_index.core.agent.workflow import ReActAgent
+from llama_index.core.base.base_retriever import BaseRetriever
+from llama_index.core.llms import LLM
+from llama_index.core.postprocessor import LLMRerank
+from llama_index.core.prompts import PromptTemplate
+from llama_index.core.query_engine import CustomQueryEngine, RetrieverQueryEngine
+from llama_index.core.retrievers import QueryFusionRetriever
+from llama_index.core.tools import FunctionTool
+from llama_index.core.workflow import StartEvent, StopEvent, Workflow, step
+from mipro_llamaindex import LlamaIndexProgram
+
+import mipro_core
+from mipro_core import InvalidInputError, ModuleState, ProgramState
+
+
+class RAGQueryEngine(CustomQueryEngine):
+    """LlamaIndex's documented custom query engine: a template field used with ``llm.predict``."""
+
+    retriever: BaseRetriever
+    llm: LLM
+    qa_prompt: PromptTemplate
+
+    def custom_query(self, query_str: str) -> str:
+        nodes = self.retriever.retrieve(query_str)
+        context = "\n".join(n.node.get_content() for n in nodes)
+        return str(self.llm.predict(self.qa_prompt, context_str=context, query_str=query_str))
+
+
+def test_a_custom_query_engine_s_template_field_is_a_module(
+    index: VectorStoreIndex, scripted: Any
+) -> None:
+    llm = scripted()
+    qa = PromptTemplate("Context:\n{context_str}\nQuestion: {query_str}\nAnswer:")
+    engine = RAGQueryEngine(retriever=index.as_retriever(similarity_top_k=1), llm=llm, qa_prompt=qa)
+    program = LlamaIndexProgram(engine)
+    assert list(program.modules) == ["qa_prompt"]
+    _, trace = program.run({"query": "Which river flows through Paris?"})
+    assert [c.module for c in trace.calls] == ["qa_prompt"] and trace.unattributed_calls == 0
+    program.apply(ProgramState({"qa_prompt": ModuleState("Answer in one word.")}))
+    assert engine.qa_prompt.template.startswith("Answer in one word.\n\nContext:")
+    engine.query("Which river flows through Paris?")
+    assert llm.received[-1].startswith("Answer in one word.")
+    program.apply(ProgramState({"qa_prompt": program.modules["qa_prompt"].initial_state}))
+    assert engine.qa_prompt is qa  # restore is exact: the user's own template object again
+
+
+def test_an_llm_reranker_s_prompt_is_discovered(index: VectorStoreIndex, scripted: Any) -> None:
+    llm = scripted()
+    engine = index.as_query_engine(
+        llm=llm, similarity_top_k=3, node_postprocessors=[LLMRerank(llm=llm, top_n=1)]
+    )
+    program = LlamaIndexProgram(engine)
+    name = "node_postprocessors[0].choice_select_prompt"
+    known = {**program.skipped, **dict.fromkeys(program.modules, "")}
+    assert name in known
+
+
+def test_a_template_rebuilt_on_every_read_is_not_offered(
+    index: VectorStoreIndex, scripted: Any
+) -> None:
+    llm = scripted()
+    fusion = QueryFusionRetriever(
+        [index.as_retriever(similarity_top_k=1)], llm=llm, num_queries=2, use_async=False
+    )
+    program = LlamaIndexProgram(RetrieverQueryEngine.from_args(fusion, llm=llm))
+    name = "retriever.query_gen_prompt"
+    assert name not in program.modules
+    assert "rebuilds this template" in program.skipped[name]
+    with pytest.raises(InvalidInputError, match="cannot include"):
+        LlamaIndexProgram(RetrieverQueryEngine.from_args(fusion, llm=llm), include=[name])
+
+
+def test_agents_are_refused_with_a_clear_error(scripted: Any) -> None:
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        return a + b
+
+    agent = ReActAgent(tools=[FunctionTool.from_defaults(add)], llm=scripted())
+    with pytest.raises(InvalidInputError, match="agents are not supported"):
+        mipro_core.adapt(agent)
+
+
+def test_class_templates_of_a_user_module_named_like_a_framework_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scripted: Any
+) -> None:
+    (tmp_path / "abc_flows.py").write_text(
+        "from llama_index.core.prompts import PromptTemplate\n"
+        "from llama_index.core.workflow import StartEvent, StopEvent, Workflow, step\n\n"
+        "class Flow(Workflow):\n"
+        '    qa = PromptTemplate("Q: {q}")\n\n'
+        "    @step\n"
+        "    async def go(self, ev: StartEvent) -> StopEvent:\n"
+        "        return StopEvent(result=await self.llm.apredict(self.qa, q=ev.q))\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("abc_flows")
+    try:
+        flow = module.Flow(timeout=10)
+        flow.llm = scripted()
+        assert list(LlamaIndexProgram(flow).modules) == ["qa"]
+    finally:
+        sys.modules.pop("abc_flows", None)
+
+
+class LoopRecorder(Workflow):
+    """Records the event loop each run executes on."""
+
+    prompt = PromptTemplate("Say {word}.")
+
+    def __init__(self, llm: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.llm = llm
+        self.loops: list[asyncio.AbstractEventLoop] = []
+
+    @step
+    async def go(self, ev: StartEvent) -> StopEvent:
+        self.loops.append(asyncio.get_running_loop())
+        return StopEvent(result=await self.llm.apredict(self.prompt, word=ev.word))
+
+
+def test_workflow_runs_share_one_long_lived_event_loop(scripted: Any) -> None:
+    """Real async clients bind to the first loop they run on: every run must use the same loop,
+    and that loop must stay open between runs."""
+    workflow = LoopRecorder(scripted(), timeout=10)
+    first, second = LlamaIndexProgram(workflow), LlamaIndexProgram(workflow)
+    for program in (first, first, second):
+        output, trace = program.run({"word": "hi"})
+        assert output == "Say hi." and [c.module for c in trace.calls] == ["prompt"]
+    assert len(workflow.loops) == 3 and len(set(map(id, workflow.loops))) == 1
+    assert not workflow.loops[0].is_closed()
