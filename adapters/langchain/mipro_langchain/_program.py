@@ -152,6 +152,13 @@ class _EventLoopThread:
 _EVENT_LOOP = _EventLoopThread()
 
 
+def _input_type(runnable: Runnable[Any, Any]) -> Any:
+    try:
+        return runnable.InputType
+    except Exception:  # some runnables cannot infer it: treat the input as a dict
+        return None
+
+
 def _with_callback(config: RunnableConfig, handler: BaseCallbackHandler) -> RunnableConfig:
     """A copy of ``config`` whose callbacks also include ``handler``."""
     callbacks = config.get("callbacks")
@@ -166,7 +173,9 @@ class LangChainProgram:
     """A LangChain runnable as a :class:`~mipro_core.Program`; every prompt is a module.
 
     ``input_key``: when the chain takes a single value rather than a dict, the name of the
-    example input to pass. ``use_async``: force (``True``) or forbid (``False``) the ``ainvoke``
+    example input to pass (a chain whose input type is ``str``, e.g. ``{"context": retriever,
+    "question": RunnablePassthrough()} | prompt | llm``, gets an example's only input without
+    it). ``use_async``: force (``True``) or forbid (``False``) the ``ainvoke``
     path; by default it is used only when the chain has async-only lambdas. ``config``: a
     ``RunnableConfig`` passed to every run (``{"configurable": {"session_id": ...}}`` for a
     ``RunnableWithMessageHistory``, tags, your own callbacks); the adapter adds its tracing
@@ -189,6 +198,7 @@ class LangChainProgram:
         self.runnable = runnable
         self.input_key = input_key
         self.config: RunnableConfig = dict(config or {})  # type: ignore[assignment]
+        self._takes_string = input_key is None and _input_type(runnable) is str
         self._discovery: Discovery = discover(runnable)
         self.use_async = self._discovery.async_only if use_async is None else use_async
         self._modules: dict[str, LangChainModule] = {}
@@ -206,8 +216,11 @@ class LangChainProgram:
             raise NoPromptFoundError(
                 f"no prompt template found in {type(runnable).__name__}: mipro optimizes the "
                 "ChatPromptTemplate / PromptTemplate / FewShotPromptTemplate objects of a chain, "
-                "and none is reachable from this object (prompts built inside a function at "
-                "call time cannot be found)"
+                "and none is reachable from this object. The walk enters runnables and the "
+                "objects a RunnableLambda's function refers to by name; it cannot see prompts "
+                "built inside a function at call time, nor ones reached through self.<attr> in "
+                "a method, a dict, or functools.partial. Adapt the chain that holds the prompt "
+                "(LangChainProgram(inner_chain)) or refer to the prompt from a variable"
             )
         for name, module in self._modules.items():
             module.prompt.metadata = {**(module.prompt.metadata or {}), MODULE_KEY: name}
@@ -246,6 +259,14 @@ class LangChainProgram:
                     f"input_key {self.input_key!r} is not among the inputs {sorted(inputs)}"
                 )
             value = inputs[self.input_key]
+        elif self._takes_string:
+            if len(inputs) != 1:
+                raise InvalidInputError(
+                    f"this {type(self.runnable).__name__} takes a single string, but the example "
+                    f"has inputs {sorted(inputs)}; name the one to pass with "
+                    "LangChainProgram(chain, input_key=...)"
+                )
+            (value,) = inputs.values()
         if self.use_async:
             output = _EVENT_LOOP.run(self.runnable.ainvoke(value, config))
         else:

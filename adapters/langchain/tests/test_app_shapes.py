@@ -9,8 +9,9 @@ import warnings
 from typing import Any
 
 import pytest
-from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.callbacks import CallbackManagerForLLMRun, CallbackManagerForRetrieverRun
 from langchain_core.chat_history import InMemoryChatMessageHistory
+from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.output_parsers import PydanticOutputParser, StrOutputParser
@@ -21,7 +22,8 @@ from langchain_core.prompts import (
     MessagesPlaceholder,
     PromptTemplate,
 )
-from langchain_core.runnables import RunnableLambda
+from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 from langchain_core.runnables.history import RunnableWithMessageHistory
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from lc_test_support import EchoChatModel, FailingChatModel
@@ -29,7 +31,7 @@ from mipro_langchain import LangChainLM, LangChainProgram, NoPromptFoundError
 from pydantic import BaseModel
 
 import mipro_core
-from mipro_core import Demo, ModuleState, ProgramState
+from mipro_core import Demo, InvalidInputError, ModuleState, ProgramState
 
 
 class Answer(BaseModel):
@@ -86,6 +88,15 @@ class ToolCallingChatModel(BaseChatModel):
         call = {"name": tools[0]["function"]["name"], "args": {"answer": text}, "id": "call-1"}
         message = AIMessage(content="", tool_calls=[call])
         return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+class FactsRetriever(BaseRetriever):
+    """A retriever (its input type is ``str``) returning one document about the query."""
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        return [Document(page_content=f"facts about {query}")]
 
 
 class TemperatureRecorder(BaseChatModel):
@@ -285,3 +296,20 @@ def test_labeled_demos_come_from_the_dataset_s_own_answer_field() -> None:
     )
     (sizes,) = result.demo_set_sizes.values()
     assert max(sizes) == 2
+
+
+def test_a_chain_taking_a_string_gets_the_example_s_only_input() -> None:
+    prompt = chat("Answer from the context.", "Context: {context}\nQuestion: {question}")
+    context = FactsRetriever() | RunnableLambda(lambda docs: docs[0].page_content)
+    chain = (
+        {"context": context, "question": RunnablePassthrough()}
+        | prompt
+        | EchoChatModel()
+        | StrOutputParser()
+    )
+    program = LangChainProgram(chain)
+    output, trace = program.run({"question": "Paris?"})
+    assert "Context: facts about Paris?\nQuestion: Paris?" in output
+    assert dict(trace.calls[0].inputs) == {"context": "facts about Paris?", "question": "Paris?"}
+    with pytest.raises(InvalidInputError, match="input_key"):
+        program.run({"question": "Paris?", "lang": "en"})
