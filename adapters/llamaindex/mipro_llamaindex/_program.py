@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from llama_index.core.base.llms.base import BaseLLM
 from llama_index.core.prompts import BasePromptTemplate
 from llama_index.core.response_synthesizers import BaseSynthesizer
 
@@ -248,12 +249,23 @@ class LlamaIndexProgram:
         return "\n".join(lines)
 
     def default_lm(self) -> LM | None:
-        """The pipeline's own LLM wrapped for the proposer (``None`` when none is found)."""
-        llm = find_llm(self.target)
+        """The pipeline's own LLM wrapped for the proposer: the first one it holds, else the
+        ``Settings.llm`` you set (steps that call ``Settings.llm`` hold none); ``None`` when
+        there is neither."""
+        llm = find_llm(self.target) or _configured_settings_llm()
         return LlamaIndexLM(llm) if llm is not None else None
 
     def __repr__(self) -> str:
         return f"LlamaIndexProgram({type(self.target).__name__}, modules={list(self._modules)})"
+
+
+def _configured_settings_llm() -> Any:
+    """``Settings.llm`` if the user set it; reading ``Settings.llm`` itself would resolve the
+    OpenAI default (and fail without a key)."""
+    from llama_index.core import Settings
+
+    llm = getattr(Settings, "_llm", None)
+    return llm if isinstance(llm, BaseLLM) else None
 
 
 _INPUTS = {

@@ -141,3 +141,29 @@ def test_workflow_runs_share_one_long_lived_event_loop(scripted: Any) -> None:
         assert output == "Say hi." and [c.module for c in trace.calls] == ["prompt"]
     assert len(workflow.loops) == 3 and len(set(map(id, workflow.loops))) == 1
     assert not workflow.loops[0].is_closed()
+
+
+class SettingsFlow(Workflow):
+    """A workflow whose step calls ``Settings.llm`` (it holds no LLM of its own)."""
+
+    qa = PromptTemplate("Question: {question}\nAnswer:")
+
+    @step
+    async def go(self, ev: StartEvent) -> StopEvent:
+        from llama_index.core import Settings
+
+        return StopEvent(result=await Settings.llm.apredict(self.qa, question=ev.question))
+
+
+def test_the_default_proposer_is_the_settings_llm_you_set(
+    scripted: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llama_index.core import Settings
+
+    monkeypatch.setattr(Settings, "_llm", None)
+    program = LlamaIndexProgram(SettingsFlow(timeout=10))
+    assert program.default_lm() is None  # nothing set: no proposer guessed (no OpenAI default)
+    llm = scripted()
+    monkeypatch.setattr(Settings, "_llm", llm)
+    proposer = program.default_lm()
+    assert proposer is not None and proposer.llm is llm
