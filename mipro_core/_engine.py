@@ -277,7 +277,10 @@ class Engine:
         self.progress.stage(f"evaluating the baseline on {len(self.valset)} validation examples")
         state = self.initial_state
         try:
-            trial = self.score("full", {}, state, self.valset, state_key(state))
+            started = time.monotonic()
+            job = EvalJob(state_key(state), state, tuple(self.valset))
+            outcome = self.evaluator.evaluate([job])[0]
+            trial = self._record("full", {}, job.examples, outcome, time.monotonic() - started)
         except ErrorBudgetExceededError as exc:
             raise ErrorBudgetExceededError(
                 f"while scoring the unmodified program: {exc} Check that each example's "
@@ -293,7 +296,23 @@ class Engine:
             raise BudgetExhaustedError(
                 "the budget ran out while scoring the baseline; raise max_lm_calls"
             )
+        self._leave_unused_modules({m for r in outcome.records for m in r.modules})
         return trial.score
+
+    def _leave_unused_modules(self, called: set[str]) -> None:
+        """Searched modules that no baseline run called are left unchanged: no trial could
+        measure a change to them (a fallback that never fires, a branch no example takes).
+        When no run recorded any call at all, the adapter does not trace: everything stays."""
+        unused = [n for n in self.searched if n not in called]
+        if not called or not unused:
+            return
+        logger.warning(
+            "module(s) %s never ran on the %d validation examples: left unchanged (no trial "
+            "could measure a change to them); pass freeze=[...] to say so explicitly",
+            unused,
+            len(self.valset),
+        )
+        self.searched = [n for n in self.searched if n in called]
 
     def bootstrap_demos(self) -> DemoPools:
         search, num_sets = self.settings.search, self.settings.budget.num_candidates

@@ -45,6 +45,8 @@ class RunRecord:
     trace: Trace | None = None
     prediction: str | None = None
     feedback: str | None = None
+    modules: tuple[str, ...] = ()
+    """The modules whose calls the run's trace holds (sorted)."""
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -62,6 +64,8 @@ class RunRecord:
             data["prediction"] = self.prediction
         if self.feedback is not None:
             data["feedback"] = self.feedback
+        if self.modules:
+            data["modules"] = list(self.modules)
         return data
 
     @classmethod
@@ -78,6 +82,7 @@ class RunRecord:
             trace=Trace.from_dict(trace) if trace is not None else None,
             prediction=data.get("prediction"),
             feedback=data.get("feedback"),
+            modules=tuple(str(m) for m in data.get("modules", ())),
         )
 
 
@@ -324,6 +329,7 @@ class Evaluator:
             trace=trace if with_trace or failed else None,
             prediction=_prediction_text(prediction) if failed else None,
             feedback=feedback_of(raw) if failed else None,
+            modules=tuple(sorted({c.module for c in trace.calls})),
         )
 
     def evaluate(self, jobs: Sequence[EvalJob], *, kind: str = "run") -> list[EvalOutcome]:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import logging
 from collections import Counter
+from typing import Any
 
 import pytest
 
 import mipro_core as mc
+from mipro_core.native import NativeProgram, Stage
 from tests.toy import ToyLM, toy_data, toy_metric, toy_program
 
 TRAIN, VAL = toy_data(60), toy_data(80, offset=100)
@@ -221,3 +224,32 @@ def test_no_mid_search_full_evaluation_without_room_for_trials_after_it(cap: int
     assert kinds[0] == "F" and kinds[-1] == "F"  # the baseline and the final evaluation
     for position in [i for i, k in enumerate(kinds[:-1]) if k == "F" and i > 0]:
         assert kinds[position + 1 : position + 4] == "mmm", kinds
+
+
+def test_a_module_no_validation_run_calls_is_left_unchanged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A stage behind a branch no example takes: no trial can measure a change to it."""
+    lm = ToyLM()
+
+    def forward(st: Any, inputs: Any) -> Any:
+        if inputs["question"] == "never":
+            return st["fallback"](question=inputs["question"])
+        return st["main"](question=inputs["question"])
+
+    program = NativeProgram(
+        [
+            Stage("main", "question -> answer", "Answer the question.", lm=lm),
+            Stage("fallback", "question -> answer", "Fallback answer.", lm=lm),
+        ],
+        forward,
+    )
+    with caplog.at_level(logging.WARNING, logger="mipro_core.engine"):
+        result = mc.optimize(
+            program, toy_data(16), toy_metric, valset=toy_data(8, 100), max_trials=6, seed=1
+        )
+    assert "['fallback'] never ran" in caplog.text
+    assert not any(k.startswith("fallback.") for k in result.best_params)
+    assert set(result.instruction_candidates["fallback"]) == {"Fallback answer."}
+    assert result.state["fallback"] == result.initial_state["fallback"]
+    assert len(result.instruction_candidates["main"]) > 1  # the stage that runs is searched
