@@ -109,6 +109,8 @@ class MIPRO:
         """
         from ._adapt import adapt
 
+        if isinstance(freeze, str):  # one module name, not a sequence of its letters
+            freeze = (freeze,)
         prog = adapt(program)
         train, val = split_data(trainset, valset, self.budget.val_size, self.seed)
         check_inputs(prog, train, val, metric, freeze)
@@ -475,6 +477,16 @@ def _examples(data: Iterable[Example], name: str) -> tuple[Example, ...]:
             f"{name}[{bad[0]}] is a {type(items[bad[0]]).__name__}, not a mipro_core.Example; "
             "build examples with Example(inputs={...}, outputs={...})"
         )
+    first: dict[str, int] = {}
+    for i, ex in enumerate(items):
+        j = first.setdefault(ex.id, i)
+        if j != i and (ex.inputs != items[j].inputs or ex.outputs != items[j].outputs):
+            # results are cached by example id: two different examples under one id would
+            # share one result, and every score would be wrong
+            raise InvalidInputError(
+                f"{name}[{j}] and {name}[{i}] are different examples with the same id "
+                f"{ex.id!r}; give each example its own id (or leave id empty for a content hash)"
+            )
     return items
 
 

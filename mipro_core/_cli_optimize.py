@@ -28,9 +28,11 @@ from ._cli_run import (
     mark_finished,
     note,
     out,
+    positive_int,
     quoted,
     resume_hint,
     summary_lines,
+    whole_number,
     write_journal_meta,
 )
 from ._errors import InvalidInputError, MiproError, NoAdapterError
@@ -76,23 +78,7 @@ def field_names(text: str) -> tuple[str, ...]:
     return names
 
 
-def _whole_number(minimum: int) -> Callable[[str], int]:
-    """An argparse type: a whole number of at least ``minimum``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        return value
-
-    return parse
-
-
-_positive_int = _whole_number(1)
-_seed = _whole_number(0)
+_seed = whole_number(0)
 
 
 def _seconds(text: str) -> float:
@@ -283,11 +269,11 @@ def configure_optimize(parser: argparse.ArgumentParser) -> None:
     search.add_argument("--budget", choices=BUDGETS, default="light", help="default: light")
     search.add_argument("--seed", type=_seed, default=0, metavar="N", help="default: 0")
     search.add_argument(
-        "--threads", type=_positive_int, default=8, metavar="N", help="parallel LM calls (8)"
+        "--threads", type=positive_int, default=8, metavar="N", help="parallel LM calls (8)"
     )
-    search.add_argument("--max-trials", type=_positive_int, metavar="N", help="cap the trials")
+    search.add_argument("--max-trials", type=positive_int, metavar="N", help="cap the trials")
     search.add_argument(
-        "--max-lm-calls", type=_positive_int, metavar="N", help="hard cap on LM calls"
+        "--max-lm-calls", type=positive_int, metavar="N", help="hard cap on LM calls"
     )
     search.add_argument(
         "--max-seconds", type=_seconds, metavar="S", help="stop searching after S seconds"

@@ -35,6 +35,24 @@ FINISHED_META = "finished"
 """Journal metadata: when a CLI run completed (a finished journal may be replaced by a new run)."""
 
 
+def whole_number(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+positive_int = whole_number(1)
+
+
 # --- output ------------------------------------------------------------------------------------
 
 
@@ -216,7 +234,9 @@ def configure_demo(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", default="multihop_qa", help="bundled task (default: multihop_qa)")
     parser.add_argument("--budget", default="light", choices=["light", "medium", "heavy"])
     parser.add_argument("--seed", type=int, default=0, help="optimizer seed (default 0)")
-    parser.add_argument("--threads", type=int, default=8, help="parallel LM calls (default 8)")
+    parser.add_argument(
+        "--threads", type=positive_int, default=8, help="parallel LM calls (default 8)"
+    )
     parser.add_argument("--latency", type=float, default=0.0, help="simulated seconds per LM call")
     parser.add_argument(
         "--output", default="mipro-demo.json", help="artifact path (default mipro-demo.json)"
@@ -321,7 +341,7 @@ def configure_resume(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="write the winning prompts to this artifact (default: the path the run recorded)",
     )
-    parser.add_argument("--threads", type=int, default=None, metavar="N")
+    parser.add_argument("--threads", type=positive_int, default=None, metavar="N")
 
 
 def run_resume(args: argparse.Namespace) -> int:

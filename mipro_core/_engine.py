@@ -510,6 +510,11 @@ class Engine:
         full_eval_runs = len(self.valset) - minibatch
         try:
             while done < total:
+                if meta and len(self.full_scores) >= space.size():
+                    # every candidate is scored already: MIPRO++ proposes the next round now
+                    # rather than stopping before its rounds could add any
+                    next_round = done + self.settings.proposer.meta_round_every
+                    space = self._proposal_round(space)
                 reason = self._stop_reason(space)
                 batch = min(parallel, total - done)
                 if (

@@ -18,7 +18,13 @@ from typing import Any
 
 import attrs
 
-from ._errors import ErrorBudgetExceededError, InvalidInputError, MetricError, ParseError
+from ._errors import (
+    ErrorBudgetExceededError,
+    InvalidInputError,
+    JournalError,
+    MetricError,
+    ParseError,
+)
 from ._memo import Memo
 from ._protocols import Metric, Program
 from ._retry import Backoff, is_transient
@@ -179,6 +185,16 @@ def feedback_of(raw: Any) -> str | None:
     return None if feedback is None else str(feedback)
 
 
+def _cached_record(data: Any, key: str) -> RunRecord:
+    """A run record read back from the memo (journal); a malformed one is a JournalError."""
+    try:
+        return RunRecord.from_dict(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise JournalError(
+            f"the journal's record of run {key} is malformed ({type(exc).__name__}: {exc})"
+        ) from exc
+
+
 def _prediction_text(prediction: Any, limit: int = 500) -> str:
     text = prediction if isinstance(prediction, str) else repr(prediction)
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -190,6 +206,8 @@ def score_value(raw: Any, example: Example) -> float:
         raw = raw[0]
     if hasattr(raw, "score") and not isinstance(raw, (int, float)):
         raw = raw.score
+    if type(raw).__module__ == "numpy" and callable(getattr(raw, "item", None)):
+        raw = raw.item()  # a numpy scalar (np.bool_, np.float32, ...): its Python value
     if isinstance(raw, bool):
         return 1.0 if raw else 0.0
     if isinstance(raw, (int, float)):
@@ -354,7 +372,7 @@ class Evaluator:
                 key = f"{kind}:{job.key}:{example.id}"
                 cached = self.memo.get(kind, f"{job.key}:{example.id}")
                 if cached is not None:
-                    record = RunRecord.from_dict(cached)
+                    record = _cached_record(cached, key)
                     self.budget.count_replayed(
                         key, record.lm_calls, record.prompt_tokens, record.completion_tokens
                     )

@@ -11,10 +11,11 @@ as an uninterrupted run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -114,9 +115,9 @@ class Journal:
     # ------------------------------------------------------------------ reading
 
     def meta(self, key: str) -> Any:
-        with self._lock:
+        with self._lock, self._errors("metadata"):
             row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else json.loads(row[0])
+            return None if row is None else json.loads(row[0])
 
     @property
     def config(self) -> dict[str, Any]:
@@ -130,46 +131,48 @@ class Journal:
         if kind is not None:
             query += " WHERE kind = ?"
             args = (kind,)
-        with self._lock:
+        with self._lock, self._errors("events"):
             rows = self._db.execute(query + " ORDER BY seq", args).fetchall()
-        try:
             return [(k, json.loads(v)) for k, v in rows]
-        except json.JSONDecodeError as exc:
-            raise JournalError(f"journal {self.path} has a corrupt event ({exc})") from exc
 
     # ------------------------------------------------------------------ the memo protocol
 
     def get(self, kind: str, key: str) -> Any:
-        with self._lock:
+        with self._lock, self._errors(f"{kind} records"):
             row = self._db.execute(
                 "SELECT value FROM memo WHERE kind = ? AND key = ?", (kind, key)
             ).fetchone()
-        if row is None:
-            return None
-        try:
-            return json.loads(row[0])
-        except json.JSONDecodeError as exc:
-            raise JournalError(f"journal {self.path} has a corrupt {kind} record") from exc
+            return None if row is None else json.loads(row[0])
 
     def put(self, kind: str, key: str, value: Any) -> None:
         text = canonical_json(value)
-        with self._lock, self._db:
+        with self._lock, self._errors(f"{kind} records"), self._db:
             self._db.execute(
                 "INSERT OR REPLACE INTO memo (kind, key, value) VALUES (?, ?, ?)",
                 (kind, key, text),
             )
 
     def event(self, kind: str, value: Any) -> None:
-        with self._lock, self._db:
+        with self._lock, self._errors("events"), self._db:
             self._db.execute(
                 "INSERT INTO events (kind, value) VALUES (?, ?)", (kind, canonical_json(value))
             )
 
     def set_meta(self, key: str, value: Any) -> None:
-        with self._lock, self._db:
+        with self._lock, self._errors("metadata"), self._db:
             self._db.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value))
             )
+
+    @contextlib.contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        """A damaged journal (truncated, overwritten, bits flipped) as :class:`JournalError`."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            raise JournalError(f"journal {self.path} is damaged ({what}: {exc})") from exc
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise JournalError(f"journal {self.path} has corrupt {what} ({exc})") from exc
 
     def close(self) -> None:
         with self._lock:

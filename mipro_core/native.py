@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from ._chat_format import parse_fields, render_messages
-from ._errors import InvalidInputError
+from ._errors import InvalidInputError, ParseError
 from ._protocols import LM, Message, Program
 from ._types import Demo, ModuleCall, ModuleState, ProgramState, Signature, Trace, stable_hash
 
@@ -152,8 +152,9 @@ class Stage:
         kept: str | None = None
         try:
             texts = self.lm(messages, n=1, temperature=self.temperature)
-            if not texts:
-                raise InvalidInputError(f"LM returned no completion for stage {self._name!r}")
+            if not texts or not isinstance(texts[0], str):
+                # a model fault for this one run (scored as a malformed answer), not bad input
+                raise ParseError(f"LM returned no completion for stage {self._name!r}: {texts!r}")
             outputs = parse_fields(texts[0], self._signature.outputs)
             kept = texts[0]  # only answers that parsed are kept
         finally:

@@ -7,6 +7,7 @@ import copy
 import json
 import os
 import pickle
+import stat
 import tempfile
 from datetime import timezone
 from pathlib import Path
@@ -148,9 +149,21 @@ def test_save_rejects_content_json_cannot_hold(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_save_to_missing_directory_is_an_os_error(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError):
-        save_state(tmp_path / "missing" / "a.json", STATE)
+def test_save_creates_a_missing_directory(tmp_path: Path) -> None:
+    path = save_state(tmp_path / "missing" / "deeper" / "a.json", STATE)
+    assert load_state(path) == STATE
+
+
+def test_save_follows_a_symlink_and_never_replaces_a_device(tmp_path: Path) -> None:
+    real, link = tmp_path / "real.json", tmp_path / "link.json"
+    real.write_text("old")
+    link.symlink_to(real)
+    save_state(link, STATE)
+    assert link.is_symlink() and load_state(real) == STATE
+    save_state(os.devnull, STATE)  # `--out /dev/null` must not turn the device into a file
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+    with pytest.raises(IsADirectoryError):
+        save_state(tmp_path, STATE)
 
 
 # --- loading: hostile and broken files -------------------------------------------------------

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from importlib import resources
 
 from .._chat_format import parse_fields, render_messages
-from .._errors import BudgetExhaustedError, LMError, ParseError
+from .._errors import BudgetExhaustedError, JournalError, LMError, ParseError
 from .._evaluate import CallBudget
 from .._memo import Memo
 from .._protocols import LM, Message
@@ -48,12 +48,18 @@ class ProposerClient:
             try:
                 return self.lm(messages, n=1, temperature=temperature)
             except Exception as exc:
-                if attempt < self.max_retries and is_transient(exc) and self.budget.reserve(1):
+                transient = attempt < self.max_retries and is_transient(exc)
+                if transient and self.budget.reserve(1):
                     self.budget.settle_proposer_call(1)
                     time.sleep(self.backoff.delay(attempt, exc))
                     attempt += 1
                     continue
                 self.budget.settle_proposer_call(1)
+                if transient:  # worth retrying, but the call budget has no room left
+                    raise BudgetExhaustedError(
+                        f"max_lm_calls reached while retrying the proposer on {template!r} "
+                        f"({type(exc).__name__}: {exc})"
+                    ) from exc
                 raise LMError(
                     f"proposer LM failed on {template!r}: {type(exc).__name__}: {exc}"
                 ) from exc
@@ -71,8 +77,14 @@ class ProposerClient:
         key = stable_hash({"messages": messages, "temperature": temperature, "salt": salt})
         cached = self.memo.get("proposer", key)
         if cached is not None:
-            self.budget.count_replayed(key, 1, *cached.get("usage", (0, 0)))
-            return dict(cached["fields"])
+            try:
+                usage, fields = tuple(cached.get("usage", (0, 0))), dict(cached["fields"])
+            except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                raise JournalError(
+                    f"the journal's record of a {template!r} proposer call is malformed ({exc!r})"
+                ) from exc
+            self.budget.count_replayed(key, 1, *usage)
+            return fields
         if not self.budget.reserve(1):
             raise BudgetExhaustedError("max_lm_calls reached during instruction proposal")
         texts = self._call(template, messages, temperature)

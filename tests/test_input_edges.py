@@ -1,0 +1,124 @@
+"""Edge cases a demanding user hits: shared example ids, numpy metrics, empty model replies,
+a proposer failing at the call cap, one module name given as a string, MIPRO++ on a tiny pool,
+malformed journal records."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import mipro_core as mc
+from mipro_core import Example, InvalidInputError, JournalError
+from mipro_core._evaluate import CallBudget, score_value
+from mipro_core._memo import InMemoryMemo
+from mipro_core._propose._client import ProposerClient
+from mipro_core._retry import Backoff
+from tests.toy import ToyLM, toy_data, toy_metric, toy_program
+
+
+def test_different_examples_sharing_an_id_are_refused() -> None:
+    data = [Example({"question": f"word{i}"}, {"answer": f"WORD{i}"}, id="q") for i in range(4)]
+    with pytest.raises(InvalidInputError, match="same id 'q'"):
+        mc.optimize(toy_program(ToyLM()), data, toy_metric, valset=toy_data(8, 50))
+    same = [Example({"question": "word1"}, {"answer": "WORD1"}, id="q")] * 2  # true duplicates
+    result = mc.optimize(
+        toy_program(ToyLM()), toy_data(8) + same, toy_metric, valset=toy_data(6, 50), max_trials=2
+    )
+    assert result.trials
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [(np.True_, 1.0), (np.False_, 0.0), (np.int64(1), 1.0), (np.float32(0.5), 0.5)],
+)
+def test_a_numpy_scalar_metric_value_is_a_number(raw: Any, expected: float) -> None:
+    assert score_value(raw, Example({"q": "x"}, {})) == expected
+
+
+def test_a_metric_returning_numpy_bools_runs() -> None:
+    def metric(example: Example, prediction: Any, trace: Any = None) -> Any:
+        return np.bool_(toy_metric(example, prediction))
+
+    result = mc.optimize(
+        toy_program(ToyLM()), toy_data(12), metric, valset=toy_data(8, 50), max_trials=3
+    )
+    assert 0.0 <= result.best_score <= 1.0
+
+
+class EmptyOnWord3(ToyLM):
+    """Replies with no completion at all to the task question ``word3``."""
+
+    def __call__(self, messages: Any, *, n: int = 1, temperature: float = 0.0) -> list[str]:
+        if messages[-1]["content"].endswith("word3"):
+            return []
+        return super().__call__(messages, n=n, temperature=temperature)
+
+
+def test_an_empty_model_reply_is_a_malformed_answer_not_a_usage_error() -> None:
+    result = mc.optimize(
+        toy_program(EmptyOnWord3()), toy_data(12), toy_metric, valset=toy_data(6), max_trials=2
+    )
+    assert result.malformed >= 1 and result.errors == 0
+
+
+def test_a_transient_proposer_fault_at_the_call_cap_stops_on_the_budget() -> None:
+    def always_timing_out(messages: Any, *, n: int = 1, temperature: float = 0.0) -> list[str]:
+        raise TimeoutError("upstream timed out")
+
+    budget = CallBudget(max_lm_calls=3)
+    client = ProposerClient(
+        always_timing_out, InMemoryMemo(), budget, max_retries=10, backoff=Backoff(0.0, 0.0)
+    )
+    sig = mc.Signature(("module",), ("module_description",))
+    with pytest.raises(mc.BudgetExhaustedError, match="max_lm_calls"):
+        client.ask("describe_module", sig, {"module": "m"}, temperature=0.0)
+    assert budget.proposer_calls == 3  # every paid attempt is counted, none beyond the cap
+
+
+def test_freeze_accepts_one_module_name_as_a_string() -> None:
+    result = mc.optimize(
+        toy_program(ToyLM(), stages=2),
+        toy_data(12),
+        toy_metric,
+        valset=toy_data(8, 50),
+        freeze="s0",  # type: ignore[arg-type]
+        max_trials=3,
+    )
+    assert not any(k.startswith("s0.") for k in result.best_params)
+    assert result.state["s0"] == result.initial_state["s0"]
+
+
+def test_mipro_plus_plus_proposes_before_giving_up_on_a_fully_scored_pool() -> None:
+    """A valset no bigger than a minibatch scores every trial fully: the initial pool is soon
+    exhausted, and MIPRO++'s rounds must still add candidates instead of the run stopping."""
+    result = mc.optimize(
+        toy_program(ToyLM()),
+        toy_data(16),
+        toy_metric,
+        valset=toy_data(6, 50),
+        strategy="zeroshot-mipro++",
+        max_trials=12,
+        seed=3,
+    )
+    assert result.stopped_reason != "every configuration fully evaluated"
+    assert len(result.trials) == 13  # the baseline and every trial asked for
+
+
+def test_a_malformed_run_record_in_the_journal_is_a_journal_error(tmp_path: Path) -> None:
+    journal = tmp_path / "run.sqlite"
+    mc.optimize(
+        toy_program(ToyLM()),
+        toy_data(12),
+        toy_metric,
+        valset=toy_data(6, 50),
+        max_trials=2,
+        journal=journal,
+    )
+    with sqlite3.connect(journal) as db:
+        db.execute("UPDATE memo SET value = '{}' WHERE kind = 'run'")
+    with pytest.raises(JournalError, match="malformed"):
+        mc.resume(journal, toy_program(ToyLM()), toy_metric)
