@@ -180,7 +180,10 @@ class MIPRO:
         finally:
             progress.close()
             if own_executor:
-                pool.shutdown(wait=True, cancel_futures=True)
+                # a run the engine gave up on (past ``timeout``, or left behind by Ctrl-C) may
+                # never return: waiting for it would hang optimize() itself
+                settled = failure is None and settings.search.timeout is None
+                pool.shutdown(wait=settled, cancel_futures=True)
             if isinstance(memo, Journal):
                 memo.close()
             if failure is not None:

@@ -21,7 +21,7 @@ import numpy as np
 from ._bootstrap import DemoPools, bootstrap_pools, build_demo_sets
 from ._config import Budget, Pricing, ProposerConfig, SearchConfig
 from ._errors import BudgetExhaustedError, ErrorBudgetExceededError, InvalidInputError
-from ._evaluate import CallBudget, EvalJob, EvalOutcome, Evaluator
+from ._evaluate import CallBudget, EvalJob, EvalOutcome, Evaluator, RunRecord
 from ._memo import Memo
 from ._progress import Progress
 from ._propose import (
@@ -149,6 +149,9 @@ class Engine:
         self.initial_state = current_state(program)
         self.modules = dict(program.modules)
         self.searched = [n for n in self.modules if n not in settings.freeze]
+        self._described = tuple(self.searched)
+        """The modules the grounding describes: fixed before the baseline, which may leave some
+        unchanged, because the description is written while the baseline runs."""
         seeds = np.random.SeedSequence(settings.seed).spawn(len(_RNG_STREAMS))
         self.rng = {
             name: np.random.default_rng(s) for name, s in zip(_RNG_STREAMS, seeds, strict=False)
@@ -296,13 +299,20 @@ class Engine:
             raise BudgetExhaustedError(
                 "the budget ran out while scoring the baseline; raise max_lm_calls"
             )
-        self._leave_unused_modules({m for r in outcome.records for m in r.modules})
+        self._leave_unused_modules(outcome.records)
         return trial.score
 
-    def _leave_unused_modules(self, called: set[str]) -> None:
+    def _leave_unused_modules(self, records: Sequence[RunRecord]) -> None:
         """Searched modules that no baseline run called are left unchanged: no trial could
         measure a change to them (a fallback that never fires, a branch no example takes).
-        When no run recorded any call at all, the adapter does not trace: everything stays."""
+
+        Only when every run is known: a run that failed or did not parse has no trace (its
+        modules may have run), and one read from an older journal did not record them. When no
+        run recorded any call at all, the adapter does not trace: everything stays searched.
+        """
+        if any(r.modules is None for r in records):
+            return
+        called = {m for r in records for m in r.modules or ()}
         unused = [n for n in self.searched if n not in called]
         if not called or not unused:
             return
@@ -478,7 +488,7 @@ class Engine:
         description, roles = describe_program(
             client,
             self.program.describe(),
-            {n: self.modules[n].signature for n in self.searched},
+            {n: self.modules[n].signature for n in self._described},
             temperature=self.settings.proposer.temperature,
         )
         return {"program_description": description, "module_roles": roles}

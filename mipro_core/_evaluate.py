@@ -51,8 +51,9 @@ class RunRecord:
     trace: Trace | None = None
     prediction: str | None = None
     feedback: str | None = None
-    modules: tuple[str, ...] = ()
-    """The modules whose calls the run's trace holds (sorted)."""
+    modules: tuple[str, ...] | None = None
+    """The modules whose calls the run's trace holds (sorted); ``None`` when the run has no
+    trace (it failed or its answer did not parse) or was read from an older journal."""
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -70,7 +71,7 @@ class RunRecord:
             data["prediction"] = self.prediction
         if self.feedback is not None:
             data["feedback"] = self.feedback
-        if self.modules:
+        if self.modules is not None:
             data["modules"] = list(self.modules)
         return data
 
@@ -88,7 +89,7 @@ class RunRecord:
             trace=Trace.from_dict(trace) if trace is not None else None,
             prediction=data.get("prediction"),
             feedback=data.get("feedback"),
-            modules=tuple(str(m) for m in data.get("modules", ())),
+            modules=None if data.get("modules") is None else tuple(str(m) for m in data["modules"]),
         )
 
 

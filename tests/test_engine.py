@@ -253,3 +253,40 @@ def test_a_module_no_validation_run_calls_is_left_unchanged(
     assert set(result.instruction_candidates["fallback"]) == {"Fallback answer."}
     assert result.state["fallback"] == result.initial_state["fallback"]
     assert len(result.instruction_candidates["main"]) > 1  # the stage that runs is searched
+
+
+def test_a_module_whose_runs_do_not_parse_is_still_searched(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A malformed run has no trace: its modules may well have run, so nothing is left out."""
+    main_lm = ToyLM()
+
+    def empty(messages: Any, *, n: int = 1, temperature: float = 0.0) -> list[str]:
+        return [] if "question:" in messages[-1]["content"] else main_lm(messages, n=n)
+
+    def forward(st: Any, inputs: Any) -> Any:
+        out = st["main"](question=inputs["question"])
+        if inputs["question"][-1] in "02468":
+            out = st["fmt"](question=out["answer"])
+        return out
+
+    program = NativeProgram(
+        [
+            Stage("main", "question -> answer", "Answer the question.", lm=main_lm),
+            Stage("fmt", "question -> answer", "Format the answer.", lm=empty),
+        ],
+        forward,
+    )
+    with caplog.at_level(logging.WARNING, logger="mipro_core.engine"):
+        result = mc.optimize(
+            program,
+            toy_data(16),
+            toy_metric,
+            valset=toy_data(8, 100),
+            max_trials=4,
+            seed=1,
+            proposer_lm=main_lm,
+        )
+    assert "never ran" not in caplog.text
+    assert result.malformed > 0
+    assert len(result.instruction_candidates["fmt"]) > 1

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import threading
 import warnings
-from collections.abc import Coroutine, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from langchain_core.callbacks import BaseCallbackHandler, BaseCallbackManager
@@ -18,6 +17,7 @@ from langchain_core.prompts import BasePromptTemplate
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from mipro_core import InvalidInputError, ModuleState, ProgramState, Signature, Trace
+from mipro_core.eventloop import run_coroutine
 
 from ._discover import Discovery, FoundPrompt, discover
 from ._lm import LangChainLM
@@ -75,13 +75,14 @@ class LangChainModule:
         """The module's output fields for a model answer: parsed fields or ``{"text": ...}``.
 
         ``tool_args``: the arguments of the answer's first tool call, when the model answered
-        with one (``with_structured_output`` through tool calling leaves the text empty).
+        with one (``with_structured_output`` through tool calling): they are the parsed fields;
+        a text-only module keeps the answer's text, or the arguments as JSON if it has none.
         """
         fields = self._signature.outputs
-        if tool_args is not None:
-            if fields == ("text",):
-                return {"text": json.dumps(dict(tool_args), ensure_ascii=False, default=str)}
+        if tool_args is not None and fields != ("text",):
             return {k: tool_args[k] for k in fields if k in tool_args}
+        if tool_args is not None and not text.strip():
+            return {"text": json.dumps(dict(tool_args), ensure_ascii=False, default=str)}
         if fields == ("text",) or self.parser is None:
             return {"text": text}
         try:
@@ -114,42 +115,6 @@ def prediction_of(output: Any) -> Any:
     if isinstance(output, str):
         return str(output)
     return output
-
-
-class _EventLoopThread:
-    """One event loop, in a daemon thread, that runs every async run of every program.
-
-    A fresh loop per run (``asyncio.run``) breaks real providers: their async HTTP clients are
-    created once and bound to the first loop they ran on, so every later run fails with "Event
-    loop is closed". Runs from several evaluator threads share the loop concurrently; programs
-    share it too, because one model object often serves several programs in a process.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def _started(self) -> asyncio.AbstractEventLoop:
-        with self._lock:
-            if self._loop is None:
-                loop = asyncio.new_event_loop()
-                thread = threading.Thread(
-                    target=loop.run_forever, name="mipro-langchain-loop", daemon=True
-                )
-                thread.start()
-                self._loop = loop
-            return self._loop
-
-    def run(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
-        future = asyncio.run_coroutine_threadsafe(coroutine, self._started())
-        try:
-            return future.result()
-        except BaseException:  # Ctrl-C or a timeout while waiting: stop the run as well
-            future.cancel()
-            raise
-
-
-_EVENT_LOOP = _EventLoopThread()
 
 
 def _input_type(runnable: Runnable[Any, Any]) -> Any:
@@ -268,7 +233,8 @@ class LangChainProgram:
                 )
             (value,) = inputs.values()
         if self.use_async:
-            output = _EVENT_LOOP.run(self.runnable.ainvoke(value, config))
+            # one shared, long-lived loop: real async clients bind to their first loop
+            output = run_coroutine(lambda: self.runnable.ainvoke(value, config))
         else:
             output = self.runnable.invoke(value, config)
         trace = recorder.trace()

@@ -81,11 +81,21 @@ def output_text(outputs: Mapping[str, Any]) -> str:
     return json.dumps(dict(outputs), ensure_ascii=False)
 
 
-def _blank_partials(*prompts: BasePromptTemplate[Any]) -> dict[str, str]:
-    """Partial variables left empty in demos: they hold shared context (format instructions, a
-    JSON schema, today's date) that the final turn already shows; repeating it in every demo
-    would only multiply the prompt's length."""
-    return {name: "" for prompt in prompts for name in (prompt.partial_variables or {})}
+SHARED_CONTEXT_CHARS = 80
+"""A partial variable longer than this, or spanning lines, is shared context (format
+instructions, a JSON schema) that demos leave out; shorter ones (``language="French"``) stay."""
+
+
+def _demo_partials(*prompts: BasePromptTemplate[Any]) -> dict[str, str]:
+    """The partial variables' values for rendering a demo: short ones as they are, shared context
+    empty (the final turn shows it once; repeating it in every demo multiplies the prompt)."""
+    values: dict[str, str] = {}
+    for prompt in prompts:
+        for name, value in (prompt.partial_variables or {}).items():
+            text = to_text(value() if callable(value) else value)
+            shared = len(text) > SHARED_CONTEXT_CHARS or "\n" in text
+            values[name] = "" if shared else text
+    return values
 
 
 def _message_text(message: BaseMessage) -> str:
@@ -277,7 +287,7 @@ class ChatRewriter:
         )
         if template is None:
             return lines
-        values: dict[str, str] = _blank_partials(self.prompt, template)
+        values: dict[str, str] = _demo_partials(self.prompt, template)
         values.update({k: to_text(v) for k, v in inputs.items()})
         turn = tpl.render(template.template, template.template_format, values)
         return tpl.join_paragraphs(lines, turn)
@@ -317,7 +327,7 @@ class StringRewriter:
             )
 
     def _render_demo(self, demo: Demo) -> str:
-        values = {**_blank_partials(self.prompt), **{k: to_text(v) for k, v in demo.inputs.items()}}
+        values = {**_demo_partials(self.prompt), **{k: to_text(v) for k, v in demo.inputs.items()}}
         shown = tpl.render(self._body, self._format, values).rstrip()
         answer = output_text(demo.outputs)
         return f"{shown} {answer}" if shown.endswith(":") else f"{shown}\n{answer}"

@@ -252,8 +252,8 @@ class TraceRecorder(BaseCallbackHandler):
         tool_args = None
         message = getattr(generations[0], "message", None) if generations else None
         tool_calls = getattr(message, "tool_calls", None)
-        if tool_calls and not text.strip() and isinstance(tool_calls[0].get("args"), Mapping):
-            tool_args = tool_calls[0]["args"]
+        if tool_calls and isinstance(tool_calls[0].get("args"), Mapping):
+            tool_args = tool_calls[0]["args"]  # also when a preamble text comes with the call
         with self._lock:
             claim = self._claims.pop(run_id, None)
             root = self._root.get(run_id, run_id)

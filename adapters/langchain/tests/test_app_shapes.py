@@ -230,6 +230,18 @@ def test_partial_variables_are_not_repeated_in_every_demo() -> None:
         assert "Who?" in rendered and "Ann" in rendered
 
 
+def test_short_partial_variables_stay_in_demos() -> None:
+    prompt = ChatPromptTemplate.from_messages(
+        [("system", "Translate."), ("human", "Into {language}: {text}")]
+    ).partial(language="French")
+    program = LangChainProgram(prompt | EchoChatModel() | StrOutputParser())
+    (name,) = program.modules
+    demo = Demo({"text": "hello"}, {"text": "bonjour"})
+    program.apply(ProgramState({name: ModuleState("Translate.", (demo,))}))
+    shown = [(m.type, m.content) for m in prompt.format_messages(text="cat")]
+    assert shown[1] == ("human", "Into French: hello")
+
+
 def test_a_bound_proposer_model_gets_the_requested_temperature() -> None:
     model = TemperatureRecorder()
     lm = LangChainLM(model.bind(stop=["###"]).with_config(tags=["proposer"]))

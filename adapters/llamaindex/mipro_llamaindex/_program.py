@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from llama_index.core.base.llms.base import BaseLLM
+from llama_index.core.llms import MockLLM
 from llama_index.core.prompts import BasePromptTemplate
 from llama_index.core.response_synthesizers import BaseSynthesizer
 
@@ -265,7 +266,8 @@ def _configured_settings_llm() -> Any:
     from llama_index.core import Settings
 
     llm = getattr(Settings, "_llm", None)
-    return llm if isinstance(llm, BaseLLM) else None
+    # ``Settings.llm = None`` stores a MockLLM: that is "no LLM", not a proposer
+    return llm if isinstance(llm, BaseLLM) and not isinstance(llm, MockLLM) else None
 
 
 _INPUTS = {

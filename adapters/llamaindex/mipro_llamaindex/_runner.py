@@ -11,12 +11,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures as cf
-import contextvars
 import copy
 import threading
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from llama_index.core.base.base_query_engine import BaseQueryEngine
@@ -31,6 +28,7 @@ from llama_index.core.memory import BaseMemory, ChatMemoryBuffer
 from llama_index.core.workflow import Workflow
 
 from mipro_core import InvalidInputError
+from mipro_core.eventloop import run_coroutine
 
 from ._tracing import Recorder
 
@@ -123,76 +121,11 @@ class WorkflowRunner(Runner):
     kind = "workflow"
 
     def run(self, inputs: Mapping[str, Any], recorder: Recorder) -> Any:
+        # one shared, long-lived loop: real async clients bind to their first loop
         return run_coroutine(lambda: self.arun(inputs, recorder))
 
     async def arun(self, inputs: Mapping[str, Any], recorder: Recorder) -> Any:
         return prediction_of(await self.target.run(**dict(inputs)))
-
-
-class _EventLoopThread:
-    """One event loop, in a daemon thread, that runs every async run of every program.
-
-    A fresh loop per run (``asyncio.run``) breaks real providers: their async HTTP clients are
-    created once and bound to the first loop they ran on, so later runs fail with "Event loop
-    is closed". Each coroutine runs in a copy of its caller's context (the recording tags live
-    in context variables); runs from several evaluator threads share the loop concurrently.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def _started(self) -> asyncio.AbstractEventLoop:
-        with self._lock:
-            if self._loop is None:
-                loop = asyncio.new_event_loop()
-                threading.Thread(
-                    target=loop.run_forever, name="mipro-llamaindex-loop", daemon=True
-                ).start()
-                self._loop = loop
-            return self._loop
-
-    def run(self, make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
-        loop = self._started()
-        context = contextvars.copy_context()
-        done: cf.Future[Any] = cf.Future()
-        tasks: list[asyncio.Task[Any]] = []
-
-        def finish(task: asyncio.Task[Any]) -> None:
-            if done.done():
-                return
-            if task.cancelled():
-                done.cancel()
-            elif task.exception() is not None:
-                done.set_exception(task.exception())
-            else:
-                done.set_result(task.result())
-
-        def start() -> None:
-            try:
-                # created inside the caller's context, the task runs in a copy of it
-                task = context.run(lambda: loop.create_task(make()))
-            except BaseException as exc:  # making the coroutine failed
-                done.set_exception(exc)
-                return
-            tasks.append(task)
-            task.add_done_callback(finish)
-
-        loop.call_soon_threadsafe(start)
-        try:
-            return done.result()
-        except BaseException:  # Ctrl-C or a timeout while waiting: stop the run as well
-            loop.call_soon_threadsafe(lambda: [t.cancel() for t in tasks])
-            raise
-
-
-_EVENT_LOOP = _EventLoopThread()
-
-
-def run_coroutine(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
-    """Run a coroutine to completion from sync code (also inside a running event loop), on the
-    adapter's long-lived event loop."""
-    return _EVENT_LOOP.run(make)
 
 
 def _is_agent(target: Any) -> bool:
