@@ -66,6 +66,8 @@ class MIPRO:
             raise InvalidInputError(f"seed must be a non-negative int, got {seed!r}")
         if num_threads < 1:
             raise InvalidInputError(f"num_threads must be >= 1, got {num_threads}")
+        if parallel_trials is not None and parallel_trials < 1:
+            raise InvalidInputError(f"parallel_trials must be >= 1, got {parallel_trials}")
         self.budget = Budget.from_name(budget) if isinstance(budget, str) else budget
         self.proposer = proposer or ProposerConfig()
         if meta_optimize is None:

@@ -18,6 +18,23 @@ def _positive(_: object, attribute: attrs.Attribute[Any], value: int | None) -> 
         raise InvalidInputError(f"{attribute.name} must be >= 1, got {value}")
 
 
+def _non_negative(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None and not (isinstance(value, (int, float)) and value >= 0):
+        raise InvalidInputError(f"{attribute.name} must be >= 0, got {value!r}")
+
+
+def _positive_seconds(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None and not (
+        isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+    ):
+        raise InvalidInputError(f"{attribute.name} must be a positive number, got {value!r}")
+
+
+def _finite(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value)):
+        raise InvalidInputError(f"{attribute.name} must be a finite number, got {value!r}")
+
+
 @attrs.frozen(kw_only=True)
 class Budget:
     """How much the search may spend.
@@ -32,7 +49,7 @@ class Budget:
     val_size: int = attrs.field(default=100, validator=_positive)
     max_trials: int | None = attrs.field(default=None, validator=_positive)
     max_lm_calls: int | None = attrs.field(default=None, validator=_positive)
-    max_seconds: float | None = None
+    max_seconds: float | None = attrs.field(default=None, validator=_positive_seconds)
 
     @classmethod
     def light(cls) -> Budget:
@@ -80,7 +97,7 @@ class ProposerConfig:
     observe_demos: bool = True
     """Before each proposal that shows demos, ask the proposer what good outputs of the stage
     have in common (one extra proposer call per proposal) and show it those observations."""
-    temperature: float = 1.0
+    temperature: float = attrs.field(default=1.0, validator=_non_negative)
     data_batch_size: int = 10
     max_data_batches: int = 10
     use_history: bool = False
@@ -108,12 +125,12 @@ class SearchConfig:
 
     minibatch_size: int = attrs.field(default=30, validator=_positive)
     full_eval_every: int = attrs.field(default=5, validator=_positive)
-    max_bootstrapped_demos: int = 4
-    max_labeled_demos: int = 4
-    metric_threshold: float | None = None
-    max_errors: int = 10
-    timeout: float | None = None
-    max_retries: int = 6
+    max_bootstrapped_demos: int = attrs.field(default=4, validator=_non_negative)
+    max_labeled_demos: int = attrs.field(default=4, validator=_non_negative)
+    metric_threshold: float | None = attrs.field(default=None, validator=_finite)
+    max_errors: int = attrs.field(default=10, validator=_non_negative)
+    timeout: float | None = attrs.field(default=None, validator=_positive_seconds)
+    max_retries: int = attrs.field(default=6, validator=_non_negative)
     retry_base_delay: float = 0.5
     retry_max_delay: float = 20.0
     search_instructions: bool = True

@@ -167,6 +167,7 @@ class Engine:
             max_retries=settings.search.max_retries,
             backoff=Backoff(settings.search.retry_base_delay, settings.search.retry_max_delay),
             keep_failures=settings.proposer.meta_optimize and settings.proposer.use_failures,
+            input_fields=frozenset(k for ex in (*trainset, *valset) for k in ex.inputs),
         )
         self.trials: list[Trial] = []
         self.history: list[Observation] = []

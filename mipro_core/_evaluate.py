@@ -186,6 +186,17 @@ def feedback_of(raw: Any) -> str | None:
     return None if feedback is None else str(feedback)
 
 
+def _raise_if_missing_input(exc: Exception, example: Example, fields: frozenset[str]) -> None:
+    """A ``KeyError`` for an input field other examples have but this one lacks is bad input
+    (``inputs["question"]`` in a program's forward), not a model fault: fail fast."""
+    key = exc.args[0] if isinstance(exc, KeyError) and len(exc.args) == 1 else None
+    if isinstance(key, str) and key in fields and key not in example.inputs:
+        raise InvalidInputError(
+            f"example {example.id} has no input {key!r}, which the program reads (its inputs: "
+            f"{sorted(example.inputs)}); give every example the same input fields"
+        ) from exc
+
+
 def _cached_record(data: Any, key: str) -> RunRecord:
     """A run record read back from the memo (journal); a malformed one is a JournalError."""
     try:
@@ -262,6 +273,7 @@ class Evaluator:
         backoff: Backoff | None = None,
         keep_failures: bool = False,
         run_once: Callable[[Program, Example], tuple[Any, Trace]] | None = None,
+        input_fields: frozenset[str] = frozenset(),
     ) -> None:
         self.replicas = list(replicas)
         self.metric = metric
@@ -272,6 +284,9 @@ class Evaluator:
         self.timeout = timeout
         self.max_retries = max_retries
         self.keep_failures = keep_failures
+        self.input_fields = input_fields
+        """The input fields of the dataset's examples (a run failing on one of them missing
+        from its example is bad input)."""
         self.backoff = backoff or Backoff()
         self.errors = 0
         self.malformed = 0
@@ -316,6 +331,7 @@ class Evaluator:
             except InvalidInputError:
                 raise  # a usage problem (e.g. an example lacks a field a stage needs): fail fast
             except Exception as exc:  # recorded as an error, never as a 0 score
+                _raise_if_missing_input(exc, example, self.input_fields)
                 if attempt < self.max_retries and is_transient(exc) and not self._stopping:
                     time.sleep(self.backoff.delay(attempt, exc))
                     attempt += 1

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import mipro_core as mc
+import mipro_core.native
 from mipro_core import Example, InvalidInputError, JournalError
 from mipro_core._evaluate import CallBudget, score_value
 from mipro_core._memo import InMemoryMemo
@@ -122,3 +123,43 @@ def test_a_malformed_run_record_in_the_journal_is_a_journal_error(tmp_path: Path
         db.execute("UPDATE memo SET value = '{}' WHERE kind = 'run'")
     with pytest.raises(JournalError, match="malformed"):
         mc.resume(journal, toy_program(ToyLM()), toy_metric)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"timeout": -1},
+        {"timeout": 0},
+        {"max_errors": -1},
+        {"max_seconds": float("nan")},
+        {"max_seconds": -5},
+        {"max_bootstrapped_demos": -2},
+        {"max_labeled_demos": -1},
+        {"parallel_trials": 0},
+        {"metric_threshold": float("nan")},
+        {"proposer": "temperature"},
+    ],
+)
+def test_nonsense_settings_are_refused_before_any_call(options: dict[str, Any]) -> None:
+    lm = ToyLM()
+    if options.get("proposer") == "temperature":
+        with pytest.raises(InvalidInputError, match="temperature"):
+            mc.ProposerConfig(temperature=-1)
+        return
+    with pytest.raises(InvalidInputError, match=next(iter(options))):
+        mc.optimize(toy_program(lm), toy_data(8), toy_metric, **options)
+    assert lm.calls == 0
+
+
+def test_an_example_missing_an_input_the_program_reads_fails_fast() -> None:
+    """The docs' own pattern, ``inputs["question"]``: a KeyError there is bad input."""
+
+    def forward(stages: Any, inputs: Any) -> Any:
+        return stages["s0"](question=inputs["question"])
+
+    program = mc.native.NativeProgram(
+        [mc.native.Stage("s0", "question -> answer", "Answer.", lm=ToyLM())], forward
+    )
+    data = [*toy_data(10), Example({"query": "word99"}, {"answer": "WORD99"})]
+    with pytest.raises(InvalidInputError, match="has no input 'question'"):
+        mc.optimize(program, data, toy_metric, valset=data, max_trials=2)
