@@ -24,7 +24,7 @@ from ._run_info import RunInfo
 from ._search._random import RandomSampler
 from ._search._sampler import Sampler
 from ._search._tpe import TPESampler
-from ._types import Example
+from ._types import Example, canonical_json
 from ._version import __version__
 
 logger = logging.getLogger("mipro_core")
@@ -76,6 +76,17 @@ class MIPRO:
             self.proposer = attrs.evolve(self.proposer, meta_optimize=True, use_history=True)
         if failure_aware:
             self.proposer = attrs.evolve(self.proposer, use_failures=True)
+        ignored = [
+            name
+            for name in ("use_history", "use_failures")
+            if getattr(self.proposer, name) and not self.proposer.meta_optimize
+        ]
+        if ignored:
+            logger.warning(
+                "ProposerConfig %s only take effect with meta_optimize=True (MIPRO++, whose "
+                "proposal rounds have history and failures to show); they are ignored here",
+                " and ".join(ignored),
+            )
         self.search = self._adjust_search(search or SearchConfig())
         self.sampler = sampler or self._default_sampler()
         self.seed = seed
@@ -125,6 +136,7 @@ class MIPRO:
             return _dry_result(prog, estimate, self.seed, self.strategy)
         memo: Memo
         if journal is not None:
+            _check_journalable(train, val)
             memo = Journal.create(
                 journal, self._journal_config(prog, train, val, freeze), overwrite=overwrite
             )
@@ -378,8 +390,10 @@ def optimize(
     ``program`` is a :class:`Program` or any framework object an installed adapter accepts (a
     LangChain runnable, a LlamaIndex query engine, ...). ``trainset`` feeds bootstrapping and the
     proposer; ``valset`` (default: a seeded 50 % split of ``trainset``) scores trials.
-    ``metric(example, prediction, trace=None)`` returns a number or bool. Budget caps
-    (``max_trials``, ``max_lm_calls``, ``max_seconds``) are hard. ``dry_run=True`` reports the
+    ``metric(example, prediction, trace=None)`` returns a number or bool. ``max_trials`` and
+    ``max_lm_calls`` are hard caps, ``max_seconds`` is checked before every trial (see
+    docs/reliability.md for the limits). ``executor``: a thread pool of yours to run on (a
+    process pool is refused: runs share the program object). ``dry_run=True`` reports the
     estimated LM calls without calling the task model. Afterwards ``program`` carries the
     winning prompts; ``result.save(path)`` writes them as JSON.
     """
@@ -434,6 +448,12 @@ def optimize(
 
 def _check_executor(executor: cf.Executor) -> None:
     """Refuse an executor that cannot run work (e.g. already shut down) before spending."""
+    if isinstance(executor, cf.ProcessPoolExecutor):
+        raise InvalidInputError(
+            "optimize() needs an executor that runs work in this process (a thread pool): runs "
+            "share the program object and its trace collectors, which cannot be sent to other "
+            "processes; pass a ThreadPoolExecutor or none"
+        )
     try:
         executor.submit(int).result()
     except RuntimeError as exc:
@@ -468,6 +488,19 @@ def split_data(
         order = np.random.default_rng(np.random.SeedSequence([seed, 11])).permutation(len(val))
         val = tuple(val[int(i)] for i in sorted(order[:val_size]))
     return train, val
+
+
+def _check_journalable(*datasets: Sequence[Example]) -> None:
+    """A journal stores examples as JSON: refuse values it cannot hold before creating it."""
+    for data in datasets:
+        for ex in data:
+            try:
+                canonical_json(ex.to_dict())
+            except (TypeError, ValueError) as exc:
+                raise InvalidInputError(
+                    f"example {ex.id} holds a value a journal cannot store as JSON ({exc}); "
+                    "convert it (e.g. a date to an ISO string) or run without journal="
+                ) from exc
 
 
 def _examples(data: Iterable[Example], name: str) -> tuple[Example, ...]:

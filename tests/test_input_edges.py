@@ -163,3 +163,34 @@ def test_an_example_missing_an_input_the_program_reads_fails_fast() -> None:
     data = [*toy_data(10), Example({"query": "word99"}, {"answer": "WORD99"})]
     with pytest.raises(InvalidInputError, match="has no input 'question'"):
         mc.optimize(program, data, toy_metric, valset=data, max_trials=2)
+
+
+def test_journaling_examples_with_non_json_values_is_refused_up_front(tmp_path: Path) -> None:
+    import datetime
+
+    data = [
+        Example(
+            {"question": f"word{i}", "day": datetime.date(2020, 1, 1)}, {"answer": "x"}, id=f"e{i}"
+        )
+        for i in range(8)
+    ]
+    with pytest.raises(InvalidInputError, match="cannot store as JSON"):
+        mc.optimize(
+            toy_program(ToyLM()), data, toy_metric, journal=tmp_path / "j.sqlite", max_trials=1
+        )
+    assert not (tmp_path / "j.sqlite").exists()
+
+
+def test_a_process_pool_is_refused_as_the_executor() -> None:
+    import concurrent.futures as cf
+
+    with cf.ProcessPoolExecutor(1) as pool, pytest.raises(InvalidInputError, match="thread pool"):
+        mc.optimize(toy_program(ToyLM()), toy_data(8), toy_metric, executor=pool, max_trials=1)
+
+
+def test_history_and_failures_without_meta_optimize_are_reported_as_ignored(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level("WARNING"):
+        mc.MIPRO(proposer=mc.ProposerConfig(use_failures=True))
+    assert "use_failures only take effect with meta_optimize=True" in caplog.text
