@@ -135,3 +135,12 @@ def _check_fits(program: Program, state: ProgramState, origin: str) -> None:
             f"{origin}: does not fit this program: {'; '.join(problems)}; "
             f"the program's modules are {names}"
         )
+    for name, module in program.modules.items():
+        outputs = set(module.signature.outputs)
+        for demo in state[name].demos:
+            if outputs and not outputs & set(demo.outputs):
+                raise ArtifactError(
+                    f"{origin}: the demos of module {name!r} answer {sorted(demo.outputs)}, but "
+                    f"the module produces {sorted(outputs)}: the artifact was saved for another "
+                    "version of this program"
+                )

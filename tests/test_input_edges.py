@@ -194,3 +194,16 @@ def test_history_and_failures_without_meta_optimize_are_reported_as_ignored(
     with caplog.at_level("WARNING"):
         mc.MIPRO(proposer=mc.ProposerConfig(use_failures=True))
     assert "use_failures only take effect with meta_optimize=True" in caplog.text
+
+
+def test_an_artifact_whose_demos_answer_other_fields_does_not_apply(tmp_path: Path) -> None:
+    old = mc.ProgramState(
+        {"s0": mc.ModuleState("Answer.", (mc.Demo({"question": "q"}, {"answer": "a"}),))}
+    )
+    path = mc.save_state(tmp_path / "old.json", old)
+    renamed = mc.native.NativeProgram(
+        [mc.native.Stage("s0", "question -> reply", "Reply.", lm=ToyLM())],
+        lambda st, inputs: st["s0"](question=inputs["question"]),
+    )
+    with pytest.raises(mc.ArtifactError, match=r"answer \['answer'\].*produces \['reply'\]"):
+        mc.apply(renamed, path)
