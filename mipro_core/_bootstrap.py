@@ -32,24 +32,8 @@ class DemoPools:
     successes: int
 
 
-def labeled_demo(
-    signature: Signature, example: Example, *, only_module: bool = False
-) -> Demo | None:
-    """A demo from an example's gold fields, if they cover the module's signature.
-
-    ``only_module``: the module is the program's only one, so its answer is the program's. Then a
-    single gold output fills a single output field whatever the names (an adapter calls a
-    chain's raw answer ``text``; the dataset calls it ``answer``).
-    """
-    if (
-        only_module
-        and len(signature.outputs) == 1
-        and len(example.outputs) == 1
-        and signature.outputs[0] not in example.outputs
-        and all(f in example.inputs for f in signature.inputs)
-    ):
-        (gold,) = example.outputs.values()
-        example = Example(example.inputs, {signature.outputs[0]: gold}, id=example.id)
+def labeled_demo(signature: Signature, example: Example) -> Demo | None:
+    """A demo from an example's gold fields, if they cover the module's signature."""
     fields = {**example.inputs, **example.outputs}
     if not signature.outputs or not all(
         f in fields for f in (*signature.inputs, *signature.outputs)
@@ -75,17 +59,11 @@ def bootstrap_pools(
     rng: np.random.Generator,
     batch_size: int,
     max_runs: int | None = None,
-    only_module: bool = False,
 ) -> DemoPools:
     """Run ``state`` on shuffled training examples until ``wanted`` runs passed, ``max_runs``
-    runs were made, or the data ran out. ``only_module``: ``modules`` is the program's one
-    module (see :func:`labeled_demo`)."""
+    runs were made, or the data ran out."""
     labeled = {
-        name: tuple(
-            d
-            for ex in trainset
-            if (d := labeled_demo(m.signature, ex, only_module=only_module)) is not None
-        )
+        name: tuple(d for ex in trainset if (d := labeled_demo(m.signature, ex)) is not None)
         for name, m in modules.items()
     }
     pools: dict[str, list[Demo]] = {name: [] for name in modules}

@@ -344,7 +344,6 @@ class Engine:
             rng=self.rng["bootstrap"],
             batch_size=max(8, 2 * self.settings.num_threads),
             max_runs=self._bootstrap_run_cap(),
-            only_module=len(self.modules) == 1,
         )
         if wanted and pools.successes == 0:
             logger.warning(

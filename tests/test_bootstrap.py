@@ -49,21 +49,3 @@ def test_a_module_called_twice_per_run_keeps_its_last_call_as_the_demo() -> None
     # the last call's input is "wordN", the draft call's "draft wordN"
     assert all(demo.inputs["question"].startswith("word") for demo in demos)
     assert all(demo.source == "bootstrapped" for demo in demos)
-
-
-def test_a_single_module_s_one_output_takes_the_dataset_s_one_gold_output() -> None:
-    from mipro_core import Example, Signature
-    from mipro_core._bootstrap import labeled_demo
-
-    signature = Signature(("question",), ("text",))  # a chain's raw answer, as adapters name it
-    example = Example({"question": "2+2?"}, {"answer": "4"})
-    demo = labeled_demo(signature, example, only_module=True)
-    assert demo is not None and dict(demo.inputs) == {"question": "2+2?"}
-    assert dict(demo.outputs) == {"text": "4"} and demo.source == "labeled"
-    # in a multi-stage program a stage's output is not the final answer: no guessing
-    assert labeled_demo(signature, example) is None
-    # nor when the names are ambiguous or the stage's inputs are not the example's
-    two = Example({"question": "2+2?"}, {"answer": "4", "unit": "none"})
-    assert labeled_demo(signature, two, only_module=True) is None
-    other = Signature(("context", "question"), ("text",))
-    assert labeled_demo(other, example, only_module=True) is None

@@ -293,23 +293,6 @@ def test_async_runs_share_one_long_lived_event_loop() -> None:
     assert not loops[0].is_closed()
 
 
-def test_labeled_demos_come_from_the_dataset_s_own_answer_field() -> None:
-    """A one-prompt chain's module outputs ``text``; the dataset calls its gold ``answer``."""
-    chain = chat("Answer.") | EchoChatModel() | StrOutputParser()
-    data = [mipro_core.Example({"question": f"q{i}?"}, {"answer": f"a{i}"}) for i in range(8)]
-    result = mipro_core.optimize(
-        chain,
-        data,
-        lambda ex, pred, trace=None: 0.0,
-        max_bootstrapped_demos=0,
-        max_labeled_demos=2,
-        max_trials=2,
-        progress=False,
-    )
-    (sizes,) = result.demo_set_sizes.values()
-    assert max(sizes) == 2
-
-
 def test_a_chain_taking_a_string_gets_the_example_s_only_input() -> None:
     prompt = chat("Answer from the context.", "Context: {context}\nQuestion: {question}")
     context = FactsRetriever() | RunnableLambda(lambda docs: docs[0].page_content)
