@@ -128,6 +128,7 @@ class MIPRO:
         train, val = split_data(trainset, valset, self.budget.val_size, self.seed)
         check_inputs(prog, train, val, metric, freeze)
         settings = self._settings(prog, freeze)
+        _check_proposer(prog, proposer_lm, settings)
         estimate = estimate_cost(prog, len(train), len(val), settings)
         if dry_run:
             progress = self._progress()
@@ -560,6 +561,20 @@ def _proposer(program: Program, proposer_lm: Any, wrap_lm: Any) -> LM | None:
         found = default()
         return wrap_lm(found) if found is not None else None
     return None
+
+
+def _check_proposer(program: Program, proposer_lm: Any, settings: EngineSettings) -> None:
+    """Before anything is spent or journaled: a run that proposes instructions needs a model."""
+    from ._adapt import wrap_lm
+
+    searched = [n for n in program.modules if n not in settings.freeze]
+    proposes = settings.search.search_instructions and settings.budget.num_candidates >= 2
+    if proposes and searched and _proposer(program, proposer_lm, wrap_lm) is None:
+        raise InvalidInputError(
+            "instruction proposal needs a proposer model, and the program has no single model "
+            "of its own to use (it has none, or several): pass proposer_lm=... in Python "
+            "(--proposer on the command line), any LM or a framework chat model"
+        )
 
 
 def _replicas(program: Program, count: int) -> list[Program]:

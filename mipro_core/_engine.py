@@ -8,6 +8,7 @@ from the seed, so the same seed and a deterministic LM give an identical trial l
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import logging
 import math
 import threading
@@ -185,6 +186,12 @@ class Engine:
         self._attach_cache(self.memo)
         try:
             return self._run()
+        except BaseException:
+            # trials apply their candidate in place: a run that fails (a metric error, the
+            # error budget) must not leave the user's program holding the last candidate
+            with contextlib.suppress(Exception):
+                self.program.apply(self.initial_state)
+            raise
         finally:
             self._attach_cache(None)
 

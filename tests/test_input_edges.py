@@ -207,3 +207,21 @@ def test_an_artifact_whose_demos_answer_other_fields_does_not_apply(tmp_path: Pa
     )
     with pytest.raises(mc.ArtifactError, match=r"answer \['answer'\].*produces \['reply'\]"):
         mc.apply(renamed, path)
+
+
+def test_a_failed_run_leaves_the_program_as_it_was() -> None:
+    """Trials apply candidates in place: an error mid-search must not leave one installed."""
+    program = toy_program(ToyLM())
+    before = mc.current_state(program)
+    calls = {"n": 0}
+
+    def metric(example: Example, prediction: Any, trace: Any = None) -> float:
+        calls["n"] += 1
+        if calls["n"] > 40:  # well into the search
+            raise RuntimeError("metric bug")
+        return float(toy_metric(example, prediction))
+
+    with pytest.raises(mc.MetricError, match="metric bug"):
+        mc.optimize(program, toy_data(16), metric, valset=toy_data(8, 50), max_trials=20)
+    assert calls["n"] > 40
+    assert mc.current_state(program) == before

@@ -10,13 +10,21 @@ from collections.abc import Mapping
 from typing import Any
 
 from langchain_core.callbacks import BaseCallbackHandler, BaseCallbackManager
+from langchain_core.exceptions import OutputParserException
 from langchain_core.messages import BaseMessage
 from langchain_core.output_parsers import BaseOutputParser, JsonOutputParser
 from langchain_core.output_parsers.openai_tools import PydanticToolsParser
 from langchain_core.prompts import BasePromptTemplate
 from langchain_core.runnables import Runnable, RunnableConfig
 
-from mipro_core import InvalidInputError, ModuleState, ProgramState, Signature, Trace
+from mipro_core import (
+    InvalidInputError,
+    ModuleState,
+    ParseError,
+    ProgramState,
+    Signature,
+    Trace,
+)
 from mipro_core.eventloop import run_coroutine
 
 from ._discover import Discovery, FoundPrompt, discover
@@ -45,7 +53,7 @@ class LangChainModule:
         self._rewriter = rewriter
         self._state = rewriter.original
         self._signature = Signature(
-            inputs=tuple(found.prompt.input_variables), outputs=_output_fields(found.parser)
+            inputs=_prompt_inputs(found.prompt), outputs=_output_fields(found.parser)
         )
 
     @property
@@ -94,6 +102,13 @@ class LangChainModule:
         if not isinstance(parsed, Mapping):
             return {"text": text}
         return {k: parsed[k] for k in fields if k in parsed}
+
+
+def _prompt_inputs(prompt: BasePromptTemplate[Any]) -> tuple[str, ...]:
+    """The prompt's variables: required ones, then optional ones (an optional
+    ``MessagesPlaceholder``, e.g. ``("placeholder", "{messages}")``, is still an input)."""
+    optional = [v for v in (prompt.optional_variables or []) if v not in prompt.input_variables]
+    return (*prompt.input_variables, *optional)
 
 
 def _output_fields(parser: BaseOutputParser[Any] | None) -> tuple[str, ...]:
@@ -232,11 +247,15 @@ class LangChainProgram:
                     "LangChainProgram(chain, input_key=...)"
                 )
             (value,) = inputs.values()
-        if self.use_async:
-            # one shared, long-lived loop: real async clients bind to their first loop
-            output = run_coroutine(lambda: self.runnable.ainvoke(value, config))
-        else:
-            output = self.runnable.invoke(value, config)
+        try:
+            if self.use_async:
+                # one shared, long-lived loop: real async clients bind to their first loop
+                output = run_coroutine(lambda: self.runnable.ainvoke(value, config))
+            else:
+                output = self.runnable.invoke(value, config)
+        except OutputParserException as exc:
+            # the model's answer did not parse: a malformed answer (scored 0), not a failed run
+            raise ParseError(f"the chain's output parser rejected the answer: {exc}") from exc
         trace = recorder.trace()
         if trace.unattributed_calls and not self._warned.is_set():
             self._warned.set()

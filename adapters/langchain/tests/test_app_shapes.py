@@ -14,7 +14,7 @@ from langchain_core.chat_history import InMemoryChatMessageHistory
 from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
-from langchain_core.output_parsers import PydanticOutputParser, StrOutputParser
+from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser, StrOutputParser
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.prompts import (
     ChatPromptTemplate,
@@ -31,7 +31,7 @@ from mipro_langchain import LangChainLM, LangChainProgram, NoPromptFoundError
 from pydantic import BaseModel
 
 import mipro_core
-from mipro_core import Demo, InvalidInputError, ModuleState, ProgramState
+from mipro_core import Demo, InvalidInputError, ModuleState, ParseError, ProgramState
 
 
 class Answer(BaseModel):
@@ -308,3 +308,39 @@ def test_a_chain_taking_a_string_gets_the_example_s_only_input() -> None:
     assert dict(trace.calls[0].inputs) == {"context": "facts about Paris?", "question": "Paris?"}
     with pytest.raises(InvalidInputError, match="input_key"):
         program.run({"question": "Paris?", "lang": "en"})
+
+
+def test_an_answer_the_parser_rejects_is_a_malformed_run_not_an_error() -> None:
+    """With a JSON parser, candidates that lose the JSON format must score 0, not end the run
+    through the error budget."""
+    chain = chat("Answer.") | EchoChatModel() | JsonOutputParser()  # echo text is never JSON
+    program = LangChainProgram(chain)
+    with pytest.raises(ParseError, match="output parser"):
+        program.run({"question": "q?"})
+    data = [mipro_core.Example({"question": f"q{i}?"}, {"answer": "a"}) for i in range(12)]
+    result = mipro_core.optimize(
+        chain, data, lambda ex, pred, trace=None: 0.0, max_trials=2, max_errors=0, progress=False
+    )
+    assert result.malformed > 0 and result.errors == 0
+
+
+def test_an_optional_placeholder_is_an_input() -> None:
+    prompt = ChatPromptTemplate.from_messages(
+        [("system", "Be brief."), ("placeholder", "{messages}")]
+    )
+    program = LangChainProgram(prompt | EchoChatModel() | StrOutputParser())
+    (module,) = program.modules.values()
+    assert module.signature.inputs == ("messages",)
+    _, trace = program.run({"messages": [("human", "Who?")]})
+    assert dict(trace.calls[0].inputs) == {"messages": [{"type": "human", "content": "Who?"}]}
+
+
+def test_two_models_and_no_proposer_fail_before_any_call_or_journal(tmp_path: Any) -> None:
+    first, second = EchoChatModel(), EchoChatModel(prefix="2: ")
+    chain = chat("Draft.") | first | StrOutputParser() | (lambda t: {"question": t})
+    chain = chain | chat("Polish.") | second | StrOutputParser()
+    data = [mipro_core.Example({"question": f"q{i}?"}, {"answer": "a"}) for i in range(8)]
+    journal = tmp_path / "run.sqlite"
+    with pytest.raises(InvalidInputError, match="--proposer"):
+        mipro_core.optimize(chain, data, lambda ex, pred, trace=None: 0.0, journal=journal)
+    assert not journal.exists()
