@@ -49,6 +49,8 @@ class ProgramFields:
 
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
+    declared: bool = False
+    """The program declares its inputs (``input_fields``): it takes exactly these, by name."""
 
 
 @attrs.frozen
@@ -113,7 +115,8 @@ def program_fields(program: Program) -> ProgramFields:
             )
         )
     outputs = tuple(modules[-1].signature.outputs) if modules else ()
-    return ProgramFields(inputs, outputs)
+    is_declared = isinstance(declared, Sequence) and not isinstance(declared, str)
+    return ProgramFields(inputs, outputs, declared=is_declared)
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -302,13 +305,23 @@ def choose_columns(
     if inputs is not None:
         _check_known(table, inputs, "--inputs", like)
         chosen_in = tuple(inputs)
+        if fields.declared and set(chosen_in) != set(fields.inputs):
+            raise InvalidInputError(
+                f"the program takes exactly the input(s) {', '.join(fields.inputs)}, by name; "
+                f"--inputs names {', '.join(chosen_in)}: rename the column(s) in the data"
+            )
     else:
         chosen_in = tuple(c for c in available if c in fields.inputs)
         if not chosen_in:
             reads = ", ".join(fields.inputs) or "(no named fields)"
+            fix = (
+                f"rename the input column to {fields.inputs[0]!r}"
+                if fields.declared and len(fields.inputs) == 1
+                else "name the input columns with --inputs"
+            )
             raise InvalidInputError(
                 f"{table.path}: none of its columns ({', '.join(available)}) is an input of the "
-                f"program, which reads {reads}; name the input columns with --inputs"
+                f"program, which reads {reads}; {fix}"
             )
     if outputs is not None:
         _check_known(table, outputs, "--outputs", like)

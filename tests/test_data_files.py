@@ -63,6 +63,16 @@ def test_a_program_may_declare_its_input_fields() -> None:
         input_fields = ("query",)
 
     assert program_fields(Declared()).inputs == ("query",)  # type: ignore[arg-type]
+    assert program_fields(Declared()).declared  # type: ignore[arg-type]
+
+
+def test_a_program_that_declares_its_inputs_takes_exactly_those_names(tmp_path: Path) -> None:
+    """A query engine takes ``query``: a ``question`` column cannot be mapped onto it."""
+    engine = ProgramFields(inputs=("query",), outputs=("answer",), declared=True)
+    path = jsonl(tmp_path / "train.jsonl", [{"question": "q?", "answer": "a"}] * 3)
+    assert "rename the input column to 'query'" in error_of(path, engine)
+    message = error_of(path, engine, inputs=["question"])
+    assert "takes exactly the input(s) query" in message and "rename" in message
 
 
 # --- JSONL -------------------------------------------------------------------------------------

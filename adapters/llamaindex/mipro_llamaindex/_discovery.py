@@ -29,6 +29,7 @@ from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.prompts import BasePromptTemplate
 from llama_index.core.prompts.mixin import PromptMixin
 from llama_index.core.tools.types import BaseTool
+from llama_index.core.types import BasePydanticProgram
 from llama_index.core.workflow import Workflow
 
 MAX_DEPTH = 12
@@ -118,6 +119,7 @@ def is_traversable(value: object) -> bool:
             BaseChatEngine,
             BaseRetriever,
             BaseNodePostprocessor,
+            BasePydanticProgram,
             BaseTool,
             Workflow,
         ),

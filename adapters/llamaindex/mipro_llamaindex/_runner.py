@@ -26,6 +26,7 @@ from llama_index.core.base.response.schema import (
 from llama_index.core.chat_engine.types import AgentChatResponse, BaseChatEngine
 from llama_index.core.memory import BaseMemory, ChatMemoryBuffer
 from llama_index.core.workflow import Workflow
+from llama_index.core.workflow.errors import WorkflowTimeoutError
 
 from mipro_core import InvalidInputError
 from mipro_core.eventloop import run_coroutine
@@ -125,7 +126,16 @@ class WorkflowRunner(Runner):
         return run_coroutine(lambda: self.arun(inputs, recorder))
 
     async def arun(self, inputs: Mapping[str, Any], recorder: Recorder) -> Any:
-        return prediction_of(await self.target.run(**dict(inputs)))
+        try:
+            return prediction_of(await self.target.run(**dict(inputs)))
+        except WorkflowTimeoutError as exc:
+            # the workflow's own ``timeout=``: not a provider hiccup to retry (its name would
+            # make it look like one), the run simply failed
+            raise WorkflowRunTimedOut(str(exc)) from exc
+
+
+class WorkflowRunTimedOut(RuntimeError):
+    """A workflow run exceeded the workflow's own ``timeout`` (not retried)."""
 
 
 def _is_agent(target: Any) -> bool:

@@ -118,12 +118,26 @@ def signature_of(
     return Signature(inputs=tuple(inputs), outputs=(output or output_field(template),))
 
 
+DEMO_INPUT_CHARS = 1500
+"""A demo input longer than this (a RAG context of several retrieved chunks) is cut, with a
+marker: a demo shows the pattern, and four full contexts can overflow the model's window (the
+prompt helper then fails every run that uses the demo set)."""
+
+
+def _shortened(value: object) -> str:
+    text = str(value)
+    if len(text) <= DEMO_INPUT_CHARS:
+        return text
+    return text[:DEMO_INPUT_CHARS].rstrip() + " [... cut for this example]"
+
+
 def render_demo(demo: Demo, signature: Signature) -> str:
-    """One demo as ``field: value`` lines, inputs then outputs, in signature order."""
+    """One demo as ``field: value`` lines, inputs then outputs, in signature order (long inputs
+    cut to :data:`DEMO_INPUT_CHARS`)."""
     lines = []
     for field in signature.inputs:
         if field in demo.inputs:
-            lines.append(f"{field}: {demo.inputs[field]}")
+            lines.append(f"{field}: {_shortened(demo.inputs[field])}")
     for field in signature.outputs:
         if field in demo.outputs:
             lines.append(f"{field}: {demo.outputs[field]}")

@@ -26,7 +26,7 @@ from llama_index.core.response_synthesizers import BaseSynthesizer, CompactAndRe
 from llama_index.core.selectors import LLMMultiSelector, PydanticMultiSelector
 
 from ._discovery import PromptSlot
-from ._templates import is_rewritable
+from ._templates import branches, is_rewritable
 
 _CONDENSE_UNUSED = (
     "the condense prompt only runs with chat history; every optimization run starts from an "
@@ -40,7 +40,13 @@ _CONTEXT_REFINE_UNUSED = (
 def unused_reason(slot: PromptSlot) -> str | None:
     """Why ``slot`` is not offered for optimization, or ``None`` when it reaches the LLM."""
     if not is_rewritable(slot.initial):
-        return f"{type(slot.initial).__name__} templates are not rewritten by this adapter"
+        kind = type(slot.initial).__name__
+        inner = sorted({type(b).__name__ for b in branches(slot.initial)} - {kind})
+        what = f"{kind} ({'/'.join(inner)} branches)" if inner else kind
+        return (
+            f"{what} templates are not rewritten by this adapter (only plain PromptTemplate and "
+            "ChatPromptTemplate, or selectors of them)"
+        )
     if not slot.stable:
         return (
             f"{type(slot.owner).__name__} rebuilds this template from its text on every read, "

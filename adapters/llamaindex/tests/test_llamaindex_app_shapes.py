@@ -15,15 +15,21 @@ from llama_index.core.agent.workflow import ReActAgent
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.llms import LLM, MockLLM
 from llama_index.core.postprocessor import LLMRerank
+from llama_index.core.program import LLMTextCompletionProgram
 from llama_index.core.prompts import PromptTemplate
 from llama_index.core.query_engine import CustomQueryEngine, RetrieverQueryEngine
 from llama_index.core.retrievers import QueryFusionRetriever
 from llama_index.core.tools import FunctionTool
 from llama_index.core.workflow import StartEvent, StopEvent, Workflow, step
 from mipro_llamaindex import LlamaIndexProgram
+from pydantic import BaseModel
 
 import mipro_core
-from mipro_core import InvalidInputError, ModuleState, ProgramState
+from mipro_core import Demo, InvalidInputError, ModuleState, ProgramState, Signature
+
+
+class Answer(BaseModel):
+    answer: str
 
 
 class RAGQueryEngine(CustomQueryEngine):
@@ -170,3 +176,51 @@ def test_the_default_proposer_is_the_settings_llm_you_set(
     monkeypatch.setattr(Settings, "_llm", llm)
     proposer = program.default_lm()
     assert proposer is not None and proposer.llm is llm
+
+
+def test_long_demo_inputs_are_cut_so_demos_fit_the_window() -> None:
+    from mipro_llamaindex._templates import DEMO_INPUT_CHARS, render_demo
+
+    context = "A long retrieved passage. " * 400
+    demo = Demo({"context_str": context, "query_str": "Who?"}, {"answer": "Ann"})
+    text = render_demo(demo, Signature(("context_str", "query_str"), ("answer",)))
+    assert len(text) < DEMO_INPUT_CHARS + 200
+    assert "[... cut for this example]" in text
+    assert text.endswith("query_str: Who?\nanswer: Ann")
+
+
+class ProgramFlow(Workflow):
+    """A workflow whose step runs an ``LLMTextCompletionProgram`` (a pydantic program)."""
+
+    def __init__(self, llm: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.program = LLMTextCompletionProgram.from_defaults(
+            output_cls=Answer, prompt_template_str="Answer {question} as JSON.", llm=llm
+        )
+
+    @step
+    async def go(self, ev: StartEvent) -> StopEvent:
+        return StopEvent(result=self.program(question=ev.question).answer)
+
+
+def test_a_pydantic_program_s_template_is_discovered(scripted: Any) -> None:
+    program = LlamaIndexProgram(ProgramFlow(scripted(), timeout=10))
+    assert list(program.modules) == ["program.prompt"]
+
+
+class SlowFlow(Workflow):
+    @step
+    async def go(self, ev: StartEvent) -> StopEvent:
+        await asyncio.sleep(5)
+        return StopEvent(result="late")
+
+
+def test_a_workflow_timing_out_is_a_failed_run_not_a_retried_fault() -> None:
+    from mipro_core._retry import is_transient
+
+    flow = SlowFlow(timeout=0.05)
+    flow.prompt = PromptTemplate("Say {word}.")  # something to optimize
+    program = LlamaIndexProgram(flow)
+    with pytest.raises(RuntimeError) as info:
+        program.run({"word": "hi"})
+    assert not is_transient(info.value)
