@@ -43,20 +43,30 @@ def render(template: str, template_format: str, values: Mapping[str, Any]) -> st
     return result
 
 
+_SYNTAX = {"jinja2": re.compile(r"\{\{|\{%|\{#"), "mustache": re.compile(r"\{\{")}
+"""Template syntax of the formats whose literal text can hold a lone brace."""
+
+
+def _is_literal(text: str, template_format: str) -> bool:
+    """Whether ``text`` uses no template syntax at all (it renders as itself)."""
+    syntax = _SYNTAX.get(template_format)
+    if syntax is None:  # f-string: literal unless it names a variable
+        return not variables(text, template_format)
+    return syntax.search(text) is None
+
+
 def split_preface(template: str, template_format: str) -> tuple[str, str]:
     """Split ``template`` into (preface, body).
 
-    The preface is the run of leading paragraphs that mention no template variable: that is the
-    text an instruction replaces. The body is kept verbatim. Only f-string templates are split
-    by paragraph; a mustache/jinja2 template is all preface (no variables) or all body.
+    The preface is the run of leading paragraphs that mention no template variable (for
+    jinja2/mustache: that use no template syntax at all, so a control block is never cut): that
+    is the text an instruction replaces. The body is kept verbatim.
     """
     if not variables(template, template_format):
         return template, ""
-    if template_format != "f-string":
-        return "", template
     end = 0
     for match in _PARAGRAPH_BREAK.finditer(template):
-        if variables(template[: match.start()], template_format):
+        if not _is_literal(template[: match.start()], template_format):
             break
         end = match.start()
     if end == 0:

@@ -233,6 +233,30 @@ def test_other_template_formats_escape_literally(template_format: str) -> None:
     assert [m.content for m in messages] == [text, "{{d}}", "{{e}}", "live {{q}}"]
 
 
+@pytest.mark.parametrize("template_format", ["f-string", "mustache", "jinja2"])
+def test_every_format_s_leading_literal_paragraphs_are_the_instruction(
+    template_format: str,
+) -> None:
+    var = {"f-string": "{context}", "mustache": "{{context}}", "jinja2": "{{ context }}"}
+    text = f"Answer in one word.\n\nContext: {var[template_format]}"
+    string = PromptTemplate.from_template(text, template_format=template_format)
+    system = ChatPromptTemplate.from_messages(
+        [("system", text), ("human", "Q")], template_format=template_format
+    )
+    for prompt in (string, system):
+        program = only(prompt)
+        assert program.modules[next(iter(program.modules))].original_state.instruction == (
+            "Answer in one word."
+        )
+        for instruction in ("First.", "Second."):  # applies never pile up
+            set_state(program, instruction, ())
+        rendered = prompt.format(context="C")
+        assert "Second." in rendered and "First." not in rendered
+        assert "Answer in one word." not in rendered and "Context: C" in rendered
+        program.restore()
+        assert prompt.format(context="C").count("Answer in one word.") == 1
+
+
 def test_unknown_module_names_are_rejected() -> None:
     program = only(chat("A."))
     with pytest.raises(InvalidInputError, match=r"\['nope'\].*its modules are \['prompt'\]"):
