@@ -109,6 +109,10 @@ def _template_of(entry: Any) -> PromptTemplate | None:
     return prompt if isinstance(prompt, PromptTemplate) else None
 
 
+def _is_system(entry: Any) -> bool:
+    return isinstance(entry, (SystemMessage, SystemMessagePromptTemplate))
+
+
 def _is_human(entry: Any) -> bool:
     return isinstance(entry, HumanMessage) or (
         isinstance(entry, HumanMessagePromptTemplate) and _template_of(entry) is not None
@@ -140,6 +144,7 @@ class ChatRewriter:
         self._snapshot: list[Any] = list(prompt.messages)
         entries = self._snapshot
         self._system: Any = None
+        self._fixed_system: Any = None
         self._tail = ""
         instruction = ""
         start = 0
@@ -152,6 +157,11 @@ class ChatRewriter:
                 self._system, start = entries[0], 1
                 preface, self._tail = tpl.split_preface(template.template, template.template_format)
                 instruction = tpl.literal_text(preface, template.template_format)
+        if start == 0 and entries and _is_system(entries[0]):
+            # a system message of content blocks (``[{"type": "text", ..., "cache_control":
+            # ...}]``): kept first and as it is; a new instruction follows it as a second
+            # system message, so the conversation never gets a system message in its middle
+            self._fixed_system, start = entries[0], 1
         self._demo_start = start
         self._user_turn = next(
             (
@@ -228,6 +238,8 @@ class ChatRewriter:
     def _build(self, state: ModuleState) -> list[Any]:
         entries = self._snapshot
         new: list[Any] = []
+        if self._fixed_system is not None:
+            new.append(self._fixed_system)
         system = self._system_entry(state.instruction)
         if system is not None:
             new.append(system)

@@ -344,3 +344,17 @@ def test_two_models_and_no_proposer_fail_before_any_call_or_journal(tmp_path: An
     with pytest.raises(InvalidInputError, match="--proposer"):
         mipro_core.optimize(chain, data, lambda ex, pred, trace=None: 0.0, journal=journal)
     assert not journal.exists()
+
+
+def test_a_system_message_of_content_blocks_stays_first() -> None:
+    """The prompt-caching style: the conversation must never get a system message mid-way."""
+    block = {"type": "text", "text": "Answer.", "cache_control": {"type": "ephemeral"}}
+    prompt = ChatPromptTemplate.from_messages([("system", [block]), ("human", "{question}")])
+    program = LangChainProgram(prompt | EchoChatModel() | StrOutputParser())
+    (name,) = program.modules
+    demo = Demo({"question": "Q1"}, {"text": "A1"})
+    program.apply(ProgramState({name: ModuleState("Be brief.", (demo,))}))
+    types = [m.type for m in prompt.format_messages(question="Q2")]
+    assert types == ["system", "system", "human", "ai", "human"]
+    program.restore()
+    assert [m.type for m in prompt.format_messages(question="Q2")] == ["system", "human"]
