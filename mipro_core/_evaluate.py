@@ -123,6 +123,11 @@ class CallBudget:
                 return max(1, default)
             return max(1, math.ceil(self._run_calls / self._runs))
 
+    def needs_pilot(self) -> bool:
+        """Whether a cap is set and no run has finished yet (so a run's cost is unknown)."""
+        with self._lock:
+            return self.max_lm_calls is not None and self._runs == 0
+
     def reserve(self, calls: int) -> bool:
         with self._lock:
             if self.max_lm_calls is not None and (
@@ -402,6 +407,15 @@ class Evaluator:
             if self._applied[j] != job.key:
                 program.apply(job.state)
                 self._applied[j] = job.key
+            if len(todo) > 1 and self.budget.needs_pilot():
+                # under a call cap, before any run has finished, a run's calls are unknown (one
+                # per module is a guess: a multi-hop writer is called twice): run one example
+                # alone, so the reservations for the rest use what a run really costs
+                first, todo = todo[0], todo[1:]
+                if not self._run_alone(j, job, first, estimate, kind, results):
+                    complete[j] = False
+                    continue
+                estimate = self.budget.per_run_estimate(self._calls_per_run)
             for example in todo:
                 if not self.budget.reserve(estimate):
                     complete[j] = False
@@ -418,6 +432,28 @@ class Evaluator:
             records = tuple(results[j][ex.id] for ex in job.examples if ex.id in results[j])
             outcomes.append(EvalOutcome(records, complete[j] and len(records) == len(job.examples)))
         return outcomes
+
+    def _run_alone(
+        self,
+        j: int,
+        job: EvalJob,
+        example: Example,
+        estimate: int,
+        kind: str,
+        results: list[dict[str, RunRecord]],
+    ) -> bool:
+        """Run one example of ``jobs[j]`` and wait for it; False if the budget refused it."""
+        if not self.budget.reserve(estimate):
+            return False
+        finished: queue.SimpleQueue[cf.Future[RunRecord]] = queue.SimpleQueue()
+        started = [math.inf]
+        future = self.executor.submit(
+            self._execute_and_keep, self.replicas[j], example, kind, job.key, started
+        )
+        future.add_done_callback(finished.put)
+        jobs: list[EvalJob] = [job] * (j + 1)  # _collect indexes jobs by j
+        self._collect(jobs, {future: (j, example, estimate, started)}, finished, results, kind)
+        return True
 
     def _collect(
         self,

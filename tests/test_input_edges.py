@@ -225,3 +225,25 @@ def test_a_failed_run_leaves_the_program_as_it_was() -> None:
         mc.optimize(program, toy_data(16), metric, valset=toy_data(8, 50), max_trials=20)
     assert calls["n"] > 40
     assert mc.current_state(program) == before
+
+
+def test_a_call_cap_binding_in_the_first_evaluation_is_not_overshot() -> None:
+    """Before any run has finished, a run's calls were guessed as one per module: a program
+    calling a module twice per run overshot a cap that binds during the baseline by half."""
+    lm = ToyLM()
+
+    def forward(st: Any, inputs: Any) -> Any:
+        first = st["s0"](question=inputs["question"])
+        st["s0"](question=first["answer"] + "!")  # called twice per run, like a multi-hop writer
+        return st["s1"](question=inputs["question"])
+
+    program = mc.native.NativeProgram(
+        [
+            mc.native.Stage("s0", "question -> answer", "Rewrite.", lm=lm),
+            mc.native.Stage("s1", "question -> answer", "Answer.", lm=lm),
+        ],
+        forward,
+    )
+    with pytest.raises(mc.BudgetExhaustedError, match="baseline"):
+        mc.optimize(program, toy_data(10), toy_metric, valset=toy_data(10, 50), max_lm_calls=20)
+    assert lm.task_calls <= 20 + 2 * 3  # at most the runs in flight (num_threads=8 -> a few)
