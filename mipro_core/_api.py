@@ -391,9 +391,9 @@ def optimize(
     ``program`` is a :class:`Program` or any framework object an installed adapter accepts (a
     LangChain runnable, a LlamaIndex query engine, ...). ``trainset`` feeds bootstrapping and the
     proposer; ``valset`` (default: a seeded 50 % split of ``trainset``) scores trials.
-    ``metric(example, prediction, trace=None)`` returns a number or bool. ``max_trials`` and
-    ``max_lm_calls`` are hard caps, ``max_seconds`` is checked before every trial (see
-    docs/reliability.md for the limits). ``executor``: a thread pool of yours to run on (a
+    ``metric(example, prediction, trace=None)`` returns a number or bool. Budget caps
+    (``max_trials``, ``max_lm_calls``, ``max_seconds``) are hard: past them no run starts (the
+    ones in flight finish; see docs/reliability.md). ``executor``: a thread pool of yours to run on (a
     process pool is refused: runs share the program object). ``dry_run=True`` reports the
     estimated LM calls without calling the task model. Afterwards ``program`` carries the
     winning prompts; ``result.save(path)`` writes them as JSON.

@@ -153,6 +153,11 @@ class Engine:
         self._described = tuple(self.searched)
         """The modules the grounding describes: fixed before the baseline, which may leave some
         unchanged, because the description is written while the baseline runs."""
+        self.started = time.monotonic()
+        limit = settings.budget.max_seconds
+        self.deadline = None if limit is None else self.started + limit
+        """``max_seconds`` as a point in time: runs and proposer calls not started by then are
+        not started at all (the ones in flight finish)."""
         seeds = np.random.SeedSequence(settings.seed).spawn(len(_RNG_STREAMS))
         self.rng = {
             name: np.random.default_rng(s) for name, s in zip(_RNG_STREAMS, seeds, strict=False)
@@ -169,6 +174,7 @@ class Engine:
             backoff=Backoff(settings.search.retry_base_delay, settings.search.retry_max_delay),
             keep_failures=settings.proposer.meta_optimize and settings.proposer.use_failures,
             input_fields=frozenset(k for ex in (*trainset, *valset) for k in ex.inputs),
+            deadline=self.deadline,
         )
         self.trials: list[Trial] = []
         self.history: list[Observation] = []
@@ -177,7 +183,6 @@ class Engine:
         self.produced: dict[str, dict[int, dict[str, int]]] = {n: {} for n in self.searched}
         self._client: ProposerClient | None = None
         self._grounding = Grounding()
-        self.started = time.monotonic()
         self.stopped_reason = "completed"
 
     # ----------------------------------------------------------------- the algorithm
@@ -237,10 +242,11 @@ class Engine:
                 self.stopped_reason = "interrupted"
                 return self.result(self._baseline_space(), baseline)
             except BudgetExhaustedError:
+                self.stopped_reason = self._budget_reason()
                 logger.warning(
-                    "max_lm_calls reached before the search: keeping the original prompts"
+                    "%s reached before the search: keeping the original prompts",
+                    self.stopped_reason,
                 )
-                self.stopped_reason = "max_lm_calls"
                 return self.result(self._baseline_space(), baseline)
         finally:
             stop_grounding.set()  # a summary still running after a failure stops at its next batch
@@ -304,8 +310,10 @@ class Engine:
                 "the program needs and that its model is reachable."
             )
         if trial.score is None or not trial.complete:
+            cap = self._budget_reason()
             raise BudgetExhaustedError(
-                "the budget ran out while scoring the baseline; raise max_lm_calls"
+                f"{cap} ran out while scoring the baseline; raise {cap} (the baseline alone "
+                f"needs about {len(self.valset)} program runs)"
             )
         self._leave_unused_modules(outcome.records)
         return trial.score
@@ -408,6 +416,7 @@ class Engine:
             self.budget,
             max_retries=self.settings.search.max_retries,
             backoff=self.evaluator.backoff,
+            deadline=self.deadline,
         )
 
     def _summarize_data(self, client: ProposerClient, stop: threading.Event) -> str:
@@ -551,7 +560,7 @@ class Engine:
                     outcomes = [self._score_full(space, p) for p in asked]
                 done += len(outcomes)
                 if any(not t.complete for t in outcomes):
-                    self.stopped_reason = "max_lm_calls"
+                    self.stopped_reason = self._budget_reason()
                     break
                 idle = idle + len(outcomes) if self.budget.used == spent else 0
                 if idle >= _IDLE_TRIALS:
@@ -571,7 +580,7 @@ class Engine:
             if use_minibatch and self.stopped_reason in ("completed", "max_lm_calls", EXHAUSTED):
                 self._full_eval_best(space)  # the last trials' best gets its full evaluation
         except BudgetExhaustedError:
-            self.stopped_reason = "max_lm_calls"
+            self.stopped_reason = self._budget_reason()
         except KeyboardInterrupt:
             self.stopped_reason = "interrupted"
             logger.warning("interrupted: returning the best fully evaluated configuration so far")
@@ -623,6 +632,12 @@ class Engine:
         if remaining is None:
             return True
         return remaining >= runs * self.budget.per_run_estimate(len(self.modules))
+
+    def _budget_reason(self) -> str:
+        """Which cap stopped something: ``max_seconds`` once it has passed, else the calls."""
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            return "max_seconds"
+        return "max_lm_calls"
 
     def _stop_reason(self, space: SearchSpace) -> str | None:
         limit = self.settings.budget.max_seconds

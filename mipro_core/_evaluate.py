@@ -31,6 +31,7 @@ from ._retry import Backoff, is_transient
 from ._types import Example, ProgramState, Trace
 
 SKIPPED = "skipped: the error budget was already spent"
+OVER_TIME = "skipped: max_seconds had passed"
 
 
 @attrs.frozen
@@ -279,6 +280,7 @@ class Evaluator:
         keep_failures: bool = False,
         run_once: Callable[[Program, Example], tuple[Any, Trace]] | None = None,
         input_fields: frozenset[str] = frozenset(),
+        deadline: float | None = None,
     ) -> None:
         self.replicas = list(replicas)
         self.metric = metric
@@ -290,6 +292,8 @@ class Evaluator:
         self.max_retries = max_retries
         self.keep_failures = keep_failures
         self.input_fields = input_fields
+        self.deadline = deadline
+        """``time.monotonic()`` after which queued runs are not started (``max_seconds``)."""
         """The input fields of the dataset's examples (a run failing on one of them missing
         from its example is bad input)."""
         self.backoff = backoff or Backoff()
@@ -315,6 +319,8 @@ class Evaluator:
         started[0] = time.monotonic()
         if self._failed > self.max_errors:  # the error budget is spent: don't start new runs
             return RunRecord(example.id, None, error=SKIPPED)
+        if self.deadline is not None and started[0] >= self.deadline:
+            return RunRecord(example.id, None, error=OVER_TIME)
         record = self._execute(program, example, kind == "bootstrap")
         if record.error is None:
             self.budget.count_replayed(f"{kind}:{key}:{example.id}", 0, 0, 0)  # paid here
@@ -523,7 +529,7 @@ class Evaluator:
         kind: str,
     ) -> None:
         self.budget.settle_run(reserved, record)
-        if record.error == SKIPPED:
+        if record.error in (SKIPPED, OVER_TIME):
             return
         into[example.id] = record
         if record.error is not None:

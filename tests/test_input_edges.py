@@ -5,6 +5,7 @@ malformed journal records."""
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -247,3 +248,42 @@ def test_a_call_cap_binding_in_the_first_evaluation_is_not_overshot() -> None:
     with pytest.raises(mc.BudgetExhaustedError, match="baseline"):
         mc.optimize(program, toy_data(10), toy_metric, valset=toy_data(10, 50), max_lm_calls=20)
     assert lm.task_calls <= 20 + 2 * 3  # at most the runs in flight (num_threads=8 -> a few)
+
+
+class SlowToyLM(ToyLM):
+    """Takes at least 50 ms per task call."""
+
+    def __call__(self, messages: Any, *, n: int = 1, temperature: float = 0.0) -> list[str]:
+        time.sleep(0.05)
+        return super().__call__(messages, n=n, temperature=temperature)
+
+
+def test_max_seconds_stops_runs_from_starting_during_the_baseline_too() -> None:
+    """Each call takes >= 50 ms on one thread, so at most 0.3 s / 50 ms + the one in flight can
+    start before the deadline, however slow the machine (slower only means fewer)."""
+    lm = SlowToyLM()
+    with pytest.raises(mc.BudgetExhaustedError, match="max_seconds ran out while scoring"):
+        mc.optimize(
+            toy_program(lm),
+            toy_data(20),
+            toy_metric,
+            valset=toy_data(20, 50),
+            max_seconds=0.3,
+            num_threads=1,
+        )
+    assert lm.task_calls <= 0.3 / 0.05 + 1
+
+
+def test_max_seconds_after_the_baseline_keeps_the_original_or_stops_the_search() -> None:
+    lm = SlowToyLM()
+    result = mc.optimize(
+        toy_program(lm),
+        toy_data(6),
+        toy_metric,
+        valset=toy_data(4, 50),
+        max_seconds=1.0,
+        num_threads=4,
+        max_trials=50,
+    )
+    assert result.stopped_reason == "max_seconds"
+    assert len(result.trials) < 51

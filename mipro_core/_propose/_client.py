@@ -34,10 +34,13 @@ class ProposerClient:
         *,
         max_retries: int = 3,
         backoff: Backoff | None = None,
+        deadline: float | None = None,
     ) -> None:
         self.lm = lm
         self.memo = memo
         self.budget = budget
+        self.deadline = deadline
+        """``time.monotonic()`` after which no new call is made (``max_seconds``)."""
         self.max_retries = max_retries
         self.backoff = backoff or Backoff()
 
@@ -85,6 +88,8 @@ class ProposerClient:
                 ) from exc
             self.budget.count_replayed(key, 1, *usage)
             return fields
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise BudgetExhaustedError("max_seconds reached during instruction proposal")
         if not self.budget.reserve(1):
             raise BudgetExhaustedError("max_lm_calls reached during instruction proposal")
         texts = self._call(template, messages, temperature)
