@@ -128,7 +128,7 @@ class MIPRO:
         train, val = split_data(trainset, valset, self.budget.val_size, self.seed)
         check_inputs(prog, train, val, metric, freeze)
         settings = self._settings(prog, freeze)
-        _check_proposer(prog, proposer_lm, settings)
+        lm = _proposer(prog, proposer_lm, settings)
         estimate = estimate_cost(prog, len(train), len(val), settings)
         if dry_run:
             progress = self._progress()
@@ -143,7 +143,7 @@ class MIPRO:
             )
         else:
             memo = InMemoryMemo()
-        return self._run(prog, train, val, metric, settings, estimate, proposer_lm, executor, memo)
+        return self._run(prog, train, val, metric, settings, estimate, lm, executor, memo)
 
     def _run(
         self,
@@ -153,18 +153,17 @@ class MIPRO:
         metric: Metric,
         settings: EngineSettings,
         estimate: CostEstimate,
-        proposer_lm: Any,
+        lm: LM | None,
         executor: cf.Executor | None,
         memo: Memo,
         *,
         resumed: bool = False,
     ) -> OptimizationResult:
-        from ._adapt import wrap_lm
+        """Run the engine; ``lm`` is the proposer resolved by :func:`_proposer`."""
         from ._observers import RunObservers
 
         progress = self._progress()
         progress.stage(str(estimate))
-        lm = _proposer(prog, proposer_lm, wrap_lm)
         own_executor = executor is None
         if executor is not None:
             _check_executor(executor)
@@ -393,8 +392,8 @@ def optimize(
     proposer; ``valset`` (default: a seeded 50 % split of ``trainset``) scores trials.
     ``metric(example, prediction, trace=None)`` returns a number or bool. Budget caps
     (``max_trials``, ``max_lm_calls``, ``max_seconds``) are hard: past them no run starts (the
-    ones in flight finish; see docs/reliability.md). ``executor``: a thread pool of yours to run on (a
-    process pool is refused: runs share the program object). ``dry_run=True`` reports the
+    ones in flight finish; see docs/reliability.md). ``executor``: a thread pool of yours to run
+    on (a process pool is refused: runs share the program object). ``dry_run=True`` reports the
     estimated LM calls without calling the task model. Afterwards ``program`` carries the
     winning prompts; ``result.save(path)`` writes them as JSON.
     """
@@ -552,29 +551,28 @@ def check_inputs(
         raise InvalidInputError("every module is frozen: nothing left to optimize")
 
 
-def _proposer(program: Program, proposer_lm: Any, wrap_lm: Any) -> LM | None:
-    if proposer_lm is not None:
-        lm: LM = wrap_lm(proposer_lm)
-        return lm
-    default = getattr(program, "default_lm", None)
-    if callable(default):
-        found = default()
-        return wrap_lm(found) if found is not None else None
-    return None
+def _proposer(program: Program, proposer_lm: Any, settings: EngineSettings) -> LM | None:
+    """The proposer model: ``proposer_lm`` wrapped, else the program's own single model.
 
-
-def _check_proposer(program: Program, proposer_lm: Any, settings: EngineSettings) -> None:
-    """Before anything is spent or journaled: a run that proposes instructions needs a model."""
+    Resolved before anything is spent or journaled: a run that proposes instructions and has
+    no model fails here, not after the baseline.
+    """
     from ._adapt import wrap_lm
 
+    lm: LM | None = None
+    if proposer_lm is not None:
+        lm = wrap_lm(proposer_lm)
+    elif callable(default := getattr(program, "default_lm", None)):
+        found = default()
+        lm = wrap_lm(found) if found is not None else None
     searched = [n for n in program.modules if n not in settings.freeze]
-    proposes = settings.search.search_instructions and settings.budget.num_candidates >= 2
-    if proposes and searched and _proposer(program, proposer_lm, wrap_lm) is None:
+    if lm is None and settings.proposes_instructions(searched):
         raise InvalidInputError(
             "instruction proposal needs a proposer model, and the program has no single model "
             "of its own to use (it has none, or several): pass proposer_lm=... in Python "
             "(--proposer on the command line), any LM or a framework chat model"
         )
+    return lm
 
 
 def _replicas(program: Program, count: int) -> list[Program]:
@@ -686,6 +684,11 @@ def resume(
         raise
     settings = optimizer._settings(prog, freeze)
     estimate = estimate_cost(prog, len(train), len(val), settings)
+    try:
+        lm = _proposer(prog, proposer_lm, settings)
+    except BaseException:
+        store.close()
+        raise
     return optimizer._run(
-        prog, train, val, metric, settings, estimate, proposer_lm, executor, store, resumed=True
+        prog, train, val, metric, settings, estimate, lm, executor, store, resumed=True
     )

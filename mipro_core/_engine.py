@@ -74,6 +74,16 @@ class EngineSettings:
     pricing: Pricing | None = None
     num_threads: int = 8
 
+    def initial_candidates(self) -> int:
+        """Instruction candidates per module proposed before the search (MIPRO++ proposes
+        half of them up front and the rest in rounds during the search)."""
+        count = self.budget.num_candidates
+        return max(2, count // 2) if self.proposer.meta_optimize else count
+
+    def proposes_instructions(self, searched: Sequence[str]) -> bool:
+        """Whether a run searching ``searched`` calls the proposer model."""
+        return self.search.search_instructions and self.initial_candidates() >= 2 and bool(searched)
+
 
 @attrs.frozen
 class SearchSpace:
@@ -294,10 +304,7 @@ class Engine:
         self.progress.stage(f"evaluating the baseline on {len(self.valset)} validation examples")
         state = self.initial_state
         try:
-            started = time.monotonic()
-            job = EvalJob(state_key(state), state, tuple(self.valset))
-            outcome = self.evaluator.evaluate([job])[0]
-            trial = self._record("full", {}, job.examples, outcome, time.monotonic() - started)
+            trial, outcome = self._score_outcome("full", {}, state, self.valset, state_key(state))
         except ErrorBudgetExceededError as exc:
             raise ErrorBudgetExceededError(
                 f"while scoring the unmodified program: {exc} Check that each example's "
@@ -394,16 +401,9 @@ class Engine:
         )
         return sets
 
-    def _initial_candidates(self) -> int:
-        """Instruction candidates per module proposed before the search (MIPRO++ proposes
-        half of them up front and the rest in rounds during the search)."""
-        count = self.settings.budget.num_candidates
-        return max(2, count // 2) if self.settings.proposer.meta_optimize else count
-
     def _proposer_client(self) -> ProposerClient | None:
         """The proposer's client, or ``None`` when no instruction will be proposed."""
-        count = self._initial_candidates()
-        if not self.settings.search.search_instructions or count < 2 or not self.searched:
+        if not self.settings.proposes_instructions(self.searched):
             return None
         if self.proposer_lm is None:
             raise InvalidInputError(
@@ -442,7 +442,7 @@ class Engine:
         demos) need only the descriptions, so they run while ``data_summary`` is finishing."""
         originals = {n: self.initial_state[n].instruction for n in self.modules}
         result: dict[str, tuple[str, ...]] = {n: (originals[n],) for n in self.modules}
-        count = self._initial_candidates()
+        count = self.settings.initial_candidates()
         if self._client is None:
             return result
         config = self.settings.proposer
@@ -640,8 +640,7 @@ class Engine:
         return "max_lm_calls"
 
     def _stop_reason(self, space: SearchSpace) -> str | None:
-        limit = self.settings.budget.max_seconds
-        if limit is not None and time.monotonic() - self.started >= limit:
+        if self._budget_reason() == "max_seconds":
             return "max_seconds"
         remaining = self.budget.remaining()
         if remaining is not None and remaining <= 0:
@@ -689,9 +688,20 @@ class Engine:
         examples: Sequence[Example],
         key: str,
     ) -> Trial:
+        return self._score_outcome(kind, params, state, examples, key)[0]
+
+    def _score_outcome(
+        self,
+        kind: str,
+        params: Mapping[str, int],
+        state: ProgramState,
+        examples: Sequence[Example],
+        key: str,
+    ) -> tuple[Trial, EvalOutcome]:
         started = time.monotonic()
         outcome = self.evaluator.evaluate([EvalJob(key, state, tuple(examples))])[0]
-        return self._record(kind, params, tuple(examples), outcome, time.monotonic() - started)
+        trial = self._record(kind, params, tuple(examples), outcome, time.monotonic() - started)
+        return trial, outcome
 
     def _record(
         self,

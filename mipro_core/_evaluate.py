@@ -292,10 +292,10 @@ class Evaluator:
         self.max_retries = max_retries
         self.keep_failures = keep_failures
         self.input_fields = input_fields
-        self.deadline = deadline
-        """``time.monotonic()`` after which queued runs are not started (``max_seconds``)."""
         """The input fields of the dataset's examples (a run failing on one of them missing
         from its example is bad input)."""
+        self.deadline = deadline
+        """``time.monotonic()`` after which queued runs are not started (``max_seconds``)."""
         self.backoff = backoff or Backoff()
         self.errors = 0
         self.malformed = 0
@@ -418,7 +418,7 @@ class Evaluator:
                 # per module is a guess: a multi-hop writer is called twice): run one example
                 # alone, so the reservations for the rest use what a run really costs
                 first, todo = todo[0], todo[1:]
-                if not self._run_alone(j, job, first, estimate, kind, results):
+                if not self._run_alone(jobs, j, first, estimate, kind, results):
                     complete[j] = False
                     continue
                 estimate = self.budget.per_run_estimate(self._calls_per_run)
@@ -441,8 +441,8 @@ class Evaluator:
 
     def _run_alone(
         self,
+        jobs: Sequence[EvalJob],
         j: int,
-        job: EvalJob,
         example: Example,
         estimate: int,
         kind: str,
@@ -454,10 +454,9 @@ class Evaluator:
         finished: queue.SimpleQueue[cf.Future[RunRecord]] = queue.SimpleQueue()
         started = [math.inf]
         future = self.executor.submit(
-            self._execute_and_keep, self.replicas[j], example, kind, job.key, started
+            self._execute_and_keep, self.replicas[j], example, kind, jobs[j].key, started
         )
         future.add_done_callback(finished.put)
-        jobs: list[EvalJob] = [job] * (j + 1)  # _collect indexes jobs by j
         self._collect(jobs, {future: (j, example, estimate, started)}, finished, results, kind)
         return True
 

@@ -48,8 +48,8 @@ class LangChainLM:
     ``temperature`` (and ``n``) are set on a shallow copy of the model when the model has such
     fields, also inside a ``bind(...)`` / ``with_config(...)`` of one (the wrappers are copied
     around the new model); a bare model with an ``n`` field (e.g. ``ChatOpenAI``) returns the
-    ``n`` completions from one request, anything else gets ``n`` requests in one ``batch``. The user's model
-    object is never changed. Any failure of the model is raised as
+    ``n`` completions from one request, anything else gets ``n`` requests in one ``batch``. The
+    user's model object is never changed. Any failure of the model is raised as
     :class:`~mipro_core.LMError`.
     """
 

@@ -16,40 +16,40 @@ def echo_text(messages: list[BaseMessage]) -> str:
     return "\n".join(f"{m.type}: {m.content}" for m in messages)
 
 
-class EchoChatModel(BaseChatModel):
+class TextChatModel(BaseChatModel):
+    """A chat model whose subclasses only say what text to answer (:meth:`answer`)."""
+
+    @property
+    def _llm_type(self) -> str:
+        return type(self).__name__
+
+    def answer(self, messages: list[BaseMessage], stop: list[str] | None) -> str:
+        raise NotImplementedError
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        text = self.answer(messages, stop)
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+
+class EchoChatModel(TextChatModel):
     """Answers with the whole prompt it saw, so prompt edits are visible in outputs."""
 
     prefix: str = ""
 
-    @property
-    def _llm_type(self) -> str:
-        return "echo"
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        text = self.prefix + echo_text(messages)
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+    def answer(self, messages: list[BaseMessage], stop: list[str] | None) -> str:
+        return self.prefix + echo_text(messages)
 
 
-class FailingChatModel(BaseChatModel):
+class FailingChatModel(TextChatModel):
     """Always raises: drives ``with_fallbacks`` to its fallback."""
 
-    @property
-    def _llm_type(self) -> str:
-        return "failing"
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
+    def answer(self, messages: list[BaseMessage], stop: list[str] | None) -> str:
         raise RuntimeError("model unavailable")
 
 

@@ -26,7 +26,7 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 from langchain_core.runnables.history import RunnableWithMessageHistory
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from lc_test_support import EchoChatModel, FailingChatModel
+from lc_test_support import EchoChatModel, FailingChatModel, TextChatModel
 from mipro_langchain import LangChainLM, LangChainProgram, NoPromptFoundError
 from pydantic import BaseModel
 
@@ -42,26 +42,16 @@ def chat(system: str, human: str = "{question}") -> ChatPromptTemplate:
     return ChatPromptTemplate.from_messages([("system", system), ("human", human)])
 
 
-class FlakyChatModel(BaseChatModel):
+class FlakyChatModel(TextChatModel):
     """Fails its odd-numbered calls (a transient 429), answers ``ok`` on the others."""
 
     calls: int = 0
 
-    @property
-    def _llm_type(self) -> str:
-        return "flaky"
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
+    def answer(self, messages: list[BaseMessage], stop: list[str] | None) -> str:
         self.calls += 1
         if self.calls % 2:
             raise RuntimeError("429 too many requests")
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content="ok"))])
+        return "ok"
 
 
 class ToolCallingChatModel(BaseChatModel):
@@ -99,24 +89,13 @@ class FactsRetriever(BaseRetriever):
         return [Document(page_content=f"facts about {query}")]
 
 
-class TemperatureRecorder(BaseChatModel):
+class TemperatureRecorder(TextChatModel):
     """Answers with the temperature it was configured with."""
 
     temperature: float = 0.0
 
-    @property
-    def _llm_type(self) -> str:
-        return "temperature-recorder"
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        text = f"t={self.temperature} stop={stop}"
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+    def answer(self, messages: list[BaseMessage], stop: list[str] | None) -> str:
+        return f"t={self.temperature} stop={stop}"
 
 
 def test_a_retried_model_call_is_attributed_to_its_prompt() -> None:

@@ -115,7 +115,7 @@ class LlamaIndexProgram:
             if slot.name in exclude:
                 reason = "excluded by the caller"
             elif slot.name in include:
-                if not is_rewritable(slot.initial) or not slot.stable:
+                if not _includable(slot):
                     raise InvalidInputError(f"cannot include {slot.name!r}: {reason}")
                 reason = None
             if reason is None:
@@ -182,7 +182,7 @@ class LlamaIndexProgram:
         reason = self._skipped.get(name, "")
         message = f"prompt {name!r} reached the LLM but is not optimized ({reason})"
         slot = self._slots.get(name)
-        if slot is not None and is_rewritable(slot.initial) and slot.stable:
+        if slot is not None and _includable(slot):
             message += f"; pass include=[{name!r}] to search it"
         return message
 
@@ -258,6 +258,11 @@ class LlamaIndexProgram:
 
     def __repr__(self) -> str:
         return f"LlamaIndexProgram({type(self.target).__name__}, modules={list(self._modules)})"
+
+
+def _includable(slot: PromptSlot) -> bool:
+    """Whether ``include=`` can make ``slot`` a module: its template can be rewritten safely."""
+    return is_rewritable(slot.initial) and slot.stable
 
 
 def _configured_settings_llm() -> Any:

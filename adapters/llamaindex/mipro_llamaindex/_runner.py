@@ -25,8 +25,7 @@ from llama_index.core.base.response.schema import (
 )
 from llama_index.core.chat_engine.types import AgentChatResponse, BaseChatEngine
 from llama_index.core.memory import BaseMemory, ChatMemoryBuffer
-from llama_index.core.workflow import Workflow
-from llama_index.core.workflow.errors import WorkflowTimeoutError
+from llama_index.core.workflow import Workflow, WorkflowTimeoutError
 
 from mipro_core import InvalidInputError
 from mipro_core.eventloop import run_coroutine
