@@ -45,6 +45,7 @@ from ._propose._meta import (
     proposal_space,
     spec_from_params,
 )
+from ._propose._repair import propose_repair, sample_failures
 from ._protocols import LM, Metric, Program, current_state
 from ._result import OptimizationResult, Trial
 from ._retry import Backoff
@@ -53,7 +54,16 @@ from ._types import Demo, Example, ModuleState, ProgramState, stable_hash
 
 logger = logging.getLogger("mipro_core.engine")
 
-_RNG_STREAMS = ("split", "bootstrap", "demo_sets", "proposals", "sampler", "minibatch", "meta")
+_RNG_STREAMS = (
+    "split",
+    "bootstrap",
+    "demo_sets",
+    "proposals",
+    "sampler",
+    "minibatch",
+    "meta",
+    "repair",
+)
 _KEPT_FAILURES = 60
 _IDLE_TRIALS = 30
 """Stop after this many trials in a row that were answered entirely from the cache."""
@@ -83,6 +93,17 @@ class EngineSettings:
     def proposes_instructions(self, searched: Sequence[str]) -> bool:
         """Whether a run searching ``searched`` calls the proposer model."""
         return self.search.search_instructions and self.initial_candidates() >= 2 and bool(searched)
+
+    @property
+    def repairs(self) -> bool:
+        """Whether the search has a repair round (MIPRO++'s rounds show failures instead)."""
+        return self.proposer.repair_round and not self.proposer.meta_optimize
+
+    def keeps_failures(self, searched: Sequence[str]) -> bool:
+        """Whether failing runs keep their trace and output for a proposer to read."""
+        if not self.proposes_instructions(searched):
+            return False
+        return self.repairs or (self.proposer.meta_optimize and self.proposer.use_failures)
 
 
 @attrs.frozen
@@ -182,7 +203,7 @@ class Engine:
             timeout=settings.search.timeout,
             max_retries=settings.search.max_retries,
             backoff=Backoff(settings.search.retry_base_delay, settings.search.retry_max_delay),
-            keep_failures=settings.proposer.meta_optimize and settings.proposer.use_failures,
+            keep_failures=settings.keeps_failures(self.searched),
             input_fields=frozenset(k for ex in (*trainset, *valset) for k in ex.inputs),
             deadline=self.deadline,
         )
@@ -531,6 +552,7 @@ class Engine:
         next_full = search.full_eval_every
         meta = self.settings.proposer.meta_optimize and self._client is not None
         next_round = self.settings.proposer.meta_round_every
+        repair = self.settings.repairs and self._client is not None and use_minibatch
         idle = 0  # trials in a row answered entirely from the cache
         # runs a full evaluation needs: its configuration has a minibatch in the cache already
         full_eval_runs = len(self.valset) - minibatch
@@ -552,7 +574,15 @@ class Engine:
                 if reason:
                     self.stopped_reason = reason
                     break
-                asked = [self._ask(space) for _ in range(batch)]
+                forced: list[dict[str, int]] = []
+                if (
+                    repair
+                    and done >= search.full_eval_every
+                    and self._affordable(search.full_eval_every * minibatch + full_eval_runs)
+                ):
+                    repair = False  # one round per run
+                    space, forced = self._repair_round(space)
+                asked = forced + [self._ask(space) for _ in range(batch - len(forced))]
                 spent = self.budget.used
                 if use_minibatch:
                     outcomes = self._score_minibatches(space, asked, minibatch)
@@ -625,6 +655,67 @@ class Engine:
                 variables[f"{name}.instruction"] = len(instructions[name])
         self.memo.put("space", "instructions", {n: list(v) for n, v in instructions.items()})
         return SearchSpace(instructions, space.demo_sets, variables)
+
+    def _repair_round(self, space: SearchSpace) -> tuple[SearchSpace, list[dict[str, int]]]:
+        """One instruction per module written from the failures so far (see
+        :mod:`._propose._repair`); returns the grown space and the configuration to try next:
+        the best one so far by mean minibatch score, with the new instructions."""
+        assert self._client is not None
+        config = self.settings.proposer
+        instructions = dict(space.instructions)
+        best = self._best_minibatch_params(space)
+        added = 0
+        for name in self.searched:
+            failures = sample_failures(self.failures, name, config.max_failures, self.rng["repair"])
+            if not failures:
+                continue
+            index = len(instructions[name])
+            text = propose_repair(
+                self._client,
+                name,
+                index,
+                self.modules[name].signature,
+                self.initial_state[name].instruction,
+                failures,
+                self._grounding,
+                config,
+            )
+            if text and text not in instructions[name]:
+                instructions[name] = (*instructions[name], text)
+                best[f"{name}.instruction"] = index
+                added += 1
+        if not added:
+            return space, []
+        logger.info("repair round: %d instruction(s) written from failing examples", added)
+        variables = dict(space.variables)
+        for name in self.searched:
+            if len(instructions[name]) > 1:
+                variables[f"{name}.instruction"] = len(instructions[name])
+        self.memo.put("space", "instructions", {n: list(v) for n, v in instructions.items()})
+        grown = SearchSpace(instructions, space.demo_sets, variables)
+        return grown, [grown.full_params(best)]
+
+    def _best_minibatch_params(self, space: SearchSpace) -> dict[str, int]:
+        """The configuration with the best mean minibatch score so far (the baseline's when
+        there is none), over the variables of ``space``."""
+        best = self._best_by_minibatch(skip_fully_scored=False)
+        return space.full_params(best or {})
+
+    def _best_by_minibatch(self, *, skip_fully_scored: bool) -> Mapping[str, int] | None:
+        """The configuration with the best mean minibatch score (the first tried on ties)."""
+        scores: dict[str, list[float]] = {}
+        params_of: dict[str, Mapping[str, int]] = {}
+        for obs in self.history:
+            key = config_key(obs.params)
+            if obs.kind != "minibatch" or (skip_fully_scored and key in self.full_scores):
+                continue
+            scores.setdefault(key, []).append(obs.value)
+            params_of[key] = obs.params
+        if not scores:
+            return None
+        order = list(scores)
+        best = max(order, key=lambda k: (sum(scores[k]) / len(scores[k]), -order.index(k)))
+        return params_of[best]
 
     def _affordable(self, runs: int) -> bool:
         """Whether ``runs`` more program runs fit in what is left of ``max_lm_calls``."""
@@ -743,20 +834,11 @@ class Engine:
 
     def _full_eval_best(self, space: SearchSpace) -> None:
         """Score the untested configuration with the best mean minibatch score on all of val."""
-        means: dict[str, list[float]] = {}
-        params_of: dict[str, Mapping[str, int]] = {}
-        for obs in self.history:
-            if obs.kind != "minibatch":
-                continue
-            key = config_key(obs.params)
-            if key in self.full_scores:
-                continue
-            means.setdefault(key, []).append(obs.value)
-            params_of[key] = obs.params
-        if not means:
+        best = self._best_by_minibatch(skip_fully_scored=True)
+        if best is None:
             return
-        best_key = max(means, key=lambda k: (sum(means[k]) / len(means[k]), -list(means).index(k)))
-        params = dict(params_of[best_key])
+        params = dict(best)
+        best_key = config_key(params)
         scored = {
             example_id
             for trial in self.trials

@@ -32,6 +32,8 @@ def estimate_cost(
             proposer_calls += proposer.max_data_batches + 1
         if proposer.use_program_summary:
             proposer_calls += 1 + len(modules)
+        if settings.repairs:
+            proposer_calls += len(modules)  # the repair round
     variables = len(modules) * (int(search.search_instructions) + int(search.search_demos))
     trials = budget.trials_for(max(1, variables))
     minibatch = min(search.minibatch_size, valset_size)

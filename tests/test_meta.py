@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -17,7 +16,7 @@ from mipro_core._propose._meta import (
     proposal_space,
 )
 from mipro_core.samplers import TPESampler
-from tests.toy import ToyLM, toy_data, toy_metric, toy_program
+from tests.toy import RecordingLM, ToyLM, toy_data, toy_metric, toy_program
 
 TRAIN, VAL = toy_data(40), toy_data(60, offset=100)
 OPTIONS: dict[str, Any] = dict(valset=VAL, num_threads=4, minibatch_size=15, num_candidates=4)
@@ -73,19 +72,6 @@ def test_history_and_failures_are_rendered_for_the_proposer() -> None:
     shown = failures_text("m", [(example, Record())], limit=3)
     for part in ("question: q1", "this stage's output answer: x", "expected answer: X", "feedback"):
         assert part in shown
-
-
-class RecordingLM(ToyLM):
-    def __init__(self) -> None:
-        super().__init__()
-        self.proposer_prompts: list[str] = []
-
-    def __call__(
-        self, messages: Sequence[Any], *, n: int = 1, temperature: float = 0.0
-    ) -> list[str]:
-        if "proposed_instruction" in messages[0]["content"]:
-            self.proposer_prompts.append(messages[-1]["content"])
-        return super().__call__(messages, n=n, temperature=temperature)
 
 
 def test_mipro_plus_plus_proposes_in_rounds_with_history_and_failures() -> None:

@@ -57,6 +57,22 @@ class ToyLM:
         return [f"answer: {answer}"] * n
 
 
+class RecordingLM(ToyLM):
+    """A :class:`ToyLM` that keeps the user message of every instruction proposal, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proposer_prompts: list[str] = []
+
+    def __call__(
+        self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0
+    ) -> list[str]:
+        if "proposed_instruction" in messages[0]["content"]:
+            with self._lock:
+                self.proposer_prompts.append(messages[-1]["content"])
+        return super().__call__(messages, n=n, temperature=temperature)
+
+
 def toy_program(lm: Any, stages: int = 1) -> NativeProgram:
     names = [f"s{i}" for i in range(stages)]
 
