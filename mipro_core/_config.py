@@ -113,12 +113,13 @@ class ProposerConfig:
     repair_round: bool = True
     """Once ``SearchConfig.full_eval_every`` minibatch trials are done (and the budget still
     affords a few more trials and the final full evaluation), write one more instruction per
-    module from failing examples of the trials so far (with their expected outputs; no data
-    summary, no demos) and try it at once with the best configuration's other settings. It
-    catches what grounding on the training data misses when the training data mislead (a
-    pattern that holds there but not on the validation set). Off under ``meta_optimize``,
-    whose rounds already show failures; needs minibatch trials (a validation set larger than
-    ``minibatch_size``)."""
+    module from ``max_failures`` failing validation examples of the recent trials (with their
+    expected outputs; no data summary, no demos) and try it at once with the best
+    configuration's other settings. It catches what grounding on the training data misses when
+    the training data mislead (a pattern that holds there but not on the validation set).
+    Needs a proposer, minibatch trials (a validation set larger than ``minibatch_size``) and
+    more than ``full_eval_every`` trials; off under ``meta_optimize``, whose proposal rounds
+    add candidates during the search already (and show failures with ``use_failures``)."""
     max_history: int = 5
     max_failures: int = 3
 

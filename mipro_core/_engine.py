@@ -21,7 +21,12 @@ import numpy as np
 
 from ._bootstrap import DemoPools, bootstrap_pools, build_demo_sets
 from ._config import Budget, Pricing, ProposerConfig, SearchConfig
-from ._errors import BudgetExhaustedError, ErrorBudgetExceededError, InvalidInputError
+from ._errors import (
+    BudgetExhaustedError,
+    ErrorBudgetExceededError,
+    InvalidInputError,
+    LMError,
+)
 from ._evaluate import CallBudget, EvalJob, EvalOutcome, Evaluator, RunRecord
 from ._memo import Memo
 from ._progress import Progress
@@ -664,22 +669,30 @@ class Engine:
         config = self.settings.proposer
         instructions = dict(space.instructions)
         best = self._best_minibatch_params(space)
+        if not config.meta_optimize:  # nothing reads failing runs after this round
+            self.evaluator.keep_failures = False
         added = 0
         for name in self.searched:
             failures = sample_failures(self.failures, name, config.max_failures, self.rng["repair"])
-            if not failures:
+            if not failures or self.memo.get("repair-error", name) is not None:
                 continue
             index = len(instructions[name])
-            text = propose_repair(
-                self._client,
-                name,
-                index,
-                self.modules[name].signature,
-                self.initial_state[name].instruction,
-                failures,
-                self._grounding,
-                config,
-            )
+            try:
+                text = propose_repair(
+                    self._client,
+                    name,
+                    index,
+                    self.modules[name].signature,
+                    self.initial_state[name].instruction,
+                    failures,
+                    self._grounding,
+                    config,
+                )
+            except LMError as exc:  # an extra candidate is not worth the trials already run
+                logger.warning("repair round: no instruction for module %r (%s)", name, exc)
+                # journaled, so a resumed run skips this module too instead of trying again
+                self.memo.put("repair-error", name, str(exc))
+                continue
             if text and text not in instructions[name]:
                 instructions[name] = (*instructions[name], text)
                 best[f"{name}.instruction"] = index

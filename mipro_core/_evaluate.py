@@ -155,13 +155,21 @@ class CallBudget:
                 self._run_calls += record.lm_calls
 
     def count_replayed(
-        self, key: str, calls: int, prompt_tokens: int, completion_tokens: int
+        self,
+        key: str,
+        calls: int,
+        prompt_tokens: int,
+        completion_tokens: int,
+        *,
+        succeeded: bool = False,
     ) -> None:
         """Count, once per run, a result served from a journal written by an earlier process.
 
         Its calls were paid before the resume; counting them keeps ``max_lm_calls`` and the
-        reported spend about the whole run. Results produced in this process are registered
-        with zero calls, so a cache hit on them costs nothing.
+        reported spend about the whole run, and a replayed run that ``succeeded`` informs
+        :meth:`per_run_estimate` as it did when it ran (so a resumed run reserves, and decides
+        what it can afford, like the original). Results produced in this process are
+        registered with zero calls, so a cache hit on them costs nothing.
         """
         with self._lock:
             if key in self._counted:
@@ -169,6 +177,9 @@ class CallBudget:
             self._counted.add(key)
             if key.startswith(("run:", "bootstrap:")):
                 self.task_calls += calls
+                if succeeded and calls:
+                    self._runs += 1
+                    self._run_calls += calls
             else:
                 self.proposer_calls += calls
             self.prompt_tokens += prompt_tokens
@@ -402,7 +413,11 @@ class Evaluator:
                 if cached is not None:
                     record = _cached_record(cached, key)
                     self.budget.count_replayed(
-                        key, record.lm_calls, record.prompt_tokens, record.completion_tokens
+                        key,
+                        record.lm_calls,
+                        record.prompt_tokens,
+                        record.completion_tokens,
+                        succeeded=record.error is None,
                     )
                     results[j][example.id] = record
                 else:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import JournalError
-from ._types import canonical_json
+from ._types import canonical_json, compact_json
 from ._version import __version__
 
 SCHEMA_VERSION = 1
@@ -145,7 +145,10 @@ class Journal:
             return None if row is None else json.loads(row[0])
 
     def put(self, kind: str, key: str, value: Any) -> None:
-        text = canonical_json(value)
+        # key order kept (not canonical_json): a record read back must equal the one the run
+        # used, or a resumed run writes its inputs in another order into prompts built from
+        # it (demos, failing examples) and pays for prompts the original run already paid for
+        text = compact_json(value)
         with self._lock, self._errors(f"{kind} records"), self._db:
             self._db.execute(
                 "INSERT OR REPLACE INTO memo (kind, key, value) VALUES (?, ?, ?)",

@@ -15,6 +15,8 @@ from typing import Any
 
 import attrs
 
+from ._errors import InvalidInputError
+
 JSON = Any
 """A JSON-compatible value."""
 
@@ -30,6 +32,11 @@ def canonical_json(value: JSON) -> str:
     )
 
 
+def compact_json(value: JSON) -> str:
+    """Serialize ``value`` without whitespace, keeping the order of its keys."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_thaw)
+
+
 def _thaw(value: Any) -> Any:
     if isinstance(value, MappingProxyType):
         return dict(value)
@@ -39,6 +46,14 @@ def _thaw(value: Any) -> Any:
 def stable_hash(value: JSON, length: int = 16) -> str:
     """A short, process-independent hex digest of a JSON-compatible value."""
     return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()[:length]
+
+
+def _is_json(value: Any) -> bool:
+    try:
+        canonical_json(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _str_tuple(values: Iterable[str]) -> tuple[str, ...]:
@@ -80,7 +95,15 @@ class Example:
 
     def __attrs_post_init__(self) -> None:
         if not self.id:
-            digest = stable_hash({"inputs": dict(self.inputs), "outputs": dict(self.outputs)})
+            try:
+                digest = stable_hash({"inputs": dict(self.inputs), "outputs": dict(self.outputs)})
+            except (TypeError, ValueError) as exc:
+                fields = {**self.inputs, **self.outputs}
+                bad = [k for k, v in fields.items() if not _is_json(v)]
+                raise InvalidInputError(
+                    f"Example field(s) {bad} hold values that are not JSON ({exc}), so no id can be "
+                    "derived from the content: pass id=... (a journal also needs JSON values)"
+                ) from exc
             object.__setattr__(self, "id", digest)
 
     def __hash__(self) -> int:

@@ -7,12 +7,15 @@ import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import mipro_core as mc
+from mipro_core._evaluate import CallBudget
+from mipro_core.native import NativeProgram, Stage
 from tests.toy import ToyLM, toy_data, toy_metric, toy_program
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -196,3 +199,69 @@ def test_usage_and_cost_are_in_the_result_and_the_journal(tmp_path: Path) -> Non
     assert usage["lm_calls"] == result.lm_calls and usage["cost"] == pytest.approx(result.cost)
     resumed = mc.resume(path, toy_program(ToyLM()), toy_metric)
     assert resumed.cost == pytest.approx(result.cost)
+
+
+class TwoFieldLM(ToyLM):
+    """The toy model for a stage ``topic, question -> reasoning, answer``."""
+
+    def __call__(
+        self, messages: Sequence[Any], *, n: int = 1, temperature: float = 0.0
+    ) -> list[str]:
+        out = super().__call__(messages, n=n, temperature=temperature)
+        return [f"reasoning: it is a word\n{o}" if o.startswith("answer:") else o for o in out]
+
+
+def two_field_program(lm: ToyLM) -> NativeProgram:
+    stage = Stage("s0", "topic, question -> reasoning, answer", "Answer the question.", lm=lm)
+    return NativeProgram([stage], lambda st, inputs: st["s0"](**inputs))
+
+
+def test_resume_of_a_finished_run_with_multi_field_stages_pays_nothing(tmp_path: Path) -> None:
+    """Field order (not alphabetical here) survives the journal: demos and failing examples
+    built from replayed traces are the same prompts the run paid for."""
+
+    def data(n: int, offset: int = 0) -> list[mc.Example]:
+        return [
+            mc.Example({"topic": "words", "question": f"word{i}"}, {"answer": f"WORD{i}"})
+            for i in range(offset, offset + n)
+        ]
+
+    journal = tmp_path / "run.sqlite"
+    first = mc.optimize(
+        two_field_program(TwoFieldLM()),
+        data(40),
+        toy_metric,
+        valset=data(60, 100),
+        journal=journal,
+        num_threads=4,
+        minibatch_size=15,
+        max_trials=12,
+        num_candidates=4,
+        seed=5,
+    )
+    assert first.stopped_reason == "completed"
+    assert len(first.instruction_candidates["s0"]) == 5  # the repair round ran
+    lm = TwoFieldLM()
+    again = mc.resume(journal, two_field_program(lm), toy_metric)
+    assert lm.calls == 0
+    assert [t.log_entry() for t in again.trials] == [t.log_entry() for t in first.trials]
+
+
+def test_the_journal_keeps_the_key_order_of_what_it_stores(tmp_path: Path) -> None:
+    with mc.Journal.create(tmp_path / "j.sqlite", {"program": "x"}) as store:
+        store.put("run", "k", {"inputs": {"topic": "t", "question": "q"}, "b": 1, "a": 2})
+        assert list(store.get("run", "k")) == ["inputs", "b", "a"]
+        assert list(store.get("run", "k")["inputs"]) == ["topic", "question"]
+
+
+def test_replayed_runs_inform_the_per_run_estimate_like_the_runs_did() -> None:
+    budget = CallBudget(1000)
+    assert budget.per_run_estimate(1) == 1
+    budget.count_replayed("run:s:e1", 3, 0, 0, succeeded=True)
+    budget.count_replayed("run:s:e2", 3, 0, 0, succeeded=True)
+    budget.count_replayed("run:s:e3", 9, 0, 0, succeeded=False)  # a failed run: not a cost sample
+    budget.count_replayed("run:s:e1", 3, 0, 0, succeeded=True)  # once per run
+    budget.count_replayed("proposer:k", 1, 0, 0)
+    assert budget.per_run_estimate(1) == 3
+    assert budget.used == 3 + 3 + 9 + 1
+    assert not budget.needs_pilot()

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mipro_core import Demo, Example, ModuleCall, ModuleState, ProgramState, Signature, Trace
+from mipro_core import (
+    Demo,
+    Example,
+    InvalidInputError,
+    ModuleCall,
+    ModuleState,
+    ProgramState,
+    Signature,
+    Trace,
+)
 
 text = st.text(max_size=20)
 scalar = st.one_of(st.none(), st.booleans(), st.integers(-(2**40), 2**40), text)
@@ -65,3 +76,10 @@ def test_signature_parse_and_round_trip(names: list[str]) -> None:
     sig = Signature.parse(", ".join(names[:-1]) + " -> " + names[-1])
     assert sig.outputs == (names[-1],)
     assert Signature.from_dict(through_json(sig.to_dict())) == sig
+
+
+def test_an_example_of_non_json_values_needs_an_explicit_id() -> None:
+    with pytest.raises(InvalidInputError, match=r"\['when'\] hold values that are not JSON.*id="):
+        Example({"question": "q", "when": datetime.date(2020, 1, 1)})
+    given_id = Example({"question": "q", "when": datetime.date(2020, 1, 1)}, id="e1")
+    assert given_id.id == "e1" and given_id.inputs["when"].year == 2020

@@ -111,8 +111,10 @@ def failures_text(module: str, failures: Sequence[tuple[Example, Any]], limit: i
     return "\n\n".join(parts)
 
 
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
+def _text(value: Any, limit: int = 1500) -> str:
+    """A field value as text, cut at ``limit`` characters (a retrieved context can be long)."""
+    text = value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def params_of(spec: ProposalSpec, space: Mapping[str, int]) -> dict[str, int]:
