@@ -314,6 +314,11 @@ class Evaluator:
         self._stopping = False
         self.last_error: str | None = None
         self.on_first_success: Callable[[], None] | None = None
+        """Called once, after the first run that succeeds, and only once the evaluation that
+        ran it has reserved all its runs: work it starts (the proposer's grounding) then spends
+        only what the evaluation left of a call cap, never the calls the evaluation needs."""
+        self._succeeded = False
+        self._submitting = False
         self._failed = 0
         self._failed_lock = threading.Lock()
         self._applied: list[str | None] = [None] * len(self.replicas)
@@ -405,6 +410,30 @@ class Evaluator:
         finished: queue.SimpleQueue[cf.Future[RunRecord]] = queue.SimpleQueue()
         complete = [True] * len(jobs)
         estimate = self.budget.per_run_estimate(self._calls_per_run)
+        self._submitting = True
+        try:
+            self._submit(jobs, kind, estimate, results, complete, pending, finished)
+        finally:
+            self._submitting = False
+        self._first_success_callback()
+        self._collect(jobs, pending, finished, results, kind)
+        outcomes = []
+        for j, job in enumerate(jobs):
+            records = tuple(results[j][ex.id] for ex in job.examples if ex.id in results[j])
+            outcomes.append(EvalOutcome(records, complete[j] and len(records) == len(job.examples)))
+        return outcomes
+
+    def _submit(
+        self,
+        jobs: Sequence[EvalJob],
+        kind: str,
+        estimate: int,
+        results: list[dict[str, RunRecord]],
+        complete: list[bool],
+        pending: dict[cf.Future[RunRecord], tuple[int, Example, int, list[float]]],
+        finished: queue.SimpleQueue[cf.Future[RunRecord]],
+    ) -> None:
+        """Serve cached runs and submit the others, reserving each one's calls."""
         for j, job in enumerate(jobs):
             todo = []
             for example in job.examples:
@@ -447,12 +476,6 @@ class Evaluator:
                 )
                 pending[future] = (j, example, estimate, started)
                 future.add_done_callback(finished.put)
-        self._collect(jobs, pending, finished, results, kind)
-        outcomes = []
-        for j, job in enumerate(jobs):
-            records = tuple(results[j][ex.id] for ex in job.examples if ex.id in results[j])
-            outcomes.append(EvalOutcome(records, complete[j] and len(records) == len(job.examples)))
-        return outcomes
 
     def _run_alone(
         self,
@@ -552,7 +575,12 @@ class Evaluator:
             return
         if record.malformed:
             self.malformed += 1
-        if self.on_first_success is not None:  # one-shot: e.g. start work that needs a live LM
+        self._succeeded = True
+        if not self._submitting:  # a pilot run succeeds while its evaluation still submits
+            self._first_success_callback()
+
+    def _first_success_callback(self) -> None:
+        if self._succeeded and self.on_first_success is not None:
             callback, self.on_first_success = self.on_first_success, None
             callback()
 

@@ -113,6 +113,20 @@ def test_a_cap_below_the_baseline_evaluation_is_refused_clearly() -> None:
     assert lm.calls <= 30
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_the_grounding_never_takes_the_calls_the_baseline_needs(seed: int) -> None:
+    """A cap a little above the baseline: the proposer's grounding starts with the baseline's
+    first success, but only spends what the baseline's reservations left; the run keeps the
+    original prompts instead of failing with the baseline cut short."""
+    lm = ToyLM()
+    cap = len(VAL) + 5  # the data summary alone needs more than 5 proposer calls
+    result, _, _ = run(lm, max_lm_calls=cap, max_trials=10, seed=seed)
+    assert result.stopped_reason == "max_lm_calls"
+    assert result.trials[0].complete and result.trials[0].kind == "full"
+    assert result.state == result.initial_state
+    assert lm.calls <= cap
+
+
 @pytest.mark.parametrize("cap", [120, 150, 400])
 def test_max_lm_calls_is_hard(cap: int) -> None:
     threads = 4
