@@ -663,7 +663,8 @@ def resume(
         try:
             optimizer = STRATEGIES[config["strategy"]](
                 budget=Budget(**config["budget"]),
-                proposer=ProposerConfig(**config["proposer"]),
+                # a journal from before the repair round existed recorded a run without it
+                proposer=ProposerConfig(**{"repair_round": False, **config["proposer"]}),
                 search=SearchConfig(**config["search"]),
                 sampler=_sampler_from_spec(config["sampler"], sampler),
                 seed=int(config["seed"]),

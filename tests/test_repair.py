@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import sqlite3
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
@@ -199,3 +201,27 @@ def test_on_scone_nli_the_repair_round_finds_what_the_training_data_hide() -> No
 
     with_repair, without = mean_test(True), mean_test(False)
     assert with_repair >= without + 0.03, (with_repair, without)
+
+
+def test_a_journal_from_before_the_repair_round_resumes_without_it(tmp_path: Path) -> None:
+    journal = tmp_path / "old.sqlite"
+    first = mc.optimize(
+        toy_program(RecordingLM()),
+        TRAIN,
+        toy_metric,
+        max_trials=15,
+        seed=3,
+        journal=journal,
+        proposer=mc.ProposerConfig(repair_round=False),
+        **OPTIONS,
+    )
+    with sqlite3.connect(journal) as db:  # what an older version wrote: no such setting
+        (text,) = db.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
+        config = json.loads(text)
+        del config["proposer"]["repair_round"]
+        db.execute("UPDATE meta SET value = ? WHERE key = 'config'", (json.dumps(config),))
+        db.execute("DELETE FROM memo WHERE kind = 'run'")  # as if killed before its trials
+    lm = RecordingLM()
+    again = mc.resume(journal, toy_program(lm), toy_metric)
+    assert not repair_prompts(lm)
+    assert [t.log_entry() for t in again.trials] == [t.log_entry() for t in first.trials]
