@@ -654,6 +654,12 @@ class Engine:
             if text and text not in instructions[name]:
                 instructions[name] = (*instructions[name], text)
                 self.produced[name][index] = params
+        return self._grown(space, instructions)
+
+    def _grown(
+        self, space: SearchSpace, instructions: Mapping[str, tuple[str, ...]]
+    ) -> SearchSpace:
+        """``space`` with the instruction pools grown by a round (journaled for resume)."""
         variables = dict(space.variables)
         for name in self.searched:
             if len(instructions[name]) > 1 and self.settings.search.search_instructions:
@@ -668,7 +674,8 @@ class Engine:
         assert self._client is not None
         config = self.settings.proposer
         instructions = dict(space.instructions)
-        best = self._best_minibatch_params(space)
+        # the best configuration so far (the baseline's when there is none), to try it with
+        best = space.full_params(self._best_by_minibatch(skip_fully_scored=False) or {})
         if not config.meta_optimize:  # nothing reads failing runs after this round
             self.evaluator.keep_failures = False
         added = 0
@@ -700,19 +707,8 @@ class Engine:
         if not added:
             return space, []
         logger.info("repair round: %d instruction(s) written from failing examples", added)
-        variables = dict(space.variables)
-        for name in self.searched:
-            if len(instructions[name]) > 1:
-                variables[f"{name}.instruction"] = len(instructions[name])
-        self.memo.put("space", "instructions", {n: list(v) for n, v in instructions.items()})
-        grown = SearchSpace(instructions, space.demo_sets, variables)
+        grown = self._grown(space, instructions)
         return grown, [grown.full_params(best)]
-
-    def _best_minibatch_params(self, space: SearchSpace) -> dict[str, int]:
-        """The configuration with the best mean minibatch score so far (the baseline's when
-        there is none), over the variables of ``space``."""
-        best = self._best_by_minibatch(skip_fully_scored=False)
-        return space.full_params(best or {})
 
     def _best_by_minibatch(self, *, skip_fully_scored: bool) -> Mapping[str, int] | None:
         """The configuration with the best mean minibatch score (the first tried on ties)."""

@@ -34,6 +34,19 @@ class FailingRepairLM(RecordingLM):
         return super().__call__(messages, n=n, temperature=temperature)
 
 
+def journaled_run(lm: RecordingLM, journal: Path, **options: Any) -> mc.OptimizationResult:
+    return mc.optimize(
+        toy_program(lm),
+        TRAIN,
+        toy_metric,
+        max_trials=15,
+        seed=3,
+        journal=journal,
+        **options,
+        **OPTIONS,
+    )
+
+
 def repair_prompts(lm: RecordingLM) -> list[str]:
     return [p for p in lm.proposer_prompts if "failing_examples:" in p]
 
@@ -116,15 +129,7 @@ def test_a_proposer_error_in_the_repair_round_keeps_the_search_going(
 
 def test_a_journaled_proposer_error_is_not_retried_on_resume(tmp_path: Path) -> None:
     journal = tmp_path / "run.sqlite"
-    first = mc.optimize(
-        toy_program(FailingRepairLM()),
-        TRAIN,
-        toy_metric,
-        max_trials=15,
-        seed=3,
-        journal=journal,
-        **OPTIONS,
-    )
+    first = journaled_run(FailingRepairLM(), journal)
     lm = RecordingLM()  # this one would answer the repair prompt
     again = mc.resume(journal, toy_program(lm), toy_metric)
     assert not repair_prompts(lm) and lm.calls == 0
@@ -205,16 +210,7 @@ def test_on_scone_nli_the_repair_round_finds_what_the_training_data_hide() -> No
 
 def test_a_journal_from_before_the_repair_round_resumes_without_it(tmp_path: Path) -> None:
     journal = tmp_path / "old.sqlite"
-    first = mc.optimize(
-        toy_program(RecordingLM()),
-        TRAIN,
-        toy_metric,
-        max_trials=15,
-        seed=3,
-        journal=journal,
-        proposer=mc.ProposerConfig(repair_round=False),
-        **OPTIONS,
-    )
+    first = journaled_run(RecordingLM(), journal, proposer=mc.ProposerConfig(repair_round=False))
     with sqlite3.connect(journal) as db:  # what an older version wrote: no such setting
         (text,) = db.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
         config = json.loads(text)
