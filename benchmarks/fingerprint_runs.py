@@ -96,7 +96,7 @@ def first_difference(a: Any, b: Any, where: str = "") -> str | None:
     if isinstance(a, list) and isinstance(b, list):
         if len(a) != len(b):
             return f"{where}: {len(a)} items before, {len(b)} after"
-        for i, (x, y) in enumerate(zip(a, b)):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
             found = first_difference(x, y, f"{where}[{i}]")
             if found:
                 return found
