@@ -1,7 +1,7 @@
 """The ``mipro`` command line: ``optimize``, ``apply``, ``resume``, ``report``, ``demo``, ``show``, ``plugins``.
 
 Why :mod:`argparse` and not click or typer: the core promises a short dependency list (attrs,
-pluggy, numpy, scipy) and a cheap import, and the CLI is a thin skin over library calls with a
+pluggy, numpy) and a cheap import, and the CLI is a thin skin over library calls with a
 handful of subcommands and flags. argparse is in the standard library, gives subcommands, typed
 options and ``--help`` for free, and is stable across the Python versions we support; click
 would add a runtime dependency (typer two more) for features we do not need (shell completion,

@@ -17,6 +17,11 @@ from mipro_core.cli import build_parser
 ROOT = Path(__file__).resolve().parents[1]
 BUILD_TIMEOUT = 240
 
+for _module in ("mkdocs", "material", "mkdocstrings"):  # MkDocs, its theme, the API pages
+    pytest.importorskip(
+        _module, reason=f"{_module} is in the dev extra: pip install -e '.[test,dev]'"
+    )
+
 
 def _text(page: Path) -> str:
     """The visible text of a built HTML page (tags removed, entities decoded)."""
