@@ -179,7 +179,7 @@ def check_artifact_demos(module: Module, demos: Sequence[Demo], origin: str) -> 
         if unknown:
             raise ArtifactError(
                 f"{where} has input field(s) {unknown} that the module does not read (it "
-                f"reads {list(inputs)}): the demo would show an empty example; the artifact "
+                f"reads {list(inputs)}), so no prompt of the module can show it; the artifact "
                 "was saved for another version of this program, or was edited"
             )
         if inputs and not demo.inputs:
