@@ -12,6 +12,7 @@ from typing import Any
 
 from ._artifact import Artifact, read_artifact
 from ._errors import ArtifactError, NoAdapterError
+from ._input_checks import check_artifact_demos
 from ._protocols import LM, Program
 from ._types import ProgramState
 
@@ -144,3 +145,4 @@ def _check_fits(program: Program, state: ProgramState, origin: str) -> None:
                     f"the module produces {sorted(outputs)}: the artifact was saved for another "
                     "version of this program"
                 )
+        check_artifact_demos(module, state[name].demos, origin)

@@ -15,6 +15,7 @@ from ._config import Budget, Pricing, ProposerConfig, SearchConfig
 from ._engine import Engine, EngineSettings
 from ._errors import InvalidInputError, JournalError
 from ._estimate import estimate_cost
+from ._input_checks import check_distinct, check_input_values, check_modules_read_input
 from ._journal import Journal
 from ._memo import InMemoryMemo, Memo
 from ._progress import ConsoleProgress, LogProgress, Progress
@@ -540,6 +541,7 @@ def check_inputs(
         raise InvalidInputError("the program has no modules (no prompt to optimize)")
     if len(val) < MIN_VALSET:
         raise InvalidInputError(f"valset has {len(val)} example(s); at least {MIN_VALSET} needed")
+    check_distinct(val, "valset", MIN_VALSET)
     if not callable(metric):
         raise InvalidInputError(f"metric must be callable, got {type(metric).__name__}")
     unknown = [n for n in freeze if n not in modules]
@@ -549,6 +551,8 @@ def check_inputs(
         )
     if len(freeze) == len(modules):
         raise InvalidInputError("every module is frozen: nothing left to optimize")
+    check_modules_read_input(program, freeze)
+    check_input_values(program, {"trainset": train, "valset": val})
 
 
 def _proposer(program: Program, proposer_lm: Any, settings: EngineSettings) -> LM | None:

@@ -19,6 +19,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 
 from mipro_core import (
     InvalidInputError,
+    MiproError,
     ModuleState,
     ParseError,
     ProgramState,
@@ -74,7 +75,15 @@ class LangChainModule:
         return self._rewriter.original
 
     def set_state(self, state: ModuleState) -> None:
-        self._rewriter.apply(state)
+        try:
+            self._rewriter.apply(state)
+        except MiproError:
+            raise
+        except Exception as exc:  # a framework error: name the module it concerns
+            raise InvalidInputError(
+                f"cannot write the new instruction and demos into prompt {self._name!r} "
+                f"({type(self.prompt).__name__}): {type(exc).__name__}: {exc}"
+            ) from exc
         self._state = state
 
     def outputs_of(
@@ -102,6 +111,40 @@ class LangChainModule:
         if not isinstance(parsed, Mapping):
             return {"text": text}
         return {k: parsed[k] for k in fields if k in parsed}
+
+
+def _discover(runnable: Runnable[Any, Any]) -> Discovery:
+    try:
+        return discover(runnable)
+    except MiproError:
+        raise
+    except Exception as exc:  # a runnable whose fields cannot be read
+        raise InvalidInputError(
+            f"cannot find the prompts of this {type(runnable).__name__}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _module_of(found: FoundPrompt) -> LangChainModule | None:
+    """The module for a discovered prompt; ``None`` (with a warning) for a prompt type the
+    adapter cannot rewrite. A prompt whose template text cannot be read is an error naming it."""
+    try:
+        rewriter = make_rewriter(found.prompt)
+        if rewriter is None:
+            logger.warning(
+                "prompt %r (%s) is not optimized: this prompt type cannot be rewritten",
+                found.path,
+                type(found.prompt).__name__,
+            )
+            return None
+        return LangChainModule(found.path, found, rewriter)
+    except MiproError:
+        raise
+    except Exception as exc:  # e.g. a template the template engine cannot parse
+        raise InvalidInputError(
+            f"cannot read prompt {found.path!r} ({type(found.prompt).__name__}): "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def _prompt_inputs(prompt: BasePromptTemplate[Any]) -> tuple[str, ...]:
@@ -179,19 +222,13 @@ class LangChainProgram:
         self.input_key = input_key
         self.config: RunnableConfig = dict(config or {})  # type: ignore[assignment]
         self._takes_string = input_key is None and _input_type(runnable) is str
-        self._discovery: Discovery = discover(runnable)
+        self._discovery: Discovery = _discover(runnable)
         self.use_async = self._discovery.async_only if use_async is None else use_async
         self._modules: dict[str, LangChainModule] = {}
         for found in self._discovery.prompts:
-            rewriter = make_rewriter(found.prompt)
-            if rewriter is None:
-                logger.warning(
-                    "prompt %r (%s) is not optimized: this prompt type cannot be rewritten",
-                    found.path,
-                    type(found.prompt).__name__,
-                )
-                continue
-            self._modules[found.path] = LangChainModule(found.path, found, rewriter)
+            module = _module_of(found)
+            if module is not None:
+                self._modules[found.path] = module
         if not self._modules:
             raise NoPromptFoundError(
                 f"no prompt template found in {type(runnable).__name__}: mipro optimizes the "

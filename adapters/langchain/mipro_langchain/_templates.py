@@ -24,11 +24,19 @@ def escape(text: str, template_format: str) -> str:
     if template_format == "mustache":
         if "{{" not in text and "}}" not in text:
             return text
-        for left, right in _MUSTACHE_DELIMITERS:
-            if left not in text and right not in text:
-                return "{{=" + left + " " + right + "=}}" + text + left + "={{ }}=" + right
-        raise ValueError("cannot write this text literally into a mustache template")
+        left, right = _mustache_delimiters(text)
+        return "{{=" + left + " " + right + "=}}" + text + left + "={{ }}=" + right
     raise ValueError(f"unsupported template format {template_format!r}")
+
+
+def _mustache_delimiters(text: str) -> tuple[str, str]:
+    """Mustache delimiters that do not occur in ``text`` (there always are some)."""
+    for left, right in _MUSTACHE_DELIMITERS:
+        if left not in text and right not in text:
+            return left, right
+    longest = max((len(run) for run in re.findall(r"#+", text)), default=0)
+    marks = "#" * (longest + 1)  # a run of marks longer than any in the text
+    return f"<{marks}", f"{marks}>"
 
 
 def variables(template: str, template_format: str) -> set[str]:

@@ -15,6 +15,7 @@ from llama_index.core.response_synthesizers import BaseSynthesizer
 from mipro_core import (
     LM,
     InvalidInputError,
+    MiproError,
     ModuleCall,
     ModuleState,
     Program,
@@ -76,11 +77,19 @@ class LlamaIndexModule:
         return self.slot.current()
 
     def set_state(self, state: ModuleState) -> None:
-        if state == self.initial_state:
-            template = self.slot.initial
-        else:
-            template = build(self.base, state, self._signature, self.name)
-        self.slot.install(template)
+        try:
+            if state == self.initial_state:
+                template = self.slot.initial
+            else:
+                template = build(self.base, state, self._signature, self.name)
+            self.slot.install(template)
+        except MiproError:
+            raise
+        except Exception as exc:  # a framework error: name the module it concerns
+            raise InvalidInputError(
+                f"cannot write the new instruction and demos into prompt {self.name!r}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
         self._state = state
 
     def __repr__(self) -> str:
@@ -101,7 +110,7 @@ class LlamaIndexProgram:
     ) -> None:
         self.target = obj
         self._runner = runner_for(obj)
-        slots = discover(obj)
+        slots = _discover(obj)
         include, exclude = set(include), set(exclude)
         unknown = sorted((include | exclude) - {s.name for s in slots})
         if unknown:
@@ -119,7 +128,7 @@ class LlamaIndexProgram:
                     raise InvalidInputError(f"cannot include {slot.name!r}: {reason}")
                 reason = None
             if reason is None:
-                self._modules[slot.name] = LlamaIndexModule(slot)
+                self._modules[slot.name] = _module_of(slot)
             else:
                 self._skipped[slot.name] = reason
         if not self._modules:
@@ -258,6 +267,28 @@ class LlamaIndexProgram:
 
     def __repr__(self) -> str:
         return f"LlamaIndexProgram({type(self.target).__name__}, modules={list(self._modules)})"
+
+
+def _discover(obj: Any) -> list[PromptSlot]:
+    try:
+        return discover(obj)
+    except MiproError:
+        raise
+    except Exception as exc:  # an object whose prompts cannot be read
+        raise InvalidInputError(
+            f"cannot find the prompts of this {type(obj).__name__}: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _module_of(slot: PromptSlot) -> LlamaIndexModule:
+    try:
+        return LlamaIndexModule(slot)
+    except MiproError:
+        raise
+    except Exception as exc:  # e.g. a template whose variables cannot be read
+        raise InvalidInputError(
+            f"cannot read prompt {slot.name!r}: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def _includable(slot: PromptSlot) -> bool:
