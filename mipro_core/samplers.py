@@ -12,6 +12,20 @@ run resumed from its journal makes the same proposals again.
 Write your own by implementing ``sample(space, history, rng) -> dict[str, int]``.
 """
 
-from ._search import Observation, RandomSampler, Sampler, TPESampler, default_gamma
+from ._search import (
+    Observation,
+    RandomSampler,
+    Sampler,
+    TPESampler,
+    complete_params,
+    default_gamma,
+)
 
-__all__ = ["Observation", "RandomSampler", "Sampler", "TPESampler", "default_gamma"]
+__all__ = [
+    "Observation",
+    "RandomSampler",
+    "Sampler",
+    "TPESampler",
+    "complete_params",
+    "default_gamma",
+]

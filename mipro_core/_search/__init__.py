@@ -6,7 +6,14 @@ and ``_tpe`` the TPE orchestration that decides what the history means.
 """
 
 from ._random import RandomSampler
-from ._sampler import Observation, Sampler
+from ._sampler import Observation, Sampler, complete_params
 from ._tpe import TPESampler, default_gamma
 
-__all__ = ["Observation", "RandomSampler", "Sampler", "TPESampler", "default_gamma"]
+__all__ = [
+    "Observation",
+    "RandomSampler",
+    "Sampler",
+    "TPESampler",
+    "complete_params",
+    "default_gamma",
+]
