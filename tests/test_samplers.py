@@ -261,8 +261,13 @@ def test_public_module_exports() -> None:
         "RandomSampler",
         "Sampler",
         "TPESampler",
+        "available_samplers",
         "complete_params",
         "default_gamma",
+        "make_sampler",
+        "register_sampler",
+        "sampler_settings",
+        "unregister_sampler",
     ]
 
 

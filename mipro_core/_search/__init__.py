@@ -6,6 +6,13 @@ and ``_tpe`` the TPE orchestration that decides what the history means.
 """
 
 from ._random import RandomSampler
+from ._registry import (
+    available_samplers,
+    make_sampler,
+    register_sampler,
+    sampler_settings,
+    unregister_sampler,
+)
 from ._sampler import Observation, Sampler, complete_params
 from ._tpe import TPESampler, default_gamma
 
@@ -14,6 +21,11 @@ __all__ = [
     "RandomSampler",
     "Sampler",
     "TPESampler",
+    "available_samplers",
     "complete_params",
     "default_gamma",
+    "make_sampler",
+    "register_sampler",
+    "sampler_settings",
+    "unregister_sampler",
 ]
