@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 import mipro_core.samplers as samplers
 from mipro_core import InvalidInputError
 from mipro_core.samplers import Observation, RandomSampler, Sampler, TPESampler
+from mipro_core.testing.samplers import growing_spaces
 
 Case = tuple[dict[str, int], list[Observation]]
 
@@ -177,28 +178,6 @@ def test_histories_that_do_not_fit_the_space_are_named(
             TPESampler(n_startup_trials=startup).sample(
                 {"a": 3, "b": 2}, history, np.random.default_rng(0)
             )
-
-
-@st.composite
-def growing_spaces(draw: st.DrawFn) -> tuple[dict[str, int], list[Observation]]:
-    """A space that grew a few times during a run, with observations made along the way.
-
-    Each growth step adds new variables and/or new categories to existing variables;
-    observations made before a step lack the variables it added.
-    """
-    names = iter(f"m{i}.{kind}" for i in range(20) for kind in ("instruction", "demos"))
-    space = {next(names): draw(st.integers(1, 4)) for _ in range(draw(st.integers(0, 3)))}
-    history: list[Observation] = []
-    for _ in range(draw(st.integers(1, 4))):
-        for _ in range(draw(st.integers(0, 8))):
-            params = {name: draw(st.integers(0, count - 1)) for name, count in space.items()}
-            value = draw(st.floats(-1, 1))
-            history.append(Observation(params, value, draw(st.sampled_from(["minibatch", "full"]))))
-        for name in draw(st.lists(st.sampled_from(sorted(space)), unique=True)) if space else []:
-            space[name] += draw(st.integers(1, 3))
-        for _ in range(draw(st.integers(0, 2))):
-            space[next(names)] = draw(st.integers(1, 4))
-    return space, history
 
 
 @pytest.mark.parametrize("sampler", SAMPLERS, ids=IDS)
