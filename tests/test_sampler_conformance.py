@@ -85,3 +85,31 @@ def test_unknown_names_and_bad_settings_are_named() -> None:
         make_sampler("tpe", n_startup_trials=-1)
     with pytest.raises(InvalidInputError, match="rejected settings"):
         make_sampler("random", width=3)
+
+
+class TestOptunaTPE(SamplerConformanceTests):
+    """Optuna's TPE behind our contract (``mipro-core[optuna]``); it rebuilds a study per ask,
+    so a grown space is a new study."""
+
+    registered = False  # the entry point is visible once mipro-core is (re)installed
+
+    def make_sampler(self) -> Sampler:
+        pytest.importorskip("optuna", reason="optuna is not installed (mipro-core[optuna])")
+        from mipro_core.integrations.optuna import OptunaTPESampler
+
+        return OptunaTPESampler(n_startup_trials=3, n_ei_candidates=8)
+
+
+def test_the_optuna_sampler_is_declared_in_the_entry_point_group() -> None:
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib", reason="Python 3.11+ reads pyproject.toml")
+
+    root = Path(__file__).resolve().parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    declared = project["entry-points"][_registry.ENTRY_POINT_GROUP]
+    assert declared == {"optuna-tpe": "mipro_core.integrations.optuna:OptunaTPESampler"}
+    assert "optuna" in project["optional-dependencies"]
+    ep = importlib.metadata.EntryPoint("optuna-tpe", declared["optuna-tpe"], "x")
+    pytest.importorskip("optuna", reason="optuna is not installed (mipro-core[optuna])")
+    assert ep.load().__name__ == "OptunaTPESampler"
