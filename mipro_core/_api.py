@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from ._protocols import LM, CloneableProgram, Metric, Program
 from ._result import CostEstimate, OptimizationResult
 from ._run_info import RunInfo
 from ._search._random import RandomSampler
+from ._search._registry import sampler_from_spec, sampler_spec
 from ._search._sampler import Sampler
 from ._search._tpe import TPESampler
 from ._types import Example, canonical_json
@@ -223,7 +224,7 @@ class MIPRO:
         from ._observers import recorded_trials, run_id_of
 
         replayed = recorded_trials(memo)
-        sampler = _sampler_spec(self.sampler)
+        sampler = sampler_spec(self.sampler, strict=False)
         return RunInfo(
             run_id=run_id_of(memo),
             strategy=self.strategy,
@@ -262,7 +263,7 @@ class MIPRO:
             "budget": attrs.asdict(self.budget),
             "proposer": attrs.asdict(self.proposer),
             "search": attrs.asdict(self.search),
-            "sampler": _sampler_spec(self.sampler),
+            "sampler": sampler_spec(self.sampler),  # refuses what a resume could not rebuild
             "freeze": list(freeze),
             "pricing": None if self.pricing is None else attrs.asdict(self.pricing),
             "modules": list(program.modules),
@@ -614,25 +615,6 @@ def _dry_result(
     )
 
 
-def _sampler_spec(sampler: Sampler) -> dict[str, Any]:
-    params: dict[str, Any] = attrs.asdict(sampler) if attrs.has(type(sampler)) else {}  # type: ignore[arg-type]
-    plain = {k: v for k, v in params.items() if isinstance(v, (bool, int, float, str))}
-    return {"type": type(sampler).__name__, "params": plain}
-
-
-def _sampler_from_spec(spec: Mapping[str, Any], given: Sampler | None) -> Sampler:
-    if given is not None:
-        return given
-    kinds: dict[str, type[Any]] = {"TPESampler": TPESampler, "RandomSampler": RandomSampler}
-    kind = spec.get("type")
-    if kind not in kinds:
-        raise JournalError(
-            f"the journal's run used a custom sampler {kind!r}: pass sampler=... to resume()"
-        )
-    sampler: Sampler = kinds[kind](**spec.get("params", {}))
-    return sampler
-
-
 def resume(
     journal: str | Path,
     program: Any,
@@ -670,7 +652,7 @@ def resume(
                 # a journal from before the repair round existed recorded a run without it
                 proposer=ProposerConfig(**{"repair_round": False, **config["proposer"]}),
                 search=SearchConfig(**config["search"]),
-                sampler=_sampler_from_spec(config["sampler"], sampler),
+                sampler=sampler_from_spec(config["sampler"], sampler),
                 seed=int(config["seed"]),
                 num_threads=num_threads or int(config["num_threads"]),
                 parallel_trials=config.get("parallel_trials"),

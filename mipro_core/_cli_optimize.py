@@ -91,6 +91,18 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _sampler(name: str) -> str:
+    """A sampler name known here (built in, or from a ``mipro.samplers`` entry point)."""
+    from ._search._registry import available_samplers
+
+    known = sorted(available_samplers())
+    if name not in known:
+        raise argparse.ArgumentTypeError(
+            f"unknown sampler {name!r} (available: {', '.join(known)})"
+        )
+    return name
+
+
 # --- loading the user's objects ----------------------------------------------------------------
 
 
@@ -282,6 +294,12 @@ def configure_optimize(parser: argparse.ArgumentParser) -> None:
         "--strategy", choices=STRATEGY_NAMES, default="mipro", help="default: mipro"
     )
     search.add_argument(
+        "--sampler",
+        type=_sampler,
+        metavar="NAME",
+        help="search strategy: tpe (default), random, or one a plugin installs",
+    )
+    search.add_argument(
         "--freeze",
         action="append",
         default=[],
@@ -382,7 +400,8 @@ def _header(
         f"  val       {val_text}",
         f"  metric    {args.metric}",
         f"  proposer  {args.proposer or DEFAULT_PROPOSER}",
-        f"  search    {args.strategy}, budget {args.budget} ({', '.join(limits)})",
+        f"  search    {args.strategy}, budget {args.budget} ({', '.join(limits)})"
+        + (f", sampler {args.sampler}" if args.sampler else ""),
     ]
 
 
@@ -482,6 +501,7 @@ def _optimize(
     on_start: Callable[[], None] | None,
 ) -> OptimizationResult:
     from . import optimize
+    from ._search._registry import make_sampler
 
     return optimize(
         program,
@@ -493,6 +513,7 @@ def _optimize(
         seed=args.seed,
         num_threads=args.threads,
         strategy=args.strategy,
+        sampler=None if args.sampler is None else make_sampler(args.sampler),
         max_trials=args.max_trials,
         max_lm_calls=args.max_lm_calls,
         max_seconds=args.max_seconds,

@@ -13,26 +13,47 @@ import attrs
 from ._errors import InvalidInputError
 
 
-def _positive(_: object, attribute: attrs.Attribute[Any], value: int | None) -> None:
-    if value is not None and value < 1:
-        raise InvalidInputError(f"{attribute.name} must be >= 1, got {value}")
+def _name(instance: object, attribute: attrs.Attribute[Any]) -> str:
+    return f"{type(instance).__name__}.{attribute.name}"
 
 
-def _non_negative(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
-    if value is not None and not (isinstance(value, (int, float)) and value >= 0):
-        raise InvalidInputError(f"{attribute.name} must be >= 0, got {value!r}")
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _positive_seconds(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
-    if value is not None and not (
-        isinstance(value, (int, float)) and math.isfinite(value) and value > 0
-    ):
-        raise InvalidInputError(f"{attribute.name} must be a positive number, got {value!r}")
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _finite(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
-    if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value)):
-        raise InvalidInputError(f"{attribute.name} must be a finite number, got {value!r}")
+def _positive(instance: object, attribute: attrs.Attribute[Any], value: int) -> None:
+    if not (_is_int(value) and value >= 1):
+        raise InvalidInputError(f"{_name(instance, attribute)} must be an int >= 1, got {value!r}")
+
+
+def _count(instance: object, attribute: attrs.Attribute[Any], value: int) -> None:
+    if not (_is_int(value) and value >= 0):
+        raise InvalidInputError(f"{_name(instance, attribute)} must be an int >= 0, got {value!r}")
+
+
+def _non_negative(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not (_is_number(value) and math.isfinite(value) and value >= 0):
+        raise InvalidInputError(
+            f"{_name(instance, attribute)} must be a finite number >= 0, got {value!r}"
+        )
+
+
+def _positive_seconds(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not (_is_number(value) and math.isfinite(value) and value > 0):
+        raise InvalidInputError(
+            f"{_name(instance, attribute)} must be a finite number > 0, got {value!r}"
+        )
+
+
+def _finite(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not (_is_number(value) and math.isfinite(value)):
+        raise InvalidInputError(
+            f"{_name(instance, attribute)} must be a finite number, got {value!r}"
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -47,9 +68,15 @@ class Budget:
 
     num_candidates: int = attrs.field(default=6, validator=_positive)
     val_size: int = attrs.field(default=100, validator=_positive)
-    max_trials: int | None = attrs.field(default=None, validator=_positive)
-    max_lm_calls: int | None = attrs.field(default=None, validator=_positive)
-    max_seconds: float | None = attrs.field(default=None, validator=_positive_seconds)
+    max_trials: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_positive)
+    )
+    max_lm_calls: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_positive)
+    )
+    max_seconds: float | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_positive_seconds)
+    )
 
     @classmethod
     def light(cls) -> Budget:
@@ -90,7 +117,7 @@ class ProposerConfig:
     use_demos: bool = True
     use_tip: bool = True
     use_original_instruction: bool = True
-    num_demos_in_context: int = 6
+    num_demos_in_context: int = attrs.field(default=6, validator=_count)
     """Demos shown to the proposer (walking the demo sets from the proposal's own set). DSPy
     shows 3; 6 scored +0.01 to +0.04 over 40 seeds on every bundled task but ``scone_nli``
     (neutral), where the training data's pattern is the spurious one and 8 already hurt."""
@@ -98,8 +125,8 @@ class ProposerConfig:
     """Before each proposal that shows demos, ask the proposer what good outputs of the stage
     have in common (one extra proposer call per proposal) and show it those observations."""
     temperature: float = attrs.field(default=1.0, validator=_non_negative)
-    data_batch_size: int = 10
-    max_data_batches: int = 10
+    data_batch_size: int = attrs.field(default=10, validator=_positive)
+    max_data_batches: int = attrs.field(default=10, validator=_positive)
     use_history: bool = False
     """Show the proposer the module's best and worst earlier instructions with their scores."""
     use_failures: bool = False
@@ -109,7 +136,7 @@ class ProposerConfig:
     """MIPRO++: propose in rounds during the search, drawing the proposer's settings (grounding
     parts, demo set, tip, temperature, history, failures) from a proposal-level surrogate that
     is credited with the scores its instructions earn."""
-    meta_round_every: int = 5
+    meta_round_every: int = attrs.field(default=5, validator=_positive)
     repair_round: bool = True
     """Once ``SearchConfig.full_eval_every`` minibatch trials are done (and the budget still
     affords a few more trials and the final full evaluation), write one more instruction per
@@ -120,8 +147,8 @@ class ProposerConfig:
     Needs a proposer, minibatch trials (a validation set larger than ``minibatch_size``) and
     more than ``full_eval_every`` trials; off under ``meta_optimize``, whose proposal rounds
     add candidates during the search already (and show failures with ``use_failures``)."""
-    max_history: int = 5
-    max_failures: int = 3
+    max_history: int = attrs.field(default=5, validator=_count)
+    max_failures: int = attrs.field(default=3, validator=_count)
 
 
 @attrs.frozen(kw_only=True)
@@ -135,14 +162,18 @@ class SearchConfig:
 
     minibatch_size: int = attrs.field(default=30, validator=_positive)
     full_eval_every: int = attrs.field(default=5, validator=_positive)
-    max_bootstrapped_demos: int = attrs.field(default=4, validator=_non_negative)
-    max_labeled_demos: int = attrs.field(default=4, validator=_non_negative)
-    metric_threshold: float | None = attrs.field(default=None, validator=_finite)
-    max_errors: int = attrs.field(default=10, validator=_non_negative)
-    timeout: float | None = attrs.field(default=None, validator=_positive_seconds)
-    max_retries: int = attrs.field(default=6, validator=_non_negative)
-    retry_base_delay: float = 0.5
-    retry_max_delay: float = 20.0
+    max_bootstrapped_demos: int = attrs.field(default=4, validator=_count)
+    max_labeled_demos: int = attrs.field(default=4, validator=_count)
+    metric_threshold: float | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_finite)
+    )
+    max_errors: int = attrs.field(default=10, validator=_count)
+    timeout: float | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_positive_seconds)
+    )
+    max_retries: int = attrs.field(default=6, validator=_count)
+    retry_base_delay: float = attrs.field(default=0.5, validator=_non_negative)
+    retry_max_delay: float = attrs.field(default=20.0, validator=_non_negative)
     search_instructions: bool = True
     search_demos: bool = True
 
@@ -151,8 +182,8 @@ class SearchConfig:
 class Pricing:
     """Model prices in currency units per million tokens, for the cost in results and journals."""
 
-    input_per_million: float
-    output_per_million: float
+    input_per_million: float = attrs.field(validator=_non_negative)
+    output_per_million: float = attrs.field(validator=_non_negative)
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
         return (

@@ -9,9 +9,37 @@ run resumed from its journal makes the same proposals again.
   noisy minibatch scores and exact full-evaluation scores apart (see its documentation).
 * :class:`RandomSampler` — uniform random search, the reference and a baseline.
 
-Write your own by implementing ``sample(space, history, rng) -> dict[str, int]``.
+Write your own by implementing ``sample(space, history, rng) -> dict[str, int]``; ship it as a
+plugin in the ``mipro.samplers`` entry-point group (``mipro optimize --sampler NAME``,
+:func:`make_sampler`) and test it with :class:`mipro_core.testing.samplers.SamplerConformanceTests`.
+A journal records a sampler as its registered name and :func:`sampler_settings`; resume rebuilds
+it from those. See ``docs/samplers.md``.
 """
 
-from ._search import Observation, RandomSampler, Sampler, TPESampler, default_gamma
+from ._search import (
+    Observation,
+    RandomSampler,
+    Sampler,
+    TPESampler,
+    available_samplers,
+    complete_params,
+    default_gamma,
+    make_sampler,
+    register_sampler,
+    sampler_settings,
+    unregister_sampler,
+)
 
-__all__ = ["Observation", "RandomSampler", "Sampler", "TPESampler", "default_gamma"]
+__all__ = [
+    "Observation",
+    "RandomSampler",
+    "Sampler",
+    "TPESampler",
+    "available_samplers",
+    "complete_params",
+    "default_gamma",
+    "make_sampler",
+    "register_sampler",
+    "sampler_settings",
+    "unregister_sampler",
+]

@@ -422,9 +422,22 @@ def test_help_lists_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
         "--train", "--val", "--metric", "--proposer", "--budget", "--seed", "--journal",
         "--out", "--dry-run", "--inputs", "--outputs", "--threads", "--max-trials",
         "--max-lm-calls", "--max-seconds", "--strategy", "--freeze", "--no-journal",
-        "--overwrite",
+        "--overwrite", "--sampler",
     ):  # fmt: skip
         assert flag in text, flag
+
+
+def test_sampler_flag_picks_a_named_sampler_and_the_journal_records_it(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, err = run(capsys, *optimize_args("--sampler", "random"))
+    assert status == 0, err
+    assert "sampler random" in out
+    with Journal.open(workdir / "myapp.mipro.sqlite") as store:
+        assert store.config["sampler"] == {"name": "random", "type": "RandomSampler", "params": {}}
+    status, _, err = run(capsys, *optimize_args("--sampler", "nope"))
+    assert status == 2
+    assert "unknown sampler 'nope'" in err and "random" in err and "tpe" in err
 
 
 def test_strategy_names_match_the_library() -> None:

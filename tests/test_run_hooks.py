@@ -327,7 +327,7 @@ def test_unregistered_crasher_can_warn_again_after_reregistering() -> None:
         num_candidates=st.integers(1, 30),
         max_trials=st.none() | st.integers(1, 500),
         max_lm_calls=st.none() | st.integers(1, 10**6),
-        max_seconds=st.none() | st.floats(0, 1e5),
+        max_seconds=st.none() | st.floats(0, 1e5, exclude_min=True),
     ),
     search=st.builds(mc.SearchConfig, minibatch_size=st.integers(1, 100)),
     modules=st.lists(st.text("abc_.", min_size=1, max_size=5), min_size=1, max_size=4),

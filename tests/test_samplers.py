@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 import mipro_core.samplers as samplers
 from mipro_core import InvalidInputError
 from mipro_core.samplers import Observation, RandomSampler, Sampler, TPESampler
+from mipro_core.testing.samplers import growing_spaces
 
 Case = tuple[dict[str, int], list[Observation]]
 
@@ -164,8 +165,8 @@ def test_bad_spaces_are_named(space: Mapping[str, int], message: str) -> None:
 @pytest.mark.parametrize(
     ("history", "message"),
     [
-        ([Observation({"a": 1}, 0.1)], "observation 0 .*no index for variable 'b'"),
         ([Observation({"a": 1, "b": 0}, 0.1), Observation({"a": 3, "b": 0}, 0.1)], "1 .*'a'"),
+        ([Observation({"a": 1}, 0.1), Observation({"a": 0, "b": 2}, 0.1)], "1 .*'b'"),
     ],
 )
 def test_histories_that_do_not_fit_the_space_are_named(
@@ -177,6 +178,29 @@ def test_histories_that_do_not_fit_the_space_are_named(
             TPESampler(n_startup_trials=startup).sample(
                 {"a": 3, "b": 2}, history, np.random.default_rng(0)
             )
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS, ids=IDS)
+@given(case=growing_spaces(), seed=st.integers(0, 2**32))
+@settings(max_examples=40, deadline=None)
+def test_a_grown_space_gets_a_valid_configuration(
+    sampler: Sampler, case: tuple[dict[str, int], list[Observation]], seed: int
+) -> None:
+    """#16 §4: a variable added after the first trials (an instruction that became searchable
+    in a later proposal round) crashed TPE with "observation 0 ... has no index"."""
+    space, history = case
+    proposal = sampler.sample(space, history, np.random.default_rng(seed))
+    assert set(proposal) == set(space)
+    assert all(0 <= proposal[name] < count for name, count in space.items())
+
+
+def test_observations_before_a_variable_existed_count_as_its_original_value() -> None:
+    old = [Observation({"a": i % 3}, float(i % 3 == 2)) for i in range(12)]
+    completed = [Observation({"a": o.params["a"], "b": 0}, o.value) for o in old]
+    for sampler in SAMPLERS:
+        rng = np.random.default_rng(4)
+        expected = sampler.sample({"a": 3, "b": 2}, completed, rng)
+        assert sampler.sample({"a": 3, "b": 2}, old, np.random.default_rng(4)) == expected
 
 
 def test_observations_validate_their_fields() -> None:
@@ -216,7 +240,13 @@ def test_public_module_exports() -> None:
         "RandomSampler",
         "Sampler",
         "TPESampler",
+        "available_samplers",
+        "complete_params",
         "default_gamma",
+        "make_sampler",
+        "register_sampler",
+        "sampler_settings",
+        "unregister_sampler",
     ]
 
 

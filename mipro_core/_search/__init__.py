@@ -6,7 +6,26 @@ and ``_tpe`` the TPE orchestration that decides what the history means.
 """
 
 from ._random import RandomSampler
-from ._sampler import Observation, Sampler
+from ._registry import (
+    available_samplers,
+    make_sampler,
+    register_sampler,
+    sampler_settings,
+    unregister_sampler,
+)
+from ._sampler import Observation, Sampler, complete_params
 from ._tpe import TPESampler, default_gamma
 
-__all__ = ["Observation", "RandomSampler", "Sampler", "TPESampler", "default_gamma"]
+__all__ = [
+    "Observation",
+    "RandomSampler",
+    "Sampler",
+    "TPESampler",
+    "available_samplers",
+    "complete_params",
+    "default_gamma",
+    "make_sampler",
+    "register_sampler",
+    "sampler_settings",
+    "unregister_sampler",
+]

@@ -68,6 +68,12 @@ class Sampler(Protocol):
     ``sample`` must return a dict with every variable of ``space`` mapped to an index in
     ``range(space[name])``, must not keep state between calls, and must be a pure function of
     ``(space, history, rng state)``: the same inputs give the same output.
+
+    The space may grow between calls of one run: a variable may appear (a module's instruction
+    becomes searchable in a later proposal round) and a variable may gain categories (indices
+    already used keep their meaning). An observation made before a variable existed has no
+    entry for it and counts as its original value, index 0 (see :func:`complete_params`).
+    Observations may also name variables that are no longer in the space: ignore those.
     """
 
     def sample(
@@ -102,15 +108,17 @@ def encode_history(
     """Turn observations into arrays: configurations ``(n, d)``, values ``(n,)``, is-full ``(n,)``.
 
     Variables of ``params`` that are not in the space are ignored (e.g. a variable the engine has
-    since frozen); a missing variable or an index out of range raises :class:`InvalidInputError`.
+    since frozen). A variable of the space that an observation lacks was added to the space
+    after that observation was made (spaces grow during a run): the observation counts as its
+    original value, index 0. An index out of range raises :class:`InvalidInputError`.
     """
     n, d = len(history), len(names)
     if d:
         getter = operator.itemgetter(*names)
         try:
             rows = [getter(observation.params) for observation in history]
-        except KeyError:
-            raise _missing_variable(names, history) from None
+        except KeyError:  # the space grew since some observations: they had the original value
+            rows = [tuple(o.params.get(name, 0) for name in names) for o in history]
         configs = np.array(rows, dtype=np.int64).reshape(n, d)
     else:
         configs = np.zeros((n, 0), dtype=np.int64)
@@ -126,14 +134,10 @@ def encode_history(
     return configs, values, is_full
 
 
-def _missing_variable(names: Sequence[str], history: Sequence[Observation]) -> InvalidInputError:
-    for row, observation in enumerate(history):
-        for name in names:
-            if name not in observation.params:
-                return InvalidInputError(
-                    f"observation {row} of the history has no index for variable {name!r}"
-                )
-    raise AssertionError("unreachable: a KeyError was raised for a variable that is present")
+def complete_params(space: Mapping[str, int], params: Mapping[str, int]) -> dict[str, int]:
+    """``params`` restricted to ``space``, with index 0 (the original value) for every variable
+    the space gained after ``params`` was observed. For samplers that read the history."""
+    return {name: int(params.get(name, 0)) for name in space}
 
 
 def row_keys(configs: IntArray, counts: IntArray) -> IntArray:
