@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import logging
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,8 @@ from ._errors import InvalidInputError, JournalError
 from ._estimate import estimate_cost
 from ._journal import Journal
 from ._memo import InMemoryMemo, Memo
-from ._progress import ConsoleProgress, LogProgress, Progress
+from ._metric import checked_metric
+from ._progress import ConsoleProgress, LogProgress, Progress, default_progress
 from ._protocols import LM, CloneableProgram, Metric, Program
 from ._result import CostEstimate, OptimizationResult
 from ._run_info import RunInfo
@@ -124,15 +126,17 @@ class MIPRO:
 
         if isinstance(freeze, str):  # one module name, not a sequence of its letters
             freeze = (freeze,)
+        metric = checked_metric(metric)
         prog = adapt(program)
         train, val = split_data(trainset, valset, self.budget.val_size, self.seed)
         check_inputs(prog, train, val, metric, freeze)
         settings = self._settings(prog, freeze)
         lm = _proposer(prog, proposer_lm, settings)
         estimate = estimate_cost(prog, len(train), len(val), settings)
-        if dry_run:
-            progress = self._progress()
-            progress.stage(str(estimate))
+        if dry_run:  # the estimate is a dry run's whole output: on stderr even off a terminal
+            default = self.progress is None or self.progress is True
+            progress = ConsoleProgress(sys.stderr, live=False) if default else self._progress()
+            progress.stage(f"dry run: {estimate}")
             progress.close()
             return _dry_result(prog, estimate, self.seed, self.strategy)
         memo: Memo
@@ -291,7 +295,9 @@ class MIPRO:
         )
 
     def _progress(self) -> Progress:
-        if self.progress is None or self.progress is False:
+        if self.progress is None:
+            return default_progress()
+        if self.progress is False:
             return LogProgress()
         if self.progress is True:
             return ConsoleProgress()
@@ -390,11 +396,15 @@ def optimize(
     ``program`` is a :class:`Program` or any framework object an installed adapter accepts (a
     LangChain runnable, a LlamaIndex query engine, ...). ``trainset`` feeds bootstrapping and the
     proposer; ``valset`` (default: a seeded 50 % split of ``trainset``) scores trials.
-    ``metric(example, prediction, trace=None)`` returns a number or bool. Budget caps
+    ``metric(example, prediction, trace=None)`` (or ``metric(example, prediction)``) returns a
+    number or bool; its signature is checked before any LM call. Budget caps
     (``max_trials``, ``max_lm_calls``, ``max_seconds``) are hard: past them no run starts (the
     ones in flight finish; see docs/reliability.md). ``executor``: a thread pool of yours to run
-    on (a process pool is refused: runs share the program object). ``dry_run=True`` reports the
-    estimated LM calls without calling the task model. Afterwards ``program`` carries the
+    on (a process pool is refused: runs share the program object). ``dry_run=True`` prints the
+    estimated LM calls to standard error (to the logger with ``progress=False``, to your reporter
+    if you pass one) without calling any model. ``progress``: ``None`` (default) draws a progress line on standard error when it is
+    a terminal and logs to the ``mipro_core`` logger otherwise; ``True`` always draws it;
+    ``False`` only logs; or a :class:`~mipro_core.Progress`-like object of yours. Afterwards ``program`` carries the
     winning prompts; ``result.save(path)`` writes them as JSON.
     """
     if strategy not in STRATEGIES:
@@ -540,8 +550,6 @@ def check_inputs(
         raise InvalidInputError("the program has no modules (no prompt to optimize)")
     if len(val) < MIN_VALSET:
         raise InvalidInputError(f"valset has {len(val)} example(s); at least {MIN_VALSET} needed")
-    if not callable(metric):
-        raise InvalidInputError(f"metric must be callable, got {type(metric).__name__}")
     unknown = [n for n in freeze if n not in modules]
     if unknown:
         raise InvalidInputError(
@@ -648,6 +656,7 @@ def resume(
     """
     from ._adapt import adapt
 
+    metric = checked_metric(metric)
     store = Journal.open(journal)
     try:
         config = store.config
