@@ -390,6 +390,9 @@ def optimize(
     journal: str | Path | None = None,
     overwrite: bool = False,
     dry_run: bool = False,
+    screen_demos: bool | None = None,
+    exclude_demos: Sequence[str] | None = None,
+    pin_demos: Sequence[str] | None = None,
 ) -> OptimizationResult:
     """Optimize the prompts of ``program`` in place with MIPRO and return the result.
 
@@ -402,10 +405,13 @@ def optimize(
     ones in flight finish; see docs/reliability.md). ``executor``: a thread pool of yours to run
     on (a process pool is refused: runs share the program object). ``dry_run=True`` prints the
     estimated LM calls to standard error (to the logger with ``progress=False``, to your reporter
-    if you pass one) without calling any model. ``progress``: ``None`` (default) draws a progress line on standard error when it is
-    a terminal and logs to the ``mipro_core`` logger otherwise; ``True`` always draws it;
-    ``False`` only logs; or a :class:`~mipro_core.Progress`-like object of yours. Afterwards ``program`` carries the
-    winning prompts; ``result.save(path)`` writes them as JSON.
+    if you pass one) without calling any model. ``progress``: ``None`` (default) draws a
+    progress line on standard error when it is a terminal and logs to the ``mipro_core`` logger
+    otherwise; ``True`` always draws it; ``False`` only logs; or a reporter object of yours.
+    ``exclude_demos`` / ``pin_demos``: training example ids that never become demos / whose
+    demos join every candidate demo set; ``screen_demos=False`` keeps bootstrapped traces whose
+    earlier stages already wrote the gold answer on equal terms. Afterwards ``program`` carries
+    the winning prompts; ``result.save(path)`` writes them as JSON.
     """
     if strategy not in STRATEGIES:
         raise InvalidInputError(f"strategy must be one of {sorted(STRATEGIES)}, got {strategy!r}")
@@ -428,6 +434,9 @@ def optimize(
             max_labeled_demos=max_labeled_demos,
             max_errors=max_errors,
             timeout=timeout,
+            screen_demos=screen_demos,
+            exclude_demos=exclude_demos,
+            pin_demos=pin_demos,
         ),
         metric_threshold=metric_threshold,
     )

@@ -145,6 +145,12 @@ class SearchConfig:
     retry_max_delay: float = 20.0
     search_instructions: bool = True
     search_demos: bool = True
+    screen_demos: bool = True
+    """Prefer bootstrapped traces whose earlier stages did not already write the gold answer."""
+    exclude_demos: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    """Ids of training examples that never become demos."""
+    pin_demos: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    """Ids of training examples whose demos are part of every candidate demo set."""
 
 
 @attrs.frozen(kw_only=True)

@@ -392,6 +392,9 @@ class Engine:
             rng=self.rng["bootstrap"],
             batch_size=max(8, 2 * self.settings.num_threads),
             max_runs=self._bootstrap_run_cap(),
+            screen=search.screen_demos,
+            exclude=search.exclude_demos,
+            pin=search.pin_demos,
         )
         if wanted and pools.successes == 0:
             logger.warning(

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import io
 import sys
 from typing import Any
 
+import numpy as np
 import pytest
 
 import mipro_core as mc
-from mipro_core import Example
+from mipro_core import Example, current_state
+from mipro_core._bootstrap import bootstrap_pools, build_demo_sets
+from mipro_core._evaluate import CallBudget, Evaluator
+from mipro_core._memo import InMemoryMemo
+from mipro_core.native import NativeProgram, Stage
 from mipro_core._progress import (
     ConsoleProgress,
     LogProgress,
@@ -140,3 +146,87 @@ def test_a_metric_with_the_wrong_signature_fails_before_any_lm_call() -> None:
     with pytest.raises(mc.InvalidInputError, match=r"signature \(prediction"):
         mc.optimize(toy_program(lm), TRAIN, metric, valset=VAL, progress=False)
     assert lm.calls == 0
+
+
+# --- 10. bootstrapped demos a user will read -------------------------------------------------
+
+
+class RewriteLM:
+    """The rewrite stage answers instead of rewriting on even words ("rewritten: WORD4"); the
+    answer stage is always right, so those runs pass the metric by luck."""
+
+    def __call__(self, messages: Any, *, n: int = 1, temperature: float = 0.0) -> list[str]:
+        system, last = messages[0]["content"], messages[-1]["content"]
+        word = last.split("question:", 1)[1].split("\n")[0].strip()
+        if "Rewrite" in system:
+            number = int(word.removeprefix("word"))
+            return [f"rewritten: {word.upper() if number % 2 == 0 else 'which ' + word}"] * n
+        return [f"answer: {word.upper()}"] * n
+
+
+def rewrite_program() -> NativeProgram:
+    lm = RewriteLM()
+
+    def forward(st: Any, inputs: Any) -> Any:
+        rewritten = st["rewrite"](question=inputs["question"])["rewritten"]
+        return st["answer"](question=inputs["question"], rewritten=rewritten)
+
+    return NativeProgram(
+        [
+            Stage("rewrite", "question -> rewritten", "Rewrite the question.", lm=lm),
+            Stage("answer", "question, rewritten -> answer", "Answer the question.", lm=lm),
+        ],
+        forward,
+    )
+
+
+def pools_of(program: NativeProgram, **options: Any) -> Any:
+    with cf.ThreadPoolExecutor(2) as executor:
+        evaluator = Evaluator(
+            [program], toy_metric, executor, InMemoryMemo(), CallBudget(), max_errors=100
+        )
+        return bootstrap_pools(
+            evaluator,
+            current_state(program),
+            program.modules,
+            toy_data(30),
+            wanted=6,
+            threshold=None,
+            rng=np.random.default_rng(0),
+            batch_size=8,
+            **options,
+        )
+
+
+def test_traces_whose_rewrite_step_answered_do_not_become_demos() -> None:
+    pools = pools_of(rewrite_program())
+    demos = pools.bootstrapped["answer"]
+    assert len(demos) == 6 and pools.successes == 6
+    assert all(d.inputs["rewritten"].startswith("which ") for d in demos)
+    unscreened = pools_of(rewrite_program(), screen=False).bootstrapped["answer"]
+    assert any(not d.inputs["rewritten"].startswith("which ") for d in unscreened)
+
+
+def test_demos_can_be_excluded_and_pinned_by_example_id() -> None:
+    data = toy_data(30)
+    excluded = {ex.id for ex in data[1:30:4]}
+    pinned = data[3].id
+    pools = pools_of(rewrite_program(), exclude=excluded, pin=[pinned])
+    used = {d.inputs["question"] for d in pools.bootstrapped["answer"]}
+    assert not used & {ex.inputs["question"] for ex in data if ex.id in excluded}
+    assert [d.inputs["question"] for d in pools.pinned["answer"]] == ["word3"]
+    sets = build_demo_sets(
+        pools,
+        {"answer": ()},
+        num_sets=5,
+        max_bootstrapped=2,
+        max_labeled=0,
+        rng=np.random.default_rng(0),
+    )["answer"]
+    assert sets[0] == () and len(sets) > 2  # the module's current demos: none
+    assert all(s[0].inputs["question"] == "word3" for s in sets[1:])
+
+
+def test_pinning_an_unknown_id_is_refused() -> None:
+    with pytest.raises(mc.InvalidInputError, match="unknown training example id"):
+        pools_of(rewrite_program(), pin=["nope"])
