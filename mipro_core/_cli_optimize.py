@@ -254,7 +254,11 @@ def configure_optimize(parser: argparse.ArgumentParser) -> None:
     search.add_argument("--budget", choices=BUDGETS, default="light", help="default: light")
     search.add_argument("--seed", type=_seed, default=0, metavar="N", help="default: 0")
     search.add_argument(
-        "--threads", type=positive_int, default=8, metavar="N", help="parallel LM calls (8)"
+        "--threads",
+        type=positive_int,
+        default=8,
+        metavar="N",
+        help="parallel program runs, each making its stages' LM calls in turn (8)",
     )
     search.add_argument("--max-trials", type=positive_int, metavar="N", help="cap the trials")
     search.add_argument(

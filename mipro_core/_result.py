@@ -233,6 +233,8 @@ def _finite_or_none(value: float) -> float | None:
 
 def _short(text: str, limit: int = 160) -> str:
     text = " ".join(text.split())
+    if not text:
+        return "(none: the module had no instruction of its own)"
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

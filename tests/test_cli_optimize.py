@@ -313,9 +313,10 @@ def test_ctrl_c_before_the_search_prints_how_to_resume(
     assert "mipro resume myapp.mipro.sqlite" in err.splitlines()[-1]
     assert not (workdir / "myapp.mipro.json").exists()
     monkeypatch.setattr(RunProgress, "stage", original)
-    status, _, err = run(capsys, "resume", "myapp.mipro.sqlite")
+    status, out, err = run(capsys, "resume", "myapp.mipro.sqlite")
     assert status == 0, err
     assert (workdir / "myapp.mipro.json").is_file()
+    assert "apply it  mipro apply myapp:build " in out  # as a finished run says
 
 
 def test_overwrite_starts_an_unfinished_journal_over(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import fnmatch
 import io
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,7 +17,6 @@ from mipro_core import Example, current_state
 from mipro_core._bootstrap import bootstrap_pools, build_demo_sets
 from mipro_core._evaluate import CallBudget, Evaluator
 from mipro_core._memo import InMemoryMemo
-from mipro_core.native import NativeProgram, Stage
 from mipro_core._progress import (
     ConsoleProgress,
     LogProgress,
@@ -23,6 +24,7 @@ from mipro_core._progress import (
     duration,
     trial_line,
 )
+from mipro_core.native import NativeProgram, Stage
 from tests.toy import ToyLM, toy_data, toy_metric, toy_program
 
 TRAIN, VAL = toy_data(40), toy_data(30, offset=100)
@@ -230,3 +232,33 @@ def test_demos_can_be_excluded_and_pinned_by_example_id() -> None:
 def test_pinning_an_unknown_id_is_refused() -> None:
     with pytest.raises(mc.InvalidInputError, match="unknown training example id"):
         pools_of(rewrite_program(), pin=["nope"])
+
+
+# --- 9. small things -----------------------------------------------------------------------
+
+
+def test_a_summary_names_an_empty_original_instruction() -> None:
+    """A LlamaIndex engine's template has no instruction of its own: the summary said
+    ``original instruction:`` and nothing else."""
+    program = NativeProgram(
+        [Stage("s0", "question -> answer", "", lm=ToyLM())],
+        lambda st, inputs: st["s0"](question=inputs["question"]),
+    )
+    result = mc.optimize(program, TRAIN, toy_metric, valset=VAL, max_trials=6, progress=False)
+    line = next(x for x in result.summary().splitlines() if "original instruction" in x)
+    assert line.split(":", 1)[1].strip().startswith("(none")
+
+
+def test_the_demo_artifact_is_ignored_by_git() -> None:
+    root = Path(__file__).resolve().parent.parent
+    patterns = (root / ".gitignore").read_text().splitlines()
+    assert any(fnmatch.fnmatch("mipro-demo.json", p.lstrip("/")) for p in patterns)
+
+
+def test_threads_help_says_what_it_counts(capsys: pytest.CaptureFixture[str]) -> None:
+    from mipro_core.cli import main
+
+    for command in ("optimize", "demo"):
+        assert main([command, "--help"]) == 0
+        text = " ".join(capsys.readouterr().out.split())
+        assert "parallel LM calls" not in text and "parallel program runs" in text
