@@ -262,3 +262,53 @@ def test_threads_help_says_what_it_counts(capsys: pytest.CaptureFixture[str]) ->
         assert main([command, "--help"]) == 0
         text = " ".join(capsys.readouterr().out.split())
         assert "parallel LM calls" not in text and "parallel program runs" in text
+
+
+# --- 5. the CLI's column error names only the program's own inputs -------------------------
+
+ASSIGN_APP = """
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import RunnablePassthrough
+from mipro_core.testing import SimulatedLM
+from mipro_langchain.testing import LMChatModel
+
+model = LMChatModel(lm=SimulatedLM(seed=0))
+rewrite = ChatPromptTemplate.from_messages([("system", "Rewrite."), ("human", "{question}")])
+answer = ChatPromptTemplate.from_messages(
+    [("system", "Answer."), ("human", "{question} {rewritten}")]
+)
+chain = (
+    RunnablePassthrough.assign(rewritten=rewrite | model | StrOutputParser())
+    | answer
+    | model
+    | StrOutputParser()
+)
+"""
+
+
+def test_the_column_error_lists_only_external_inputs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("langchain_core", reason="the user's app is a LangChain chain")
+    from mipro_core.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "assignapp.py").write_text(ASSIGN_APP)
+    (tmp_path / "metrics.py").write_text("def exact(example, prediction):\n    return 1.0\n")
+    (tmp_path / "train.jsonl").write_text('{"q": "x", "answer": "y"}\n' * 8)
+    status = main(
+        [
+            "optimize",
+            "assignapp:chain",
+            "--train",
+            "train.jsonl",
+            "--metric",
+            "metrics:exact",
+            "--dry-run",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert status == 1
+    assert "which reads question;" in err and "rewritten" not in err
