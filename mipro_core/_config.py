@@ -39,7 +39,8 @@ def _finite(_: object, attribute: attrs.Attribute[Any], value: float | None) -> 
 class Budget:
     """How much the search may spend.
 
-    ``num_candidates`` instructions and demo sets are built per module; ``val_size`` caps the
+    ``num_candidates`` instructions and demo sets are built per module, the original included
+    (the repair round may add one instruction per module); ``val_size`` caps the
     validation set used for full evaluations; ``max_trials`` defaults to DSPy MIPROv2's formula
     ``max(2 * V * log2(N), 1.5 * N)`` for V search variables. ``max_lm_calls`` and ``max_seconds``
     are hard caps (a run never exceeds ``max_lm_calls`` by more than the calls already in flight).

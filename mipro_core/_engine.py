@@ -486,7 +486,10 @@ class Engine:
                 config,
                 self.rng["proposals"],
             )
-        self.progress.stage(f"proposing {len(specs)} instructions for {len(self.searched)} modules")
+        self.progress.stage(
+            f"proposing {len(specs)} instructions for {len(self.searched)} module(s): up to "
+            f"{count} candidates per module, the original included"
+        )
         modules = ProposalTargets(
             {n: self.modules[n].signature for n in self.searched},
             {n: originals[n] for n in self.searched},

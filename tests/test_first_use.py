@@ -312,3 +312,75 @@ def test_the_column_error_lists_only_external_inputs(
     err = capsys.readouterr().err
     assert status == 1
     assert "which reads question;" in err and "rewritten" not in err
+
+
+# --- 6, 7. the report explains its winner and counts candidates one way --------------------
+
+
+def test_the_starred_candidate_is_explained_by_its_own_table(tmp_path: Path) -> None:
+    from mipro_core._report import load_report_data, write_report
+
+    result = mc.optimize(
+        toy_program(ToyLM(), stages=2),
+        TRAIN,
+        toy_metric,
+        valset=VAL,
+        max_trials=12,
+        minibatch_size=10,
+        full_eval_every=3,
+        progress=False,
+    )
+    data = load_report_data(result)
+    for module in data.modules:
+        for means, chosen in (
+            (module.instruction_means, module.instruction_index),
+            (module.demo_means, module.demo_set_index),
+        ):
+            fulls = {c.index: c.best_full for c in means if c.best_full is not None}
+            if fulls:
+                assert fulls[chosen] == max(fulls.values()) == result.best_score
+    (page,) = write_report(result, tmp_path / "r.html")
+    html = page.read_text()
+    assert "best full evaluation" in html and "minibatch trials" in html
+    assert "The winner is the configuration with the highest score" in html
+    assert "of the module&#x27;s" in html or "of the module's" in html
+
+
+def test_the_proposal_log_counts_candidates_per_module_with_the_original(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level("INFO", logger="mipro_core"):
+        mc.optimize(
+            toy_program(ToyLM(), stages=2),
+            TRAIN,
+            toy_metric,
+            valset=VAL,
+            max_trials=2,
+            num_candidates=4,
+            progress=False,
+        )
+    assert "up to 4 candidates per module, the original included" in caplog.text
+
+
+# --- 8. a rewritten instruction is shown side by side, a small edit as a diff ----------------
+
+
+def test_a_mostly_rewritten_instruction_is_shown_side_by_side() -> None:
+    from mipro_core._report._data import ModuleReport
+    from mipro_core._report._html import _module
+
+    def page(old: str, new: str) -> str:
+        return _module(
+            ModuleReport(
+                name="answer",
+                best_instruction=new,
+                demos=(),
+                original_instruction=old,
+                searched=True,
+            )
+        )
+
+    rewritten = page("Answer the question.", "Think step by step, then give one short word.")
+    assert 'class="side"' in rewritten and "<del>" not in rewritten
+    edited = page("Answer the question briefly.", "Answer the question very briefly.")
+    assert "<ins>very" in edited and 'class="side"' not in edited
