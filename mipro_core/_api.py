@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import logging
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ from ._estimate import estimate_cost
 from ._input_checks import check_distinct, check_input_values, check_modules_read_input
 from ._journal import Journal
 from ._memo import InMemoryMemo, Memo
-from ._progress import ConsoleProgress, LogProgress, Progress
+from ._metric import checked_metric
+from ._progress import ConsoleProgress, LogProgress, Progress, default_progress
 from ._protocols import LM, CloneableProgram, Metric, Program
 from ._result import CostEstimate, OptimizationResult
 from ._run_info import RunInfo
@@ -126,15 +128,17 @@ class MIPRO:
 
         if isinstance(freeze, str):  # one module name, not a sequence of its letters
             freeze = (freeze,)
+        metric = checked_metric(metric)
         prog = adapt(program)
         train, val = split_data(trainset, valset, self.budget.val_size, self.seed)
         check_inputs(prog, train, val, metric, freeze)
         settings = self._settings(prog, freeze)
         lm = _proposer(prog, proposer_lm, settings)
         estimate = estimate_cost(prog, len(train), len(val), settings)
-        if dry_run:
-            progress = self._progress()
-            progress.stage(str(estimate))
+        if dry_run:  # the estimate is a dry run's whole output: on stderr even off a terminal
+            default = self.progress is None or self.progress is True
+            progress = ConsoleProgress(sys.stderr, live=False) if default else self._progress()
+            progress.stage(f"dry run: {estimate}")
             progress.close()
             return _dry_result(prog, estimate, self.seed, self.strategy)
         memo: Memo
@@ -293,7 +297,9 @@ class MIPRO:
         )
 
     def _progress(self) -> Progress:
-        if self.progress is None or self.progress is False:
+        if self.progress is None:
+            return default_progress()
+        if self.progress is False:
             return LogProgress()
         if self.progress is True:
             return ConsoleProgress()
@@ -386,18 +392,28 @@ def optimize(
     journal: str | Path | None = None,
     overwrite: bool = False,
     dry_run: bool = False,
+    screen_demos: bool | None = None,
+    exclude_demos: Sequence[str] | None = None,
+    pin_demos: Sequence[str] | None = None,
 ) -> OptimizationResult:
     """Optimize the prompts of ``program`` in place with MIPRO and return the result.
 
     ``program`` is a :class:`Program` or any framework object an installed adapter accepts (a
     LangChain runnable, a LlamaIndex query engine, ...). ``trainset`` feeds bootstrapping and the
     proposer; ``valset`` (default: a seeded 50 % split of ``trainset``) scores trials.
-    ``metric(example, prediction, trace=None)`` returns a number or bool. Budget caps
+    ``metric(example, prediction, trace=None)`` (or ``metric(example, prediction)``) returns a
+    number or bool; its signature is checked before any LM call. Budget caps
     (``max_trials``, ``max_lm_calls``, ``max_seconds``) are hard: past them no run starts (the
     ones in flight finish; see docs/reliability.md). ``executor``: a thread pool of yours to run
-    on (a process pool is refused: runs share the program object). ``dry_run=True`` reports the
-    estimated LM calls without calling the task model. Afterwards ``program`` carries the
-    winning prompts; ``result.save(path)`` writes them as JSON.
+    on (a process pool is refused: runs share the program object). ``dry_run=True`` prints the
+    estimated LM calls to standard error (to the logger with ``progress=False``, to your reporter
+    if you pass one) without calling any model. ``progress``: ``None`` (default) draws a
+    progress line on standard error when it is a terminal and logs to the ``mipro_core`` logger
+    otherwise; ``True`` always draws it; ``False`` only logs; or a reporter object of yours.
+    ``exclude_demos`` / ``pin_demos``: training example ids that never become demos / whose
+    demos join every candidate demo set; ``screen_demos=False`` keeps bootstrapped traces whose
+    earlier stages already wrote the gold answer on equal terms. Afterwards ``program`` carries
+    the winning prompts; ``result.save(path)`` writes them as JSON.
     """
     if strategy not in STRATEGIES:
         raise InvalidInputError(f"strategy must be one of {sorted(STRATEGIES)}, got {strategy!r}")
@@ -420,6 +436,9 @@ def optimize(
             max_labeled_demos=max_labeled_demos,
             max_errors=max_errors,
             timeout=timeout,
+            screen_demos=screen_demos,
+            exclude_demos=exclude_demos,
+            pin_demos=pin_demos,
         ),
         metric_threshold=metric_threshold,
     )
@@ -543,8 +562,6 @@ def check_inputs(
     if len(val) < MIN_VALSET:
         raise InvalidInputError(f"valset has {len(val)} example(s); at least {MIN_VALSET} needed")
     check_distinct(val, "valset", MIN_VALSET)
-    if not callable(metric):
-        raise InvalidInputError(f"metric must be callable, got {type(metric).__name__}")
     unknown = [n for n in freeze if n not in modules]
     if unknown:
         raise InvalidInputError(
@@ -634,6 +651,7 @@ def resume(
     """
     from ._adapt import adapt
 
+    metric = checked_metric(metric)
     store = Journal.open(journal)
     try:
         config = store.config

@@ -1,8 +1,9 @@
 """Stage 1: candidate demo sets per module.
 
 Runs the program on training inputs (in parallel, through the evaluator), keeps the traces of
-runs whose final output passes the metric, and turns each module's last call in those traces
-into a bootstrapped demo for that module. Labeled demos come from examples whose gold fields cover a
+runs whose final output passes the metric (preferring traces whose earlier stages did their own
+job, and higher scores), and turns each module's last call in those traces into a bootstrapped
+demo for that module. Labeled demos come from examples whose gold fields cover a
 module's signature. From these pools it builds, per module: the module's current demos, an empty
 set, a labeled-only set, and bootstrapped sets of varied size and order.
 """
@@ -10,14 +11,15 @@ set, a labeled-only set, and bootstrapped sets of varied size and order.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import attrs
 import numpy as np
 
+from ._errors import InvalidInputError
 from ._evaluate import EvalJob, Evaluator
 from ._protocols import Module
-from ._types import Demo, Example, ProgramState, Signature, stable_hash
+from ._types import Demo, Example, ProgramState, Signature, Trace, stable_hash
 
 logger = logging.getLogger("mipro_core.bootstrap")
 
@@ -30,6 +32,8 @@ class DemoPools:
     labeled: Mapping[str, tuple[Demo, ...]]
     runs: int
     successes: int
+    pinned: Mapping[str, tuple[Demo, ...]] = attrs.field(factory=dict)
+    """Demos of the examples the user pinned, per module: part of every set built from pools."""
 
 
 def labeled_demo(signature: Signature, example: Example) -> Demo | None:
@@ -59,48 +63,154 @@ def bootstrap_pools(
     rng: np.random.Generator,
     batch_size: int,
     max_runs: int | None = None,
+    screen: bool = True,
+    exclude: Collection[str] = (),
+    pin: Sequence[str] = (),
 ) -> DemoPools:
-    """Run ``state`` on shuffled training examples until ``wanted`` runs passed, ``max_runs``
-    runs were made, or the data ran out."""
+    """Run ``state`` on shuffled training examples until ``wanted`` clean runs passed,
+    ``max_runs`` runs were made, or the data ran out.
+
+    With ``screen``, a passing trace in which an earlier stage already wrote the gold answer (a
+    rewrite step that answered instead of rewriting) is suspicious: it does not count toward
+    ``wanted``, and its demos only fill the pool when too few clean traces passed. Clean traces
+    come first, the ones that passed with the higher score first. Examples whose id is in
+    ``exclude`` never become demos; those in ``pin`` run first and their demos (bootstrapped, else
+    labeled) go into every candidate set built from the pools.
+    """
+    excluded = set(exclude)
+    usable = [ex for ex in trainset if ex.id not in excluded]
     labeled = {
-        name: tuple(d for ex in trainset if (d := labeled_demo(m.signature, ex)) is not None)
+        name: tuple(d for ex in usable if (d := labeled_demo(m.signature, ex)) is not None)
         for name, m in modules.items()
     }
-    pools: dict[str, list[Demo]] = {name: [] for name in modules}
-    order = [trainset[i] for i in rng.permutation(len(trainset))] if wanted > 0 else []
+    pinned_ids = [i for i in dict.fromkeys(pin) if i not in excluded]
+    by_id = {ex.id: ex for ex in usable}
+    unknown = [i for i in pinned_ids if i not in by_id]
+    if unknown:
+        raise InvalidInputError(f"pin_demos names unknown training example id(s) {unknown}")
+    order = [usable[i] for i in rng.permutation(len(usable))] if wanted > 0 else []
     if max_runs is not None:
         order = order[:max_runs]
+    if pinned_ids:
+        pinned_set = set(pinned_ids)
+        order = [by_id[i] for i in pinned_ids] + [ex for ex in order if ex.id not in pinned_set]
     key = "bootstrap-" + stable_hash(state.to_dict())
+    found: list[_Passing] = []
     runs = successes = 0
+    pinned_found: dict[str, dict[str, Demo]] = {name: {} for name in modules}
     for start in range(0, len(order), batch_size):
-        if successes >= wanted:
+        if successes >= wanted and start >= len(pinned_ids):
             break
         batch = tuple(order[start : start + batch_size])
+        examples = {ex.id: ex for ex in batch}
         outcome = evaluator.evaluate([EvalJob(key, state, batch)], kind="bootstrap")[0]
         runs += len(outcome.records)
         for record in outcome.records:  # in training order: the pools don't depend on batching
-            if successes >= wanted:
-                break
+            is_pinned = record.example_id in pinned_ids
+            if successes >= wanted and not is_pinned:
+                continue
             if record.score is None or record.trace is None or not _passes(record.score, threshold):
                 continue
-            successes += 1
-            for name in modules:
-                calls = record.trace.for_module(name)
-                if calls:
-                    # one demo per module and trace: the module's last call, whose inputs carry
-                    # everything earlier calls gathered (the second hop's query sees the first
-                    # hop's passages) and whose output fed the final answer most directly
-                    call = calls[-1]
-                    pools[name].append(Demo(call.inputs, call.outputs, source="bootstrapped"))
+            example = examples[record.example_id]
+            clean = not screen or not _answers_early(record.trace, example)
+            demos = _demos_of(record.trace, modules)
+            if is_pinned:
+                for name, demo in demos.items():
+                    pinned_found[name][example.id] = demo
+                continue
+            successes += clean
+            found.append(_Passing(clean, record.score, len(found), demos))
         if not outcome.complete:
             break
-    logger.info("bootstrapped %d successful traces from %d runs", successes, runs)
+    found.sort(key=lambda p: (not p.clean, -p.score, p.order))
+    kept = [p for p in found if p.clean]
+    if len(kept) < wanted:  # too few clean traces: the suspicious ones fill up (after them)
+        kept = found[: max(wanted, len(kept))]
+    suspicious = sum(not p.clean for p in found)
+    logger.info(
+        "bootstrapped %d successful traces from %d runs (%d more passed but an earlier stage "
+        "already gave the answer)",
+        successes,
+        runs,
+        suspicious,
+    )
+    pools: dict[str, list[Demo]] = {name: [] for name in modules}
+    for passing in kept:
+        for name, demo in passing.demos.items():
+            pools[name].append(demo)
     return DemoPools(
         bootstrapped={n: tuple(dict.fromkeys(p)) for n, p in pools.items()},
         labeled=labeled,
         runs=runs,
         successes=successes,
+        pinned=_pinned(pinned_ids, pinned_found, modules, by_id),
     )
+
+
+@attrs.frozen
+class _Passing:
+    clean: bool
+    score: float
+    order: int
+    demos: Mapping[str, Demo]
+
+
+def _demos_of(trace: Trace, modules: Mapping[str, Module]) -> dict[str, Demo]:
+    """One demo per module of a passing trace: the module's last call, whose inputs carry
+    everything earlier calls gathered (the second hop's query sees the first hop's passages) and
+    whose output fed the final answer most directly."""
+    demos = {}
+    for name in modules:
+        calls = trace.for_module(name)
+        if calls:
+            call = calls[-1]
+            demos[name] = Demo(call.inputs, call.outputs, source="bootstrapped")
+    return demos
+
+
+def _answers_early(trace: Trace, example: Example) -> bool:
+    """Whether a call before the final one wrote a gold answer into a field that is not an
+    answer field (``rewritten: 49`` when the gold answer is 49): a trace that passed by luck."""
+    gold = {_norm(v) for v in example.outputs.values() if isinstance(v, str) and _norm(v)}
+    if not gold:
+        return False
+    answer_fields = set(example.outputs)
+    for call in trace.calls[:-1]:
+        for field, value in call.outputs.items():
+            if field not in answer_fields and isinstance(value, str) and _norm(value) in gold:
+                return True
+    return False
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.lower().strip(" \t\n.,;:!?\"'").split())
+
+
+def _pinned(
+    ids: Sequence[str],
+    found: Mapping[str, Mapping[str, Demo]],
+    modules: Mapping[str, Module],
+    examples: Mapping[str, Example],
+) -> dict[str, tuple[Demo, ...]]:
+    """Per module, the pinned examples' demos: from their passing trace, else their labels."""
+    result: dict[str, tuple[Demo, ...]] = {}
+    for name, module in modules.items():
+        demos = []
+        for example_id in ids:
+            demo = found[name].get(example_id) or labeled_demo(
+                module.signature, examples[example_id]
+            )
+            if demo is None:
+                logger.warning(
+                    "pinned example %s gives module %s no demo (its run did not pass and its "
+                    "labels do not cover the module's fields)",
+                    example_id,
+                    name,
+                )
+            else:
+                demos.append(demo)
+        result[name] = tuple(demos)
+    return result
 
 
 def _passes(score: float, threshold: float | None) -> bool:
@@ -123,7 +233,17 @@ def build_demo_sets(
         boot = list(pools.bootstrapped.get(name, ()))
         lab = list(pools.labeled.get(name, ()))
 
-        def add(candidate: tuple[Demo, ...], sets: list[tuple[Demo, ...]] = sets) -> None:
+        pinned = tuple(pools.pinned.get(name, ()))
+        boot = [d for d in boot if d not in pinned]
+        lab = [d for d in lab if d not in pinned]
+
+        def add(
+            candidate: tuple[Demo, ...],
+            sets: list[tuple[Demo, ...]] = sets,
+            pinned: tuple[Demo, ...] = pinned,
+        ) -> None:
+            if candidate and pinned:
+                candidate = pinned + tuple(d for d in candidate if d not in pinned)
             if candidate not in sets and len(sets) < num_sets:
                 sets.append(candidate)
 

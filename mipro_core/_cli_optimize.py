@@ -197,25 +197,10 @@ def adapt_app(obj: Any, reference: str, label: str = "APP") -> Any:
 
 
 def load_metric(reference: str) -> Any:
-    """The metric function; it must be callable as ``metric(example, prediction, trace)``."""
-    metric = load_object(reference, "--metric")
-    if not callable(metric):
-        raise InvalidInputError(
-            f"--metric {reference} is not callable (an object of type {type(metric).__name__}); "
-            "it must name a function metric(example, prediction, trace=None)"
-        )
-    try:
-        signature = inspect.signature(metric)
-    except (TypeError, ValueError):
-        return metric
-    try:
-        signature.bind(None, None, None)
-    except TypeError:
-        raise InvalidInputError(
-            f"--metric {reference} must accept (example, prediction, trace=None); its "
-            f"signature is {signature}"
-        ) from None
-    return metric
+    """The metric function, checked as ``optimize()`` checks it (two or three arguments)."""
+    from ._metric import checked_metric
+
+    return checked_metric(load_object(reference, "--metric"), f"--metric {reference}")
 
 
 def load_proposer(reference: str) -> Any:
@@ -268,7 +253,7 @@ def configure_optimize(parser: argparse.ArgumentParser) -> None:
         required=True,
         type=spec,
         metavar="MODULE:FUNC",
-        help="metric(example, prediction, trace=None) -> float or bool; higher is better",
+        help="metric(example, prediction[, trace]) -> float or bool; higher is better",
     )
     parser.add_argument(
         "--proposer",
@@ -281,7 +266,11 @@ def configure_optimize(parser: argparse.ArgumentParser) -> None:
     search.add_argument("--budget", choices=BUDGETS, default="light", help="default: light")
     search.add_argument("--seed", type=_seed, default=0, metavar="N", help="default: 0")
     search.add_argument(
-        "--threads", type=positive_int, default=8, metavar="N", help="parallel LM calls (8)"
+        "--threads",
+        type=positive_int,
+        default=8,
+        metavar="N",
+        help="parallel program runs, each making its stages' LM calls in turn (8)",
     )
     search.add_argument("--max-trials", type=positive_int, metavar="N", help="cap the trials")
     search.add_argument(

@@ -235,11 +235,16 @@ def configure_demo(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budget", default="light", choices=["light", "medium", "heavy"])
     parser.add_argument("--seed", type=int, default=0, help="optimizer seed (default 0)")
     parser.add_argument(
-        "--threads", type=positive_int, default=8, help="parallel LM calls (default 8)"
+        "--threads",
+        type=positive_int,
+        default=8,
+        help="parallel program runs, each making its stages' LM calls in turn (default 8)",
     )
     parser.add_argument("--latency", type=float, default=0.0, help="simulated seconds per LM call")
     parser.add_argument(
-        "--output", default="mipro-demo.json", help="artifact path (default mipro-demo.json)"
+        "--output",
+        default="mipro-demo.json",
+        help="artifact path (default mipro-demo.json in the current directory)",
     )
     parser.add_argument("--journal", default=None, help="also journal the run to this SQLite file")
 
@@ -276,7 +281,8 @@ def run_demo(args: argparse.Namespace) -> int:
 
     def remember() -> None:
         if journal is not None:
-            write_journal_meta(journal, {DEMO_META: {"task": args.task, "latency": args.latency}})
+            meta = {"task": args.task, "latency": args.latency, "artifact": args.output}
+            write_journal_meta(journal, {DEMO_META: meta})
 
     try:
         result = optimize(
@@ -368,8 +374,12 @@ def run_resume(args: argparse.Namespace) -> int:
                 f"journal {journal} records no command line to rebuild the run from: pass "
                 "--program MODULE:FACTORY and --metric MODULE:FUNC"
             )
-        artifact = args.output or cli.get("artifact")
-        return _resume_run(journal, program, metric, proposer, args.threads, artifact)
+        recorded = demo.get("artifact") if isinstance(demo, dict) else cli.get("artifact")
+        artifact = args.output or (recorded if isinstance(recorded, str) else None)
+        apply_app = args.program or cli.get("app")
+        return _resume_run(
+            journal, program, metric, proposer, args.threads, artifact, apply_app=apply_app
+        )
 
 
 def _rebuild(args: argparse.Namespace, cli: Mapping[str, Any]) -> tuple[Any, Any, Any]:
@@ -391,6 +401,8 @@ def _resume_run(
     proposer: Any,
     threads: int | None,
     artifact: str | None,
+    *,
+    apply_app: str | None = None,
 ) -> int:
     from . import resume
 
@@ -413,6 +425,10 @@ def _resume_run(
         mark_finished(journal)
     out()
     out(summary_lines(result, artifact=path, journal=journal))
+    if path is None:
+        out("  artifact  none written (the run recorded no path): pass --out FILE to save it")
+    elif apply_app:
+        out(f"  apply it  mipro apply {apply_app} {quoted(path)}")
     if interrupted:
         note(resume_hint(journal))
         return 130

@@ -60,7 +60,8 @@ def _finite(instance: object, attribute: attrs.Attribute[Any], value: float) -> 
 class Budget:
     """How much the search may spend.
 
-    ``num_candidates`` instructions and demo sets are built per module; ``val_size`` caps the
+    ``num_candidates`` instructions and demo sets are built per module, the original included
+    (the repair round may add one instruction per module); ``val_size`` caps the
     validation set used for full evaluations; ``max_trials`` defaults to DSPy MIPROv2's formula
     ``max(2 * V * log2(N), 1.5 * N)`` for V search variables. ``max_lm_calls`` and ``max_seconds``
     are hard caps (a run never exceeds ``max_lm_calls`` by more than the calls already in flight).
@@ -176,6 +177,12 @@ class SearchConfig:
     retry_max_delay: float = attrs.field(default=20.0, validator=_non_negative)
     search_instructions: bool = True
     search_demos: bool = True
+    screen_demos: bool = True
+    """Prefer bootstrapped traces whose earlier stages did not already write the gold answer."""
+    exclude_demos: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    """Ids of training examples that never become demos."""
+    pin_demos: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    """Ids of training examples whose demos are part of every candidate demo set."""
 
 
 @attrs.frozen(kw_only=True)

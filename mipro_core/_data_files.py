@@ -98,7 +98,8 @@ def program_fields(program: Program) -> ProgramFields:
     """The program-level input and output fields (see :class:`ProgramFields`).
 
     A program may declare its inputs itself with an ``input_fields`` attribute (a sequence of
-    names), which wins over the signatures.
+    names), which wins over the signatures; an ``external_inputs`` attribute (names the program
+    may take from outside) only drops the fields computed inside it.
     """
     modules = list(program.modules.values())
     declared = getattr(program, "input_fields", None)
@@ -114,6 +115,12 @@ def program_fields(program: Program) -> ProgramFields:
                 if field not in produced
             )
         )
+        # a hint of what the program takes from outside (a LangChain chain's input schema):
+        # fields computed inside the program (an ``assign``'s ``rewritten``) are no inputs
+        external = getattr(program, "external_inputs", None)
+        if isinstance(external, Sequence) and not isinstance(external, str):
+            outside = tuple(field for field in inputs if field in external)
+            inputs = outside or inputs
     outputs = tuple(modules[-1].signature.outputs) if modules else ()
     is_declared = isinstance(declared, Sequence) and not isinstance(declared, str)
     return ProgramFields(inputs, outputs, declared=is_declared)

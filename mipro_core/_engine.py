@@ -392,6 +392,9 @@ class Engine:
             rng=self.rng["bootstrap"],
             batch_size=max(8, 2 * self.settings.num_threads),
             max_runs=self._bootstrap_run_cap(),
+            screen=search.screen_demos,
+            exclude=search.exclude_demos,
+            pin=search.pin_demos,
         )
         if wanted and pools.successes == 0:
             logger.warning(
@@ -483,7 +486,10 @@ class Engine:
                 config,
                 self.rng["proposals"],
             )
-        self.progress.stage(f"proposing {len(specs)} instructions for {len(self.searched)} modules")
+        self.progress.stage(
+            f"proposing {len(specs)} instructions for {len(self.searched)} module(s): up to "
+            f"{count} candidates per module, the original included"
+        )
         modules = ProposalTargets(
             {n: self.modules[n].signature for n in self.searched},
             {n: originals[n] for n in self.searched},

@@ -126,13 +126,17 @@ class CostEstimate:
     def total_lm_calls(self) -> int:
         return self.task_lm_calls + self.proposer_calls
 
-    def __str__(self) -> str:
+    @property
+    def breakdown(self) -> str:
+        """Where the calls go: ``2340 task calls in 1170 program runs: ...; 20 proposer calls``."""
         return (
-            f"estimated LM calls: about {self.total_lm_calls} "
-            f"({self.task_lm_calls} task calls in {self.program_runs} program runs: "
+            f"{self.task_lm_calls} task calls in {self.program_runs} program runs: "
             f"{self.bootstrap_runs} bootstrap, {self.trials} trials x {self.minibatch_size}, "
-            f"{self.full_evals} full evals x {self.val_size}; {self.proposer_calls} proposer calls)"
+            f"{self.full_evals} full evals x {self.val_size}; {self.proposer_calls} proposer calls"
         )
+
+    def __str__(self) -> str:
+        return f"estimated LM calls: about {self.total_lm_calls} ({self.breakdown})"
 
 
 @attrs.frozen
@@ -194,6 +198,12 @@ class OptimizationResult:
 
     def summary(self) -> str:
         """A human-readable report: scores, spend, and per-module changes and credit."""
+        if self.stopped_reason == "dry run" and self.estimate is not None:
+            return (
+                f"strategy: {self.strategy}  seed: {self.seed}  stopped: {self.stopped_reason}\n"
+                f"dry run: about {self.estimate.total_lm_calls} LM calls "
+                f"({self.estimate.breakdown}); nothing was called or changed"
+            )
         lines = [
             f"strategy: {self.strategy}  seed: {self.seed}  stopped: {self.stopped_reason}",
             f"validation score: baseline {self.baseline_score:.3f} -> best {self.best_score:.3f}",
@@ -223,6 +233,8 @@ def _finite_or_none(value: float) -> float | None:
 
 def _short(text: str, limit: int = 160) -> str:
     text = " ".join(text.split())
+    if not text:
+        return "(none: the module had no instruction of its own)"
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

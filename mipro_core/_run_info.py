@@ -66,7 +66,10 @@ class RunInfo:
             "train_size": self.train_size,
             "val_size": self.val_size,
             "budget": attrs.asdict(self.budget),
-            "search": attrs.asdict(self.search),
+            "search": {  # demo ids as JSON lists
+                k: list(v) if isinstance(v, tuple) else v
+                for k, v in attrs.asdict(self.search).items()
+            },
             "proposer": attrs.asdict(self.proposer),
             "sampler": {"type": self.sampler, "params": dict(self.sampler_params)},
             "num_threads": self.num_threads,

@@ -86,17 +86,34 @@ class Example:
     """One data point: ``inputs`` for the program and, optionally, gold ``outputs`` (labels).
 
     ``id`` defaults to a content hash of the inputs and outputs, so equal examples share an id.
-    Examples are hashable by id.
+    Examples are hashable by id. ``inputs`` and ``outputs`` return a fresh plain ``dict`` on each
+    access (so ``chain.invoke(example.inputs)`` works with any framework, and changing the copy
+    leaves the example as it was).
     """
 
-    inputs: Mapping[str, Any] = attrs.field(converter=_freeze)
-    outputs: Mapping[str, Any] = attrs.field(converter=_freeze, factory=dict)
+    _inputs: Mapping[str, Any] = attrs.field(converter=_freeze, alias="inputs", repr=False)
+    _outputs: Mapping[str, Any] = attrs.field(
+        converter=_freeze, factory=dict, alias="outputs", repr=False
+    )
     id: str = attrs.field(default="")
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        """The program's inputs: a fresh ``dict`` (a copy; the example itself never changes)."""
+        return dict(self._inputs)
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        """The gold outputs (labels): a fresh ``dict`` copy."""
+        return dict(self._outputs)
+
+    def __repr__(self) -> str:
+        return f"Example(inputs={self.inputs!r}, outputs={self.outputs!r}, id={self.id!r})"
 
     def __attrs_post_init__(self) -> None:
         if not self.id:
             try:
-                digest = stable_hash({"inputs": dict(self.inputs), "outputs": dict(self.outputs)})
+                digest = stable_hash({"inputs": self.inputs, "outputs": self.outputs})
             except (TypeError, ValueError) as exc:
                 fields = {**self.inputs, **self.outputs}
                 bad = [k for k, v in fields.items() if not _is_json(v)]
@@ -110,7 +127,7 @@ class Example:
         return hash(self.id)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "inputs": dict(self.inputs), "outputs": dict(self.outputs)}
+        return {"id": self.id, "inputs": self.inputs, "outputs": self.outputs}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Example:

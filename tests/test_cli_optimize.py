@@ -313,9 +313,10 @@ def test_ctrl_c_before_the_search_prints_how_to_resume(
     assert "mipro resume myapp.mipro.sqlite" in err.splitlines()[-1]
     assert not (workdir / "myapp.mipro.json").exists()
     monkeypatch.setattr(RunProgress, "stage", original)
-    status, _, err = run(capsys, "resume", "myapp.mipro.sqlite")
+    status, out, err = run(capsys, "resume", "myapp.mipro.sqlite")
     assert status == 0, err
     assert (workdir / "myapp.mipro.json").is_file()
+    assert "apply it  mipro apply myapp:build " in out  # as a finished run says
 
 
 def test_overwrite_starts_an_unfinished_journal_over(
@@ -352,7 +353,7 @@ BAD = [
     (["optimize", "myapp:not_an_app"], 1, "no installed adapter accepts an object of type int"),
     (["optimize", "myapp"], 2, "argument APP: 'myapp' must look like 'package.module:attribute'"),
     (["--metric", "metrics:threshold"], 1, "--metric metrics:threshold is not callable"),
-    (["--metric", "metrics:two_args"], 1, "must accept (example, prediction, trace=None)"),
+    (["--metric", "metrics:two_args"], 1, "two_args has the signature (example), but mipro"),
     (["--metric", "metrics"], 2, "argument --metric: 'metrics' must look like"),
     (["--proposer", "metrics:threshold"], 1, "--proposer metrics:threshold: no installed adapter"),
     (["--train", "missing.jsonl"], 1, "--train missing.jsonl: no such file"),
@@ -469,7 +470,7 @@ def test_live_display_redraws_one_line_and_plain_display_prints_lines() -> None:
 
 def test_trial_line_and_on_start_hook() -> None:
     assert trial_line(3, 12, 0.7, 140, 12.2, width=4) == (
-        "[#---] trial 3/12  best 0.700  LM calls 140  12s"
+        "[#---] trial 3/12  best 0.700  LM calls 140  12s  11.5 calls/s"
     )
     started: list[int] = []
     progress = RunProgress(lambda: started.append(1), stream=io.StringIO())

@@ -25,9 +25,13 @@ def test_demo_optimizes_and_saves_an_artifact(
     document = json.loads(artifact.read_text())
     assert set(document["modules"]) == {"generate_query", "generate_answer"}
 
-    # the journal of a demo run can be resumed from the command line; nothing is re-paid
+    # the journal of a demo run can be resumed from the command line; nothing is re-paid, and
+    # the artifact goes where the run's --output said
+    artifact.unlink()
     assert main(["resume", str(journal)]) == 0
-    assert "validation score" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "validation score" in out and str(artifact.resolve()) in out
+    assert json.loads(artifact.read_text())["modules"] == document["modules"]
 
 
 def test_resume_of_a_foreign_journal_needs_the_program(

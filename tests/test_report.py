@@ -33,6 +33,7 @@ from mipro_core import (
 )
 from mipro_core._report import load_report_data, write_report
 from mipro_core._report._data import cumulative_lm_calls
+from mipro_core._report._diff import REWRITTEN, changed_share
 from mipro_core._report._html import diff_html
 from mipro_core.cli import main
 from mipro_core.testing import SimulatedLM, load_task
@@ -163,8 +164,11 @@ def test_page_shows_original_and_winning_instruction_with_a_diff(run: Run, repor
     assert original != winning, "the fixture run should change the instruction"
     assert f'<pre class="original">{html.escape(original)}</pre>' in report
     assert f'<pre class="winning">{html.escape(winning)}</pre>' in report
-    diff = re.search(r'<div class="diff">(.*?)</div>', report, re.DOTALL)
-    assert diff is not None and "<ins>" in diff.group(1)
+    if changed_share(original, winning) > REWRITTEN:  # a rewrite: the two texts side by side
+        assert '<div class="side">' in report and '<div class="diff">' not in report
+    else:
+        diff = re.search(r'<div class="diff">(.*?)</div>', report, re.DOTALL)
+        assert diff is not None and "<ins>" in diff.group(1)
     assert "instruction changed" in report
 
 

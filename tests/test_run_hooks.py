@@ -362,7 +362,8 @@ def test_run_info_params_are_flat_plain_and_faithful(
     for name, value in attrs.asdict(budget).items():
         assert params[f"budget.{name}"] == value
     for name, value in attrs.asdict(search).items():
-        assert params[f"search.{name}"] == value
+        joined = isinstance(value, (list, tuple))  # demo ids, as modules: comma-joined
+        assert params[f"search.{name}"] == (",".join(map(str, value)) if joined else value)
     for name, value in sampler_params.items():
         assert params[f"sampler.{name}"] == value
     assert params["modules"] == ",".join(modules)

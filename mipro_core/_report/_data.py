@@ -25,11 +25,15 @@ SourceKind = Literal["journal", "artifact", "result"]
 
 @attrs.frozen
 class ChoiceScore:
-    """The mean minibatch score of the trials that chose candidate ``index`` for one variable."""
+    """Candidate ``index`` of one variable: the mean score of the ``count`` minibatch trials
+    that chose it, and ``best_full``, the best complete full-evaluation score of a configuration
+    holding it (``None`` if none was fully evaluated). The winner is the configuration with the
+    best full-evaluation score, so the chosen candidate has the highest ``best_full``."""
 
     index: int
-    mean: float
+    mean: float | None
     count: int
+    best_full: float | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -122,14 +126,28 @@ def module_credit(trials: Sequence[Trial], module: str) -> tuple[float, float]:
 
 
 def choice_means(trials: Sequence[Trial], variable: str) -> tuple[ChoiceScore, ...]:
-    """Mean minibatch score per chosen index of ``variable`` (e.g. ``"answer.demos"``)."""
+    """Per candidate index of ``variable`` (e.g. ``"answer.demos"``): the mean minibatch score,
+    the number of minibatch trials, and the best full-evaluation score of a configuration
+    holding it (a configuration without the variable holds candidate 0)."""
     by_index: dict[int, list[float]] = {}
     for trial in _scored_minibatches(trials):
         if variable in trial.params and trial.score is not None:
             by_index.setdefault(int(trial.params[variable]), []).append(float(trial.score))
+    full: dict[int, float] = {}
+    for trial in trials:
+        if trial.kind == "full" and trial.complete and trial.score is not None:
+            index = int(trial.params.get(variable, 0))
+            full[index] = max(full.get(index, float("-inf")), float(trial.score))
+    if not by_index:
+        return ()
     return tuple(
-        ChoiceScore(index, sum(values) / len(values), len(values))
-        for index, values in sorted(by_index.items())
+        ChoiceScore(
+            index,
+            sum(values) / len(values) if (values := by_index.get(index, [])) else None,
+            len(values),
+            full.get(index),
+        )
+        for index in sorted(set(by_index) | set(full))
     )
 
 

@@ -11,20 +11,19 @@ characters made visible, then :func:`html.escape`) before it reaches the page.
 from __future__ import annotations
 
 import base64
-import difflib
 import hashlib
-import html
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from .._printable import printable
 from .._result import Trial
 from .._types import Demo
 from .._version import __version__
-from ._data import ChoiceScore, ModuleReport, ReportData, Section, display_value
+from ._data import ChoiceScore, ModuleReport, ReportData, Section
+from ._diff import REWRITTEN, changed_share, diff_html, esc, side_by_side_html
 from ._plots import Figures
+
+__all__ = ["diff_html", "esc", "render_html"]
 
 CSS = """
 :root { --ink: #1d2733; --muted: #5c6b7a; --line: #d9e0e7; --panel: #f5f7fa;
@@ -70,32 +69,8 @@ del { background: var(--del); color: var(--del-ink); margin-right: 2px; }
 details > summary { cursor: pointer; color: var(--accent); margin: 4px 0; }
 .sections { display: grid; grid-template-columns: repeat(auto-fill, minmax(320px, 1fr)); gap: 0 24px; }
 footer { margin-top: 40px; color: var(--muted); font-size: 0.85em; }
+.side { display: grid; grid-template-columns: 1fr 1fr; gap: 12px; }
 """
-
-_TOKENS = re.compile(r"\s+|\S+")
-
-
-def esc(text: Any) -> str:
-    """Untrusted text as HTML: control characters escaped visibly, markup escaped."""
-    return html.escape(
-        printable(text if isinstance(text, str) else display_value(text)), quote=True
-    )
-
-
-def diff_html(old: str, new: str) -> str:
-    """A word-level diff of two texts: removed words in ``<del>``, added words in ``<ins>``."""
-    a, b = _TOKENS.findall(old), _TOKENS.findall(new)
-    parts: list[str] = []
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
-    for op, i1, i2, j1, j2 in matcher.get_opcodes():
-        if op == "equal":
-            parts.append(esc("".join(a[i1:i2])))
-            continue
-        if i2 > i1:
-            parts.append(f"<del>{esc(''.join(a[i1:i2]))}</del>")
-        if j2 > j1:
-            parts.append(f"<ins>{esc(''.join(b[j1:j2]))}</ins>")
-    return "".join(parts)
 
 
 def _score(value: float | None) -> str:
@@ -213,14 +188,25 @@ def _choice_table(title: str, means: Sequence[ChoiceScore], chosen: int | None) 
             f"#{c.index}"
             + (" (original)" if c.index == 0 else "")
             + (" ★ chosen" if c.index == chosen else ""),
-            f"{c.mean:.3f}",
+            "–" if c.best_full is None else f"{c.best_full:.3f}",
+            "–" if c.mean is None else f"{c.mean:.3f}",
             str(c.count),
         )
         for c in means
     ]
     return f"<h4>{title}</h4>" + _table(
-        ("candidate", "mean minibatch score", "trials"), rows, numeric=(1, 2)
+        ("candidate", "best full evaluation", "mean minibatch score", "minibatch trials"),
+        rows,
+        numeric=(1, 2, 3),
     )
+
+
+WINNER_RULE = (
+    "The winner is the configuration with the highest score on the whole validation set (a "
+    "full evaluation); minibatch scores only steer the search, and a few noisy minibatches can "
+    "rank a candidate high that the full evaluation does not confirm. So the chosen (★) "
+    "candidate is the one with the best full evaluation, not necessarily the best minibatch mean."
+)
 
 
 def _fields(values: Mapping[str, Any]) -> str:
@@ -259,24 +245,29 @@ def _module(module: ModuleReport) -> str:
     if module.best_instruction is None:
         parts.append("<p>No prompts recorded for this module yet.</p></article>")
         return "".join(parts)
-    if module.original_instruction is not None and changed:
+    old = module.original_instruction
+    if old is not None and changed and changed_share(old, module.best_instruction) > REWRITTEN:
+        parts.append("<h4>Original and winning instruction (rewritten: side by side)</h4>")
+        parts.append(side_by_side_html(old, module.best_instruction))
+    elif old is not None and changed:
         parts.append("<h4>Original → winning instruction (diff)</h4>")
-        parts.append(
-            f'<div class="diff">{diff_html(module.original_instruction, module.best_instruction)}</div>'
-        )
+        parts.append(f'<div class="diff">{diff_html(old, module.best_instruction)}</div>')
         parts.append(
             f'<details><summary>Original instruction</summary><pre class="original">'
-            f"{esc(module.original_instruction)}</pre></details>"
+            f"{esc(old)}</pre></details>"
         )
     which = ""
     if module.instruction_index is not None and module.instruction_candidates:
-        which = f" (candidate #{module.instruction_index} of {module.instruction_candidates})"
+        which = (
+            f" (candidate #{module.instruction_index} of the module's "
+            f"{module.instruction_candidates}, the original #0 included)"
+        )
     parts.append(f"<h4>Winning instruction{which}</h4>")
     parts.append(f'<pre class="winning">{esc(module.best_instruction)}</pre>')
     if module.demos is not None:
         which = ""
         if module.demo_set_index is not None and module.demo_sets:
-            which = f", set #{module.demo_set_index} of {module.demo_sets}"
+            which = f", set #{module.demo_set_index} of the module's {module.demo_sets}"
         parts.append(f"<h4>Demos ({len(module.demos)}{which})</h4>")
         parts.append(_demos(module.demos) if module.demos else "<p>No demos.</p>")
     parts.append(
@@ -291,7 +282,8 @@ def _module(module: ModuleReport) -> str:
 
 def _modules(data: ReportData) -> str:
     body = "".join(_module(m) for m in data.modules) or "<p>No modules recorded.</p>"
-    return f'<section id="modules"><h2>Prompts per module</h2>{body}</section>'
+    rule = f"<p>{esc(WINNER_RULE)}</p>" if data.has_trials else ""
+    return f'<section id="modules"><h2>Prompts per module</h2>{rule}{body}</section>'
 
 
 def _params(trial: Trial) -> str:

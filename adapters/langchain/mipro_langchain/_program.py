@@ -323,6 +323,17 @@ class LangChainProgram:
             lines.extend(f"    {line}" for line in text[:1500].splitlines())
         return "\n".join(lines)
 
+    @property
+    def external_inputs(self) -> tuple[str, ...] | None:
+        """The keys the chain's input schema names (``None`` when it names none): what a run
+        takes from outside, as opposed to values computed inside the chain (an ``assign``)."""
+        try:
+            schema = self.runnable.get_input_jsonschema()
+        except Exception:  # a custom runnable without a usable schema
+            return None
+        properties = schema.get("properties") if isinstance(schema, dict) else None
+        return tuple(str(k) for k in properties) if isinstance(properties, dict) else None
+
     def default_lm(self) -> LangChainLM | None:
         """The chain's own model as an ``LM`` when the chain has exactly one model."""
         models = self._discovery.models
