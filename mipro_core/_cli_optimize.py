@@ -31,6 +31,7 @@ from ._cli_run import (
     positive_int,
     quoted,
     resume_hint,
+    save_artifact,
     summary_lines,
     whole_number,
     write_journal_meta,
@@ -461,9 +462,9 @@ def run_optimize(args: argparse.Namespace) -> int:
                 args, program, train, val, metric, proposer, journal, replace, remember
             )
         except KeyboardInterrupt:
-            note(resume_hint(journal))
+            note(resume_hint(journal, _resume_names(args)))
             return 130
-    saved = result.save(artifact)
+    saved = save_artifact(result, artifact, journal)
     interrupted = result.stopped_reason == "interrupted"
     if not interrupted:
         mark_finished(journal)
@@ -473,9 +474,15 @@ def run_optimize(args: argparse.Namespace) -> int:
         out("  no configuration beat the baseline on the validation set")
     out(f"  apply it  mipro apply {args.app} {quoted(saved)}")
     if interrupted:
-        note(resume_hint(journal))
+        note(resume_hint(journal, _resume_names(args)))
         return 130
     return 0
+
+
+def _resume_names(args: argparse.Namespace) -> list[str]:
+    """The flags ``mipro resume`` needs to rebuild this run (it imports nothing a journal names)."""
+    names = ["--app", args.app, "--metric", args.metric]
+    return names + (["--proposer", args.proposer] if args.proposer else [])
 
 
 def _optimize(

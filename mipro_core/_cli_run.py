@@ -4,9 +4,9 @@ A run command shows its progress on standard error (:class:`RunProgress`: stage 
 trial bar) and ends with :func:`summary_lines` on standard output: baseline vs best score, LM
 calls, time, what changed in each module, and where the artifact and the journal are.
 
-Journals written by ``mipro optimize`` remember how to rebuild the run (the ``"cli"`` metadata:
-APP, metric and proposer specs, working directory, artifact path), so ``mipro resume JOURNAL``
-needs no other argument; journals of ``mipro demo`` remember the task.
+Journals written by ``mipro optimize`` remember how the run was started (the ``"cli"``
+metadata: APP, metric and proposer specs, working directory, artifact path); ``mipro resume``
+(:mod:`mipro_core._cli_resume`) shows them but imports only what the user names.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
-import os
 import shlex
 import sys
 import time
@@ -176,13 +175,32 @@ def summary_lines(
     return lines
 
 
-def resume_hint(journal: Path | None) -> str:
+def resume_hint(journal: Path | None, names: Sequence[str] = ()) -> str:
+    """The line telling how to continue: ``names`` are the command line's own flags and specs
+    (``--app myapp:build --metric ...``), which resume needs since it imports nothing a
+    journal names."""
     if journal is None or not journal.exists():
         return "interrupted; no journal was kept, so the run cannot be resumed"
-    return (
-        f"interrupted; the journal {journal} keeps every finished step: continue the run with "
-        f"'mipro resume {quoted(journal)}'"
-    )
+    command = " ".join(["mipro resume", quoted(journal), *(quoted(n) for n in names)])
+    return f"interrupted; the journal {journal} keeps every finished step: continue the run with '{command}'"
+
+
+def journal_run_id(journal: Path | None) -> str | None:
+    """The run id a journal records (kept in the artifacts of its run), if any."""
+    from ._journal import Journal
+    from ._observers import RUN_ID_KEY
+
+    if journal is None or not journal.exists():
+        return None
+    with Journal.open(journal) as store:
+        found = store.meta(RUN_ID_KEY)
+    return found if isinstance(found, str) else None
+
+
+def save_artifact(result: OptimizationResult, path: str | Path, journal: Path | None) -> Path:
+    """Write the artifact, marked with the journal's run id (so a resume knows it is its own)."""
+    run_id = journal_run_id(journal)
+    return result.save(path, metadata={"run_id": run_id} if run_id else None)
 
 
 # --- journals ----------------------------------------------------------------------------------
@@ -301,7 +319,7 @@ def run_demo(args: argparse.Namespace) -> int:
         note(resume_hint(journal))
         return 130
     after = _test_score(task, program, args.threads)
-    path = result.save(args.output)
+    path = save_artifact(result, args.output, journal)
     if result.stopped_reason != "interrupted":
         mark_finished(journal)
     out()
@@ -317,119 +335,6 @@ def run_demo(args: argparse.Namespace) -> int:
     out()
     out(f"artifact saved to {Path(path).resolve()} (view it with: mipro show {quoted(path)})")
     if result.stopped_reason == "interrupted":
-        note(resume_hint(journal))
-        return 130
-    return 0
-
-
-# --- mipro resume ------------------------------------------------------------------------------
-
-
-def configure_resume(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("journal", metavar="JOURNAL", help="the SQLite journal of the run")
-    parser.add_argument(
-        "--app",
-        "--program",
-        dest="program",
-        metavar="MODULE:ATTR",
-        help="the app (or a zero-argument factory) to optimize; default: the one the journal "
-        "records (journals of `mipro optimize` and `mipro demo` need no flags)",
-    )
-    parser.add_argument("--metric", metavar="MODULE:FUNC", help="the metric (default: recorded)")
-    parser.add_argument(
-        "--proposer", metavar="MODULE:OBJ", help="the proposer model (default: recorded)"
-    )
-    parser.add_argument(
-        "--out",
-        "--output",
-        dest="output",
-        metavar="FILE",
-        default=None,
-        help="write the winning prompts to this artifact (default: the path the run recorded)",
-    )
-    parser.add_argument("--threads", type=positive_int, default=None, metavar="N")
-
-
-def run_resume(args: argparse.Namespace) -> int:
-    from ._errors import InvalidInputError
-    from ._journal import Journal
-
-    journal = Path(args.journal)
-    with Journal.open(journal) as store:
-        demo, cli = store.meta(DEMO_META), store.meta(CLI_META)
-    cli = cli if isinstance(cli, dict) else {}
-    directories = [os.getcwd(), *([cli["cwd"]] if isinstance(cli.get("cwd"), str) else [])]
-    with import_path(*directories):
-        if args.program or cli.get("app"):
-            if not (args.metric or cli.get("metric")):
-                raise InvalidInputError(
-                    "--metric MODULE:FUNC is needed with --program: the journal records no metric"
-                )
-            program, metric, proposer = _rebuild(args, cli)
-        elif demo is not None:
-            task, program = _demo_program(demo["task"], float(demo.get("latency", 0.0)))
-            metric, proposer = task.metric, None
-        else:
-            raise InvalidInputError(
-                f"journal {journal} records no command line to rebuild the run from: pass "
-                "--program MODULE:FACTORY and --metric MODULE:FUNC"
-            )
-        recorded = demo.get("artifact") if isinstance(demo, dict) else cli.get("artifact")
-        artifact = args.output or (recorded if isinstance(recorded, str) else None)
-        apply_app = args.program or cli.get("app")
-        return _resume_run(
-            journal, program, metric, proposer, args.threads, artifact, apply_app=apply_app
-        )
-
-
-def _rebuild(args: argparse.Namespace, cli: Mapping[str, Any]) -> tuple[Any, Any, Any]:
-    from ._cli_optimize import adapt_app, load_app, load_metric, load_proposer
-
-    app_spec = args.program or cli["app"]
-    label = "--program" if args.program else "APP"
-    program = adapt_app(load_app(app_spec, label), app_spec, label)
-    metric = load_metric(args.metric or cli["metric"])
-    proposer_spec = args.proposer or cli.get("proposer")
-    proposer = load_proposer(proposer_spec) if proposer_spec else None
-    return program, metric, proposer
-
-
-def _resume_run(
-    journal: Path,
-    program: Any,
-    metric: Any,
-    proposer: Any,
-    threads: int | None,
-    artifact: str | None,
-    *,
-    apply_app: str | None = None,
-) -> int:
-    from . import resume
-
-    out(f"mipro resume: continuing the run in {journal} (finished steps are read, not re-paid)")
-    try:
-        result = resume(
-            journal,
-            program,
-            metric,
-            proposer_lm=proposer,
-            num_threads=threads,
-            progress=RunProgress(),
-        )
-    except KeyboardInterrupt:
-        note(resume_hint(journal))
-        return 130
-    path = result.save(artifact) if artifact else None
-    interrupted = result.stopped_reason == "interrupted"
-    if not interrupted:
-        mark_finished(journal)
-    out()
-    out(summary_lines(result, artifact=path, journal=journal))
-    if path is None:
-        out("  artifact  none written (the run recorded no path): pass --out FILE to save it")
-    elif apply_app:
-        out(f"  apply it  mipro apply {apply_app} {quoted(path)}")
-    if interrupted:
         note(resume_hint(journal))
         return 130
     return 0

@@ -7,12 +7,21 @@ run killed at any point loses at most the calls that were in flight. Resuming re
 engine from the start: every step whose result is in the journal is served from it, so the
 replay retraces the same path, pays only for what is missing, and ends with the same trial log
 as an uninterrupted run.
+
+A journal is data, never instructions: every row carries a checksum of what it holds (its
+table, keys and JSON value), verified when it is read and all at once by :meth:`Journal.verify`
+before a resume, so a changed byte is a :class:`JournalError` naming the record, never a
+silently different run. The file appears under its name only complete (schema and
+configuration committed under a temporary name, then renamed), and the write-ahead log is
+checkpointed into the main file at every full evaluation and when the journal is closed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
@@ -24,31 +33,58 @@ from ._errors import JournalError
 from ._types import canonical_json, compact_json
 from ._version import __version__
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: every row has a checksum, the configuration a program/data fingerprint (1: neither)."""
 FORMAT = "mipro.journal"
+TEMP_SUFFIX = ".creating"
+"""A journal being created is written as ``.NAME.<pid>.creating`` next to it, then renamed."""
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS memo (
-    kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (kind, key)
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL, checksum TEXT NOT NULL);
+CREATE TABLE memo (
+    kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, checksum TEXT NOT NULL,
+    PRIMARY KEY (kind, key)
 );
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, value TEXT NOT NULL
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, value TEXT NOT NULL, checksum TEXT NOT NULL
 );
 """
+
+
+def checksum(table: str, *fields: object) -> str:
+    """The checksum of one row: its table and every field, each unambiguously delimited."""
+    digest = hashlib.blake2b(digest_size=16)
+    for part in (table, *fields):
+        data = str(part).encode("utf-8", "surrogatepass")
+        digest.update(len(data).to_bytes(8, "big"))
+        digest.update(data)
+    return digest.hexdigest()
 
 
 def check_meta(path: object, meta: Mapping[str, Any]) -> None:
     """Raise :class:`JournalError` unless ``meta`` is a journal's metadata this version reads."""
     if meta.get("format") != FORMAT:
         raise JournalError(f"{path} is not a mipro journal (format {meta.get('format')!r})")
-    if meta.get("schema_version") != SCHEMA_VERSION:
+    version = meta.get("schema_version")
+    if version == 1:
         raise JournalError(
-            f"journal {path} has schema version {meta.get('schema_version')!r}; this mipro "
+            f"journal {path} was written by an earlier mipro (schema version 1, without "
+            f"checksums or a program fingerprint); this mipro ({__version__}) reads version "
+            f"{SCHEMA_VERSION}: finish that run with the mipro that started it, or start over"
+        )
+    if version != SCHEMA_VERSION:
+        raise JournalError(
+            f"journal {path} has schema version {version!r}; this mipro "
             f"({__version__}) reads version {SCHEMA_VERSION}"
         )
     if not isinstance(meta.get("config"), dict):
         raise JournalError(f"journal {path} has no run configuration")
+
+
+def _record_name(table: str, kind: str, key: object) -> str:
+    if table == "meta":
+        return f"metadata record {kind!r}" if kind != "config" else "run configuration"
+    return f"{kind} record {key!r}" if table == "memo" else f"event {key} ({kind})"
 
 
 class Journal:
@@ -65,59 +101,93 @@ class Journal:
     def create(
         cls, path: str | Path, config: Mapping[str, Any], *, overwrite: bool = False
     ) -> Journal:
-        """Start a new journal at ``path`` holding ``config`` (refuses to clobber one)."""
+        """Start a new journal at ``path`` holding ``config`` (refuses to clobber one).
+
+        The journal is built under a temporary name and renamed once its schema and
+        configuration are committed: a process killed at any point leaves either no journal
+        at ``path`` or a complete one.
+        """
         path = Path(path)
-        if path.exists():
-            if not overwrite:
-                raise JournalError(
-                    f"journal {path} already exists: continue it with mipro_core.resume("
-                    f"{str(path)!r}, program, metric) or pass overwrite=True to start over"
-                )
-            for suffix in ("", "-wal", "-shm"):
-                Path(str(path) + suffix).unlink(missing_ok=True)
-        db = _connect(path)
-        journal = cls(path, db)
-        with journal._lock, db:
-            db.executescript(_SCHEMA)
-            meta = {
-                "format": FORMAT,
-                "schema_version": SCHEMA_VERSION,
-                "library_version": __version__,
-                "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "config": dict(config),
-            }
-            db.executemany(
-                "INSERT INTO meta (key, value) VALUES (?, ?)",
-                [(k, json.dumps(v)) for k, v in meta.items()],
-            )
-        return journal
+        if path.exists() and not overwrite:
+            raise _exists(path)
+        temp = path.with_name(f".{path.name}.{os.getpid()}{TEMP_SUFFIX}")
+        _remove_db(temp)
+        try:
+            _write_new(temp, config)
+            if overwrite:
+                _remove_db(path)  # its log first: a stale log must never meet the new file
+                os.replace(temp, path)
+            else:
+                _remove_db(path, main=False)
+                _rename_new(temp, path)
+            _sync_directory(path.parent)
+        finally:
+            _remove_db(temp)
+        return cls(path, _connect(path))
 
     @classmethod
     def open(cls, path: str | Path) -> Journal:
-        """Open an existing journal, checking that it is one and of this schema version."""
+        """Open an existing journal, checking that it is one, of this schema version, and that
+        its metadata (the run configuration included) passes its checksums."""
         path = Path(path)
         if not path.is_file():
             raise JournalError(f"journal {path} does not exist")
+        db = _connect(path)
         try:
-            db = _connect(path)
-            rows = dict(db.execute("SELECT key, value FROM meta").fetchall())
-            db.execute("SELECT count(*) FROM memo").fetchone()
-            db.execute("SELECT count(*) FROM events").fetchone()
-        except sqlite3.DatabaseError as exc:
-            raise JournalError(f"{path} is not a readable mipro journal ({exc})") from exc
-        try:
-            meta = {k: json.loads(v) for k, v in rows.items()}
-        except json.JSONDecodeError as exc:
-            raise JournalError(f"journal {path} has corrupt metadata ({exc})") from exc
-        check_meta(path, meta)
-        return cls(path, db)
+            try:
+                rows = db.execute("SELECT key, value FROM meta").fetchall()
+                db.execute("SELECT count(*) FROM memo").fetchone()
+                db.execute("SELECT count(*) FROM events").fetchone()
+            except sqlite3.DatabaseError as exc:
+                raise JournalError(f"{path} is not a readable mipro journal ({exc})") from exc
+            try:
+                meta = {k: json.loads(v) for k, v in rows}
+            except (json.JSONDecodeError, TypeError, UnicodeDecodeError) as exc:
+                raise JournalError(f"journal {path} has corrupt metadata ({exc})") from exc
+            check_meta(path, meta)
+            journal = cls(path, db)
+            journal._verify_table("meta")
+        except BaseException:
+            db.close()
+            raise
+        return journal
+
+    def verify(self) -> None:
+        """Check the whole file: SQLite's own structure check, then every row's checksum.
+
+        Raises :class:`JournalError` naming the first record that fails. Called before a resume.
+        """
+        with self._lock, self._errors("file structure"):
+            problems = [row[0] for row in self._db.execute("PRAGMA quick_check").fetchall()]
+        if problems != ["ok"]:
+            raise JournalError(f"journal {self.path} is damaged: {'; '.join(problems[:3])}")
+        for table in ("meta", "memo", "events"):
+            self._verify_table(table)
+
+    def _verify_table(self, table: str) -> None:
+        queries = {
+            "meta": "SELECT 'meta', key, '', value, checksum FROM meta",
+            "memo": "SELECT 'memo', kind, key, value, checksum FROM memo",
+            "events": "SELECT 'events', kind, seq, value, checksum FROM events",
+        }
+        with self._lock, self._errors(f"{table} records"):
+            rows = self._db.execute(queries[table]).fetchall()
+        for name, kind, key, value, stored in rows:
+            fields = (kind, value) if name == "meta" else (kind, key, value)
+            if stored != checksum(name, *fields):
+                raise JournalError(
+                    f"journal {self.path}: the {_record_name(name, kind, key)} fails its "
+                    "checksum (the file was changed or damaged after it was written)"
+                )
 
     # ------------------------------------------------------------------ reading
 
     def meta(self, key: str) -> Any:
         with self._lock, self._errors("metadata"):
-            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-            return None if row is None else json.loads(row[0])
+            row = self._db.execute(
+                "SELECT value, checksum FROM meta WHERE key = ?", (key,)
+            ).fetchone()
+            return None if row is None else self._checked(row, "meta", key, "", key, row[0])
 
     @property
     def config(self) -> dict[str, Any]:
@@ -126,46 +196,67 @@ class Journal:
         return config
 
     def events(self, kind: str | None = None) -> list[tuple[str, Any]]:
-        query = "SELECT kind, value FROM events"
+        query = "SELECT seq, kind, value, checksum FROM events"
         args: tuple[str, ...] = ()
         if kind is not None:
             query += " WHERE kind = ?"
             args = (kind,)
         with self._lock, self._errors("events"):
             rows = self._db.execute(query + " ORDER BY seq", args).fetchall()
-            return [(k, json.loads(v)) for k, v in rows]
+            return [
+                (k, self._checked((v, c), "events", k, seq, k, seq, v)) for seq, k, v, c in rows
+            ]
 
     # ------------------------------------------------------------------ the memo protocol
 
     def get(self, kind: str, key: str) -> Any:
         with self._lock, self._errors(f"{kind} records"):
             row = self._db.execute(
-                "SELECT value FROM memo WHERE kind = ? AND key = ?", (kind, key)
+                "SELECT value, checksum FROM memo WHERE kind = ? AND key = ?", (kind, key)
             ).fetchone()
-            return None if row is None else json.loads(row[0])
+            return None if row is None else self._checked(row, "memo", kind, key, kind, key, row[0])
 
     def put(self, kind: str, key: str, value: Any) -> None:
         # key order kept (not canonical_json): a record read back must equal the one the run
         # used, or a resumed run writes its inputs in another order into prompts built from
         # it (demos, failing examples) and pays for prompts the original run already paid for
         text = compact_json(value)
-        with self._lock, self._errors(f"{kind} records"), self._db:
-            self._db.execute(
-                "INSERT OR REPLACE INTO memo (kind, key, value) VALUES (?, ?, ?)",
-                (kind, key, text),
-            )
+        with self._lock, self._errors(f"{kind} records"):
+            with self._db:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO memo (kind, key, value, checksum) VALUES (?, ?, ?, ?)",
+                    (kind, key, text, checksum("memo", kind, key, text)),
+                )
+            if kind == "trial" and isinstance(value, Mapping) and value.get("kind") == "full":
+                # a full evaluation is a save point: the main file alone then holds it
+                self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def event(self, kind: str, value: Any) -> None:
+        text = canonical_json(value)
         with self._lock, self._errors("events"), self._db:
+            (last,) = self._db.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()
+            seq = int(last) + 1
             self._db.execute(
-                "INSERT INTO events (kind, value) VALUES (?, ?)", (kind, canonical_json(value))
+                "INSERT INTO events (seq, kind, value, checksum) VALUES (?, ?, ?, ?)",
+                (seq, kind, text, checksum("events", kind, seq, text)),
             )
 
     def set_meta(self, key: str, value: Any) -> None:
+        text = json.dumps(value)
         with self._lock, self._errors("metadata"), self._db:
             self._db.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value))
+                "INSERT OR REPLACE INTO meta (key, value, checksum) VALUES (?, ?, ?)",
+                (key, text, checksum("meta", key, text)),
             )
+
+    def _checked(self, row: Any, table: str, kind: str, key: object, *fields: object) -> Any:
+        """The JSON value of ``row`` (value, checksum) once its checksum matches ``fields``."""
+        if row[1] != checksum(table, *fields):
+            raise JournalError(
+                f"journal {self.path}: the {_record_name(table, kind, key)} fails its "
+                "checksum (the file was changed or damaged after it was written)"
+            )
+        return json.loads(row[0])
 
     @contextlib.contextmanager
     def _errors(self, what: str) -> Iterator[None]:
@@ -174,11 +265,18 @@ class Journal:
             yield
         except sqlite3.DatabaseError as exc:
             raise JournalError(f"journal {self.path} is damaged ({what}: {exc})") from exc
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
             raise JournalError(f"journal {self.path} has corrupt {what} ({exc})") from exc
+
+    def checkpoint(self) -> None:
+        """Copy the write-ahead log into the main file (which then holds every commit)."""
+        with self._lock, self._errors("checkpoint"):
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def close(self) -> None:
         with self._lock:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
             self._db.close()
 
     def __enter__(self) -> Journal:
@@ -191,8 +289,68 @@ class Journal:
 def _connect(path: Path) -> sqlite3.Connection:
     try:
         db = sqlite3.connect(str(path), check_same_thread=False, isolation_level="DEFERRED")
+    except sqlite3.DatabaseError as exc:
+        raise JournalError(f"{path} is not a readable mipro journal ({exc})") from exc
+    try:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
     except sqlite3.DatabaseError as exc:
+        db.close()
         raise JournalError(f"{path} is not a readable mipro journal ({exc})") from exc
     return db
+
+
+def _write_new(temp: Path, config: Mapping[str, Any]) -> None:
+    """A complete journal at ``temp``: schema and metadata committed, log merged, closed."""
+    meta = {
+        "format": FORMAT,
+        "schema_version": SCHEMA_VERSION,
+        "library_version": __version__,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "config": dict(config),
+    }
+    db = _connect(temp)
+    try:
+        with db:
+            db.executescript(_SCHEMA)
+            rows = [(k, json.dumps(v)) for k, v in meta.items()]
+            db.executemany(
+                "INSERT INTO meta (key, value, checksum) VALUES (?, ?, ?)",
+                [(k, text, checksum("meta", k, text)) for k, text in rows],
+            )
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    finally:
+        db.close()  # the last connection: SQLite merges and deletes the -wal file
+
+
+def _rename_new(temp: Path, path: Path) -> None:
+    """Give ``temp`` the name ``path`` unless something else took that name meanwhile."""
+    try:
+        os.link(temp, path)  # atomic and never clobbers
+    except FileExistsError:
+        raise _exists(path) from None
+    except OSError:  # a file system without hard links
+        if path.exists():
+            raise _exists(path) from None
+        os.replace(temp, path)
+
+
+def _remove_db(path: Path, *, main: bool = True) -> None:
+    for suffix in ("-wal", "-shm", *([""] if main else [])):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+
+
+def _sync_directory(directory: Path) -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _exists(path: Path) -> JournalError:
+    return JournalError(
+        f"journal {path} already exists: continue it with mipro_core.resume("
+        f"{str(path)!r}, program, metric) or pass overwrite=True to start over"
+    )

@@ -182,19 +182,23 @@ class OptimizationResult:
     def improvement(self) -> float:
         return self.best_score - self.baseline_score
 
-    def save(self, path: str | Path) -> Path:
-        """Write the winning state as a versioned JSON artifact; returns the path."""
+    def save(self, path: str | Path, *, metadata: Mapping[str, Any] | None = None) -> Path:
+        """Write the winning state as a versioned JSON artifact; returns the path.
+
+        ``metadata`` is added to the artifact's own (score, seed, ...); the CLI adds the
+        journal's ``run_id`` so that a resume recognises the artifact of its run."""
         from ._artifact import save_state
 
-        metadata = {
+        document = {
             "score": _finite_or_none(self.best_score),
             "baseline_score": _finite_or_none(self.baseline_score),
             "seed": self.seed,
             "strategy": self.strategy,
             "trials": len(self.trials),
             "lm_calls": self.lm_calls,
+            **(metadata or {}),
         }
-        return Path(save_state(path, self.state, metadata))
+        return Path(save_state(path, self.state, document))
 
     def summary(self) -> str:
         """A human-readable report: scores, spend, and per-module changes and credit."""

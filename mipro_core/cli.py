@@ -295,8 +295,8 @@ register_command(
 register_command(
     "resume",
     "continue an optimization run from its journal",
-    "mipro_core._cli_run:configure_resume",
-    "mipro_core._cli_run:run_resume",
+    "mipro_core._cli_resume:configure_resume",
+    "mipro_core._cli_resume:run_resume",
 )
 register_command(
     "optimize",

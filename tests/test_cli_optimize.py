@@ -105,6 +105,7 @@ def build():
 """
 
 FAST = ["--max-trials", "3", "--threads", "4"]
+RESUME = ["--app", "myapp:build", "--metric", "metrics:exact"]
 
 
 @pytest.fixture
@@ -275,17 +276,18 @@ def test_ctrl_c_during_the_search_leaves_a_resumable_journal(
     assert "stopped: interrupted" in out
     assert err.splitlines()[-1] == (
         "mipro: interrupted; the journal myapp.mipro.sqlite keeps every finished step: "
-        "continue the run with 'mipro resume myapp.mipro.sqlite'"
+        "continue the run with 'mipro resume myapp.mipro.sqlite --app myapp:build "
+        "--metric metrics:exact'"
     )
     journal = workdir / "myapp.mipro.sqlite"
     with Journal.open(journal) as store:
         assert store.meta(FINISHED_META) is None
 
-    # starting over by accident is refused; resuming needs no other argument
+    # starting over by accident is refused; resuming takes the command the hint shows
     status, _, err = run(capsys, *optimize_args())
     assert status == 1 and "holds an unfinished run" in err and "--overwrite" in err
     (workdir / "myapp.mipro.json").unlink()
-    status, out, err = run(capsys, "resume", str(journal))
+    status, out, err = run(capsys, "resume", str(journal), *RESUME)
     assert status == 0, err
     assert "stopped: completed" in out and "validation score" in out
     assert read_artifact(workdir / "myapp.mipro.json").state.names() == ("answer",)
@@ -310,10 +312,10 @@ def test_ctrl_c_before_the_search_prints_how_to_resume(
     monkeypatch.setattr(RunProgress, "stage", stage)
     status, _, err = run(capsys, *optimize_args())
     assert status == 130
-    assert "mipro resume myapp.mipro.sqlite" in err.splitlines()[-1]
+    assert "mipro resume myapp.mipro.sqlite --app myapp:build" in err.splitlines()[-1]
     assert not (workdir / "myapp.mipro.json").exists()
     monkeypatch.setattr(RunProgress, "stage", original)
-    status, out, err = run(capsys, "resume", "myapp.mipro.sqlite")
+    status, out, err = run(capsys, "resume", "myapp.mipro.sqlite", "--use-recorded")
     assert status == 0, err
     assert (workdir / "myapp.mipro.json").is_file()
     assert "apply it  mipro apply myapp:build " in out  # as a finished run says
@@ -336,9 +338,11 @@ def test_resume_reports_a_metric_that_is_gone(
     assert run(capsys, *optimize_args("--max-trials", "1"))[0] == 0
     (workdir / "metrics.py").write_text("")
     sys.modules.pop("metrics", None)
-    status, _, err = run(capsys, "resume", "myapp.mipro.sqlite")
+    status, _, err = run(capsys, "resume", "myapp.mipro.sqlite", *RESUME)
     assert status == 1
-    assert err == "mipro: error: --metric metrics:exact: metrics has no attribute 'exact'\n"
+    assert err.splitlines()[-1] == (
+        "mipro: error: --metric metrics:exact: metrics has no attribute 'exact'"
+    )
 
 
 # --- one clear line per mistake ----------------------------------------------------------------

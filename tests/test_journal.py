@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -65,6 +66,25 @@ def test_resume_after_sigkill_equals_uninterrupted(
     # prompts that runs in flight at the kill had already paid for are answered from the
     # journal's prompt cache, uncounted (at most 4 runs x 2 calls)
     assert reference["lm_calls"] - 4 * 2 <= out["lm_calls"] <= reference["lm_calls"]
+
+
+def test_the_main_file_alone_resumes_from_the_last_full_evaluation(
+    tmp_path: Path, reference: dict[str, Any]
+) -> None:
+    """Copying only run.sqlite of a killed run (its -wal left behind) re-pays no more than the
+    calls made since the last full evaluation: the log is checkpointed at each one."""
+    journal = tmp_path / "run.sqlite"
+    kill_at = 340  # the first full evaluation ends at about call 328
+    killed = worker("run", str(journal), str(tmp_path / "x.json"), str(kill_at))
+    assert killed.returncode == -9, killed.stderr
+    (tmp_path / "copy").mkdir()
+    shutil.copyfile(journal, tmp_path / "copy" / "run.sqlite")
+    resumed = worker("resume", str(tmp_path / "copy" / "run.sqlite"), str(tmp_path / "out.json"))
+    assert resumed.returncode == 0, resumed.stderr
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert out["trials"] == reference["trials"]
+    # since call ~328: 12 calls, plus the runs in flight (4 threads x 2 calls); 84 before
+    assert kill_at + out["calls"] <= reference["calls"] + (kill_at - 328) + 4 * 2
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 import statistics
@@ -211,11 +210,11 @@ def test_on_scone_nli_the_repair_round_finds_what_the_training_data_hide() -> No
 def test_a_journal_from_before_the_repair_round_resumes_without_it(tmp_path: Path) -> None:
     journal = tmp_path / "old.sqlite"
     first = journaled_run(RecordingLM(), journal, proposer=mc.ProposerConfig(repair_round=False))
-    with sqlite3.connect(journal) as db:  # what an older version wrote: no such setting
-        (text,) = db.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
-        config = json.loads(text)
+    with mc.Journal.open(journal) as store:  # what an older version wrote: no such setting
+        config = store.config
         del config["proposer"]["repair_round"]
-        db.execute("UPDATE meta SET value = ? WHERE key = 'config'", (json.dumps(config),))
+        store.set_meta("config", config)
+    with sqlite3.connect(journal) as db:
         db.execute("DELETE FROM memo WHERE kind = 'run'")  # as if killed before its trials
     lm = RecordingLM()
     again = mc.resume(journal, toy_program(lm), toy_metric)
