@@ -11,7 +11,7 @@ from mipro_core.cli import main
 
 
 def test_demo_optimizes_and_saves_an_artifact(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     artifact = tmp_path / "demo.json"
     journal = tmp_path / "demo.sqlite"
@@ -26,8 +26,10 @@ def test_demo_optimizes_and_saves_an_artifact(
     assert set(document["modules"]) == {"generate_query", "generate_answer"}
 
     # the journal of a demo run can be resumed from the command line; nothing is re-paid, and
-    # the artifact goes where the run's --output said
+    # the artifact goes where the run's --output said (a recorded path is written only inside
+    # the current directory: a journal is data)
     artifact.unlink()
+    monkeypatch.chdir(tmp_path)
     assert main(["resume", str(journal)]) == 0
     out = capsys.readouterr().out
     assert "validation score" in out and str(artifact.resolve()) in out
