@@ -77,6 +77,9 @@ def _verdict(exc: BaseException) -> bool | None:
         return True
     if isinstance(exc, LMError):  # a plain LMError decides only when it wraps nothing
         return None if exc.__cause__ is not None else False
+    marked = getattr(exc, "transient", None)  # any exception may say so itself
+    if isinstance(marked, bool):
+        return marked
     if isinstance(exc, (TimeoutError, ConnectionError, json.JSONDecodeError)):
         return True  # a JSON decode error in a provider call: the reply body was truncated
     status = _status(exc)
@@ -93,7 +96,8 @@ def is_transient(exc: BaseException) -> bool:
     reply bodies; False for bad requests (400 context length, 401, 404, 422...) and unknown errors.
 
     Walks the ``__cause__`` / ``__context__`` chain and takes the first exception that decides:
-    a :class:`~mipro_core.TransientLMError`, a ``TimeoutError`` / ``ConnectionError``, an HTTP
+    a :class:`~mipro_core.TransientLMError`, a boolean ``transient`` attribute, a
+    ``TimeoutError`` / ``ConnectionError``, an HTTP
     status (``status_code`` / ``status`` / ``http_status`` or ``response.status_code``: 408,
     409, 425, 429 and 5xx are transient, other codes permanent), or a provider SDK's class name
     (``RateLimitError``, ``APIConnectionError``, ``APITimeoutError``, httpx's ``ConnectError`` /

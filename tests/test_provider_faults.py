@@ -198,3 +198,13 @@ def test_a_refused_retry_reservation_stops_and_permanent_failures_are_not_retrie
     with pytest.raises(APIStatusError):
         policy.call(attempt, on_failure=failures.append)
     assert len(calls) == 1 and len(failures) == 1
+
+
+def test_an_exception_marked_not_transient_is_not_retried_whatever_its_cause() -> None:
+    class WorkflowOwnTimeout(RuntimeError):
+        transient = False
+
+    try:
+        raise WorkflowOwnTimeout("the workflow's own limit") from TimeoutError()
+    except WorkflowOwnTimeout as exc:
+        assert not is_transient(exc)
