@@ -13,6 +13,7 @@ from ._config import Budget, Pricing, ProposerConfig, SearchConfig
 from ._errors import (
     ArtifactError,
     BudgetExhaustedError,
+    EmptyCompletionError,
     ErrorBudgetExceededError,
     InvalidInputError,
     JournalError,
@@ -21,6 +22,7 @@ from ._errors import (
     MiproError,
     NoAdapterError,
     ParseError,
+    TransientLMError,
 )
 from ._journal import Journal
 from ._protocols import LM, CloneableProgram, Message, Metric, Module, Program, current_state
@@ -41,6 +43,7 @@ __all__ = [
     "CloneableProgram",
     "CostEstimate",
     "Demo",
+    "EmptyCompletionError",
     "ErrorBudgetExceededError",
     "Example",
     "InvalidInputError",
@@ -67,6 +70,7 @@ __all__ = [
     "SearchConfig",
     "Signature",
     "Trace",
+    "TransientLMError",
     "Trial",
     "ZeroShotMIPRO",
     "__version__",

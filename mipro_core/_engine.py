@@ -13,6 +13,7 @@ import logging
 import math
 import threading
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -897,6 +898,14 @@ class Engine:
         state = space.state_for(best_params)
         state = ProgramState({n: state[n] for n in self.modules})
         self.program.apply(state)
+        if self.evaluator.empty:
+            warnings.warn(
+                f"{self.evaluator.empty} program run(s) failed because the model kept returning "
+                "empty completions (retried, then counted as errors, not scored); check the "
+                "provider (content filter, max_tokens, an overloaded endpoint)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
         return OptimizationResult(
             baseline_score=baseline,
             best_score=best,

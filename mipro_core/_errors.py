@@ -28,7 +28,49 @@ class MetricError(MiproError):
 
 
 class LMError(MiproError):
-    """A language model call failed for good (after retries) or returned unusable output."""
+    """A language model call failed for good (after retries) or returned unusable output.
+
+    Adapters wrap provider failures with :meth:`from_provider`, which keeps whether the failure
+    is worth retrying: a :class:`TransientLMError` is retried with backoff, a plain ``LMError``
+    is not (unless its ``__cause__`` chain holds a transient provider error).
+    """
+
+    transient: bool = False
+    """Whether retrying the same call may succeed (see :class:`TransientLMError`)."""
+    retry_after: float | None = None
+    """Seconds the provider asked to wait before the next attempt (``Retry-After``), if any."""
+
+    @classmethod
+    def from_provider(cls, exc: BaseException, message: str) -> LMError:
+        """``message`` as a :class:`TransientLMError` when ``exc`` (or an exception in its
+        ``__cause__`` / ``__context__`` chain) is a transient provider fault (rate limit, 5xx,
+        timeout, connection reset, truncated reply), else as a plain :class:`LMError`.
+
+        Raise the result ``from exc``. Classification reads HTTP status codes, ``Retry-After``
+        headers and the exception types of the openai, anthropic, httpx and requests SDKs.
+        """
+        from ._retry import is_transient, retry_after
+
+        if is_transient(exc):
+            return TransientLMError(message, retry_after=retry_after(exc))
+        return LMError(message)
+
+
+class TransientLMError(LMError):
+    """A language model call failed in a way worth retrying (rate limit, overload, 5xx, timeout,
+    connection reset, truncated or empty reply). The optimizer retries it with backoff, waiting
+    at least ``retry_after`` seconds when the provider said so."""
+
+    transient = True
+
+    def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class EmptyCompletionError(TransientLMError):
+    """The model returned an empty completion: retried, then scored as a failed run (an error,
+    never a silent 0 score)."""
 
 
 class ParseError(LMError):

@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 
 from ._errors import (
+    EmptyCompletionError,
     ErrorBudgetExceededError,
     InvalidInputError,
     JournalError,
@@ -27,11 +28,21 @@ from ._errors import (
 )
 from ._memo import Memo
 from ._protocols import Metric, Program
-from ._retry import Backoff, is_transient
+from ._retry import Backoff, RetryPolicy, RetryStopped
 from ._types import Example, ProgramState, Trace
 
 SKIPPED = "skipped: the error budget was already spent"
 OVER_TIME = "skipped: max_seconds had passed"
+NO_CALLS_LEFT = "stopped: max_lm_calls left no call for a retry"
+
+
+def calls_made(exc: BaseException) -> int:
+    """The LM calls a failed program run made: what the adapter recorded on the exception as
+    ``mipro_lm_calls`` (see docs/adapters.md), else 1 (the call that failed)."""
+    calls = getattr(exc, "mipro_lm_calls", None)
+    if isinstance(calls, int) and not isinstance(calls, bool) and calls >= 0:
+        return calls
+    return 1
 
 
 @attrs.frozen
@@ -308,6 +319,9 @@ class Evaluator:
         self.deadline = deadline
         """``time.monotonic()`` after which queued runs are not started (``max_seconds``)."""
         self.backoff = backoff or Backoff()
+        self.policy = RetryPolicy(max_retries=max_retries, backoff=self.backoff, deadline=deadline)
+        self.empty = 0
+        """Runs that failed because the model kept returning empty completions."""
         self.errors = 0
         self.malformed = 0
         self.retries = 0
@@ -331,46 +345,61 @@ class Evaluator:
         """Run in a worker thread; the result is committed to the memo before returning.
 
         ``started[0]`` is set when the run actually starts (the per-run timeout counts from
-        there, not from the time the run was queued)."""
+        there, not from the time the run was queued); ``started[1]`` accumulates the calls
+        reserved for its retries and ``started[2]`` is what one attempt reserves."""
         started[0] = time.monotonic()
         if self._failed > self.max_errors:  # the error budget is spent: don't start new runs
             return RunRecord(example.id, None, error=SKIPPED)
         if self.deadline is not None and started[0] >= self.deadline:
             return RunRecord(example.id, None, error=OVER_TIME)
-        record = self._execute(program, example, kind == "bootstrap")
+        record = self._execute(program, example, kind == "bootstrap", started)
         if record.error is None:
             self.budget.count_replayed(f"{kind}:{key}:{example.id}", 0, 0, 0)  # paid here
             self.memo.put(kind, f"{key}:{example.id}", record.to_dict())
-        else:
+        elif record.error not in (SKIPPED, OVER_TIME, NO_CALLS_LEFT):
             with self._failed_lock:
                 self._failed += 1
         return record
 
-    def _execute(self, program: Program, example: Example, with_trace: bool) -> RunRecord:
-        attempt = 0
-        extra_calls = 0
-        while True:
-            try:
-                prediction, trace = self._run_once(program, example)
-                break
-            except ParseError:
-                return RunRecord(example.id, 0.0, malformed=True, lm_calls=1 + extra_calls)
-            except InvalidInputError:
-                raise  # a usage problem (e.g. an example lacks a field a stage needs): fail fast
-            except Exception as exc:  # recorded as an error, never as a 0 score
-                _raise_if_missing_input(exc, example, self.input_fields)
-                if attempt < self.max_retries and is_transient(exc) and not self._stopping:
-                    time.sleep(self.backoff.delay(attempt, exc))
-                    attempt += 1
-                    extra_calls += 1
-                    self.retries += 1
-                    continue
-                return RunRecord(
-                    example.id,
-                    None,
-                    error=f"{type(exc).__name__}: {exc}",
-                    lm_calls=1 + extra_calls,
-                )
+    def _admit_retry(self, reservation: list[float]) -> str | None:
+        """Reserve the calls of one more attempt of a run, or say why it may not start."""
+        if self._stopping or self._failed > self.max_errors:
+            return "stopping"
+        estimate = int(reservation[2])
+        if not self.budget.reserve(estimate):
+            return "max_lm_calls"
+        reservation[1] += estimate
+        with self._failed_lock:
+            self.retries += 1
+        return None
+
+    def _execute(
+        self, program: Program, example: Example, with_trace: bool, reservation: list[float]
+    ) -> RunRecord:
+        failed_calls = [0]  # provider calls made by the attempts that failed
+
+        def count(exc: BaseException) -> None:
+            failed_calls[0] += calls_made(exc)
+
+        try:
+            prediction, trace = self.policy.call(
+                lambda: self._run_once(program, example),
+                admit=lambda exc: self._admit_retry(reservation),
+                on_failure=count,
+            )
+        except ParseError:  # a malformed answer: a scored failure, not an error
+            return RunRecord(example.id, 0.0, malformed=True, lm_calls=failed_calls[0])
+        except InvalidInputError:
+            raise  # a usage problem (e.g. an example lacks a field a stage needs): fail fast
+        except RetryStopped as stop:
+            if stop.reason != "stopping":
+                sentinel = OVER_TIME if stop.reason == "max_seconds" else NO_CALLS_LEFT
+                return RunRecord(example.id, None, error=sentinel, lm_calls=failed_calls[0])
+            return self._failed_record(example, stop.failure, failed_calls[0])
+        except Exception as exc:  # recorded as an error, never as a 0 score
+            _raise_if_missing_input(exc, example, self.input_fields)
+            return self._failed_record(example, exc, failed_calls[0])
+        extra_calls = failed_calls[0]
         try:
             raw = self.metric(example, prediction, trace if with_trace else None)
         except MetricError:
@@ -393,6 +422,12 @@ class Evaluator:
             feedback=feedback_of(raw) if failed else None,
             modules=tuple(sorted({c.module for c in trace.calls})),
         )
+
+    def _failed_record(self, example: Example, exc: BaseException, calls: int) -> RunRecord:
+        if isinstance(exc, EmptyCompletionError):
+            with self._failed_lock:
+                self.empty += 1
+        return RunRecord(example.id, None, error=f"{type(exc).__name__}: {exc}", lm_calls=calls)
 
     def evaluate(self, jobs: Sequence[EvalJob], *, kind: str = "run") -> list[EvalOutcome]:
         """Run every job (each on its own replica); results keep the examples' order.
@@ -470,7 +505,7 @@ class Evaluator:
                 if not self.budget.reserve(estimate):
                     complete[j] = False
                     break
-                started = [math.inf]
+                started = [math.inf, 0.0, float(estimate)]
                 future = self.executor.submit(
                     self._execute_and_keep, program, example, kind, job.key, started
                 )
@@ -490,7 +525,7 @@ class Evaluator:
         if not self.budget.reserve(estimate):
             return False
         finished: queue.SimpleQueue[cf.Future[RunRecord]] = queue.SimpleQueue()
-        started = [math.inf]
+        started = [math.inf, 0.0, float(estimate)]
         future = self.executor.submit(
             self._execute_and_keep, self.replicas[j], example, kind, jobs[j].key, started
         )
@@ -531,13 +566,15 @@ class Evaluator:
                 for future in [f for f in not_done if now - pending[f][3][0] >= self.timeout]:
                     future.cancel()
                     not_done.discard(future)
-                    j, example, reserved, _ = pending[future]
+                    j, example, reserved, extra = pending[future]
+                    reserved += int(extra[1])
                     record = RunRecord(
                         example.id, None, error=f"TimeoutError: run exceeded {self.timeout}s"
                     )
                     self._record(jobs[j], example, record, reserved, results[j], kind)
             for future in done:
-                j, example, reserved, _ = pending[future]
+                j, example, reserved, extra = pending[future]
+                reserved += int(extra[1])  # the calls reserved for the run's retries
                 if future.cancelled():
                     self.budget.settle_run(reserved, RunRecord(example.id, None, error="aborted"))
                     continue
@@ -566,7 +603,7 @@ class Evaluator:
         kind: str,
     ) -> None:
         self.budget.settle_run(reserved, record)
-        if record.error in (SKIPPED, OVER_TIME):
+        if record.error in (SKIPPED, OVER_TIME, NO_CALLS_LEFT):
             return
         into[example.id] = record
         if record.error is not None:

@@ -18,6 +18,7 @@ from langchain_core.prompts import BasePromptTemplate
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from mipro_core import (
+    EmptyCompletionError,
     InvalidInputError,
     MiproError,
     ModuleState,
@@ -290,9 +291,18 @@ class LangChainProgram:
                 output = run_coroutine(lambda: self.runnable.ainvoke(value, config))
             else:
                 output = self.runnable.invoke(value, config)
+            if recorder.empty:
+                raise EmptyCompletionError(
+                    f"{recorder.empty} LM call(s) of the chain returned an empty completion"
+                )
         except OutputParserException as exc:
             # the model's answer did not parse: a malformed answer (scored 0), not a failed run
-            raise ParseError(f"the chain's output parser rejected the answer: {exc}") from exc
+            error = ParseError(f"the chain's output parser rejected the answer: {exc}")
+            error.mipro_lm_calls = recorder.started  # type: ignore[attr-defined]
+            raise error from exc
+        except Exception as exc:
+            exc.mipro_lm_calls = recorder.started  # type: ignore[attr-defined]  # what it cost
+            raise
         trace = recorder.trace()
         if trace.unattributed_calls and not self._warned.is_set():
             self._warned.set()

@@ -129,6 +129,10 @@ class TraceRecorder(BaseCallbackHandler):
         self._claims: dict[UUID, _PromptRun | None] = {}
         self._calls: dict[UUID, list[ModuleCall]] = {}
         self._unattributed: dict[UUID, int] = {}
+        self.started = 0
+        """LM calls started (failed ones included): what a failed run cost."""
+        self.empty = 0
+        """LM calls that returned an empty completion (no text and no tool call)."""
 
     # -- results -------------------------------------------------------------------------------
 
@@ -233,6 +237,8 @@ class TraceRecorder(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         key = messages_key(messages[0]) if messages else ()
+        with self._lock:
+            self.started += 1
         self._claim(run_id, parent_run_id, "chat", key)
 
     def on_llm_start(
@@ -244,6 +250,8 @@ class TraceRecorder(BaseCallbackHandler):
         parent_run_id: UUID | None = None,
         **kwargs: Any,
     ) -> None:
+        with self._lock:
+            self.started += 1
         self._claim(run_id, parent_run_id, "text", prompts[0] if prompts else "")
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
@@ -255,6 +263,8 @@ class TraceRecorder(BaseCallbackHandler):
         if tool_calls and isinstance(tool_calls[0].get("args"), Mapping):
             tool_args = tool_calls[0]["args"]  # also when a preamble text comes with the call
         with self._lock:
+            if not text.strip() and not tool_calls:
+                self.empty += 1
             claim = self._claims.pop(run_id, None)
             root = self._root.get(run_id, run_id)
             if claim is None:

@@ -14,6 +14,7 @@ from llama_index.core.response_synthesizers import BaseSynthesizer
 
 from mipro_core import (
     LM,
+    EmptyCompletionError,
     InvalidInputError,
     MiproError,
     ModuleCall,
@@ -177,14 +178,24 @@ class LlamaIndexProgram:
     def run(self, inputs: Mapping[str, Any]) -> tuple[Any, Trace]:
         self._runner.check(inputs)
         with recording(self._attributor) as recorder:
-            prediction = self._runner.run(inputs, recorder)
+            try:
+                prediction = self._runner.run(inputs, recorder)
+                _check_not_empty(recorder)
+            except Exception as exc:
+                exc.mipro_lm_calls = recorder.started  # type: ignore[attr-defined]  # its cost
+                raise
         return prediction, self._trace(recorder)
 
     async def arun(self, inputs: Mapping[str, Any]) -> tuple[Any, Trace]:
         """Like :meth:`run`, awaiting ``aquery``/``achat``/``workflow.run`` in the caller's loop."""
         self._runner.check(inputs)
         with recording(self._attributor) as recorder:
-            prediction = await self._runner.arun(inputs, recorder)
+            try:
+                prediction = await self._runner.arun(inputs, recorder)
+                _check_not_empty(recorder)
+            except Exception as exc:
+                exc.mipro_lm_calls = recorder.started  # type: ignore[attr-defined]  # its cost
+                raise
         return prediction, self._trace(recorder)
 
     def _unoptimized_message(self, name: str) -> str:
@@ -319,3 +330,10 @@ def _text(value: Any) -> Any:
 
 def _check_protocol(program: LlamaIndexProgram) -> Program:
     return program
+
+
+def _check_not_empty(recorder: Recorder) -> None:
+    """An empty completion is a failed call (retried, then an error), never a silent answer."""
+    empty = sum(1 for call in recorder.calls if not call.output.strip())
+    if empty:
+        raise EmptyCompletionError(f"{empty} LLM call(s) of the run returned an empty completion")
