@@ -22,7 +22,7 @@ from ._journal import Journal
 from ._memo import InMemoryMemo, Memo
 from ._metric import checked_metric
 from ._progress import ConsoleProgress, LogProgress, Progress, default_progress
-from ._protocols import LM, CloneableProgram, Metric, Program
+from ._protocols import LM, CloneableProgram, EvaluationBackend, Metric, Program
 from ._result import CostEstimate, OptimizationResult
 from ._run_info import RunInfo
 from ._search._random import RandomSampler
@@ -116,6 +116,7 @@ class MIPRO:
         proposer_lm: Any = None,
         freeze: Sequence[str] = (),
         executor: cf.Executor | None = None,
+        backend: EvaluationBackend | None = None,
         journal: str | Path | None = None,
         overwrite: bool = False,
         dry_run: bool = False,
@@ -123,7 +124,8 @@ class MIPRO:
         """Optimize ``program`` (a Program or any object an installed adapter accepts) in place.
 
         With ``journal="run.sqlite"`` every result is committed to a SQLite journal as it
-        happens; :func:`mipro_core.resume` continues the run after a crash.
+        happens; :func:`mipro_core.resume` continues the run after a crash. ``backend`` runs the
+        program's runs elsewhere (e.g. :class:`mipro_core.integrations.ray.RayBackend`).
         """
         from ._adapt import adapt
 
@@ -150,7 +152,9 @@ class MIPRO:
             memo = Journal.create(journal, config, overwrite=overwrite)
         else:
             memo = InMemoryMemo()
-        return self._run(prog, train, val, metric, settings, estimate, lm, executor, memo)
+        return self._run(
+            prog, train, val, metric, settings, estimate, lm, executor, memo, backend=backend
+        )
 
     def _run(
         self,
@@ -165,10 +169,33 @@ class MIPRO:
         memo: Memo,
         *,
         resumed: bool = False,
+        backend: EvaluationBackend | None = None,
     ) -> OptimizationResult:
         """Run the engine; ``lm`` is the proposer resolved by :func:`_proposer`."""
         from ._observers import RunObservers
 
+        if backend is not None:
+            try:
+                session = backend.connect(prog, metric, (*train, *val))
+            except BaseException:
+                if isinstance(memo, Journal):
+                    memo.close()
+                raise
+            try:
+                return self._run(
+                    session.program,
+                    train,
+                    val,
+                    session.metric,
+                    settings,
+                    estimate,
+                    lm,
+                    executor,
+                    memo,
+                    resumed=resumed,
+                )
+            finally:
+                session.close()
         progress = self._progress()
         progress.stage(str(estimate))
         own_executor = executor is None
@@ -387,6 +414,7 @@ def optimize(
     proposer: ProposerConfig | None = None,
     sampler: Sampler | None = None,
     executor: cf.Executor | None = None,
+    backend: EvaluationBackend | None = None,
     parallel_trials: int | None = None,
     progress: Progress | bool | None = None,
     pricing: Pricing | None = None,
@@ -406,7 +434,10 @@ def optimize(
     number or bool; its signature is checked before any LM call. Budget caps
     (``max_trials``, ``max_lm_calls``, ``max_seconds``) are hard: past them no run starts (the
     ones in flight finish; see docs/reliability.md). ``executor``: a thread pool of yours to run
-    on (a process pool is refused: runs share the program object). ``dry_run=True`` prints the
+    on (a process pool is refused: runs share the program object). ``backend``: where program
+    runs happen instead of local threads, e.g. ``RayBackend(factory="app:build")`` from
+    :mod:`mipro_core.integrations.ray` (the search, journal and budgets stay here; see
+    docs/scaling.md). ``dry_run=True`` prints the
     estimated LM calls to standard error (to the logger with ``progress=False``, to your reporter
     if you pass one) without calling any model. ``progress``: ``None`` (default) draws a
     progress line on standard error when it is a terminal and logs to the ``mipro_core`` logger
@@ -462,6 +493,7 @@ def optimize(
         proposer_lm=proposer_lm,
         freeze=freeze,
         executor=executor,
+        backend=backend,
         journal=journal,
         overwrite=overwrite,
         dry_run=dry_run,
@@ -644,6 +676,7 @@ def resume(
     executor: cf.Executor | None = None,
     progress: Progress | bool | None = None,
     force: bool = False,
+    backend: EvaluationBackend | None = None,
 ) -> OptimizationResult:
     """Continue the run recorded in ``journal`` on ``program`` (rebuilt by your own code).
 
@@ -688,7 +721,17 @@ def resume(
         store.close()
         raise
     return optimizer._run(
-        prog, train, val, metric, settings, estimate, lm, executor, store, resumed=True
+        prog,
+        train,
+        val,
+        metric,
+        settings,
+        estimate,
+        lm,
+        executor,
+        store,
+        resumed=True,
+        backend=backend,
     )
 
 

@@ -95,3 +95,28 @@ class LM(Protocol):
 def current_state(program: Program) -> ProgramState:
     """The program's current :class:`ProgramState`, read from its modules."""
     return ProgramState({name: module.state for name, module in program.modules.items()})
+
+
+class EvaluationSession(Protocol):
+    """A backend's connection for one run: the program and metric to use, closed at the end."""
+
+    @property
+    def program(self) -> Program: ...
+
+    @property
+    def metric(self) -> Metric: ...
+
+    def close(self) -> None: ...
+
+
+class EvaluationBackend(Protocol):
+    """Where program runs happen instead of the local thread pool (e.g. a Ray cluster).
+
+    ``connect`` gets the adapted program, the checked metric and every example of the run
+    before any LM call, and returns a session whose ``program`` (a :class:`Program` whose runs
+    go elsewhere) and ``metric`` the run uses; the optimizer closes it when the run ends.
+    """
+
+    def connect(
+        self, program: Program, metric: Metric, examples: Sequence[Example]
+    ) -> EvaluationSession: ...
