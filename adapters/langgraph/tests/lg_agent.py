@@ -1,9 +1,11 @@
-"""A prebuilt ReAct agent over offline tools, and a scripted tool-calling chat model (test support)."""
+"""A prebuilt ReAct agent over offline tools, and a scripted tool-calling chat model (test support).
+
+The tools are those of the simulated ``tool_qa`` task (:func:`mipro_core.testing.load_tool_task`):
+a calculator and a dictionary of the fictional Veltish language.
+"""
 
 from __future__ import annotations
 
-import ast
-import operator
 import re
 import warnings
 from typing import Any
@@ -14,32 +16,25 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import tool
 
-_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul}
-WORDS = {"chat": "cat", "chien": "dog", "maison": "house"}
+from mipro_core.testing import load_tool_task
 
-
-def _evaluate(node: ast.AST) -> int:
-    if isinstance(node, ast.Constant) and isinstance(node.value, int):
-        return node.value
-    if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
-        return int(_OPS[type(node.op)](_evaluate(node.left), _evaluate(node.right)))
-    raise ValueError("only + - * on integers")
+TOOLS = load_tool_task().tools
 
 
 @tool
 def calculator(expression: str) -> str:
-    """Evaluate an arithmetic expression with + - * on integers."""
-    return str(_evaluate(ast.parse(expression, mode="eval").body))
+    """Evaluate an arithmetic expression with + - * on integers, e.g. "47 * 86"."""
+    return TOOLS["calculator"](expression)
 
 
 @tool
 def dictionary(word: str) -> str:
-    """The English word for a French word."""
-    return WORDS.get(word.lower(), "unknown")
+    """The English word for a word of the Veltish language."""
+    return TOOLS["dictionary"](word)
 
 
 class ScriptedToolModel(BaseChatModel):
-    """Calls ``calculator`` for arithmetic questions and ``dictionary`` for French words when the
+    """Calls ``calculator`` for arithmetic questions and ``dictionary`` for quoted words when the
     system prompt names the tool; answers ``Answer: <result>`` after a tool result, and when
     the system prompt says "only the answer", the bare result."""
 
