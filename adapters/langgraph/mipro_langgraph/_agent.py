@@ -76,7 +76,7 @@ def agent_prompt_of(sequence: RunnableSequence[Any, Any], path: str) -> AgentPro
         return None
     if getattr(first, "name", None) != _PROMPT_STEP or not hasattr(first, "func"):
         return None
-    func = first.func if first.func is not None else first.afunc
+    func = getattr(first, "func", None) or getattr(first, "afunc", None)
     if getattr(func, "__module__", None) != _AGENT_MODULE:
         return AgentPrompt(
             path,

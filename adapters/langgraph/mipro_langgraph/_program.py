@@ -235,7 +235,8 @@ class LangGraphProgram:
                 f"- {name} ({type(module.prompt).__name__}): "
                 f"({', '.join(sig.inputs)}) -> ({', '.join(sig.outputs)})"
             )
-            text = module.prompt.pretty_repr()
+            pretty = getattr(module.prompt, "pretty_repr", None)
+            text = pretty() if callable(pretty) else str(module.prompt)
             lines.extend(f"    {line}" for line in text[:1500].splitlines())
         return "\n".join(lines)
 
