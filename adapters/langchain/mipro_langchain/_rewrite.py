@@ -13,7 +13,8 @@ Rules (see ``docs/langchain.md``):
 * *Demos* of a chat prompt are literal ``HumanMessage``/``AIMessage`` pairs placed right after
   the system message (before the conversation and the final user turn); existing few-shot
   entries there are the original demos. A demo whose conversation holds tool calls (an agent's
-  step) is a worked example in text (``_worked``): a demo never executes a tool. Demos of a string prompt are a rendered block between
+  step) is a worked example in text (``_worked``): a demo never executes a tool. Demos of a
+  string prompt are a rendered block between
   the instruction and the body.
 """
 
