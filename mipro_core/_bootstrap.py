@@ -66,6 +66,7 @@ def bootstrap_pools(
     screen: bool = True,
     exclude: Collection[str] = (),
     pin: Sequence[str] = (),
+    keep_failures: bool = False,
 ) -> DemoPools:
     """Run ``state`` on shuffled training examples until ``wanted`` clean runs passed,
     ``max_runs`` runs were made, or the data ran out.
@@ -103,7 +104,9 @@ def bootstrap_pools(
             break
         batch = tuple(order[start : start + batch_size])
         examples = {ex.id: ex for ex in batch}
-        outcome = evaluator.evaluate([EvalJob(key, state, batch)], kind="bootstrap")[0]
+        outcome = evaluator.evaluate(
+            [EvalJob(key, state, batch)], kind="bootstrap", keep_failures=keep_failures
+        )[0]
         runs += len(outcome.records)
         for record in outcome.records:  # in training order: the pools don't depend on batching
             is_pinned = record.example_id in pinned_ids
