@@ -76,7 +76,8 @@ def bootstrap_pools(
     ``wanted``, and its demos only fill the pool when too few clean traces passed. Clean traces
     come first, the ones that passed with the higher score first. Examples whose id is in
     ``exclude`` never become demos; those in ``pin`` run first and their demos (bootstrapped, else
-    labeled) go into every candidate set built from the pools.
+    labeled) go into every candidate set built from the pools. With ``keep_failures``, failing
+    runs keep what a proposer reads (see :meth:`Evaluator.evaluate`).
     """
     excluded = set(exclude)
     usable = [ex for ex in trainset if ex.id not in excluded]
