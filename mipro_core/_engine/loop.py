@@ -75,6 +75,8 @@ class SearchLoop:
             return StopReason.INTERRUPTED
 
     def _trials(self) -> StopReason:
+        """Batches of trials, with the periodic full evaluations and MIPRO++ rounds between
+        them, until one is refused or all ran; returns why they ended."""
         search, proposer = self.ctx.settings.search, self.ctx.settings.proposer
         space = self.space
         self.ctx.progress.stage(
@@ -105,7 +107,7 @@ class SearchLoop:
             done += len(trials)
             if any(not t.complete for t in trials):
                 return self.stop.budget_reason()
-            idle = idle + len(trials) if self.scorer.evaluator.budget.used == spent else 0
+            idle = idle + len(trials) if self.ledger.budget.used == spent else 0
             if idle >= IDLE_TRIALS:
                 return StopReason.EXHAUSTED  # the sampler keeps choosing what is scored
             if self.use_minibatch and done >= next_full and done < self.total:
