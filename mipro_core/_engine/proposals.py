@@ -67,12 +67,12 @@ class GroundingChains:
                 self._threads.submit(self._summarize_data),
             )
 
-    @property
-    def started(self) -> bool:
-        return self._pending is not None
-
     def described_grounding(self) -> Grounding:
-        """The program description and module roles (waits for them)."""
+        """The program description and module roles (waits for them; after :meth:`start`).
+
+        Raises:
+            LMError: a proposer call of the description failed.
+        """
         assert self._pending is not None
         return Grounding(**self._pending[0].result())
 
