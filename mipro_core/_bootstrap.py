@@ -66,6 +66,7 @@ def bootstrap_pools(
     screen: bool = True,
     exclude: Collection[str] = (),
     pin: Sequence[str] = (),
+    keep_failures: bool = False,
 ) -> DemoPools:
     """Run ``state`` on shuffled training examples until ``wanted`` clean runs passed,
     ``max_runs`` runs were made, or the data ran out.
@@ -75,7 +76,8 @@ def bootstrap_pools(
     ``wanted``, and its demos only fill the pool when too few clean traces passed. Clean traces
     come first, the ones that passed with the higher score first. Examples whose id is in
     ``exclude`` never become demos; those in ``pin`` run first and their demos (bootstrapped, else
-    labeled) go into every candidate set built from the pools.
+    labeled) go into every candidate set built from the pools. With ``keep_failures``, failing
+    runs keep what a proposer reads (see :meth:`Evaluator.evaluate`).
     """
     excluded = set(exclude)
     usable = [ex for ex in trainset if ex.id not in excluded]
@@ -103,7 +105,9 @@ def bootstrap_pools(
             break
         batch = tuple(order[start : start + batch_size])
         examples = {ex.id: ex for ex in batch}
-        outcome = evaluator.evaluate([EvalJob(key, state, batch)], kind="bootstrap")[0]
+        outcome = evaluator.evaluate(
+            [EvalJob(key, state, batch)], kind="bootstrap", keep_failures=keep_failures
+        )[0]
         runs += len(outcome.records)
         for record in outcome.records:  # in training order: the pools don't depend on batching
             is_pinned = record.example_id in pinned_ids

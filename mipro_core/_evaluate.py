@@ -1,6 +1,6 @@
 """Parallel evaluation of program states on examples.
 
-Follows the concurrency model of DESIGN.md: a job applies one state to one program replica and
+Follows the concurrency model of docs/design.md: a job applies one state to one program replica and
 then runs all its examples with many in flight at once on the executor. Several jobs run at the
 same time only on distinct replicas. Every (state, example) result is kept in the memo, so the
 same pair is never paid for twice in a run (nor after a resume).
@@ -299,7 +299,6 @@ class Evaluator:
         timeout: float | None = None,
         max_retries: int = 3,
         backoff: Backoff | None = None,
-        keep_failures: bool = False,
         run_once: Callable[[Program, Example], tuple[Any, Trace]] | None = None,
         input_fields: frozenset[str] = frozenset(),
         deadline: float | None = None,
@@ -312,7 +311,6 @@ class Evaluator:
         self.max_errors = max_errors
         self.timeout = timeout
         self.max_retries = max_retries
-        self.keep_failures = keep_failures
         self.input_fields = input_fields
         """The input fields of the dataset's examples (a run failing on one of them missing
         from its example is bad input)."""
@@ -327,10 +325,9 @@ class Evaluator:
         self.retries = 0
         self._stopping = False
         self.last_error: str | None = None
-        self.on_first_success: Callable[[], None] | None = None
-        """Called once, after the first run that succeeds, and only once the evaluation that
-        ran it has reserved all its runs: work it starts (the proposer's grounding) then spends
-        only what the evaluation left of a call cap, never the calls the evaluation needs."""
+        # what the evaluation in progress was asked for (see evaluate(); it is not reentrant)
+        self._keep_failures = False
+        self._on_first_success: Callable[[], None] | None = None
         self._succeeded = False
         self._submitting = False
         self._failed = 0
@@ -410,7 +407,7 @@ class Evaluator:
             ) from exc
         usage = [c.usage for c in trace.calls]
         score = score_value(raw, example)
-        failed = self.keep_failures and score < 1.0
+        failed = self._keep_failures and score < 1.0
         return RunRecord(
             example.id,
             score,
@@ -429,15 +426,45 @@ class Evaluator:
                 self.empty += 1
         return RunRecord(example.id, None, error=f"{type(exc).__name__}: {exc}", lm_calls=calls)
 
-    def evaluate(self, jobs: Sequence[EvalJob], *, kind: str = "run") -> list[EvalOutcome]:
+    def evaluate(
+        self,
+        jobs: Sequence[EvalJob],
+        *,
+        kind: str = "run",
+        keep_failures: bool = False,
+        on_first_success: Callable[[], None] | None = None,
+    ) -> list[EvalOutcome]:
         """Run every job (each on its own replica); results keep the examples' order.
 
         Stops submitting new runs when the call budget refuses a reservation (the outcome is then
-        ``complete=False``); raises :class:`ErrorBudgetExceededError` once more than
-        ``max_errors`` runs have failed, after the runs in flight have finished.
+        ``complete=False``).
+
+        Args:
+            jobs: at most one job per program replica.
+            kind: the memo namespace of the runs (``"run"``, ``"bootstrap"``).
+            keep_failures: keep the trace, prediction and feedback of runs scoring below 1.0
+                (for a proposer to read).
+            on_first_success: called once, after the first run that succeeds, and only once
+                this evaluation has reserved all its runs: work it starts (the proposer's
+                grounding) then spends only what the evaluation left of a call cap.
+
+        Returns:
+            One outcome per job, in order.
+
+        Raises:
+            ErrorBudgetExceededError: more than ``max_errors`` runs have failed (raised after
+                the runs in flight have finished).
+            MetricError: the metric raised.
         """
         if len(jobs) > len(self.replicas):
             raise ValueError("more concurrent jobs than program replicas")
+        self._keep_failures, self._on_first_success = keep_failures, on_first_success
+        try:
+            return self._evaluate(jobs, kind)
+        finally:
+            self._keep_failures, self._on_first_success = False, None
+
+    def _evaluate(self, jobs: Sequence[EvalJob], kind: str) -> list[EvalOutcome]:
         results: list[dict[str, RunRecord]] = [{} for _ in jobs]
         pending: dict[cf.Future[RunRecord], tuple[int, Example, int, list[float]]] = {}
         # finished runs arrive here (put by the future's done-callback): the collecting thread
@@ -617,8 +644,8 @@ class Evaluator:
             self._first_success_callback()
 
     def _first_success_callback(self) -> None:
-        if self._succeeded and self.on_first_success is not None:
-            callback, self.on_first_success = self.on_first_success, None
+        if self._succeeded and self._on_first_success is not None:
+            callback, self._on_first_success = self._on_first_success, None
             callback()
 
 

@@ -10,6 +10,7 @@ from typing import Any, Literal
 import attrs
 
 from ._types import ProgramState
+from ._variables import VariableKey
 
 TrialKind = Literal["minibatch", "full"]
 
@@ -258,22 +259,40 @@ def eta_squared(values: Sequence[float], groups: Sequence[int]) -> float:
     return between / total
 
 
-def credit_report(result: OptimizationResult) -> tuple[ModuleCredit, ...]:
-    scored = [t for t in result.trials if t.kind == "minibatch" and t.score is not None]
+def module_credit(trials: Sequence[Trial], module: str) -> tuple[float, float]:
+    """Shares of the minibatch-score variance explained by ``module``'s instruction and by its
+    demo-set choices (eta squared over the scored minibatch trials).
+
+    Args:
+        trials: the run's trials, in any order (full evaluations are ignored).
+        module: the module's name.
+
+    Returns:
+        ``(instruction_share, demos_share)``, each in [0, 1]; 0.0 with fewer than two trials.
+    """
+    scored = [t for t in trials if t.kind == "minibatch" and t.score is not None]
     values = [float(t.score) for t in scored if t.score is not None]
+    instruction, demos = VariableKey.instruction(module), VariableKey.demos(module)
+    return (
+        eta_squared(values, [instruction.index_in(t.params) for t in scored]),
+        eta_squared(values, [demos.index_in(t.params) for t in scored]),
+    )
+
+
+def credit_report(result: OptimizationResult) -> tuple[ModuleCredit, ...]:
     report = []
     for module, instruction in result.state.modules.items():
-        i_key, d_key = f"{module}.instruction", f"{module}.demos"
+        instruction_share, demos_share = module_credit(result.trials, module)
         report.append(
             ModuleCredit(
                 module=module,
-                instruction_share=eta_squared(values, [t.params.get(i_key, 0) for t in scored]),
-                demos_share=eta_squared(values, [t.params.get(d_key, 0) for t in scored]),
+                instruction_share=instruction_share,
+                demos_share=demos_share,
                 original_instruction=result.initial_state[module].instruction,
                 best_instruction=instruction.instruction,
                 best_demos=len(instruction.demos),
-                instruction_index=result.best_params.get(i_key, 0),
-                demo_set_index=result.best_params.get(d_key, 0),
+                instruction_index=VariableKey.instruction(module).index_in(result.best_params),
+                demo_set_index=VariableKey.demos(module).index_in(result.best_params),
             )
         )
     return tuple(report)

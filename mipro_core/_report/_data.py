@@ -16,8 +16,9 @@ from typing import Any, Literal
 
 import attrs
 
-from .._result import OptimizationResult, Trial, eta_squared
+from .._result import OptimizationResult, Trial
 from .._types import Demo
+from .._variables import VariableKey
 from .._version import __version__
 
 SourceKind = Literal["journal", "artifact", "result"]
@@ -111,18 +112,6 @@ class ReportData:
 
 def _scored_minibatches(trials: Iterable[Trial]) -> list[Trial]:
     return [t for t in trials if t.kind == "minibatch" and t.score is not None]
-
-
-def module_credit(trials: Sequence[Trial], module: str) -> tuple[float, float]:
-    """Shares of the minibatch-score variance explained by ``module``'s instruction and demo-set
-    choices (eta squared; the same definition as :attr:`OptimizationResult.credit`)."""
-    scored = _scored_minibatches(trials)
-    values = [float(t.score) for t in scored if t.score is not None]
-    i_key, d_key = f"{module}.instruction", f"{module}.demos"
-    return (
-        eta_squared(values, [int(t.params.get(i_key, 0)) for t in scored]),
-        eta_squared(values, [int(t.params.get(d_key, 0)) for t in scored]),
-    )
 
 
 def choice_means(trials: Sequence[Trial], variable: str) -> tuple[ChoiceScore, ...]:
@@ -293,7 +282,7 @@ def from_result(result: OptimizationResult, source: str = "OptimizationResult") 
     modules = []
     for name, state in result.state.modules.items():
         c = credit.get(name)
-        i_var, d_var = f"{name}.instruction", f"{name}.demos"
+        instruction_key, demos_key = VariableKey.instruction(name), VariableKey.demos(name)
         modules.append(
             ModuleReport(
                 name=name,
@@ -302,15 +291,18 @@ def from_result(result: OptimizationResult, source: str = "OptimizationResult") 
                 original_instruction=result.initial_state[name].instruction
                 if name in result.initial_state.modules
                 else None,
-                instruction_index=result.best_params.get(i_var, 0),
-                demo_set_index=result.best_params.get(d_var, 0),
+                instruction_index=instruction_key.index_in(result.best_params),
+                demo_set_index=demos_key.index_in(result.best_params),
                 instruction_candidates=len(result.instruction_candidates.get(name, ())) or None,
                 demo_sets=len(result.demo_set_sizes.get(name, ())) or None,
                 instruction_share=None if c is None else c.instruction_share,
                 demos_share=None if c is None else c.demos_share,
-                instruction_means=choice_means(result.trials, i_var),
-                demo_means=choice_means(result.trials, d_var),
-                searched=any(i_var in t.params or d_var in t.params for t in result.trials),
+                instruction_means=choice_means(result.trials, str(instruction_key)),
+                demo_means=choice_means(result.trials, str(demos_key)),
+                searched=any(
+                    str(instruction_key) in t.params or str(demos_key) in t.params
+                    for t in result.trials
+                ),
             )
         )
     run = Section(

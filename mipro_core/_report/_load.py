@@ -24,8 +24,9 @@ from urllib.parse import quote
 from .._artifact import Artifact, read_artifact
 from .._errors import ArtifactError, JournalError
 from .._journal import check_meta
-from .._result import Trial
+from .._result import Trial, module_credit
 from .._types import Demo
+from .._variables import VariableKey
 from ._data import (
     ModuleReport,
     ReportData,
@@ -35,7 +36,6 @@ from ._data import (
     cumulative_lm_calls,
     display_value,
     flatten,
-    module_credit,
     recorded_lm_calls,
     usage_section,
     versions_section,
@@ -232,7 +232,7 @@ def _from_journal(path: Path) -> ReportData:
         )
     modules = []
     for name in names:
-        i_var, d_var = f"{name}.instruction", f"{name}.demos"
+        i_var, d_var = str(VariableKey.instruction(name)), str(VariableKey.demos(name))
         pool, sets = instructions.get(name), demo_sets.get(name)
         i_index, d_index = best_params.get(i_var, 0), best_params.get(d_var, 0)
         i_share, d_share = module_credit(trials, name)

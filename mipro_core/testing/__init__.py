@@ -11,6 +11,7 @@ from ._proxy import FaultProxy
 from ._server import OpenAICompatibleServer, serve_openai_compatible
 from ._simulated_lm import SimulatedLM
 from ._tasks import TASK_NAMES, Task, answer_text, load_task
+from ._tool_task import ToolTask, load_tool_task
 
 __all__ = [
     "TASK_NAMES",
@@ -20,8 +21,10 @@ __all__ = [
     "SimParams",
     "SimulatedLM",
     "Task",
+    "ToolTask",
     "TransientLMError",
     "answer_text",
     "load_task",
+    "load_tool_task",
     "serve_openai_compatible",
 ]

@@ -3,7 +3,9 @@
 Serves ``POST /v1/chat/completions`` (``stream`` true or false), ``POST /v1/completions``,
 ``GET /v1/models`` and ``GET /v1/models/{id}`` from a :class:`ThreadingHTTPServer` in a daemon
 thread. Request fields other than ``model``, ``messages``/``prompt``, ``n``, ``temperature``,
-``stream`` and ``stream_options`` are accepted and ignored (``max_tokens``, ``top_p``, ...).
+``stream``, ``stream_options`` and ``tools`` are accepted and ignored (``max_tokens``, ``top_p``,
+...). ``tools`` are answered by the LM's ``chat(messages, tools=...)`` method when it has one
+(``SimulatedLM`` does), else refused.
 """
 
 from __future__ import annotations
@@ -178,6 +180,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _chat(self, body: Mapping[str, Any]) -> None:
         messages = _messages(body.get("messages"))
         n, temperature = _sampling(body)
+        if body.get("tools"):
+            self._chat_with_tools(body, messages, n, temperature)
+            return
         outputs = self.owner.lm(messages, n=n, temperature=temperature)
         usage = _usage([m["content"] for m in messages], outputs)
         ident = f"chatcmpl-{uuid.uuid4().hex[:24]}"
@@ -205,6 +210,43 @@ class _Handler(BaseHTTPRequestHandler):
                 "model": model,
                 "choices": choices,
                 "usage": usage,
+                "system_fingerprint": None,
+            },
+        )
+
+    def _chat_with_tools(
+        self, body: Mapping[str, Any], messages: list[Message], n: int, temperature: float
+    ) -> None:
+        """``tools`` offered: the LM's ``chat(messages, tools=...)`` answers (one choice, no
+        streaming); the raw messages go through, so assistant ``tool_calls`` and ``tool``
+        results reach it."""
+        chat = getattr(self.owner.lm, "chat", None)
+        if not callable(chat):
+            raise _RequestError(400, "this model does not support 'tools' (its LM has no chat())")
+        if body.get("stream") or n != 1:
+            raise _RequestError(400, "with 'tools', only n=1 without streaming is supported")
+        try:
+            message = dict(chat(body["messages"], tools=body["tools"], temperature=temperature))
+        except InvalidInputError as exc:
+            raise _RequestError(400, str(exc)) from exc
+        message.setdefault("refusal", None)
+        completion = str(message.get("content") or "") + json.dumps(message.get("tool_calls", ""))
+        self._json(
+            200,
+            {
+                "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": str(body.get("model") or self.owner.model),
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": message,
+                        "logprobs": None,
+                        "finish_reason": "tool_calls" if message.get("tool_calls") else "stop",
+                    }
+                ],
+                "usage": _usage([m["content"] for m in messages], [completion]),
                 "system_fingerprint": None,
             },
         )

@@ -137,9 +137,11 @@ def test_public_names_are_pinned_and_sorted() -> None:
         "SimParams",
         "SimulatedLM",
         "Task",
+        "ToolTask",
         "TransientLMError",
         "answer_text",
         "load_task",
+        "load_tool_task",
         "serve_openai_compatible",
     ]
 

@@ -12,7 +12,9 @@ Rules (see ``docs/langchain.md``):
   Optimizer-written text is escaped for the template format, never interpreted.
 * *Demos* of a chat prompt are literal ``HumanMessage``/``AIMessage`` pairs placed right after
   the system message (before the conversation and the final user turn); existing few-shot
-  entries there are the original demos. Demos of a string prompt are a rendered block between
+  entries there are the original demos. A demo whose conversation holds tool calls (an agent's
+  step) is a worked example in text (``_worked``): a demo never executes a tool. Demos of a
+  string prompt are a rendered block between
   the instruction and the body.
 """
 
@@ -42,6 +44,7 @@ from mipro_core import Demo, ModuleState
 
 from . import _templates as tpl
 from ._trace import as_messages
+from ._worked import has_tool_steps, worked_example
 
 
 class Rewriter(Protocol):
@@ -277,6 +280,8 @@ class ChatRewriter:
                 for name in self._placeholders()
                 for message in (as_messages(demo.inputs.get(name)) or [])
             ]
+            if conversation and has_tool_steps(conversation):  # an agent's step: text only
+                return worked_example(conversation, output_text(demo.outputs))
             if conversation:
                 return [*conversation, AIMessage(content=output_text(demo.outputs))]
         return [

@@ -25,7 +25,7 @@ from typing import Any
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.messages import BaseMessage, convert_to_messages
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage, convert_to_messages
 from langchain_core.outputs import LLMResult
 from langchain_core.prompt_values import PromptValue
 
@@ -75,7 +75,18 @@ def jsonable(value: Any) -> Any:
     if value is None or type(value) in (str, int, float, bool):
         return value
     if isinstance(value, BaseMessage):
-        return {"type": value.type, "content": jsonable(value.content)}
+        record: dict[str, Any] = {"type": value.type, "content": jsonable(value.content)}
+        if isinstance(value, AIMessage) and value.tool_calls:  # an agent's step: keep the calls
+            record["tool_calls"] = [
+                {"name": c["name"], "args": json.loads(json.dumps(c["args"], default=str))}
+                | ({"id": c["id"]} if c.get("id") else {})
+                for c in value.tool_calls
+            ]
+        if isinstance(value, ToolMessage):  # a tool's result: which call it answers
+            record["tool_call_id"] = value.tool_call_id
+            if value.name:
+                record["name"] = value.name
+        return record
     if isinstance(value, (list, tuple)) and value:
         messages = as_messages(value)
         if messages is not None:
