@@ -290,6 +290,15 @@ def configure_optimize(parser: argparse.ArgumentParser) -> None:
         help="search strategy: tpe (default), random, or one a plugin installs",
     )
     search.add_argument(
+        "--ray",
+        nargs="?",
+        const=LOCAL_RAY,
+        default=None,
+        metavar="ADDRESS",
+        help="run the program's runs on Ray workers (pip install 'mipro-core[ray]'): a local "
+        "instance, or the cluster at ADDRESS; workers import APP and --metric themselves",
+    )
+    search.add_argument(
         "--freeze",
         action="append",
         default=[],
@@ -515,10 +524,28 @@ def _optimize(
         max_seconds=args.max_seconds,
         freeze=tuple(args.freeze),
         progress=False if args.dry_run else RunProgress(on_start),
+        backend=None if args.dry_run else _ray_backend(args),
         journal=journal,
         overwrite=overwrite,
         dry_run=args.dry_run,
     )
+
+
+LOCAL_RAY = "local"
+"""``--ray`` without an address: start a local Ray instance for the run."""
+
+
+def _ray_backend(args: argparse.Namespace) -> Any:
+    """The Ray backend ``--ray`` asks for, or None."""
+    if args.ray is None:
+        return None
+    from .integrations.ray import RayBackend
+
+    if args.ray == LOCAL_RAY:  # local workers import the app from this directory, as we do
+        path = os.pathsep.join(p for p in (os.getcwd(), os.environ.get("PYTHONPATH")) if p)
+        env = {"env_vars": {"PYTHONPATH": path}}
+        return RayBackend(factory=args.app, metric=args.metric, runtime_env=env)
+    return RayBackend(factory=args.app, metric=args.metric, address=args.ray)
 
 
 # --- mipro apply -------------------------------------------------------------------------------

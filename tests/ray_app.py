@@ -9,18 +9,23 @@ from typing import Any
 from mipro_core.native import NativeProgram
 from tests.toy import ToyLM, toy_metric, toy_program
 
-KILL_ONCE = "MIPRO_TEST_KILL_WORKER_ONCE"
-"""A file path: the first worker run that finds the file missing creates it and dies."""
+KILL_DIR = "MIPRO_TEST_KILL_DIR"
+"""A folder: while it holds a file ``armed`` and no file ``killed``, the next worker run creates
+``killed`` and kills its own process (once per arming)."""
 
 
 class DyingLM(ToyLM):
-    """The toy model, except that it kills its worker process once (see ``KILL_ONCE``)."""
+    """The toy model, except that it kills its worker process when armed (see ``KILL_DIR``)."""
 
     def __call__(self, messages: Any, *, n: int = 1, temperature: float = 0.0) -> list[str]:
-        marker = os.environ.get(KILL_ONCE)
-        if marker and not Path(marker).exists():
-            Path(marker).touch()
-            os._exit(1)  # a worker dying mid-run, as a killed process or a lost node would
+        folder = os.environ.get(KILL_DIR)
+        if folder and (Path(folder) / "armed").exists():
+            try:
+                (Path(folder) / "killed").touch(exist_ok=False)
+            except FileExistsError:
+                pass
+            else:
+                os._exit(1)  # a worker dying mid-run, as a killed process or a lost node would
         return super().__call__(messages, n=n, temperature=temperature)
 
 

@@ -1,12 +1,14 @@
 """Program runs on a local Ray instance give the same run as local threads (issue 20).
 
-Each test starts its own local Ray instance (2 CPUs, bound to this machine) through the backend
-and stops it at the end of the run; without Ray installed the tests skip.
+The first test lets the backend start and stop its own local instance; the others share one
+instance (2 CPUs, this machine only) started by a module fixture and stopped at its end. Without
+Ray installed the tests skip.
 """
 
 from __future__ import annotations
 
-import os
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +16,14 @@ import pytest
 
 import mipro_core as mc
 from mipro_core.integrations.ray import RayBackend
-from tests.ray_app import KILL_ONCE, build
-from tests.toy import ToyLM, toy_data, toy_metric
+from tests.ray_app import KILL_DIR, build
+from tests.toy import ToyLM, toy_data, toy_metric, toy_program
 
 ray = pytest.importorskip("ray", reason="the Ray backend needs ray (pip install 'mipro-core[ray]')")
 
 ROOT = Path(__file__).resolve().parents[1]
+KILLS = Path(tempfile.mkdtemp(prefix="mipro-ray-kill-"))
+ENV = {"env_vars": {"PYTHONPATH": str(ROOT), KILL_DIR: str(KILLS)}}
 TRAIN, VAL = toy_data(16), toy_data(12, offset=100)
 OPTIONS: dict[str, Any] = {
     "seed": 3,
@@ -31,11 +35,17 @@ OPTIONS: dict[str, Any] = {
 }
 
 
-def backend(**env: str) -> RayBackend:
-    variables = {"PYTHONPATH": str(ROOT), **env}
-    return RayBackend(
-        factory="tests.ray_app:build", num_cpus=2, runtime_env={"env_vars": variables}
-    )
+@pytest.fixture(scope="module", autouse=True)
+def _unauthenticated() -> Iterator[None]:
+    # Ray 2.60 turns on token authentication and keeps a token under ~/.ray; these tests start
+    # throwaway local instances instead of depending on what another run left behind
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RAY_AUTH_MODE", "disabled")
+        yield
+
+
+def backend() -> RayBackend:
+    return RayBackend(factory="tests.ray_app:build", num_cpus=2, runtime_env=ENV)
 
 
 def optimize(**options: Any) -> tuple[mc.OptimizationResult, Any]:
@@ -46,13 +56,9 @@ def optimize(**options: Any) -> tuple[mc.OptimizationResult, Any]:
     return result, program
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _own_unauthenticated_instance() -> Any:
-    # Ray 2.60 turns on token authentication and keeps a token under ~/.ray; each test starts
-    # its own throwaway local instance instead of depending on one another run left behind
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("RAY_AUTH_MODE", "disabled")
-        yield
+def outcome(result: mc.OptimizationResult) -> tuple[Any, ...]:
+    trials = [(t.kind, dict(t.params), t.score, t.example_ids) for t in result.trials]
+    return result.state.to_dict(), trials, result.task_lm_calls, result.proposer_lm_calls
 
 
 @pytest.fixture(scope="module")
@@ -60,38 +66,37 @@ def local() -> mc.OptimizationResult:
     return optimize()[0]
 
 
-def outcome(result: mc.OptimizationResult) -> tuple[Any, ...]:
-    trials = [(t.kind, dict(t.params), t.score, t.example_ids) for t in result.trials]
-    return result.state.to_dict(), trials, result.task_lm_calls, result.proposer_lm_calls
-
-
-@pytest.fixture(autouse=True)
-def _no_ray_left_running() -> Any:
-    yield
-    assert not ray.is_initialized()  # the backend stops the instance it started
-
-
 def test_ray_runs_give_the_same_run_as_local_threads(local: mc.OptimizationResult) -> None:
+    assert not ray.is_initialized()
     result, program = optimize(backend=backend())
+    assert not ray.is_initialized()  # the backend stopped the instance it started
     assert outcome(result) == outcome(local)
     assert result.best_score > result.baseline_score  # the toy task has something to find
-    # the winner is written into the user's own program, as locally
-    assert mc.ProgramState(
-        {n: m.state for n, m in program.modules.items()}
-    ).to_dict() == result.state.to_dict()
+    current = {n: m.state.to_dict() for n, m in program.modules.items()}
+    assert current == result.state.to_dict()  # written into the user's own program, as locally
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[None]:
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env=ENV)
+    yield
+    ray.shutdown()
 
 
 def test_a_worker_killed_mid_run_is_retried_without_losing_or_double_counting(
-    local: mc.OptimizationResult, tmp_path: Path
+    local: mc.OptimizationResult, cluster: None
 ) -> None:
-    marker = tmp_path / "killed"
-    result, _ = optimize(backend=backend(**{KILL_ONCE: str(marker)}))
-    assert marker.exists()  # a worker did die
+    (KILLS / "armed").touch()
+    try:
+        result, _ = optimize(backend=backend())
+    finally:
+        (KILLS / "armed").unlink()
+    assert (KILLS / "killed").exists()  # a worker did die mid-run
     assert result.errors == 0
-    assert outcome(result) == outcome(local)  # the same calls counted once, the same run
+    assert outcome(result) == outcome(local)  # the same calls, counted once: the same run
 
 
-def test_budgets_hold_on_ray(local: mc.OptimizationResult) -> None:
+def test_budgets_hold_on_ray(local: mc.OptimizationResult, cluster: None) -> None:
     cap = local.lm_calls // 2
     result, _ = optimize(backend=backend(), max_lm_calls=cap)
     capped, _ = optimize(max_lm_calls=cap)
@@ -118,17 +123,19 @@ class _StopAfter:
 
 @pytest.mark.parametrize("first", ["ray", "local"])
 def test_a_run_resumes_on_the_other_backend(
-    first: str, local: mc.OptimizationResult, tmp_path: Path
+    first: str, local: mc.OptimizationResult, cluster: None, tmp_path: Path
 ) -> None:
     journal = tmp_path / "run.sqlite"
-    first_backend = backend() if first == "ray" else None
     try:
-        partial, _ = optimize(backend=first_backend, journal=journal, progress=_StopAfter(2))
+        partial, _ = optimize(
+            backend=backend() if first == "ray" else None, journal=journal, progress=_StopAfter(2)
+        )
         assert partial.stopped_reason == "interrupted"
     except KeyboardInterrupt:
         pass
-    if ray.is_initialized():
-        ray.shutdown()
+    with mc.Journal.open(journal) as store:
+        assert store.get("trial", "000002") is not None  # stopped mid-search
+        assert store.get("trial", "000008") is None
     resumed = mc.resume(
         journal,
         build(),
@@ -137,12 +144,10 @@ def test_a_run_resumes_on_the_other_backend(
         progress=False,
         backend=None if first == "ray" else backend(),
     )
-    assert outcome(resumed) == outcome(local)
+    assert outcome(resumed)[:2] == outcome(local)[:2]
 
 
-def test_a_factory_that_builds_another_program_is_refused() -> None:
-    from tests.toy import toy_program
-
+def test_a_factory_that_builds_another_program_is_refused(cluster: None) -> None:
     with pytest.raises(mc.InvalidInputError, match="must build the same app"):
         mc.optimize(
             toy_program(ToyLM(), stages=2),
@@ -151,7 +156,7 @@ def test_a_factory_that_builds_another_program_is_refused() -> None:
             valset=VAL,
             proposer_lm=ToyLM(),
             backend=backend(),
-            **{k: v for k, v in OPTIONS.items()},
+            **OPTIONS,
         )
 
 
@@ -167,4 +172,19 @@ def test_the_metric_runs_on_the_workers_when_importable() -> None:
 
     assert _reference(toy_metric) == "tests.toy:toy_metric"
     assert _reference(lambda e, p: 1.0) is None  # scored on the driver instead
-    assert os.environ.get(KILL_ONCE) is None
+
+
+def test_the_cli_flag_asks_for_a_ray_backend() -> None:
+    import argparse
+
+    from mipro_core._cli_optimize import _ray_backend, configure_optimize
+
+    parser = argparse.ArgumentParser()
+    configure_optimize(parser)
+    common = ["app:build", "--train", "train.jsonl", "--metric", "app:score"]
+    assert _ray_backend(parser.parse_args(common)) is None
+    local = _ray_backend(parser.parse_args([*common, "--ray"]))
+    assert (local.factory, local.metric, local.address) == ("app:build", "app:score", None)
+    assert str(Path.cwd()) in local.runtime_env["env_vars"]["PYTHONPATH"]  # workers import APP
+    remote = _ray_backend(parser.parse_args([*common, "--ray", "ray://head:10001"]))
+    assert remote.address == "ray://head:10001" and remote.runtime_env is None
