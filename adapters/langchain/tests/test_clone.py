@@ -151,3 +151,36 @@ def test_a_prompt_held_by_a_custom_runnable_cannot_be_cloned() -> None:
     program = LangChainProgram(holder | EchoLLM())
     with pytest.raises(NotImplementedError, match=r"held by a Holder"):
         program.clone()
+
+
+def test_parallel_trials_on_replicas_are_deterministic_and_touch_only_the_winner() -> None:
+    from multihop_chain import build_simulated_chain
+
+    import mipro_core
+
+    task = mipro_core.testing.load_task("multihop_qa")
+
+    def run(threads: int) -> tuple[Any, Any, Any]:
+        chain = build_simulated_chain()
+        result = mipro_core.optimize(
+            chain,
+            trainset=task.trainset[:20],
+            valset=task.valset[:10],
+            metric=task.metric,
+            max_trials=4,
+            num_candidates=2,
+            parallel_trials=2,
+            num_threads=threads,
+            seed=3,
+            progress=False,
+        )
+        program = LangChainProgram(chain)
+        return result, program, [(t.params, t.score) for t in result.trials]
+
+    first, program, trials = run(8)
+    second, _, again = run(2)
+    assert trials == again and first.state == second.state
+    fresh = build_simulated_chain()  # the user's chain carries the winner, as apply() writes it
+    mipro_core.apply(fresh, first.state)
+    expected = {n: dumpd(m.prompt) for n, m in LangChainProgram(fresh).modules.items()}
+    assert {n: dumpd(m.prompt) for n, m in program.modules.items()} == expected
