@@ -184,3 +184,31 @@ def test_parallel_trials_on_replicas_are_deterministic_and_touch_only_the_winner
     mipro_core.apply(fresh, first.state)
     expected = {n: dumpd(m.prompt) for n, m in LangChainProgram(fresh).modules.items()}
     assert {n: dumpd(m.prompt) for n, m in program.modules.items()} == expected
+
+
+def test_a_chain_with_message_history_is_refused_with_the_reason() -> None:
+    import warnings
+
+    from langchain_core.chat_history import InMemoryChatMessageHistory
+    from langchain_core.prompts import MessagesPlaceholder
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the class is deprecated; apps still use it
+        from langchain_core.runnables.history import RunnableWithMessageHistory
+
+        histories: dict[str, InMemoryChatMessageHistory] = {}
+        prompt = ChatPromptTemplate.from_messages(
+            [("system", "Answer."), MessagesPlaceholder("history"), ("human", "{question}")]
+        )
+        app = RunnableWithMessageHistory(
+            prompt | EchoChatModel() | StrOutputParser(),
+            lambda session: histories.setdefault(session, InMemoryChatMessageHistory()),
+            input_messages_key="question",
+            history_messages_key="history",
+        )
+    program = LangChainProgram(app, config={"configurable": {"session_id": "s1"}})
+    # the wrapper calls the chain from a function it builds: a copy would still call the
+    # original prompt, so trials run one at a time
+    with pytest.raises(NotImplementedError, match="RunnableLambda"):
+        program.clone()
+    assert program.run({"question": "q?"})[1].calls
