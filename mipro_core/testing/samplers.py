@@ -22,7 +22,7 @@ The class name does not start with ``Test``, so pytest collects only your subcla
 * **batch proposals** (:func:`mipro_core.samplers.sample_batch`, the sampler's own
   ``sample_batch`` or the constant liar rule): ``k`` valid configurations, the same for the same
   inputs and seed, distinct from each other and from the pending ones when the space has
-  enough configurations;
+  enough configurations; a batch of one with nothing pending is what ``sample`` proposes;
 * **resume from recorded settings**: the sampler's settings are plain JSON data, and the
   sampler rebuilt from them by its registered name (as :func:`mipro_core.resume` does) makes
   the same proposals. Register the sampler first (install your distribution so its
@@ -176,6 +176,19 @@ class SamplerConformanceTests:
         for proposal in batch:
             _check(proposal, space)
         assert self._batch(case, seed) == batch
+
+    @given(case=spaces_and_histories(max_history=15), seed=st.integers(0, 2**32))
+    @settings(max_examples=10, deadline=None, suppress_health_check=_SHARED)
+    def test_a_batch_of_one_with_nothing_pending_is_the_sequential_proposal(
+        self, case: Case, seed: int
+    ) -> None:
+        """So a run with one trial at a time proposes the same whether the engine asks for a
+        batch or not. A failure usually means a ``sample_batch`` method draws from the RNG
+        before its first ``sample`` (or lies about trials when none is pending)."""
+        space, history = case
+        rng = np.random.default_rng
+        batch = sample_batch(self.make_sampler(), space, history, [], 1, rng(seed))
+        assert batch == [self._sample(space, history, seed)]
 
     @given(case=batch_cases(), seed=st.integers(0, 2**32))
     @settings(max_examples=15, deadline=None, suppress_health_check=_SHARED)
