@@ -631,10 +631,22 @@ def _proposer(program: Program, proposer_lm: Any, settings: EngineSettings) -> L
 
 
 def _replicas(program: Program, count: int) -> list[Program]:
+    """``count - 1`` replicas for parallel trials; none when the program cannot be cloned.
+
+    A program says it cannot be cloned by raising ``NotImplementedError(reason)`` from
+    ``clone()`` (docs/adapters.md): the run then scores one trial at a time and logs why.
+    """
     if count <= 1:
         return []
     clone = getattr(program, "clone", None)
-    return [clone() for _ in range(count - 1)] if callable(clone) else []
+    if not callable(clone):
+        return []
+    try:
+        first = clone()
+    except NotImplementedError as exc:
+        logger.warning("parallel trials are off, one trial at a time: %s", exc)
+        return []
+    return [first, *(clone() for _ in range(count - 2))]
 
 
 def _dry_result(

@@ -49,6 +49,7 @@ import numpy as np
 
 from .._errors import InvalidInputError
 from . import _parzen
+from ._batch import constant_liar_batch
 from ._random import uniform_configs
 from ._sampler import (
     BoolArray,
@@ -184,6 +185,19 @@ class TPESampler:
                 ]
             )
         return to_dict(names, best)
+
+    def sample_batch(
+        self,
+        space: Mapping[str, int],
+        history: Sequence[Observation],
+        pending: Sequence[Mapping[str, int]],
+        k: int,
+        rng: np.random.Generator,
+    ) -> list[dict[str, int]]:
+        """``k`` configurations by the constant liar rule: each pending configuration and each
+        one already chosen counts as a minibatch trial scored at the worst minibatch score seen,
+        so it joins the *bad* group and the next proposal moves away from it."""
+        return constant_liar_batch(self, space, history, pending, k, rng)
 
     def _propose(
         self,

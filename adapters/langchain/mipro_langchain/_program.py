@@ -29,6 +29,7 @@ from mipro_core import (
 )
 from mipro_core.eventloop import run_coroutine
 
+from ._clone import copy_runnable
 from ._discover import Discovery, FoundPrompt, discover
 from ._lm import LangChainLM
 from ._rewrite import Rewriter, make_rewriter
@@ -74,6 +75,10 @@ class LangChainModule:
     def original_state(self) -> ModuleState:
         """The state the prompt had when the chain was adapted."""
         return self._rewriter.original
+
+    def pristine_prompt(self) -> BasePromptTemplate[Any]:
+        """A new prompt object as the prompt was when the chain was adapted (for a replica)."""
+        return self._rewriter.pristine_copy()
 
     def set_state(self, state: ModuleState) -> None:
         try:
@@ -126,12 +131,14 @@ def _discover(runnable: Runnable[Any, Any]) -> Discovery:
         ) from exc
 
 
-def _module_of(found: FoundPrompt) -> LangChainModule | None:
+def _module_of(found: FoundPrompt, *, warn: bool = True) -> LangChainModule | None:
     """The module for a discovered prompt; ``None`` (with a warning) for a prompt type the
     adapter cannot rewrite. A prompt whose template text cannot be read is an error naming it."""
     try:
         rewriter = make_rewriter(found.prompt)
         if rewriter is None:
+            if not warn:
+                return None
             logger.warning(
                 "prompt %r (%s) is not optimized: this prompt type cannot be rewritten",
                 found.path,
@@ -207,8 +214,9 @@ class LangChainProgram:
 
     Adapting tags each prompt's ``metadata`` with its module name (merged into the existing
     metadata). ``apply`` edits the prompt objects in place; ``apply`` of the original state
-    restores them exactly. Replicas are not offered (``clone`` is absent): prompts reachable only
-    through lambda closures cannot be copied safely, so trials run one after another.
+    restores them exactly. :meth:`clone` makes a replica for parallel trials (new prompt
+    objects, shared models, retrievers, tools and parsers), or raises ``NotImplementedError``
+    with the reason when the chain cannot be copied safely.
     """
 
     def __init__(
@@ -219,6 +227,17 @@ class LangChainProgram:
         use_async: bool | None = None,
         config: RunnableConfig | None = None,
     ) -> None:
+        self._build(runnable, input_key, use_async, config, warn=True)
+
+    def _build(
+        self,
+        runnable: Runnable[Any, Any],
+        input_key: str | None,
+        use_async: bool | None,
+        config: RunnableConfig | None,
+        *,
+        warn: bool,
+    ) -> None:
         self.runnable = runnable
         self.input_key = input_key
         self.config: RunnableConfig = dict(config or {})  # type: ignore[assignment]
@@ -227,7 +246,7 @@ class LangChainProgram:
         self.use_async = self._discovery.async_only if use_async is None else use_async
         self._modules: dict[str, LangChainModule] = {}
         for found in self._discovery.prompts:
-            module = _module_of(found)
+            module = _module_of(found, warn=warn)
             if module is not None:
                 self._modules[found.path] = module
         if not self._modules:
@@ -251,6 +270,37 @@ class LangChainProgram:
     @property
     def modules(self) -> Mapping[str, LangChainModule]:
         return dict(self._modules)
+
+    def clone(self) -> LangChainProgram:
+        """A replica with the same modules and current state that shares no prompt object with
+        this program; applying states to it never changes this program or the user's chain.
+
+        The containers leading to the optimized prompts are copied shallowly and the prompts are
+        new objects; models, retrievers, tools, parsers, lambdas and every runnable that holds
+        no optimized prompt are the same objects (clients keep their connections). The run
+        ``config`` (with your callbacks) is shared; each run records its own trace, attributed
+        to the replica's modules. Raises ``NotImplementedError`` whose message is the reason
+        when a prompt cannot be replaced in a copy (reached through a ``RunnableLambda``'s
+        function, or held by a custom runnable): trials then run one after another.
+        """
+        copies = {id(m.prompt): m.pristine_prompt() for m in self._modules.values()}
+        runnable = copy_runnable(self.runnable, copies)
+        replica = LangChainProgram.__new__(LangChainProgram)
+        replica._build(runnable, self.input_key, self.use_async, self.config, warn=False)
+        for name, module in self._modules.items():
+            own = replica._modules.get(name)
+            if own is None or own.prompt is not copies[id(module.prompt)]:
+                raise NotImplementedError(
+                    f"this chain cannot be cloned: the copy of prompt {name!r} is not where "
+                    "the original is; trials run one after another"
+                )
+        if list(replica._modules) != list(self._modules):
+            raise NotImplementedError(
+                f"this chain cannot be cloned: the copy has modules {list(replica._modules)}, "
+                f"the original {list(self._modules)}; trials run one after another"
+            )
+        replica.apply(ProgramState({n: m.state for n, m in self._modules.items()}))
+        return replica
 
     def apply(self, state: ProgramState) -> None:
         unknown = [name for name in state if name not in self._modules]

@@ -55,6 +55,16 @@ class Rewriter(Protocol):
 
     def apply(self, state: ModuleState) -> None: ...
 
+    def pristine_copy(self) -> BasePromptTemplate[Any]:
+        """A new prompt object equal to the original prompt (for a replica); the parts the
+        rewriter replaces are the original ones, everything else is shared."""
+        ...
+
+
+def _copy(prompt: BasePromptTemplate[Any], **update: Any) -> BasePromptTemplate[Any]:
+    """A shallow copy of ``prompt`` with ``update``; its metadata is a dict of its own."""
+    return prompt.model_copy(update={**update, "metadata": dict(prompt.metadata or {})})
+
 
 def make_rewriter(prompt: BasePromptTemplate[Any]) -> Rewriter | None:
     """The rewriter for ``prompt``, or ``None`` for prompt kinds the adapter cannot rewrite."""
@@ -231,6 +241,9 @@ class ChatRewriter:
             demos.append(demo)
         return demos
 
+    def pristine_copy(self) -> BasePromptTemplate[Any]:
+        return _copy(self.prompt, messages=list(self._snapshot))
+
     def apply(self, state: ModuleState) -> None:
         with self._lock:
             if state == self._original:
@@ -331,6 +344,9 @@ class StringRewriter:
     def original(self) -> ModuleState:
         return self._original
 
+    def pristine_copy(self) -> BasePromptTemplate[Any]:
+        return _copy(self.prompt, template=self._template)
+
     def apply(self, state: ModuleState) -> None:
         with self._lock:
             if state == self._original:
@@ -402,6 +418,14 @@ class FewShotStringRewriter:
             inputs = {k: v for k, v in demo.inputs.items() if k != unknown[0]}
             return {**inputs, empty[0]: demo.inputs[unknown[0]]}
         return demo.inputs
+
+    def pristine_copy(self) -> BasePromptTemplate[Any]:
+        return _copy(
+            self.prompt,
+            prefix=self._prefix,
+            examples=self._examples,
+            example_selector=self._selector,
+        )
 
     def apply(self, state: ModuleState) -> None:
         with self._lock:

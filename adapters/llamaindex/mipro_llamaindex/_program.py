@@ -26,6 +26,7 @@ from mipro_core import (
 )
 
 from ._attribution import Attributor
+from ._clone import copy_tree, fresh_template
 from ._discovery import PromptSlot, discover
 from ._lm import LlamaIndexLM, find_llm
 from ._rewrite import build, origin_of
@@ -103,7 +104,8 @@ class LlamaIndexProgram:
     Inputs are ``{"query": ...}`` for query engines, ``{"message": ...}`` for chat engines and
     the keyword arguments of ``workflow.run(...)`` for workflows; the prediction is the response
     text (or the workflow's result). ``include``/``exclude`` override which discovered prompts are
-    optimized (see :attr:`skipped` for the prompts left out and why).
+    optimized (see :attr:`skipped` for the prompts left out and why). :meth:`clone` makes a
+    replica for parallel trials.
     """
 
     def __init__(
@@ -113,6 +115,7 @@ class LlamaIndexProgram:
         self._runner = runner_for(obj)
         slots = _discover(obj)
         include, exclude = set(include), set(exclude)
+        self._include, self._exclude = sorted(include), sorted(exclude)
         unknown = sorted((include | exclude) - {s.name for s in slots})
         if unknown:
             raise InvalidInputError(
@@ -145,6 +148,36 @@ class LlamaIndexProgram:
     @property
     def modules(self) -> Mapping[str, LlamaIndexModule]:
         return dict(self._modules)
+
+    def clone(self) -> LlamaIndexProgram:
+        """A replica with the same modules and current state whose prompts can be rewritten
+        without touching this program or your object.
+
+        The objects on the path from the root to each optimized prompt's owner (engine,
+        synthesizer, selector, workflow) are shallow copies holding new template objects; LLMs,
+        retrievers, indexes, vector stores and everything else are shared. Each run's calls
+        are attributed to the replica's own modules. Raises ``NotImplementedError`` whose message
+        is the reason when the object cannot be copied safely; trials then run one at a time.
+        """
+        root = copy_tree(self.target, [m.slot for m in self._modules.values()])
+        copied = {slot.name: slot for slot in _discover(root)}
+        for name, module in self._modules.items():
+            slot = copied.get(name)
+            if root is self.target or slot is None or slot.owner is module.slot.owner:
+                raise NotImplementedError(
+                    f"this {type(self.target).__name__} cannot be cloned: the owner of prompt "
+                    f"{name!r} is not reachable through objects mipro can copy; trials run one "
+                    "after another"
+                )
+            slot.install(fresh_template(module.slot.initial))
+        replica = LlamaIndexProgram(root, include=self._include, exclude=self._exclude)
+        if list(replica.modules) != list(self._modules):
+            raise NotImplementedError(
+                f"this {type(self.target).__name__} cannot be cloned: the copy has modules "
+                f"{list(replica.modules)}, the original {list(self._modules)}"
+            )
+        replica.apply(ProgramState({n: m.state for n, m in self._modules.items()}))
+        return replica
 
     @property
     def skipped(self) -> Mapping[str, str]:
