@@ -90,3 +90,31 @@ def test_a_sampler_batch_of_the_wrong_length_is_rejected() -> None:
 
     with pytest.raises(InvalidInputError, match="list of 2"):
         sample_batch(Short(), SPACE, [], [], 2, np.random.default_rng(0))
+
+
+def test_parallel_trials_in_one_batch_try_different_configurations() -> None:
+    """The engine asks a batch with the constant liar, so trials scored together differ."""
+    from itertools import groupby
+
+    import mipro_core as mc
+    from tests.toy import ToyLM, toy_data, toy_metric, toy_program
+
+    for seed in range(4):
+        result = mc.optimize(
+            toy_program(ToyLM(), stages=2),
+            toy_data(16),
+            toy_metric,
+            valset=toy_data(12, offset=100),
+            proposer_lm=ToyLM(),
+            seed=seed,
+            num_threads=8,
+            parallel_trials=4,
+            max_trials=12,
+            minibatch_size=4,
+            progress=False,
+        )
+        minibatch = [t for t in result.trials if t.kind == "minibatch"]
+        # trials scored together share the run's call count when they were recorded
+        for _, group in groupby(minibatch, key=lambda t: t.total_lm_calls):
+            params = [tuple(sorted(t.params.items())) for t in group]
+            assert len(params) == len(set(params)), (seed, params)

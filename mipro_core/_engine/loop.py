@@ -7,6 +7,7 @@ import logging
 
 from .._errors import BudgetExhaustedError
 from .._result import Trial
+from .._search import sample_batch
 from .context import RunContext
 from .ledger import Ledger
 from .rounds import Rounds
@@ -139,7 +140,21 @@ class SearchLoop:
         ):
             self.repair = False  # one round per run
             forced = self._round(meta=False)
-        return forced + [self._ask() for _ in range(batch - len(forced))]
+        wanted = batch - len(forced)
+        if wanted <= 0:
+            return forced
+        if wanted == 1 and not forced:
+            return [self._ask()]
+        # parallel trials: the k asks know of each other (a constant liar), so they diverge
+        asked = sample_batch(
+            self.ctx.settings.sampler,
+            self.space.variables,
+            self.ledger.history,
+            forced,
+            wanted,
+            self.ctx.rng["sampler"],
+        )
+        return forced + [self.space.full_params(params) for params in asked]
 
     def _score(self, asked: list[dict[str, int]]) -> list[Trial]:
         """Score the asked configurations at once (on minibatches, or in full on a small

@@ -128,7 +128,7 @@ class _Copier:
                 if isinstance(obj, RunnableLambda):
                     reason = (
                         f"the prompt at {where!r} is reached through the function of a "
-                        f"RunnableLambda ({obj.name!r}); a copy of the chain would still call "
+                        f"RunnableLambda ({obj.get_name()!r}); a copy of the chain would still call "
                         "the original prompt"
                     )
                 else:

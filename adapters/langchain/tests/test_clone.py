@@ -212,3 +212,32 @@ def test_a_chain_with_message_history_is_refused_with_the_reason() -> None:
     with pytest.raises(NotImplementedError, match="RunnableLambda"):
         program.clone()
     assert program.run({"question": "q?"})[1].calls
+
+
+def test_a_chain_that_cannot_be_cloned_runs_one_trial_at_a_time_and_says_why(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    from multihop_chain import build_simulated_chain
+
+    import mipro_core
+
+    task = mipro_core.testing.load_task("multihop_qa")
+    chain = build_simulated_chain()
+    wrapped = RunnableLambda(lambda d: chain.invoke(d))  # prompts behind a function: no clone
+    with caplog.at_level(logging.WARNING, logger="mipro_core"):
+        result = mipro_core.optimize(
+            wrapped,
+            trainset=task.trainset[:20],
+            valset=task.valset[:10],
+            metric=task.metric,
+            max_trials=2,
+            num_candidates=2,
+            parallel_trials=2,
+            num_threads=4,
+            seed=3,
+            progress=False,
+        )
+    assert result.stopped_reason == "completed"
+    assert any("parallel trials are off" in r.getMessage() for r in caplog.records)
