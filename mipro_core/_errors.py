@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from . import _transient
+
 
 class MiproError(Exception):
     """Base class of every exception raised on purpose by mipro."""
@@ -49,11 +51,14 @@ class LMError(MiproError):
         Raise the result ``from exc``. Classification reads HTTP status codes, ``Retry-After``
         headers and the exception types of the openai, anthropic, httpx and requests SDKs.
         """
-        from ._retry import is_transient, retry_after
-
-        if is_transient(exc):
-            return TransientLMError(message, retry_after=retry_after(exc))
+        if _transient.is_transient(exc):
+            return TransientLMError(message, retry_after=_transient.retry_after(exc))
         return LMError(message)
+
+    def _transient_verdict(self) -> bool | None:
+        """This error's own say in :func:`~mipro_core._transient.is_transient`: a plain
+        ``LMError`` decides (permanent) only when it wraps nothing; otherwise its cause does."""
+        return None if self.__cause__ is not None else False
 
 
 class TransientLMError(LMError):
@@ -66,6 +71,9 @@ class TransientLMError(LMError):
     def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+    def _transient_verdict(self) -> bool | None:
+        return True
 
 
 class EmptyCompletionError(TransientLMError):
