@@ -30,6 +30,9 @@ class Backoff:
         self._lock = threading.Lock()
 
     def delay(self, attempt: int, exc: BaseException) -> float:
+        """Seconds to wait before retry number ``attempt`` (0-based) after ``exc``: its
+        ``Retry-After`` hint if any, else ``base * 2**attempt`` jittered to 50-100 %; at most
+        ``maximum`` either way."""
         hint = retry_after(exc)
         if hint is not None:
             return min(hint, self.maximum)
@@ -50,11 +53,16 @@ class RetryStopped(Exception):
 
 
 class RetryPolicy:
-    """The retry loop of every LM-calling step: transient failures are retried up to
-    ``max_retries`` times with :class:`Backoff`; no attempt starts after ``deadline``
-    (a ``clock()`` value) and a wait is cut at the deadline.
+    """The retry loop of every LM-calling step, on :mod:`tenacity`: transient failures
+    (:func:`is_transient`) are retried up to ``max_retries`` times with :class:`Backoff`; no
+    attempt starts after ``deadline`` (a ``clock()`` value) and a wait is cut at the deadline.
 
-    ``clock`` and ``sleep`` are injectable so the deadline logic is testable without waiting.
+    Args:
+        max_retries: retries after the first attempt (0: never retry).
+        backoff: how long to wait before each retry (honours ``Retry-After``).
+        deadline: a ``clock()`` value no retry may start at or after; None: no deadline.
+        clock: the time source of ``deadline`` (injectable for tests).
+        sleep: how to wait (injectable for tests).
     """
 
     def __init__(
@@ -73,6 +81,7 @@ class RetryPolicy:
         self.sleep = sleep
 
     def past_deadline(self) -> bool:
+        """Whether the deadline (if any) has passed."""
         return self.deadline is not None and self.clock() >= self.deadline
 
     def call(
@@ -84,29 +93,65 @@ class RetryPolicy:
     ) -> T:
         """``attempt_once()``, retried while its failures are transient.
 
-        ``on_failure(exc)`` runs after every failed attempt (to count it); ``admit(exc)`` is
-        asked just before each retry starts (after the wait) and reserves what it costs, or
-        returns the reason not to retry (e.g. ``"max_lm_calls"``), raised as
-        :class:`RetryStopped`. A permanent failure, or the last transient one, is re-raised
-        unchanged.
-        """
-        attempt = 0
-        while True:
-            try:
-                return attempt_once()
-            except Exception as exc:
-                on_failure(exc)
-                if attempt >= self.max_retries or not is_transient(exc):
-                    raise
-                self.wait(self.backoff.delay(attempt, exc), exc)
-                refused = admit(exc)
-                if refused is not None:
-                    raise RetryStopped(refused, exc) from exc
-                attempt += 1
+        Args:
+            attempt_once: one attempt of the call.
+            admit: asked just before each retry starts (after the wait); reserves what the
+                retry costs, or returns the reason not to retry (e.g. ``"max_lm_calls"``).
+            on_failure: runs after every failed attempt (e.g. to count it).
 
-    def wait(self, seconds: float, failure: BaseException) -> None:
-        """Sleep ``seconds`` before a retry; when the retry could not start before the deadline,
-        raise :class:`RetryStopped` at once instead of waiting past (or up to) the deadline."""
-        if self.deadline is not None and seconds >= self.deadline - self.clock():
+        Returns:
+            What the first successful attempt returned.
+
+        Raises:
+            RetryStopped: a retry was due but refused by ``admit``, or could not start before
+                the deadline (``reason="max_seconds"``); raised ``from`` the failure.
+            Exception: a permanent failure, or the last transient one, re-raised unchanged.
+        """
+        import tenacity  # ~0.1 s to import: on the first call, not with mipro_core
+
+        failures: list[BaseException] = []
+
+        def worth_retrying(exc: BaseException) -> bool:
+            if not isinstance(exc, Exception):
+                return False  # KeyboardInterrupt, SystemExit: not a failure, never retried
+            failures.append(exc)
+            on_failure(exc)
+            return is_transient(exc)
+
+        waits: dict[int, float] = {}  # attempt number -> the wait before the next attempt
+
+        def delay(state: tenacity.RetryCallState) -> float:
+            # asked by both stop and wait (their order differs between tenacity versions)
+            number = state.attempt_number
+            if number not in waits:
+                waits[number] = self.backoff.delay(number - 1, failures[-1])
+            return waits[number]
+
+        def stop(state: tenacity.RetryCallState) -> bool:
+            if state.attempt_number > self.max_retries:
+                return True  # out of retries
+            # the retry could not start before the deadline: stop now, never wait past it
+            return self.deadline is not None and delay(state) >= self.deadline - self.clock()
+
+        def given_up(state: tenacity.RetryCallState) -> T:
+            failure = failures[-1]
+            if state.attempt_number > self.max_retries:
+                raise failure  # out of retries: the last failure itself
             raise RetryStopped("max_seconds", failure) from failure
-        self.sleep(seconds)
+
+        def before_retry(state: tenacity.RetryCallState) -> None:
+            if state.attempt_number == 1:
+                return  # the first attempt is no retry
+            refused = admit(failures[-1])
+            if refused is not None:
+                raise RetryStopped(refused, failures[-1]) from failures[-1]
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(worth_retrying),
+            stop=stop,
+            wait=delay,
+            sleep=self.sleep,
+            before=before_retry,
+            retry_error_callback=given_up,  # stopped: re-raise, or say why no retry ran
+        )
+        return retrying(attempt_once)
