@@ -44,6 +44,7 @@ from typing import Any
 
 import attrs
 
+from . import _strict_json as strict_json
 from ._errors import ArtifactError, InvalidInputError
 from ._types import Demo, ModuleState, ProgramState
 from ._version import __version__
@@ -270,26 +271,6 @@ def _read_bounded(source: Path) -> bytes:
     return data
 
 
-def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _Invalid(f"duplicate key {key!r} in a JSON object")
-        result[key] = value
-    return result
-
-
-def _reject_constant(name: str) -> Any:
-    raise _Invalid(f"contains {name}, which is not valid JSON (numbers must be finite)")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise _Invalid(f"number {text[:40]} is out of range")
-    return value
-
-
 def _parse(raw: bytes) -> Any:
     if not raw.strip():
         raise _Invalid("file is empty")
@@ -300,12 +281,9 @@ def _parse(raw: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise _Invalid(f"not UTF-8 text (bad byte at offset {exc.start})") from None
     try:
-        return json.loads(
-            text,
-            object_pairs_hook=_reject_duplicates,
-            parse_constant=_reject_constant,
-            parse_float=_finite_float,
-        )
+        return strict_json.loads(text)
+    except strict_json.StrictJSONError as exc:
+        raise _Invalid(str(exc)) from None
     except json.JSONDecodeError as exc:
         raise _Invalid(
             f"not valid JSON, the file may be truncated or corrupt "

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import attrs
 
+from . import _strict_json as strict_json
 from ._errors import InvalidInputError
 from ._protocols import Program
 from ._types import Example
@@ -178,19 +179,6 @@ def _decode(path: Path, data: bytes) -> str:
         ) from None
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a valid JSON number")
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate key {key!r}")
-        result[key] = value
-    return result
-
-
 def _read_jsonl(path: Path, text: str) -> Table:
     rows: list[Row] = []
     columns: dict[str, None] = {}
@@ -199,9 +187,7 @@ def _read_jsonl(path: Path, text: str) -> Table:
         if not line.strip():
             continue
         try:
-            value = json.loads(
-                line, object_pairs_hook=_unique_keys, parse_constant=_reject_constant
-            )
+            value = strict_json.loads(line, finite=False)  # 1e999 reads as inf, as before
         except ValueError as exc:  # JSONDecodeError is a ValueError
             reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
             where = f" at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
