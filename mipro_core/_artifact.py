@@ -30,11 +30,9 @@ Saving writes a temporary file in the same directory and renames it over the tar
 from __future__ import annotations
 
 import codecs
-import contextlib
 import json
 import math
 import os
-import secrets
 import stat
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
@@ -46,6 +44,7 @@ import attrs
 
 from . import _strict_json as strict_json
 from ._errors import ArtifactError, InvalidInputError
+from ._files import write_atomic
 from ._types import Demo, ModuleState, ProgramState
 from ._version import __version__
 
@@ -177,52 +176,8 @@ def save_state(
     :class:`OSError` when the file cannot be written.
     """
     target = Path(path)
-    _write_atomic(target, dumps_state(state, metadata).encode("utf-8"))
+    write_atomic(target, dumps_state(state, metadata).encode("utf-8"))
     return target
-
-
-def _write_atomic(target: Path, data: bytes) -> None:
-    """Write ``data`` to ``target`` through a temporary file and an atomic rename.
-
-    A symlink is followed (its target is replaced, the link stays); a path that exists and is
-    not a regular file (``/dev/null``, a FIFO) is written to directly, never replaced. A missing
-    directory is created.
-    """
-    if target.is_symlink():
-        target = Path(os.path.realpath(target))
-    if target.is_dir():
-        raise IsADirectoryError(f"{target} is a directory; give a file name")
-    if target.exists() and not target.is_file():
-        with open(target, "wb") as handle:
-            handle.write(data)
-        return
-    directory = target.parent
-    directory.mkdir(parents=True, exist_ok=True)
-    temp = directory / f".{target.name}.{secrets.token_hex(8)}.tmp"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    fd = os.open(temp, flags, 0o666)  # the umask applies, as for any new file
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    _fsync_directory(directory)
-
-
-def _fsync_directory(directory: Path) -> None:
-    if os.name != "posix":
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 # --- loading -----------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import JournalError
+from ._files import sync_directory
 from ._types import canonical_json, compact_json
 from ._version import __version__
 
@@ -120,7 +121,7 @@ class Journal:
             else:
                 _remove_db(path, main=False)
                 _rename_new(temp, path)
-            _sync_directory(path.parent)
+            sync_directory(path.parent)
         finally:
             _remove_db(temp)
         return cls(path, _connect(path))
@@ -338,15 +339,6 @@ def _rename_new(temp: Path, path: Path) -> None:
 def _remove_db(path: Path, *, main: bool = True) -> None:
     for suffix in ("-wal", "-shm", *([""] if main else [])):
         Path(str(path) + suffix).unlink(missing_ok=True)
-
-
-def _sync_directory(directory: Path) -> None:
-    with contextlib.suppress(OSError, AttributeError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _exists(path: Path) -> JournalError:
