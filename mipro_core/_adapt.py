@@ -36,7 +36,8 @@ def adapt(obj: Any) -> Program:
     if is_program(obj):
         result: Program = obj
         return result
-    from ._plugin_manager import adapters_summary, get_plugin_manager
+    from ._plugin_list import adapters_summary
+    from ._plugin_manager import get_plugin_manager
 
     adapted = get_plugin_manager().hook.mipro_adapt(obj=obj)
     if adapted is None:
@@ -61,7 +62,8 @@ def wrap_lm(obj: Any) -> LM:
     meaning); the built-in plugin then accepts any callable that takes
     ``(messages, *, n, temperature)``. Raises :class:`~mipro_core.NoAdapterError` otherwise.
     """
-    from ._plugin_manager import adapters_summary, get_plugin_manager
+    from ._plugin_list import adapters_summary
+    from ._plugin_manager import get_plugin_manager
 
     wrapped = get_plugin_manager().hook.mipro_wrap_lm(obj=obj)
     if wrapped is None:
