@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._cli_run import (
+from ._cli_common import (
     CLI_META,
     DEMO_META,
     RunProgress,
@@ -106,7 +106,7 @@ def run_resume(args: argparse.Namespace) -> int:
 
 def _recorded(cli: Mapping[str, Any], journal: Path) -> dict[str, str]:
     """The specs the journal records, checked to be ``module:attribute`` text (not trusted)."""
-    from ._cli_optimize import spec
+    from ._cli_load import spec
 
     found: dict[str, str] = {}
     for key, flag in SPEC_FLAGS:
@@ -196,7 +196,7 @@ def _artifact_of(path: Path, run_id: str | None) -> bool:
 
 
 def _rebuild(specs: Mapping[str, str]) -> tuple[Any, Any, Any]:
-    from ._cli_optimize import adapt_app, load_app, load_metric, load_proposer
+    from ._cli_load import adapt_app, load_app, load_metric, load_proposer
 
     app_spec = specs["--app"]
     program = adapt_app(load_app(app_spec, "--app"), app_spec, "--app")

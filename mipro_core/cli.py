@@ -308,8 +308,8 @@ register_command(
 register_command(
     "apply",
     "apply an artifact to a freshly built app and print the prompts it will send",
-    "mipro_core._cli_optimize:configure_apply",
-    "mipro_core._cli_optimize:run_apply",
+    "mipro_core._cli_apply:configure_apply",
+    "mipro_core._cli_apply:run_apply",
 )
 register_command(
     "report",
