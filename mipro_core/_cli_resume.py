@@ -89,8 +89,9 @@ def run_resume(args: argparse.Namespace) -> int:
     from ._observers import RUN_ID_KEY
 
     journal = Path(args.journal)
-    with Journal.open(journal) as store:
-        demo, cli, run_id = store.meta(DEMO_META), store.meta(CLI_META), store.meta(RUN_ID_KEY)
+    with Journal.open(journal) as store:  # verified whole before anything it names is imported
+        meta = store.read(kinds=()).meta
+    demo, cli, run_id = meta.get(DEMO_META), meta.get(CLI_META), meta.get(RUN_ID_KEY)
     cli = cli if isinstance(cli, dict) else {}
     specs = _specs(args, cli, journal, demo is not None)
     recorded = demo.get("artifact") if isinstance(demo, dict) else cli.get("artifact")
