@@ -8,19 +8,7 @@ import pytest
 
 import mipro_core as mc
 from mipro_core._retry import Backoff, RetryPolicy, RetryStopped
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+from tests.test_provider_faults import FakeClock as Clock
 
 
 def test_out_of_retries_the_last_failure_itself_is_raised_and_every_failure_counted() -> None:
