@@ -44,12 +44,20 @@ class LMError(MiproError):
 
     @classmethod
     def from_provider(cls, exc: BaseException, message: str) -> LMError:
-        """``message`` as a :class:`TransientLMError` when ``exc`` (or an exception in its
-        ``__cause__`` / ``__context__`` chain) is a transient provider fault (rate limit, 5xx,
-        timeout, connection reset, truncated reply), else as a plain :class:`LMError`.
+        """The mipro error to raise ``from exc`` for a failed provider call.
 
-        Raise the result ``from exc``. Classification reads HTTP status codes, ``Retry-After``
-        headers and the exception types of the openai, anthropic, httpx and requests SDKs.
+        Classification (:func:`~mipro_core._transient.is_transient`) reads HTTP status codes,
+        ``Retry-After`` headers and the exception types of the openai, anthropic, httpx and
+        requests SDKs, along ``exc``'s ``__cause__`` / ``__context__`` chain.
+
+        Args:
+            exc: the provider's exception.
+            message: the message of the returned error.
+
+        Returns:
+            A :class:`TransientLMError` (carrying the provider's ``retry_after`` hint, if any)
+            when the failure is transient (rate limit, 5xx, timeout, connection reset, truncated
+            reply), else a plain :class:`LMError`.
         """
         if _transient.is_transient(exc):
             return TransientLMError(message, retry_after=_transient.retry_after(exc))

@@ -42,14 +42,31 @@ def resume(
 
     The run replays from the start: every step already in the journal is served from it (no LM
     call is paid twice), the rest runs and is appended. With a deterministic LM the trial log and
-    the final state equal those of an uninterrupted run.
+    the final state equal those of an uninterrupted run. The journal is data: nothing in it is
+    imported or run.
 
-    The journal is data: nothing in it is imported or run. Every record's checksum is verified
-    first, and the journal's fingerprint of the program (module signatures, original
-    instructions and demos), the data and the metric's name must match ``program`` and
-    ``metric`` (freshly built, before any optimization); a mismatch is a :class:`JournalError`
-    naming what differs. ``force=True`` resumes despite a fingerprint mismatch (never despite
-    a failed checksum).
+    Args:
+        journal: the journal file of the run (``optimize(..., journal=...)``).
+        program: the program of that run, freshly built (before any optimization): a Program
+            or any object an installed adapter accepts.
+        metric: the metric of that run.
+        proposer_lm: the proposer model (default: the program's own single model).
+        sampler: a sampler object, when the journal records one mipro cannot rebuild by name.
+        num_threads: threads for program runs (default: the recorded number).
+        executor: a thread pool of yours to run on (a process pool is refused).
+        progress: as for :func:`mipro_core.optimize`.
+        force: resume despite a fingerprint mismatch (never despite a failed checksum).
+
+    Returns:
+        The result of the whole run, as :func:`mipro_core.optimize` returns it.
+
+    Raises:
+        JournalError: the journal is damaged or fails a checksum, was written for another
+            program (its modules differ), or its fingerprint of the program (module signatures,
+            original instructions and demos), the data and the metric's name does not match
+            ``program`` and ``metric`` (unless ``force``); the message names what differs.
+        InvalidInputError: the run proposes instructions and no proposer model is available.
+        NoAdapterError: no installed adapter accepts ``program``.
     """
     from ._adapt import adapt
 
