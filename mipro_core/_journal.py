@@ -159,7 +159,7 @@ class Journal:
             kinds: the memo record kinds to decode (default: trials, the search space, usage).
 
         Returns:
-            The decoded contents; :meth:`JournalContents.trials` parses the trials.
+            The decoded contents (``contents.trials()`` parses the trials).
 
         Raises:
             JournalError: the file is damaged, or a record fails its checksum or does not decode.
