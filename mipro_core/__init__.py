@@ -7,7 +7,7 @@ strategies), :mod:`mipro_core.testing` (SimulatedLM, tasks, adapter conformance 
 """
 
 from ._adapt import adapt, apply, wrap_lm
-from ._api import MIPRO, BootstrapRandomSearch, RandomSearch, ZeroShotMIPRO, optimize, resume
+from ._api import MIPRO, BootstrapRandomSearch, RandomSearch, ZeroShotMIPRO, optimize
 from ._artifact import Artifact, load_state, read_artifact, save_state
 from ._config import Budget, Pricing, ProposerConfig, SearchConfig
 from ._errors import (
@@ -28,6 +28,7 @@ from ._journal import Journal
 from ._protocols import LM, CloneableProgram, Message, Metric, Module, Program, current_state
 from ._report import write_report
 from ._result import CostEstimate, ModuleCredit, OptimizationResult, Trial
+from ._resume import resume
 from ._run_info import RunInfo
 from ._types import Demo, Example, ModuleCall, ModuleState, ProgramState, Signature, Trace
 from ._version import __version__

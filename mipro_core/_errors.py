@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from . import _transient
+
 
 class MiproError(Exception):
     """Base class of every exception raised on purpose by mipro."""
@@ -42,18 +44,29 @@ class LMError(MiproError):
 
     @classmethod
     def from_provider(cls, exc: BaseException, message: str) -> LMError:
-        """``message`` as a :class:`TransientLMError` when ``exc`` (or an exception in its
-        ``__cause__`` / ``__context__`` chain) is a transient provider fault (rate limit, 5xx,
-        timeout, connection reset, truncated reply), else as a plain :class:`LMError`.
+        """The mipro error to raise ``from exc`` for a failed provider call.
 
-        Raise the result ``from exc``. Classification reads HTTP status codes, ``Retry-After``
-        headers and the exception types of the openai, anthropic, httpx and requests SDKs.
+        Classification (:func:`~mipro_core._transient.is_transient`) reads HTTP status codes,
+        ``Retry-After`` headers and the exception types of the openai, anthropic, httpx and
+        requests SDKs, along ``exc``'s ``__cause__`` / ``__context__`` chain.
+
+        Args:
+            exc: the provider's exception.
+            message: the message of the returned error.
+
+        Returns:
+            A :class:`TransientLMError` (carrying the provider's ``retry_after`` hint, if any)
+            when the failure is transient (rate limit, 5xx, timeout, connection reset, truncated
+            reply), else a plain :class:`LMError`.
         """
-        from ._retry import is_transient, retry_after
-
-        if is_transient(exc):
-            return TransientLMError(message, retry_after=retry_after(exc))
+        if _transient.is_transient(exc):
+            return TransientLMError(message, retry_after=_transient.retry_after(exc))
         return LMError(message)
+
+    def _transient_verdict(self) -> bool | None:
+        """This error's own say in :func:`~mipro_core._transient.is_transient`: a plain
+        ``LMError`` decides (permanent) only when it wraps nothing; otherwise its cause does."""
+        return None if self.__cause__ is not None else False
 
 
 class TransientLMError(LMError):
@@ -66,6 +79,9 @@ class TransientLMError(LMError):
     def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+    def _transient_verdict(self) -> bool | None:
+        return True
 
 
 class EmptyCompletionError(TransientLMError):

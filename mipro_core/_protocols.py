@@ -6,6 +6,7 @@ An adapter turns a framework object (a LangChain runnable, a LlamaIndex query en
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Protocol, TypedDict, runtime_checkable
 
@@ -95,6 +96,26 @@ class LM(Protocol):
 def current_state(program: Program) -> ProgramState:
     """The program's current :class:`ProgramState`, read from its modules."""
     return ProgramState({name: module.state for name, module in program.modules.items()})
+
+
+def is_program(obj: Any) -> bool:
+    """Whether ``obj`` is an *instance* implementing :class:`~mipro_core.Program`."""
+    return not isinstance(obj, type) and isinstance(obj, Program)
+
+
+def looks_like_lm(obj: Any) -> bool:
+    """Whether ``obj`` can be called as ``obj(messages, n=..., temperature=...)``.
+
+    Any callable satisfies the runtime :class:`~mipro_core.LM` protocol, so the signature is
+    checked too: ``print`` or a one-argument function is not accepted as a model.
+    """
+    if isinstance(obj, type) or not callable(obj):
+        return False
+    try:
+        inspect.signature(obj).bind([], n=1, temperature=0.0)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 class EvaluationSession(Protocol):

@@ -26,8 +26,9 @@ configuration still outvote. Here:
 * a configuration that already has a full score is **never proposed again** while any other
   candidate remains: another minibatch of it would tell nothing new.
 
-Why this design, measured against the alternatives: docs/benchmarks.md ("The TPE's design
-choices").
+This design proposes the optimum sooner than DSPy's pooling, than ignoring full scores, and
+than one point per configuration, which throws away the weight that repeated visits give a
+good region (measurements: docs/benchmarks.md, "TPE design choices").
 
 **History order is irrelevant.** Optuna down-weights old trials once there are 25 or more; the
 objective here does not drift (every minibatch is an independent draw), so every point weighs
@@ -36,7 +37,7 @@ a function of the *multiset* of observations and the RNG state.
 
 ``gamma(n)`` is the number of good points among ``n``; the default is Optuna's
 ``min(ceil(0.1 n), 25)``, clamped to ``[1, n]`` (with 10 start-up trials that is 1 good point,
-2 from 11 points on); the alternatives measured are in docs/benchmarks.md.
+2 from 11 points on). Other rules measured no better (docs/benchmarks.md).
 """
 
 from __future__ import annotations
