@@ -143,6 +143,19 @@ LOCAL_RAY = "local"
 """``--ray`` without an address: start a local Ray instance for the run."""
 
 
+def add_ray_argument(group: Any) -> None:
+    """``--ray [ADDRESS]``: the program's runs on Ray workers (see :func:`ray_backend`)."""
+    group.add_argument(
+        "--ray",
+        nargs="?",
+        const=LOCAL_RAY,
+        default=None,
+        metavar="ADDRESS",
+        help="run the program's runs on Ray workers (pip install 'mipro-core[ray]'): a local "
+        "instance, or the cluster at ADDRESS; workers import APP and --metric themselves",
+    )
+
+
 def ray_backend(args: argparse.Namespace) -> Any:
     """The Ray backend ``mipro optimize --ray [ADDRESS]`` asks for, or None."""
     if args.ray is None:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import _cli_load
 from ._cli_common import (
     CLI_META,
     RunProgress,
@@ -32,7 +33,7 @@ from ._cli_common import (
     whole_number,
     write_journal_meta,
 )
-from ._cli_load import LOCAL_RAY, adapt_app, load_app, load_metric, load_proposer, ray_backend, spec
+from ._cli_load import adapt_app, load_app, load_metric, load_proposer, spec
 from ._errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -162,15 +163,7 @@ def configure_optimize(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="search strategy: tpe (default), random, or one a plugin installs",
     )
-    search.add_argument(
-        "--ray",
-        nargs="?",
-        const=LOCAL_RAY,
-        default=None,
-        metavar="ADDRESS",
-        help="run the program's runs on Ray workers (pip install 'mipro-core[ray]'): a local "
-        "instance, or the cluster at ADDRESS; workers import APP and --metric themselves",
-    )
+    _cli_load.add_ray_argument(search)
     search.add_argument(
         "--freeze",
         action="append",
@@ -397,7 +390,7 @@ def _optimize(
         max_seconds=args.max_seconds,
         freeze=tuple(args.freeze),
         progress=False if args.dry_run else RunProgress(on_start),
-        backend=None if args.dry_run else ray_backend(args),
+        backend=None if args.dry_run else _cli_load.ray_backend(args),
         journal=journal,
         overwrite=overwrite,
         dry_run=args.dry_run,

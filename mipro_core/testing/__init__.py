@@ -10,7 +10,8 @@ from ._params import SimParams
 from ._proxy import FaultProxy
 from ._server import OpenAICompatibleServer, serve_openai_compatible
 from ._simulated_lm import SimulatedLM
-from ._tasks import TASK_NAMES, Task, answer_text, load_task
+from ._tasks import TASK_NAMES, Task, load_task
+from ._text import answer_text
 from ._tool_task import ToolTask, load_tool_task
 
 __all__ = [

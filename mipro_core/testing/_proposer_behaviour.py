@@ -25,10 +25,8 @@ from ._world import MULTIHOP_QA, RULE_QA, SCONE_NLI, World, get_world
 
 RULES = ("person", "place", "date", "other", "short", "bridge", "calculator", "dictionary")
 """Every hidden rule the proposer can discover: four ``rule_qa`` formats, two ``multihop_qa``
-strategies (short answers; searching for the bridge entity) and the two ``tool_qa`` tool
-choices (short answers count for ``tool_qa`` too)."""
-TOOL_RULES = {"arithmetic": "calculator", "lexicon": "dictionary"}
-"""``tool_qa``: the rule about each kind of question."""
+strategies (short answers; the bridge entity) and the two ``tool_qa`` tool choices."""
+TOOL_RULES = {"arithmetic": "calculator", "lexicon": "dictionary"}  # tool_qa: kind -> rule
 
 STATEMENTS: dict[str, tuple[str, ...]] = {
     "person": (

@@ -24,7 +24,7 @@ import attrs
 
 from .._types import Example, Trace
 from ._rng import uniform
-from ._text import normalize_answer
+from ._text import answer_text, normalize_answer
 
 TOOL_QA = "tool_qa"
 LANGUAGE = "Veltish"
@@ -124,7 +124,6 @@ def tool_qa_data() -> dict[str, Any]:
 
 def tool_qa_metric(example: Example, prediction: Any, trace: Trace | None = None) -> float:
     """1.0 iff the answer is the gold value (lowercase, punctuation ignored)."""
-    from ._tasks import answer_text  # local: _tasks imports the world, which imports this
 
     gold = normalize_answer(str(example.outputs.get("answer", "")))
     return 1.0 if normalize_answer(answer_text(prediction)) == gold else 0.0

@@ -68,6 +68,8 @@ from mipro_core import (
 )
 from mipro_core._types import canonical_json
 
+from ._conformance_clone import CloneConformance
+
 __all__ = ["AdapterConformanceTests", "tricky_state"]
 
 _TRICKY_FRAGMENTS = (
@@ -110,7 +112,7 @@ def tricky_state(
     return ProgramState(modules)
 
 
-class AdapterConformanceTests:
+class AdapterConformanceTests(CloneConformance):
     """Subclass me in your adapter's tests; implement :meth:`make_object` and :meth:`make_inputs`.
 
     Optional: override :meth:`make_unadaptable`, :meth:`snapshot` and :attr:`concurrency`.
@@ -148,6 +150,8 @@ class AdapterConformanceTests:
         return (program.describe(), current_state(program))
 
     # --- helpers ---------------------------------------------------------------------------
+
+    _tricky = staticmethod(tricky_state)
 
     def _program(self) -> tuple[Any, Program]:
         obj = self.make_object()
@@ -323,72 +327,3 @@ class AdapterConformanceTests:
         """
         with pytest.raises(NoAdapterError):
             wrap_lm(object())
-
-    @staticmethod
-    def _replica(clone: Any) -> Program:
-        """``clone()``, skipping the test when the object says it cannot be cloned."""
-        try:
-            replica: Program = clone()
-        except NotImplementedError as exc:
-            if not str(exc).strip():
-                pytest.fail("clone() raised NotImplementedError without a reason (its message)")
-            pytest.skip(f"clone() is not supported for this object: {exc}")
-        return replica
-
-    def test_clones_with_other_states_run_concurrently_like_one_by_one(self) -> None:
-        """Replicas holding different states, run at once on threads with the original, give
-        each the predictions and calls (module, inputs, outputs) they give one by one.
-
-        Skipped when the program has no ``clone``. Troubleshooting: a replica's calls show
-        another replica's prompt -> they share a prompt object or the tracer attributes calls
-        by a name shared across replicas from state kept on a shared object; unattributed
-        calls -> the replica's tracer does not know its own (copied) prompts.
-        """
-        _, program = self._program()
-        clone = getattr(program, "clone", None)
-        if not callable(clone):
-            pytest.skip("the program has no clone(); parallel trials are not used")
-        programs = [program, self._replica(clone), self._replica(clone)]
-        signatures = self._signatures(program)
-        for seed, replica in enumerate(programs[1:], start=4):
-            replica.apply(tricky_state(current_state(program), signatures, seed=seed))
-        inputs = self._inputs()
-
-        def observe(p: int, i: int) -> tuple[Any, list[str]]:
-            prediction, trace = programs[p].run(inputs[i])
-            self._calls(programs[p], trace, f"of replica {p} on input {i}")
-            return prediction, sorted(repr((c.module, c.inputs, c.outputs)) for c in trace.calls)
-
-        jobs = [(p, i) for p in range(len(programs)) for i in range(len(inputs))]
-        alone = {job: observe(*job) for job in jobs}
-        with concurrent.futures.ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            together = list(pool.map(lambda job: observe(*job), jobs * 2))
-        for job, seen in zip(jobs * 2, together, strict=True):
-            if seen != alone[job]:
-                pytest.fail(
-                    f"replica {job[0]} on input {job[1]}: a concurrent run differs from the run "
-                    f"one by one:\nalone: {alone[job]}\nconcurrent: {seen}"
-                )
-
-    def test_clone_shares_no_prompt_with_original(self) -> None:
-        """A replica from ``clone()`` can take another state without touching the original.
-
-        Skipped when the program has no ``clone`` (trials then run one after another).
-        Troubleshooting: the original changes -> the replica shares template/prompt objects
-        with it; deep-copy them (keeping the model client shared is fine).
-        """
-        obj, program = self._program()
-        clone = getattr(program, "clone", None)
-        if not callable(clone):
-            pytest.skip("the program has no clone(); parallel trials are not used")
-        replica = self._replica(clone)
-        original = current_state(program)
-        before = self.snapshot(obj)
-        changed = tricky_state(original, self._signatures(program), seed=3)
-        replica.apply(changed)
-        if current_state(replica) != changed:
-            pytest.fail("the replica did not take the applied state")
-        if current_state(program) != original or self.snapshot(obj) != before:
-            pytest.fail("applying a state to the replica changed the original program")
-        if list(replica.modules) != list(program.modules):
-            pytest.fail("the replica has other module names than the original")
