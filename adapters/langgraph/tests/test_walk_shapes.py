@@ -1,0 +1,91 @@
+"""Node shapes the walk must see through: callable objects, class attributes, default arguments."""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph import END, START, MessagesState, StateGraph
+from lg_graphs import EchoChatModel
+from mipro_langgraph import LangGraphProgram
+
+LLM = EchoChatModel()
+
+
+class QState(TypedDict, total=False):
+    question: str
+    answer: str
+
+
+def _prompt(text: str) -> ChatPromptTemplate:
+    return ChatPromptTemplate.from_messages([("system", text), ("human", "{question}")])
+
+
+def _one_node(node: Any, state: Any = QState) -> Any:
+    builder = StateGraph(state)
+    builder.add_node("n", node)
+    builder.add_edge(START, "n")
+    builder.add_edge("n", END)
+    return builder.compile()
+
+
+def _modules_and_calls(graph: Any, inputs: dict[str, Any]) -> tuple[list[str], list[str]]:
+    program = LangGraphProgram(graph)
+    _, trace = program.run(inputs)
+    assert trace.unattributed_calls == 0
+    return list(program.modules), [c.module for c in trace]
+
+
+class Assistant:
+    """The LangGraph customer-support tutorial's node: a callable object holding its chain."""
+
+    def __init__(self, runnable: Any) -> None:
+        self.runnable = runnable
+
+    def __call__(
+        self, state: MessagesState, config: RunnableConfig | None = None
+    ) -> dict[str, Any]:
+        return {"messages": self.runnable.invoke(state)}
+
+
+def test_a_callable_object_node_is_walked_through_its_attributes() -> None:
+    prompt = ChatPromptTemplate.from_messages(
+        [("system", "You are a helpful support assistant."), ("placeholder", "{messages}")]
+    )
+    graph = _one_node(Assistant(prompt | LLM), MessagesState)
+    modules, calls = _modules_and_calls(graph, {"messages": [("user", "hi")]})
+    assert modules == ["n/runnable.steps[0]"]
+    assert calls == ["n/runnable.steps[0]"]
+
+
+class ClassPrompt:
+    prompt = _prompt("Class attribute prompt.")
+
+    def node(self, state: QState) -> dict[str, Any]:
+        return {"answer": (self.prompt | LLM | StrOutputParser()).invoke(state)}
+
+
+class SubClassPrompt(ClassPrompt):
+    pass
+
+
+def test_a_bound_methods_class_attributes_are_walked_bases_included() -> None:
+    modules, calls = _modules_and_calls(_one_node(ClassPrompt().node), {"question": "Q?"})
+    assert modules == calls == ["n/prompt"]
+    modules, _ = _modules_and_calls(_one_node(SubClassPrompt().node), {"question": "Q?"})
+    assert modules == ["n/prompt"]
+
+
+DEFAULT_CHAIN = _prompt("Default argument prompt.") | LLM | StrOutputParser()
+KW_CHAIN = _prompt("Keyword-only default prompt.") | LLM | StrOutputParser()
+
+
+def test_chains_passed_as_default_arguments_are_found() -> None:
+    def node(state: QState, chain: Any = DEFAULT_CHAIN, *, other: Any = KW_CHAIN) -> Any:
+        return {"answer": chain.invoke(state) + other.invoke(state)}
+
+    modules, calls = _modules_and_calls(_one_node(node), {"question": "Q?"})
+    assert modules == ["n/chain.steps[0]", "n/other.steps[0]"]
+    assert calls == modules
