@@ -246,15 +246,28 @@ class LangGraphProgram:
         trace = recorder.trace()
         if trace.unattributed_calls and not self._warned.is_set():
             self._warned.set()
-            warnings.warn(
-                f"{trace.unattributed_calls} LM call(s) in this graph belong to no discovered "
-                "prompt (e.g. a prompt built inside a node at call time, or an agent without a "
-                "system prompt); they cannot be optimized and are counted in "
-                "Trace.unattributed_calls",
-                UnattributedCallWarning,
-                stacklevel=2,
-            )
+            warnings.warn(self._unattributed_message(trace), UnattributedCallWarning, stacklevel=2)
         return self._prediction(output), trace
+
+    def _unattributed_message(self, trace: Trace) -> str:
+        ran = {call.module for call in trace}
+        idle = [name for name in self._modules if name not in ran]
+        hint = (
+            f" The prompt(s) {idle} were found but did not run as runnables in this run; if a "
+            "node renders them with format_messages()/format(), their instructions are still "
+            "optimized but the calls give no demos."
+            if idle
+            else ""
+        )
+        return (
+            f"{trace.unattributed_calls} LM call(s) in this graph could not be tied to a "
+            "discovered prompt (counted in Trace.unattributed_calls; no demos come from them). "
+            "A call is tied to a prompt that runs as a runnable before it: `prompt | llm`, or "
+            "`prompt.invoke(...)` then `llm.invoke(...)`. Not tied: messages rendered with "
+            "`prompt.format_messages(...)` / `prompt.format(...)` (use `prompt.invoke(...)`), "
+            "a prompt built inside a node at call time, or an agent without a system prompt."
+            f"{hint} See docs/langgraph.md, 'Not covered'."
+        )
 
     def _prediction(self, output: Any) -> Any:
         if self.output_key is None:

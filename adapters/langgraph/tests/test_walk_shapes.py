@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
+import pytest
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, MessagesState, StateGraph
 from lg_graphs import EchoChatModel
+from mipro_langchain import UnattributedCallWarning
 from mipro_langgraph import LangGraphProgram
 
 LLM = EchoChatModel()
@@ -89,3 +91,21 @@ def test_chains_passed_as_default_arguments_are_found() -> None:
     modules, calls = _modules_and_calls(_one_node(node), {"question": "Q?"})
     assert modules == ["n/chain.steps[0]", "n/other.steps[0]"]
     assert calls == modules
+
+
+FORMATTED = _prompt("Formatted prompt.")
+
+
+def test_format_messages_then_invoke_is_found_and_the_warning_says_why_it_is_unattributed() -> None:
+    def node(state: QState) -> dict[str, Any]:
+        messages = FORMATTED.format_messages(question=state["question"])
+        return {"answer": LLM.invoke(messages).content}
+
+    program = LangGraphProgram(_one_node(node))
+    assert list(program.modules) == ["n/FORMATTED"]
+    with pytest.warns(UnattributedCallWarning) as caught:
+        _, trace = program.run({"question": "Q?"})
+    assert trace.unattributed_calls == 1 and not trace.calls
+    message = str(caught[0].message)
+    assert "format_messages" in message and "['n/FORMATTED']" in message
+    assert "prompt.invoke(...)" in message
