@@ -7,7 +7,6 @@ from typing import Any, TypedDict
 import pytest
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
-from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, MessagesState, StateGraph
 from lg_graphs import EchoChatModel
 from mipro_langchain import UnattributedCallWarning
@@ -46,9 +45,7 @@ class Assistant:
     def __init__(self, runnable: Any) -> None:
         self.runnable = runnable
 
-    def __call__(
-        self, state: MessagesState, config: RunnableConfig | None = None
-    ) -> dict[str, Any]:
+    def __call__(self, state: MessagesState) -> dict[str, Any]:
         return {"messages": self.runnable.invoke(state)}
 
 
