@@ -163,9 +163,13 @@ class LangGraphProgram:
             reasons = "".join(f"; {r}" for r in self._walk.refused)
             raise NoPromptFoundError(
                 f"no prompt template found in this {type(graph).__name__}: mipro optimizes the "
-                "ChatPromptTemplate / PromptTemplate objects the graph's nodes run or refer to "
-                "(node runnables, and the closures, globals and instance attributes of node "
-                f"functions){reasons}"
+                "ChatPromptTemplate / PromptTemplate objects the graph's nodes run or refer to: "
+                "node runnables; the closures, default arguments, module globals and instance "
+                "or class attributes of node functions, bound methods and callable objects; "
+                "with the functional API, what an @entrypoint function and the @task functions "
+                "it names refer to the same way. A prompt created inside a function each time "
+                "it runs cannot be found: create it once outside (a module global, a closure "
+                f"variable or an attribute); see docs/langgraph.md{reasons}"
             )
         for name, module in self._modules.items():
             module.prompt.metadata = {**(module.prompt.metadata or {}), MODULE_KEY: name}

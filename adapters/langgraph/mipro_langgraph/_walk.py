@@ -14,6 +14,8 @@ What a node refers to:
   ``functools.partial`` arguments too;
 * a node that is a callable object (a user's class with ``__call__``): its attributes (the
   instance's and its class's) and its ``__call__`` method;
+* a callable wrapper of a function (``__wrapped__``, e.g. a functional-API ``@task``) found
+  among those references: the wrapped function;
 * a compiled subgraph (as a node, or called from a node's function) is walked with the node's
   name as a prefix.
 
@@ -85,6 +87,9 @@ def join(path: str, segment: str) -> str:
 
 def is_graph(obj: Any) -> bool:
     return isinstance(obj, Pregel)
+
+
+_FUNCTIONS = (types.FunctionType, types.MethodType, functools.partial)
 
 
 def _is_callable_node(obj: Any) -> bool:
@@ -206,6 +211,8 @@ def walk(graph: Any) -> GraphWalk:
             return
         elif isinstance(value, (types.FunctionType, types.MethodType, functools.partial)):
             visit_function(value, path, depth, level + 1)
+        elif callable(value) and isinstance(getattr(value, "__wrapped__", None), _FUNCTIONS):
+            visit_function(value.__wrapped__, path, depth, level + 1)  # e.g. a ``@task``
         elif isinstance(value, (list, tuple)) and level <= MAX_DEPTH:
             for i, item in enumerate(value):
                 if isinstance(item, (Runnable, BasePromptTemplate)):

@@ -7,9 +7,11 @@ from typing import Any, TypedDict
 import pytest
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.func import entrypoint, task
 from langgraph.graph import END, START, MessagesState, StateGraph
 from lg_graphs import EchoChatModel
-from mipro_langchain import UnattributedCallWarning
+from mipro_langchain import NoPromptFoundError, UnattributedCallWarning
 from mipro_langgraph import LangGraphProgram
 
 LLM = EchoChatModel()
@@ -106,3 +108,41 @@ def test_format_messages_then_invoke_is_found_and_the_warning_says_why_it_is_una
     message = str(caught[0].message)
     assert "format_messages" in message and "['n/FORMATTED']" in message
     assert "prompt.invoke(...)" in message
+
+
+ENTRY_CHAIN = _prompt("Entrypoint prompt.") | LLM | StrOutputParser()
+TASK_CHAIN = _prompt("Task prompt.") | LLM | StrOutputParser()
+
+
+@task
+def ask(question: str) -> str:
+    return TASK_CHAIN.invoke({"question": question})
+
+
+def test_functional_api_entrypoint_and_task_prompts_are_found_and_traced() -> None:
+    @entrypoint()
+    def direct(inputs: dict[str, Any]) -> str:
+        return ENTRY_CHAIN.invoke(inputs)
+
+    saver = InMemorySaver()
+
+    @entrypoint(checkpointer=saver)
+    def through_task(inputs: dict[str, Any]) -> str:
+        return ask(inputs["question"]).result()
+
+    modules, calls = _modules_and_calls(direct, {"question": "Q?"})
+    assert modules == calls == ["direct/ENTRY_CHAIN.steps[0]"]
+    modules, calls = _modules_and_calls(through_task, {"question": "Q?"})
+    assert modules == calls == ["through_task/TASK_CHAIN.steps[0]"]
+    assert not saver.storage
+
+
+def test_no_prompt_error_names_the_functional_api_and_the_fix() -> None:
+    @entrypoint()
+    def built_each_time(inputs: dict[str, Any]) -> str:
+        return (_prompt("Made per call.") | LLM | StrOutputParser()).invoke(inputs)
+
+    with pytest.raises(NoPromptFoundError) as caught:
+        LangGraphProgram(built_each_time)
+    assert "@entrypoint" in str(caught.value) and "@task" in str(caught.value)
+    assert "create it once outside" in str(caught.value)
