@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.memory import InMemorySaver
-from lg_graphs import EchoChatModel, build_rag_graph
+from langgraph.graph import START, StateGraph
+from lg_graphs import EchoChatModel, RagState, build_rag_graph
 from mipro_langgraph import LangGraphProgram
 from mipro_langgraph._program import evaluation_graph
 
@@ -71,3 +72,14 @@ def test_a_graph_that_cannot_be_copied_uses_the_users_saver_and_deletes_each_thr
     program = LangGraphProgram(graph)
     program.run({"question": "Who?"})
     assert len(stubborn.storage) == 1 and "left in _NoDelete" in caplog.text
+
+
+def test_a_subgraph_with_its_own_saver_is_not_written_to_either() -> None:
+    sub_saver, top_saver = InMemorySaver(), InMemorySaver()
+    subgraph = build_rag_graph(EchoChatModel(), search, sub_saver)
+    builder = StateGraph(RagState)
+    builder.add_node("inner", subgraph)
+    builder.add_edge(START, "inner")
+    program = LangGraphProgram(builder.compile(checkpointer=top_saver))
+    _, trace = program.run({"question": "Who?"})
+    assert len(trace) == 3 and not sub_saver.storage and not top_saver.storage
