@@ -13,6 +13,8 @@ from langchain_core.callbacks import BaseCallbackHandler, BaseCallbackManager
 from langchain_core.exceptions import OutputParserException
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.memory import InMemorySaver
 from mipro_langchain import (
     MODULE_KEY,
     LangChainLM,
@@ -39,6 +41,44 @@ def _with_callback(config: RunnableConfig, handler: BaseCallbackHandler) -> Runn
         manager.add_handler(handler, inherit=True)
         return {**config, "callbacks": manager}
     return {**config, "callbacks": [*(callbacks or []), handler]}
+
+
+def evaluation_graph(graph: Any) -> tuple[Any, Any]:
+    """The graph evaluation runs invoke, and the checkpointer they write to.
+
+    A graph with a checkpointer is run as a shallow copy (same nodes, so the same prompts) with a
+    private ``InMemorySaver``: evaluation runs never reach the user's saver (a SQLite or Postgres
+    database in production). When the graph cannot be copied, runs use the user's saver and each
+    run's thread is deleted afterwards, where the saver can delete threads.
+    """
+    saver = getattr(graph, "checkpointer", None)
+    if not isinstance(saver, BaseCheckpointSaver):
+        return graph, None
+    private = InMemorySaver()
+    try:
+        return graph.copy(update={"checkpointer": private}), private
+    except Exception as exc:  # a graph class whose copy() fails: keep the user's saver
+        logger.warning(
+            "could not give evaluation runs a private checkpointer (%s: %s); they use the "
+            "graph's %s and each run's thread is deleted after the run",
+            type(exc).__name__,
+            exc,
+            type(saver).__name__,
+        )
+        return graph, saver
+
+
+def _delete_thread(saver: Any, thread_id: str) -> None:
+    try:
+        saver.delete_thread(thread_id)
+    except Exception as exc:  # NotImplementedError, or an async-only saver: say so, go on
+        logger.warning(
+            "evaluation thread %s left in %s: %s: %s",
+            thread_id,
+            type(saver).__name__,
+            type(exc).__name__,
+            exc,
+        )
 
 
 def prediction_of(value: Any) -> Any:
@@ -86,7 +126,10 @@ class LangGraphProgram:
     invokes the graph on an example's inputs (its input state) and returns the final state, or
     ``state[output_key]`` with ``output_key`` (a message as its text, a list of messages as the
     last one's text). ``config``: a ``RunnableConfig`` for every run; when the graph has a
-    checkpointer, each run gets a thread id of its own so no state leaks between runs.
+    checkpointer, each run gets a thread id of its own (replacing any ``thread_id`` in
+    ``config``) so no state leaks between runs, and runs are checkpointed in a private
+    in-memory saver whose thread is deleted after the run: the user's saver is not written to.
+    A ``store`` (cross-thread memory) is not isolated.
     ``use_async``: force (``True``) or forbid (``False``) ``ainvoke``; by default it is used
     when a node is async-only.
 
@@ -107,6 +150,7 @@ class LangGraphProgram:
         self.output_key = output_key
         self.config: RunnableConfig = dict(config or {})  # type: ignore[assignment]
         self._walk: GraphWalk = walk(graph)
+        self._run_graph, self._saver = evaluation_graph(graph)
         self.use_async = self._walk.async_only if use_async is None else use_async
         for agent in self._walk.agents:
             agent.install_template()
@@ -119,9 +163,13 @@ class LangGraphProgram:
             reasons = "".join(f"; {r}" for r in self._walk.refused)
             raise NoPromptFoundError(
                 f"no prompt template found in this {type(graph).__name__}: mipro optimizes the "
-                "ChatPromptTemplate / PromptTemplate objects the graph's nodes run or refer to "
-                "(node runnables, and the closures, globals and instance attributes of node "
-                f"functions){reasons}"
+                "ChatPromptTemplate / PromptTemplate objects the graph's nodes run or refer to: "
+                "node runnables; the closures, default arguments, module globals and instance "
+                "or class attributes of node functions, bound methods and callable objects; "
+                "with the functional API, what an @entrypoint function and the @task functions "
+                "it names refer to the same way. A prompt created inside a function each time "
+                "it runs cannot be found: create it once outside (a module global, a closure "
+                f"variable or an attribute); see docs/langgraph.md{reasons}"
             )
         for name, module in self._modules.items():
             module.prompt.metadata = {**(module.prompt.metadata or {}), MODULE_KEY: name}
@@ -178,7 +226,7 @@ class LangGraphProgram:
 
     def _run_config(self, recorder: TraceRecorder) -> RunnableConfig:
         config = _with_callback(self.config, recorder)
-        if getattr(self.graph, "checkpointer", None):
+        if self._saver is not None:
             configurable = dict(config.get("configurable") or {})
             configurable["thread_id"] = f"mipro-{uuid.uuid4().hex}"  # no state across runs
             config = {**config, "configurable": configurable}
@@ -188,25 +236,42 @@ class LangGraphProgram:
         recorder = TraceRecorder(self._infos)
         config = self._run_config(recorder)
         value = dict(inputs)
+        graph = self._run_graph
         try:
             if self.use_async:
-                output = run_coroutine(lambda: self.graph.ainvoke(value, config))
+                output = run_coroutine(lambda: graph.ainvoke(value, config))
             else:
-                output = self.graph.invoke(value, config)
+                output = graph.invoke(value, config)
         except OutputParserException as exc:
             raise ParseError(f"an output parser in the graph rejected the answer: {exc}") from exc
+        finally:
+            if self._saver is not None:
+                _delete_thread(self._saver, config["configurable"]["thread_id"])
         trace = recorder.trace()
         if trace.unattributed_calls and not self._warned.is_set():
             self._warned.set()
-            warnings.warn(
-                f"{trace.unattributed_calls} LM call(s) in this graph belong to no discovered "
-                "prompt (e.g. a prompt built inside a node at call time, or an agent without a "
-                "system prompt); they cannot be optimized and are counted in "
-                "Trace.unattributed_calls",
-                UnattributedCallWarning,
-                stacklevel=2,
-            )
+            warnings.warn(self._unattributed_message(trace), UnattributedCallWarning, stacklevel=2)
         return self._prediction(output), trace
+
+    def _unattributed_message(self, trace: Trace) -> str:
+        ran = {call.module for call in trace}
+        idle = [name for name in self._modules if name not in ran]
+        hint = (
+            f" The prompt(s) {idle} were found but did not run as runnables in this run; if a "
+            "node renders them with format_messages()/format(), their instructions are still "
+            "optimized but the calls give no demos."
+            if idle
+            else ""
+        )
+        return (
+            f"{trace.unattributed_calls} LM call(s) in this graph could not be tied to a "
+            "discovered prompt (counted in Trace.unattributed_calls; no demos come from them). "
+            "A call is tied to a prompt that runs as a runnable before it: `prompt | llm`, or "
+            "`prompt.invoke(...)` then `llm.invoke(...)`. Not tied: messages rendered with "
+            "`prompt.format_messages(...)` / `prompt.format(...)` (use `prompt.invoke(...)`), "
+            "a prompt built inside a node at call time, or an agent without a system prompt."
+            f"{hint} See docs/langgraph.md, 'Not covered'."
+        )
 
     def _prediction(self, output: Any) -> Any:
         if self.output_key is None:

@@ -8,9 +8,14 @@ What a node refers to:
 
 * a node that is a runnable (``prompt | model``) is a root itself;
 * a node that is a function (LangGraph wraps it in a ``RunnableCallable``): the values of its
-  closure variables, the module globals its code names, and, for a bound method, the
-  attributes of its instance; functions found there are followed in turn (globals only of
-  functions outside LangChain / LangGraph), ``functools.partial`` arguments too;
+  closure variables, its default arguments, the module globals its code names, and, for a
+  bound method, the attributes of its instance and of its class (bases included); functions
+  found there are followed in turn (globals only of functions outside LangChain / LangGraph),
+  ``functools.partial`` arguments too;
+* a node that is a callable object (a user's class with ``__call__``): its attributes (the
+  instance's and its class's) and its ``__call__`` method;
+* a callable wrapper of a function (``__wrapped__``, e.g. a functional-API ``@task``) found
+  among those references: the wrapped function;
 * a compiled subgraph (as a node, or called from a node's function) is walked with the node's
   name as a prefix.
 
@@ -84,6 +89,9 @@ def is_graph(obj: Any) -> bool:
     return isinstance(obj, Pregel)
 
 
+_FUNCTIONS = (types.FunctionType, types.MethodType, functools.partial)
+
+
 def _is_callable_node(obj: Any) -> bool:
     """LangGraph's ``RunnableCallable`` (a node function), recognised by its attributes."""
     return (
@@ -103,13 +111,17 @@ def _named_refs(func: Any) -> Iterator[tuple[str, Any]]:
         yield from func.keywords.items()
         return
     if inspect.ismethod(func):
-        owner = func.__self__
-        yield from (vars(owner).items() if hasattr(owner, "__dict__") else ())
+        yield from _attributes(func.__self__)
         func = func.__func__
+    elif _is_callable_object(func):  # e.g. LangGraph's tutorial ``Assistant`` class
+        yield from _attributes(func)
+        yield "__call__", func.__call__
+        return
     func = inspect.unwrap(func) if callable(func) else func
     code = getattr(func, "__code__", None)
     if code is None:
         return
+    yield from _defaults(func, code)
     closure = getattr(func, "__closure__", None) or ()
     for name, cell in zip(code.co_freevars, closure, strict=False):
         try:
@@ -123,6 +135,35 @@ def _named_refs(func: Any) -> Iterator[tuple[str, Any]]:
     for name in _code_names(code):
         if name in globals_:
             yield name, globals_[name]
+
+
+def _is_callable_object(obj: Any) -> bool:
+    """An instance of a user's class with ``__call__`` (not a function, method or class)."""
+    return (
+        callable(obj)
+        and not isinstance(obj, (type, types.FunctionType, types.BuiltinFunctionType))
+        and _user_class(type(obj))
+    )
+
+
+def _user_class(cls: type) -> bool:
+    return cls.__module__.split(".")[0] not in _LIBRARIES
+
+
+def _attributes(owner: Any) -> Iterator[tuple[str, Any]]:
+    """An instance's attributes, then its class's (and bases') attributes, user classes only."""
+    yield from (vars(owner).items() if hasattr(owner, "__dict__") else ())
+    for cls in type(owner).__mro__:
+        if cls is not object and _user_class(cls):
+            yield from vars(cls).items()
+
+
+def _defaults(func: Any, code: types.CodeType) -> Iterator[tuple[str, Any]]:
+    """A function's default argument values, named by their parameters."""
+    defaults = getattr(func, "__defaults__", None) or ()
+    positional = code.co_varnames[: code.co_argcount]
+    yield from zip(positional[len(positional) - len(defaults) :], defaults, strict=False)
+    yield from (getattr(func, "__kwdefaults__", None) or {}).items()
 
 
 def _code_names(code: types.CodeType) -> list[str]:
@@ -170,6 +211,8 @@ def walk(graph: Any) -> GraphWalk:
             return
         elif isinstance(value, (types.FunctionType, types.MethodType, functools.partial)):
             visit_function(value, path, depth, level + 1)
+        elif callable(value) and isinstance(getattr(value, "__wrapped__", None), _FUNCTIONS):
+            visit_function(value.__wrapped__, path, depth, level + 1)  # e.g. a ``@task``
         elif isinstance(value, (list, tuple)) and level <= MAX_DEPTH:
             for i, item in enumerate(value):
                 if isinstance(item, (Runnable, BasePromptTemplate)):

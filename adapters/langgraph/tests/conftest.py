@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+# appended, not inserted first: the LangChain adapter's tests import their own
+# ``test_conformance``, which this directory's module of the same name must not shadow when
+# both directories are collected in one run (lg_graphs / lg_agent have unique names)
+sys.path.append(str(Path(__file__).parent))
 
 
 def _register_if_not_installed() -> None:
