@@ -275,9 +275,7 @@ from mipro_langchain.testing import LMChatModel
 
 model = LMChatModel(lm=SimulatedLM(seed=0))
 rewrite = ChatPromptTemplate.from_messages([("system", "Rewrite."), ("human", "{question}")])
-answer = ChatPromptTemplate.from_messages(
-    [("system", "Answer."), ("human", "{question} {rewritten}")]
-)
+answer = ChatPromptTemplate.from_messages([("system", "Answer."), ("human", "ANSWER_READS")])
 chain = (
     RunnablePassthrough.assign(rewritten=rewrite | model | StrOutputParser())
     | answer
@@ -287,21 +285,30 @@ chain = (
 """
 
 
+@pytest.mark.parametrize(
+    ("app", "reads"), [("assign_both", "{question} {rewritten}"), ("assign_only", "{rewritten}")]
+)
 def test_the_column_error_lists_only_external_inputs(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    app: str,
+    reads: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Also when the answer prompt reads only the computed value (the chain's input schema is
+    then empty)."""
     pytest.importorskip("langchain_core", reason="the user's app is a LangChain chain")
     from mipro_core.cli import main
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
-    (tmp_path / "assignapp.py").write_text(ASSIGN_APP)
+    (tmp_path / f"{app}.py").write_text(ASSIGN_APP.replace("ANSWER_READS", reads))
     (tmp_path / "metrics.py").write_text("def exact(example, prediction):\n    return 1.0\n")
     (tmp_path / "train.jsonl").write_text('{"q": "x", "answer": "y"}\n' * 8)
     status = main(
         [
             "optimize",
-            "assignapp:chain",
+            f"{app}:chain",
             "--train",
             "train.jsonl",
             "--metric",
