@@ -353,6 +353,32 @@ def test_the_starred_candidate_is_explained_by_its_own_table(tmp_path: Path) -> 
     assert "of the module&#x27;s" in html or "of the module's" in html
 
 
+def test_a_run_of_full_evaluations_only_has_candidate_tables_and_credit(tmp_path: Path) -> None:
+    """The README quick start: the minibatch covers the validation set, so every trial is a
+    full evaluation; the report still shows per-candidate tables, and the summary's credit is
+    measured over the full evaluations instead of reading 0%."""
+    from mipro_core._report import write_report
+
+    result = mc.optimize(
+        toy_program(ToyLM(), stages=2),
+        TRAIN,
+        toy_metric,
+        valset=VAL,
+        max_trials=8,
+        minibatch_size=len(VAL),
+        progress=False,
+    )
+    assert result.trials and all(t.kind == "full" for t in result.trials)
+    (page,) = write_report(result, tmp_path / "r.html")
+    html = page.read_text()
+    assert "Instruction candidates tried" in html and "Demo" in html
+    assert "full-evaluation scores (the run had no minibatch trials)" in html
+    summary = result.summary()
+    assert "of score variance (over the full evaluations)" in summary
+    shares = [(c.instruction_share, c.demos_share) for c in result.credit]
+    assert any(share > 0 for pair in shares for share in pair)
+
+
 def test_the_proposal_log_counts_candidates_per_module_with_the_original(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from .._result import Trial
+from .._result import Trial, credit_trials
 from .._types import Demo
 from .._version import __version__
 from ._data import ChoiceScore, ModuleReport, ReportData, Section
@@ -169,8 +169,8 @@ def _credit(data: ReportData, figures: Figures) -> str:
         _figure(
             figures,
             "credit",
-            "How much of the variation in minibatch scores each module's instruction and "
-            "demo-set choices explain (eta squared). A high share means the module's prompt "
+            f"How much of the variation in {_credit_scores(data)} each module's instruction "
+            "and demo-set choices explain (eta squared). A high share means the module's prompt "
             "choice mattered; near zero means its choices did not move the score.",
         )
         if "credit" in figures.png
@@ -178,6 +178,13 @@ def _credit(data: ReportData, figures: Figures) -> str:
     )
     table = _table(("module", "instruction choice", "demo-set choice"), rows, numeric=(1, 2))
     return f'<section id="credit"><h2>Per-module credit</h2>{figure}{table}</section>'
+
+
+def _credit_scores(data: ReportData) -> str:
+    basis, _ = credit_trials(data.trials)
+    if basis == "minibatch":
+        return "minibatch scores"
+    return "full-evaluation scores (the run had no minibatch trials)"
 
 
 def _choice_table(title: str, means: Sequence[ChoiceScore], chosen: int | None) -> str:
