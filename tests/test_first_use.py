@@ -395,6 +395,39 @@ def test_the_proposal_log_counts_candidates_per_module_with_the_original(
     assert "up to 4 candidates per module, the original included" in caplog.text
 
 
+def test_the_repair_rounds_candidate_is_counted_and_labelled(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The log says "up to 4 candidates per module"; the repair round adds a fifth, which the
+    log announces and the report counts and labels."""
+    from mipro_core._report import write_report
+
+    journal = tmp_path / "run.sqlite"
+    with caplog.at_level("INFO", logger="mipro_core"):
+        result = mc.optimize(
+            toy_program(ToyLM()),
+            TRAIN,
+            toy_metric,
+            valset=VAL,
+            max_trials=15,
+            minibatch_size=15,
+            num_candidates=4,
+            seed=3,
+            journal=journal,
+            progress=False,
+        )
+    assert "up to 4 candidates per module, the original included" in caplog.text
+    assert "repair round: 1 instruction(s) written from failing examples" in caplog.text
+    assert len(result.instruction_candidates["s0"]) == 5
+    (page,) = write_report(journal, tmp_path / "r.html")
+    html = page.read_text()
+    assert (
+        "of the module's 5: 4 before the repair round, the original #0 included, "
+        "+ 1 from the repair round)" in html.replace("&#x27;", "'")
+    )
+    assert "#4 (repair round)" in html
+
+
 # --- 8. a rewritten instruction is shown side by side, a small edit as a diff ----------------
 
 

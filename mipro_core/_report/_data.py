@@ -58,6 +58,8 @@ class ModuleReport:
     instruction_means: tuple[ChoiceScore, ...] = ()
     demo_means: tuple[ChoiceScore, ...] = ()
     searched: bool = True
+    repair_index: int | None = None
+    """The instruction candidate the repair round wrote (``None``: none, or not recorded)."""
 
     @property
     def changed(self) -> bool | None:
