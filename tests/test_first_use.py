@@ -303,7 +303,10 @@ def test_the_column_error_lists_only_external_inputs(
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     (tmp_path / f"{app}.py").write_text(ASSIGN_APP.replace("ANSWER_READS", reads))
-    (tmp_path / "metrics.py").write_text("def exact(example, prediction):\n    return 1.0\n")
+    # a module name of its own: a cached `metrics` module would leak into other CLI tests
+    (tmp_path / "first_use_metrics.py").write_text(
+        "def exact(example, prediction):\n    return 1.0\n"
+    )
     (tmp_path / "train.jsonl").write_text('{"q": "x", "answer": "y"}\n' * 8)
     status = main(
         [
@@ -312,7 +315,7 @@ def test_the_column_error_lists_only_external_inputs(
             "--train",
             "train.jsonl",
             "--metric",
-            "metrics:exact",
+            "first_use_metrics:exact",
             "--dry-run",
         ]
     )
@@ -426,6 +429,40 @@ def test_the_repair_rounds_candidate_is_counted_and_labelled(
         "+ 1 from the repair round)" in html.replace("&#x27;", "'")
     )
     assert "#4 (repair round)" in html
+
+
+def test_the_summary_and_the_progress_bar_count_like_the_report() -> None:
+    """The summary splits its trial count as the report does, and the bar's last LM-call count
+    (after the final full evaluation) is the summary's."""
+    ticks: list[tuple[int, int]] = []
+
+    class Recorder:
+        def stage(self, text: str) -> None:
+            pass
+
+        def trials(self, done: int, total: int, best: float | None, lm_calls: int) -> None:
+            ticks.append((done, lm_calls))
+
+        def close(self) -> None:
+            pass
+
+    result = mc.optimize(
+        toy_program(ToyLM(), stages=2),
+        TRAIN,
+        toy_metric,
+        valset=VAL,
+        max_trials=10,
+        minibatch_size=10,
+        progress=Recorder(),
+    )
+    minibatches = sum(1 for t in result.trials if t.kind == "minibatch")
+    fulls = len(result.trials) - minibatches
+    assert minibatches == 10 and fulls >= 2
+    assert (
+        f"trials: {len(result.trials)} ({minibatches} minibatch, {fulls} full evaluations)"
+        in result.summary()
+    )
+    assert ticks[-1] == (10, result.lm_calls)
 
 
 # --- 8. a rewritten instruction is shown side by side, a small edit as a diff ----------------
