@@ -72,7 +72,9 @@ def run_demo(args: argparse.Namespace) -> int:
 
     def remember() -> None:
         if journal is not None:
-            meta = {"task": args.task, "latency": args.latency, "artifact": args.output}
+            # absolute: a resume from another folder writes where this run said, or refuses
+            artifact = str(Path(args.output).resolve())
+            meta = {"task": args.task, "latency": args.latency, "artifact": artifact}
             write_journal_meta(journal, {DEMO_META: meta})
 
     try:

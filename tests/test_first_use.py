@@ -487,3 +487,36 @@ def test_a_mostly_rewritten_instruction_is_shown_side_by_side() -> None:
     assert 'class="side"' in rewritten and "<del>" not in rewritten
     edited = page("Answer the question briefly.", "Answer the question very briefly.")
     assert "<ins>very" in edited and 'class="side"' not in edited
+
+
+# --- 9. resume: documented --threads, and the demo's artifact where the run said -------------
+
+
+def test_resume_help_explains_threads(capsys: pytest.CaptureFixture[str]) -> None:
+    from mipro_core.cli import main
+
+    assert main(["resume", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--threads N parallel program runs" in text
+
+
+def test_a_demo_resumed_from_another_folder_does_not_write_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mipro_core.cli import main
+
+    run_dir, other = tmp_path / "run", tmp_path / "other"
+    run_dir.mkdir()
+    other.mkdir()
+    monkeypatch.chdir(run_dir)
+    args = ["demo", "--output", "demo.json", "--journal", "demo.sqlite", "--threads", "2"]
+    assert main(args) == 0
+    (run_dir / "demo.json").unlink()
+    monkeypatch.chdir(other)
+    # the recorded path is absolute: from elsewhere it is outside the current directory
+    assert main(["resume", str(run_dir / "demo.sqlite")]) == 1
+    assert "pass --out FILE" in capsys.readouterr().err
+    assert not (other / "demo.json").exists()
+    monkeypatch.chdir(run_dir)
+    assert main(["resume", "demo.sqlite"]) == 0
+    assert (run_dir / "demo.json").is_file()
