@@ -82,10 +82,15 @@ class SearchLoop:
         them, until one is refused or all ran; returns why they ended."""
         search, proposer = self.ctx.settings.search, self.ctx.settings.proposer
         space = self.space
-        self.ctx.progress.stage(
-            f"searching {len(space.variables)} variables ({space.size()} configurations): "
+        each = (
             f"{self.total} trials on minibatches of {self.minibatch}, full evaluation every "
             f"{search.full_eval_every} trials"
+            if self.use_minibatch
+            else f"{self.total} trials, each a full evaluation (the minibatch covers the "
+            f"{len(self.ctx.valset)} validation examples)"
+        )
+        self.ctx.progress.stage(
+            f"searching {len(space.variables)} variables ({space.size()} configurations): {each}"
         )
         done, idle = 0, 0  # idle: trials in a row answered entirely from the cache
         next_full, next_round = search.full_eval_every, proposer.meta_round_every
