@@ -130,7 +130,9 @@ def summary_lines(
         f"  validation score  baseline {_score(result.baseline_score)} -> "
         f"best {_score(result.best_score)} ({gain_text}{val})",
         f"  LM calls          {spend}",
-        f"  trials            {len(result.trials)}",
+        f"  trials            {len(result.trials)} "
+        f"({sum(t.kind == 'minibatch' for t in result.trials)} minibatch, "
+        f"{sum(t.kind == 'full' for t in result.trials)} full evaluations)",
         f"  time              {result.seconds:.1f}s",
         "",
     ]

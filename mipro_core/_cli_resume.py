@@ -81,7 +81,14 @@ def configure_resume(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="resume even if the program, data or metric differ from the journal's fingerprint",
     )
-    parser.add_argument("--threads", type=positive_int, default=None, metavar="N")
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="parallel program runs, each making its stages' LM calls in turn "
+        "(default: the number the run recorded)",
+    )
 
 
 def run_resume(args: argparse.Namespace) -> int:

@@ -72,7 +72,9 @@ def run_demo(args: argparse.Namespace) -> int:
 
     def remember() -> None:
         if journal is not None:
-            meta = {"task": args.task, "latency": args.latency, "artifact": args.output}
+            # absolute: a resume from another folder writes where this run said, or refuses
+            artifact = str(Path(args.output).resolve())
+            meta = {"task": args.task, "latency": args.latency, "artifact": artifact}
             write_journal_meta(journal, {DEMO_META: meta})
 
     try:
@@ -100,7 +102,9 @@ def run_demo(args: argparse.Namespace) -> int:
     out(f"validation score: {result.baseline_score:.3f} -> {result.best_score:.3f}")
     out(
         f"LM calls: {result.lm_calls} (task {result.task_lm_calls}, "
-        f"proposer {result.proposer_lm_calls}); trials: {len(result.trials)}; "
+        f"proposer {result.proposer_lm_calls}); trials: {len(result.trials)} "
+        f"({sum(t.kind == 'minibatch' for t in result.trials)} minibatch, "
+        f"{sum(t.kind == 'full' for t in result.trials)} full evaluations); "
         f"wall time: {time.monotonic() - started:.1f}s"
     )
     out()

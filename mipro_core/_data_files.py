@@ -105,9 +105,10 @@ def program_fields(program: Program) -> ProgramFields:
             )
         )
         # a hint of what the program takes from outside (a LangChain chain's input schema):
-        # fields computed inside the program (an ``assign``'s ``rewritten``) are no inputs
+        # fields computed inside the program (an ``assign``'s ``rewritten``) are no inputs;
+        # an empty hint says nothing
         external = getattr(program, "external_inputs", None)
-        if isinstance(external, Sequence) and not isinstance(external, str):
+        if isinstance(external, Sequence) and not isinstance(external, str) and external:
             outside = tuple(field for field in inputs if field in external)
             inputs = outside or inputs
     outputs = tuple(modules[-1].signature.outputs) if modules else ()

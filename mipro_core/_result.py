@@ -212,17 +212,22 @@ class OptimizationResult:
         lines = [
             f"strategy: {self.strategy}  seed: {self.seed}  stopped: {self.stopped_reason}",
             f"validation score: baseline {self.baseline_score:.3f} -> best {self.best_score:.3f}",
-            f"trials: {len(self.trials)}  LM calls: {self.lm_calls} "
+            f"trials: {len(self.trials)} ({_trial_kinds(self.trials)})  LM calls: {self.lm_calls} "
             f"(task {self.task_lm_calls}, proposer {self.proposer_lm_calls})  "
             f"tokens: ~{self.prompt_tokens + self.completion_tokens}  time: {self.seconds:.1f}s"
             + ("" if self.cost is None else f"  cost: {self.cost:.4f}"),
         ]
+        basis, measured = credit_trials(self.trials)
         for credit in self.credit:
             lines.append(f"module {credit.module}:")
-            lines.append(
-                f"  credit: instruction {credit.instruction_share:.0%}, "
-                f"demos {credit.demos_share:.0%} of score variance"
-            )
+            if len(measured) < 2:
+                lines.append("  credit: not measured (fewer than two scored trials)")
+            else:
+                lines.append(
+                    f"  credit: instruction {credit.instruction_share:.0%}, "
+                    f"demos {credit.demos_share:.0%} of score variance"
+                    + ("" if basis == "minibatch" else " (over the full evaluations)")
+                )
             if credit.best_instruction != credit.original_instruction:
                 lines.append(f"  original instruction: {_short(credit.original_instruction)}")
                 lines.append(f"  winning instruction:  {_short(credit.best_instruction)}")
@@ -230,6 +235,12 @@ class OptimizationResult:
                 lines.append("  instruction: unchanged")
             lines.append(f"  demos: {credit.best_demos} (demo set #{credit.demo_set_index})")
         return "\n".join(lines)
+
+
+def _trial_kinds(trials: Sequence[Trial]) -> str:
+    """``20 minibatch, 5 full evaluations``, as the report counts them."""
+    minibatches = sum(1 for t in trials if t.kind == "minibatch")
+    return f"{minibatches} minibatch, {len(trials) - minibatches} full evaluations"
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -259,18 +270,30 @@ def eta_squared(values: Sequence[float], groups: Sequence[int]) -> float:
     return between / total
 
 
+def credit_trials(trials: Sequence[Trial]) -> tuple[str, list[Trial]]:
+    """The trials credit is measured on, and their kind: the scored minibatch trials, or the
+    complete full evaluations when the run had no minibatch trials (every trial a full
+    evaluation, as when the minibatch covers the validation set)."""
+    scored = [t for t in trials if t.kind == "minibatch" and t.score is not None]
+    if scored:
+        return "minibatch", scored
+    full = [t for t in trials if t.kind == "full" and t.complete and t.score is not None]
+    return "full", full
+
+
 def module_credit(trials: Sequence[Trial], module: str) -> tuple[float, float]:
-    """Shares of the minibatch-score variance explained by ``module``'s instruction and by its
-    demo-set choices (eta squared over the scored minibatch trials).
+    """Shares of the score variance explained by ``module``'s instruction and by its demo-set
+    choices (eta squared over the scored minibatch trials, or over the full evaluations when
+    there are no minibatch trials; see :func:`credit_trials`).
 
     Args:
-        trials: the run's trials, in any order (full evaluations are ignored).
+        trials: the run's trials, in any order.
         module: the module's name.
 
     Returns:
         ``(instruction_share, demos_share)``, each in [0, 1]; 0.0 with fewer than two trials.
     """
-    scored = [t for t in trials if t.kind == "minibatch" and t.score is not None]
+    _, scored = credit_trials(trials)
     values = [float(t.score) for t in scored if t.score is not None]
     instruction, demos = VariableKey.instruction(module), VariableKey.demos(module)
     return (

@@ -55,6 +55,7 @@ class SearchLoop:
         self.full_eval_runs = len(ctx.valset) - self.minibatch
         self.meta = ctx.settings.proposer.meta_optimize and rounds is not None
         self.repair = ctx.settings.repairs and rounds is not None and self.use_minibatch
+        self.done = 0  # trials run so far
 
     def run(self) -> StopReason:
         """Run the trials; the one place that decides why the search stopped.
@@ -68,6 +69,7 @@ class SearchLoop:
             reason = self._trials()
             if self.use_minibatch and reason in _FULL_EVAL_AFTER:
                 self._full_eval_best()  # the last trials' best gets its full evaluation
+                self._tick()  # the bar's last count is the run's total, as in the summary
             return reason
         except BudgetExhaustedError:
             return self.stop.budget_reason()
@@ -80,10 +82,15 @@ class SearchLoop:
         them, until one is refused or all ran; returns why they ended."""
         search, proposer = self.ctx.settings.search, self.ctx.settings.proposer
         space = self.space
-        self.ctx.progress.stage(
-            f"searching {len(space.variables)} variables ({space.size()} configurations): "
+        each = (
             f"{self.total} trials on minibatches of {self.minibatch}, full evaluation every "
             f"{search.full_eval_every} trials"
+            if self.use_minibatch
+            else f"{self.total} trials, each a full evaluation (the minibatch covers the "
+            f"{len(self.ctx.valset)} validation examples)"
+        )
+        self.ctx.progress.stage(
+            f"searching {len(space.variables)} variables ({space.size()} configurations): {each}"
         )
         done, idle = 0, 0  # idle: trials in a row answered entirely from the cache
         next_full, next_round = search.full_eval_every, proposer.meta_round_every
@@ -121,10 +128,15 @@ class SearchLoop:
             if self.meta and done >= next_round and done < self.total:
                 next_round += proposer.meta_round_every
                 self._round(meta=True)
-            self.ctx.progress.trials(
-                done, self.total, self.ledger.best_full_score(), self.ledger.budget.used
-            )
+            self.done = done
+            if done < self.total or not self.use_minibatch:
+                self._tick()  # the last one comes after the final full evaluation (run)
         return StopReason.COMPLETED
+
+    def _tick(self) -> None:
+        self.ctx.progress.trials(
+            self.done, self.total, self.ledger.best_full_score(), self.ledger.budget.used
+        )
 
     # The ask and score steps are the seam for parallel trials: asking k configurations with
     # pending ones (a constant liar) and scoring them concurrently on cloned programs.

@@ -140,10 +140,14 @@ class Rounds:
             if text and text not in instructions[name]:
                 instructions[name] = (*instructions[name], text)
                 best[str(VariableKey.instruction(name))] = index
+                ctx.memo.put("repair", name, index)  # the report labels this candidate
                 added += 1
         if not added:
             return space, []
-        logger.info("repair round: %d instruction(s) written from failing examples", added)
+        ctx.progress.stage(
+            f"repair round: {added} instruction(s) written from failing examples, one more "
+            "candidate for each module that had failures"
+        )
         grown = self._grown(space, instructions)
         return grown, [grown.full_params(best)]
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import attrs
 
-from .._result import OptimizationResult, Trial
+from .._result import OptimizationResult, Trial, credit_trials
 from .._types import Demo
 from .._variables import VariableKey
 from .._version import __version__
@@ -58,6 +58,8 @@ class ModuleReport:
     instruction_means: tuple[ChoiceScore, ...] = ()
     demo_means: tuple[ChoiceScore, ...] = ()
     searched: bool = True
+    repair_index: int | None = None
+    """The instruction candidate the repair round wrote (``None``: none, or not recorded)."""
 
     @property
     def changed(self) -> bool | None:
@@ -101,8 +103,8 @@ class ReportData:
 
     @property
     def has_credit(self) -> bool:
-        minibatches = any(t.kind == "minibatch" and t.score is not None for t in self.trials)
-        return minibatches and any(
+        measured = len(credit_trials(self.trials)[1]) >= 2
+        return measured and any(
             m.instruction_share is not None or m.demos_share is not None for m in self.modules
         )
 
@@ -117,7 +119,8 @@ def _scored_minibatches(trials: Iterable[Trial]) -> list[Trial]:
 def choice_means(trials: Sequence[Trial], variable: str) -> tuple[ChoiceScore, ...]:
     """Per candidate index of ``variable`` (e.g. ``"answer.demos"``): the mean minibatch score,
     the number of minibatch trials, and the best full-evaluation score of a configuration
-    holding it (a configuration without the variable holds candidate 0)."""
+    holding it (a configuration without the variable holds candidate 0). A run whose trials
+    are all full evaluations has rows too, without minibatch means."""
     by_index: dict[int, list[float]] = {}
     for trial in _scored_minibatches(trials):
         if variable in trial.params and trial.score is not None:
@@ -127,7 +130,7 @@ def choice_means(trials: Sequence[Trial], variable: str) -> tuple[ChoiceScore, .
         if trial.kind == "full" and trial.complete and trial.score is not None:
             index = int(trial.params.get(variable, 0))
             full[index] = max(full.get(index, float("-inf")), float(trial.score))
-    if not by_index:
+    if not by_index and not full:
         return ()
     return tuple(
         ChoiceScore(

@@ -84,6 +84,13 @@ def _demo_sets(value: Any, path: Path) -> dict[str, list[tuple[Demo, ...]]]:
         raise JournalError(f"journal {path} has an invalid demo set record ({exc})") from exc
 
 
+def _repair_index(value: Any, pool: list[str] | None) -> int | None:
+    """The repair round's candidate, when recorded and within the pool (else unlabelled)."""
+    if isinstance(value, int) and not isinstance(value, bool) and pool and 0 < value < len(pool):
+        return value
+    return None
+
+
 def _pick(pool: list[Any], index: int, path: Path, what: str) -> Any:
     if not 0 <= index < len(pool):
         raise JournalError(f"journal {path}: a trial chose {what} #{index}, which is not recorded")
@@ -92,7 +99,7 @@ def _pick(pool: list[Any], index: int, path: Path, what: str) -> Any:
 
 def _from_journal(path: Path) -> ReportData:
     with open_read_only(path) as db:
-        content = read_contents(db, path)
+        content = read_contents(db, path, ("trial", "space", "usage", "repair"))
     config = content.config
     trials = content.trials()
     instructions = _instructions(content.record("space", "instructions"), path)
@@ -136,6 +143,7 @@ def _from_journal(path: Path) -> ReportData:
                 instruction_means=choice_means(trials, i_var),
                 demo_means=choice_means(trials, d_var),
                 searched=searched,
+                repair_index=_repair_index(content.record("repair", name), pool),
             )
         )
     if trials and best is not None and best == baseline and not best_params:

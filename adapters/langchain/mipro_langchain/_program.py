@@ -385,14 +385,20 @@ class LangChainProgram:
 
     @property
     def external_inputs(self) -> tuple[str, ...] | None:
-        """The keys the chain's input schema names (``None`` when it names none): what a run
-        takes from outside, as opposed to values computed inside the chain (an ``assign``)."""
+        """What a run takes from outside (``None`` when unknown): the keys of the chain's input
+        schema, or, when the schema names none, the prompts' variables; without the values
+        computed inside the chain (an ``assign``'s or a ``RunnableParallel``'s keys)."""
+        produced = self._discovery.produced
         try:
             schema = self.runnable.get_input_jsonschema()
         except Exception:  # a custom runnable without a usable schema
-            return None
+            schema = {}
         properties = schema.get("properties") if isinstance(schema, dict) else None
-        return tuple(str(k) for k in properties) if isinstance(properties, dict) else None
+        names = list(properties) if isinstance(properties, dict) else []
+        if not names:  # an empty schema says nothing (a chain that starts with an ``assign``)
+            names = [f for m in self._modules.values() for f in m.signature.inputs]
+        outside = tuple(dict.fromkeys(str(k) for k in names if str(k) not in produced))
+        return outside or None
 
     def default_lm(self) -> LangChainLM | None:
         """The chain's own model as an ``LM`` when the chain has exactly one model."""
