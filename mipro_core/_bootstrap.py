@@ -17,7 +17,8 @@ import attrs
 import numpy as np
 
 from ._errors import InvalidInputError
-from ._evaluate import EvalJob, Evaluator
+from ._eval_records import EvalJob
+from ._evaluate import Evaluator
 from ._protocols import Module
 from ._types import Demo, Example, ProgramState, Signature, Trace, stable_hash
 

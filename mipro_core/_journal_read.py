@@ -1,6 +1,6 @@
 """Reading a journal: its format, the checksum of every row, and the one reader of its records
 (:func:`read_contents`) that :meth:`Journal.read <mipro_core.Journal.read>` (resume, the CLI)
-and the report use, with the one trial parser (:func:`trial_from_dict`).
+and the report use; it parses trials with :meth:`Trial.from_dict <mipro_core.Trial.from_dict>`.
 
 A journal is data: every value read is checked (its checksum, then its shape), and anything
 unexpected raises :class:`~mipro_core.JournalError` naming the file and the record.
@@ -32,7 +32,6 @@ __all__ = [
     "checksum",
     "open_read_only",
     "read_contents",
-    "trial_from_dict",
     "verify_table",
 ]
 
@@ -105,67 +104,6 @@ def verify_table(db: sqlite3.Connection, path: object, table: str) -> None:
             raise checksum_error(path, name, kind, key)
 
 
-def trial_from_dict(data: Any) -> Trial:
-    """A :class:`~mipro_core.Trial` from its :meth:`~mipro_core.Trial.to_dict` form, checked.
-
-    Args:
-        data: a decoded JSON value (untrusted).
-
-    Returns:
-        The trial.
-
-    Raises:
-        KeyError: a required field is missing.
-        TypeError: a field has the wrong type.
-        ValueError: a field has an impossible value (e.g. an unknown kind).
-    """
-    if not isinstance(data, dict):
-        raise TypeError("not an object")
-    params = data["params"]
-    if not isinstance(params, dict) or not all(
-        isinstance(k, str) and type(v) is int for k, v in params.items()
-    ):
-        raise TypeError("params must map variable names to integers")
-    kind = data["kind"]
-    if kind not in ("minibatch", "full"):
-        raise ValueError(f"unknown kind {kind!r}")
-    score = data["score"]
-    if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))):
-        raise TypeError("score must be a number or null")
-    ids = data["example_ids"]
-    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-        raise TypeError("example_ids must be a list of strings")
-    return Trial(
-        number=_int(data["number"]),
-        kind=kind,
-        params=dict(params),
-        score=None if score is None else float(score),
-        example_ids=tuple(ids),
-        errors=_int(data.get("errors", 0)),
-        malformed=_int(data.get("malformed", 0)),
-        lm_calls=_int(data.get("lm_calls", 0)),
-        seconds=float(data.get("seconds", 0.0)),
-        complete=bool(data.get("complete", True)),
-        best_score=_optional_float(data.get("best_score")),
-        total_lm_calls=_int(data.get("total_lm_calls", 0)),
-        elapsed=float(_optional_float(data.get("elapsed")) or 0.0),
-    )
-
-
-def _optional_float(value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"expected a number, got {value!r}")
-    return float(value)
-
-
-def _int(value: Any) -> int:
-    if type(value) is not int:
-        raise TypeError(f"expected an integer, got {value!r}")
-    return value
-
-
 def _frozen(value: Mapping[Any, Any]) -> Mapping[Any, Any]:
     return MappingProxyType(dict(value))
 
@@ -201,7 +139,7 @@ class JournalContents:
             if kind != "trial":
                 continue
             try:
-                trials.append(trial_from_dict(value))
+                trials.append(Trial.from_dict(value))
             except (KeyError, TypeError, ValueError) as exc:
                 raise JournalError(
                     f"journal {self.path} has an invalid trial record {key!r}: {exc}"

@@ -62,6 +62,54 @@ class Trial:
             "elapsed": round(self.elapsed, 6),
         }
 
+    @classmethod
+    def from_dict(cls, data: Any) -> Trial:
+        """A trial from its :meth:`to_dict` form (as a journal stores it), checked: the inverse of
+        :meth:`to_dict`, for untrusted data (a journal is read through it).
+
+        Args:
+            data: a decoded JSON value (untrusted).
+
+        Returns:
+            The trial.
+
+        Raises:
+            KeyError: a required field is missing.
+            TypeError: a field has the wrong type.
+            ValueError: a field has an impossible value (e.g. an unknown kind).
+        """
+        if not isinstance(data, dict):
+            raise TypeError("not an object")
+        params = data["params"]
+        if not isinstance(params, dict) or not all(
+            isinstance(k, str) and type(v) is int for k, v in params.items()
+        ):
+            raise TypeError("params must map variable names to integers")
+        kind = data["kind"]
+        if kind not in ("minibatch", "full"):
+            raise ValueError(f"unknown kind {kind!r}")
+        score = data["score"]
+        if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))):
+            raise TypeError("score must be a number or null")
+        ids = data["example_ids"]
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise TypeError("example_ids must be a list of strings")
+        return cls(
+            number=_int(data["number"]),
+            kind=kind,
+            params=dict(params),
+            score=None if score is None else float(score),
+            example_ids=tuple(ids),
+            errors=_int(data.get("errors", 0)),
+            malformed=_int(data.get("malformed", 0)),
+            lm_calls=_int(data.get("lm_calls", 0)),
+            seconds=float(data.get("seconds", 0.0)),
+            complete=bool(data.get("complete", True)),
+            best_score=_optional_float(data.get("best_score")),
+            total_lm_calls=_int(data.get("total_lm_calls", 0)),
+            elapsed=float(_optional_float(data.get("elapsed")) or 0.0),
+        )
+
     def log_entry(self) -> tuple[Any, ...]:
         """The reproducible part of the trial (everything but timing)."""
         return (
@@ -74,6 +122,20 @@ class Trial:
             self.malformed,
             self.complete,
         )
+
+
+def _optional_float(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected a number, got {value!r}")
+    return float(value)
+
+
+def _int(value: Any) -> int:
+    if type(value) is not int:
+        raise TypeError(f"expected an integer, got {value!r}")
+    return value
 
 
 @attrs.frozen

@@ -1,4 +1,4 @@
-"""The one journal reader: ``Journal.read()`` and ``trial_from_dict``, used by resume, the CLI
+"""The one journal reader: ``Journal.read()`` and ``Trial.from_dict``, used by resume, the CLI
 and the report (which therefore verifies checksums too)."""
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 import mipro_core
 from mipro_core import Journal, JournalError, Trial
-from mipro_core._journal_read import trial_from_dict
 from mipro_core._report import load_report_data
 from mipro_core.testing import SimulatedLM, load_task
 
@@ -113,7 +112,7 @@ def test_trial_from_dict_inverts_to_dict(
         best_score=best,
         total_lm_calls=counts[3],
     )
-    assert trial_from_dict(trial.to_dict()) == trial
+    assert Trial.from_dict(trial.to_dict()) == trial
 
 
 @pytest.mark.parametrize(
@@ -128,4 +127,4 @@ def test_trial_from_dict_inverts_to_dict(
 )
 def test_trial_from_dict_names_what_is_wrong(change: dict[str, object], problem: str) -> None:
     with pytest.raises((TypeError, ValueError), match=problem):
-        trial_from_dict({**TRIAL.to_dict(), **change})
+        Trial.from_dict({**TRIAL.to_dict(), **change})

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import attrs
 import numpy as np
 
-from .._evaluate import CallBudget
+from .._call_budget import CallBudget
 from .._memo import Memo
 from .._progress import Progress
 from .._protocols import Module, Program

@@ -13,8 +13,9 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .._call_budget import CallBudget
 from .._errors import InvalidInputError
-from .._evaluate import CallBudget, Evaluator
+from .._evaluate import Evaluator
 from .._memo import Memo
 from .._progress import Progress
 from .._propose import ProposerClient

@@ -6,8 +6,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from .._call_budget import CallBudget
 from .._config import Pricing
-from .._evaluate import CallBudget, EvalOutcome, RunRecord
+from .._eval_records import EvalOutcome, RunRecord
 from .._memo import Memo
 from .._result import Trial
 from .._search import Observation

@@ -11,7 +11,8 @@ import attrs
 
 from .._bootstrap import DemoPools, bootstrap_pools, build_demo_sets
 from .._errors import BudgetExhaustedError, ErrorBudgetExceededError
-from .._evaluate import Evaluator, RunRecord
+from .._eval_records import RunRecord
+from .._evaluate import Evaluator
 from .._propose import Grounding, ProposerClient
 from .context import RunContext
 from .proposals import GroundingChains, Produced, propose_first

@@ -11,7 +11,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from .._evaluate import EvalJob, EvalOutcome, Evaluator
+from .._eval_records import EvalJob, EvalOutcome
+from .._evaluate import Evaluator
 from .._result import Trial
 from .._types import Example, ProgramState
 from .ledger import Ledger

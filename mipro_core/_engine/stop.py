@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import time
 
-from .._evaluate import CallBudget
+from .._call_budget import CallBudget
 
 
 class StopReason(str, enum.Enum):

@@ -7,6 +7,7 @@ import time
 from collections.abc import Mapping
 from importlib import resources
 
+from .._call_budget import CallBudget
 from .._chat_format import parse_fields, render_messages
 from .._errors import (
     BudgetExhaustedError,
@@ -15,7 +16,6 @@ from .._errors import (
     LMError,
     ParseError,
 )
-from .._evaluate import CallBudget
 from .._memo import Memo
 from .._protocols import LM, Message
 from .._retry import Backoff, RetryPolicy, RetryStopped

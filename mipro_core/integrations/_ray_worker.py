@@ -103,7 +103,7 @@ def takes_trace(metric: Any) -> bool:
 
 def _scores(metric_ref: str, example: Example, prediction: Any, trace: Any) -> dict[str, Any]:
     """The metric's scores on the worker: without the trace, and with it if the metric takes it."""
-    from .._evaluate import score_value
+    from .._eval_records import score_value
     from .._metric import checked_metric
 
     raw_metric = load_reference(metric_ref)
