@@ -304,3 +304,20 @@ def test_a_module_whose_runs_do_not_parse_is_still_searched(
     assert "never ran" not in caplog.text
     assert result.malformed > 0
     assert len(result.instruction_candidates["fmt"]) > 1
+
+
+def test_a_stop_before_the_deadline_is_max_seconds_when_no_call_cap_could_have_refused() -> None:
+    import time
+
+    from mipro_core._engine.stop import StopPolicy, StopReason
+    from mipro_core._evaluate import CallBudget
+
+    future = time.monotonic() + 3600
+    # a retry whose backoff would end past the deadline is refused before the deadline passes
+    assert StopPolicy(CallBudget(), future, 1).budget_reason() is StopReason.MAX_SECONDS
+    assert StopPolicy(CallBudget(100), future, 1).budget_reason() is StopReason.MAX_SECONDS
+    spent = CallBudget(1)
+    assert spent.reserve(1)
+    assert StopPolicy(spent, future, 1).budget_reason() is StopReason.MAX_LM_CALLS
+    assert StopPolicy(spent, None, 1).budget_reason() is StopReason.MAX_LM_CALLS
+    assert StopPolicy(CallBudget(), future, 1).before_trials(0, 4, None) is None

@@ -7,6 +7,7 @@ equal it, also under faults and under a call cap.
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -140,3 +141,32 @@ def test_empty_completions_are_retried_then_errors_with_one_warning(
     empty = [w for w in caught if "empty completion" in str(w.message)]
     assert failed.errors > 0  # scored as errors, never as 0 scores
     assert len(empty) == 1 and f"{failed.errors} program run(s)" in str(empty[0].message)
+
+
+def test_a_retry_refused_by_the_deadline_is_reported_as_max_seconds_and_ends_in_time(
+    server: OpenAICompatibleServer,
+) -> None:
+    # every other request fails and each retry would wait 2.5-5 s: past the 2 s deadline,
+    # so the retry is refused before the deadline itself has passed (no call cap is set)
+    deadline, client_timeout = 2.0, 1.0
+    search = mc.SearchConfig(
+        minibatch_size=6, max_errors=1000, retry_base_delay=5.0, retry_max_delay=5.0
+    )
+    started = time.monotonic()
+    with FaultProxy(server.base_url, rate=0.5, kinds=("500",), seed=3) as proxy:
+        try:
+            result = run(
+                proxy.base_url,
+                search=search,
+                budget={"max_seconds": deadline},
+                timeout=client_timeout,
+            )
+        except mc.BudgetExhaustedError as exc:
+            assert "max_seconds ran out while scoring the baseline" in str(exc)
+            assert "max_lm_calls" not in str(exc)
+        else:
+            assert result.stopped_reason == "max_seconds"
+            assert result.lm_calls == proxy.requests
+        assert proxy.faults["500"] > 0
+    # the one timing assertion: generous slack (old code overran a 4 s deadline by 20-30 s)
+    assert time.monotonic() - started < deadline + client_timeout + 3 * deadline
