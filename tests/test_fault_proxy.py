@@ -17,7 +17,13 @@ import pytest
 
 import mipro_core as mc
 from mipro_core import Message
-from mipro_core.testing import FaultProxy, OpenAICompatibleServer, serve_openai_compatible
+from mipro_core.testing import (
+    FaultProxy,
+    OpenAICompatibleServer,
+    SimulatedLM,
+    load_task,
+    serve_openai_compatible,
+)
 from tests.toy import ToyLM, toy_data, toy_metric, toy_program
 
 openai = pytest.importorskip("openai", reason="the proxy tests drive the real openai client")
@@ -170,3 +176,35 @@ def test_a_retry_refused_by_the_deadline_is_reported_as_max_seconds_and_ends_in_
         assert proxy.faults["500"] > 0
     # the one timing assertion: generous slack (old code overran a 4 s deadline by 20-30 s)
     assert time.monotonic() - started < deadline + client_timeout + 3 * deadline
+
+
+def test_the_call_cap_counts_every_request_of_a_program_with_distinct_stage_prompts() -> None:
+    # rule_qa_vote's stages send different prompts, so no response cache or deduplication can
+    # hide a miscounted call: task_lm_calls must be exactly what the provider received
+    task = load_task("rule_qa_vote")
+    cap = 80
+    with (
+        serve_openai_compatible(SimulatedLM(seed=0)) as simulated,
+        FaultProxy(simulated.base_url, rate=0.3, kinds=("500", "429"), seed=3) as proxy,
+    ):
+        optimizer = mc.MIPRO(
+            budget=mc.Budget(max_lm_calls=cap, max_trials=6, num_candidates=2),
+            search=mc.SearchConfig(
+                minibatch_size=6, max_errors=1000, retry_base_delay=0.01, retry_max_delay=0.05
+            ),
+            seed=1,
+            num_threads=2,
+        )
+        result = optimizer.optimize(
+            task.make_program(OpenAIClientLM(proxy.base_url)),
+            list(task.trainset)[:20],
+            task.metric,
+            valset=list(task.valset)[:12],
+            proposer_lm=SimulatedLM(seed=0),  # local: the proxy sees only program calls
+        )
+        received = proxy.requests
+        assert sum(proxy.faults.values()) > 0
+    assert result.stopped_reason == "max_lm_calls"
+    assert result.task_lm_calls == received
+    assert result.lm_calls == received + result.proposer_lm_calls
+    assert result.lm_calls <= cap + 2  # overshoot: at most the calls in flight (num_threads=2)
