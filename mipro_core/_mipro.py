@@ -69,10 +69,11 @@ class MIPRO:
         proposer failing examples. Both default to the values in ``proposer``."""
         if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
             raise InvalidInputError(f"seed must be a non-negative int, got {seed!r}")
-        if num_threads < 1:
-            raise InvalidInputError(f"num_threads must be >= 1, got {num_threads}")
-        if parallel_trials is not None and parallel_trials < 1:
-            raise InvalidInputError(f"parallel_trials must be >= 1, got {parallel_trials}")
+        for name, value in (("num_threads", num_threads), ("parallel_trials", parallel_trials)):
+            if value is None and name == "parallel_trials":
+                continue
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise InvalidInputError(f"{name} must be an int >= 1, got {value!r}")
         self.budget = Budget.from_name(budget) if isinstance(budget, str) else budget
         self.proposer = proposer or ProposerConfig()
         if meta_optimize is None:

@@ -304,3 +304,63 @@ def test_a_module_whose_runs_do_not_parse_is_still_searched(
     assert "never ran" not in caplog.text
     assert result.malformed > 0
     assert len(result.instruction_candidates["fmt"]) > 1
+
+
+def test_a_stop_before_the_deadline_is_max_seconds_when_no_call_cap_could_have_refused() -> None:
+    import time
+
+    from mipro_core._engine.stop import StopPolicy, StopReason
+    from mipro_core._evaluate import CallBudget
+
+    future = time.monotonic() + 3600
+    # a retry whose backoff would end past the deadline is refused before the deadline passes
+    assert StopPolicy(CallBudget(), future, 1).budget_reason() is StopReason.MAX_SECONDS
+    assert StopPolicy(CallBudget(100), future, 1).budget_reason() is StopReason.MAX_SECONDS
+    spent = CallBudget(1)
+    assert spent.reserve(1)
+    assert StopPolicy(spent, future, 1).budget_reason() is StopReason.MAX_LM_CALLS
+    assert StopPolicy(spent, None, 1).budget_reason() is StopReason.MAX_LM_CALLS
+    assert StopPolicy(CallBudget(), future, 1).before_trials(0, 4, None) is None
+
+
+def test_no_grounding_call_is_still_running_when_optimize_gives_up() -> None:
+    """A proposer call in flight when the baseline runs out of time is waited for (and counted)
+    before ``optimize`` raises: a call billed after the run ended would be missing from it."""
+    import threading
+    import time
+
+    class SlowProposer(ToyLM):
+        def __init__(self) -> None:
+            super().__init__()
+            self.in_flight = self.started = 0
+            self.lock = threading.Lock()
+
+        def __call__(self, messages: Any, *, n: int = 1, temperature: float = 0.0) -> list[str]:
+            with self.lock:
+                self.in_flight += 1
+                self.started += 1
+            try:
+                time.sleep(0.8)
+                return super().__call__(messages, n=n, temperature=temperature)
+            finally:
+                with self.lock:
+                    self.in_flight -= 1
+
+    class SlowTask(ToyLM):
+        def __call__(self, messages: Any, *, n: int = 1, temperature: float = 0.0) -> list[str]:
+            time.sleep(0.05)
+            return super().__call__(messages, n=n, temperature=temperature)
+
+    proposer = SlowProposer()
+    with pytest.raises(mc.BudgetExhaustedError, match="max_seconds"):
+        mc.optimize(
+            toy_program(SlowTask()),
+            toy_data(10),
+            toy_metric,
+            valset=toy_data(40, offset=100),
+            proposer_lm=proposer,
+            max_seconds=0.4,
+            num_threads=1,
+        )
+    assert proposer.started >= 1  # the grounding had started during the baseline
+    assert proposer.in_flight == 0

@@ -7,6 +7,7 @@ equal it, also under faults and under a call cap.
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -16,7 +17,13 @@ import pytest
 
 import mipro_core as mc
 from mipro_core import Message
-from mipro_core.testing import FaultProxy, OpenAICompatibleServer, serve_openai_compatible
+from mipro_core.testing import (
+    FaultProxy,
+    OpenAICompatibleServer,
+    SimulatedLM,
+    load_task,
+    serve_openai_compatible,
+)
 from tests.toy import ToyLM, toy_data, toy_metric, toy_program
 
 openai = pytest.importorskip("openai", reason="the proxy tests drive the real openai client")
@@ -140,3 +147,64 @@ def test_empty_completions_are_retried_then_errors_with_one_warning(
     empty = [w for w in caught if "empty completion" in str(w.message)]
     assert failed.errors > 0  # scored as errors, never as 0 scores
     assert len(empty) == 1 and f"{failed.errors} program run(s)" in str(empty[0].message)
+
+
+def test_a_retry_refused_by_the_deadline_is_reported_as_max_seconds_and_ends_in_time(
+    server: OpenAICompatibleServer,
+) -> None:
+    # every other request fails and each retry would wait 2.5-5 s: past the 2 s deadline,
+    # so the retry is refused before the deadline itself has passed (no call cap is set)
+    deadline, client_timeout = 2.0, 1.0
+    search = mc.SearchConfig(
+        minibatch_size=6, max_errors=1000, retry_base_delay=5.0, retry_max_delay=5.0
+    )
+    started = time.monotonic()
+    with FaultProxy(server.base_url, rate=0.5, kinds=("500",), seed=3) as proxy:
+        try:
+            result = run(
+                proxy.base_url,
+                search=search,
+                budget={"max_seconds": deadline},
+                timeout=client_timeout,
+            )
+        except mc.BudgetExhaustedError as exc:
+            assert "max_seconds ran out while scoring the baseline" in str(exc)
+            assert "max_lm_calls" not in str(exc)
+        else:
+            assert result.stopped_reason == "max_seconds"
+            assert result.lm_calls == proxy.requests
+        assert proxy.faults["500"] > 0
+    # the one timing assertion: generous slack (old code overran a 4 s deadline by 20-30 s)
+    assert time.monotonic() - started < deadline + client_timeout + 3 * deadline
+
+
+def test_the_call_cap_counts_every_request_of_a_program_with_distinct_stage_prompts() -> None:
+    # rule_qa_vote's stages send different prompts, so no response cache or deduplication can
+    # hide a miscounted call: task_lm_calls must be exactly what the provider received
+    task = load_task("rule_qa_vote")
+    cap = 80
+    with (
+        serve_openai_compatible(SimulatedLM(seed=0)) as simulated,
+        FaultProxy(simulated.base_url, rate=0.3, kinds=("500", "429"), seed=3) as proxy,
+    ):
+        optimizer = mc.MIPRO(
+            budget=mc.Budget(max_lm_calls=cap, max_trials=6, num_candidates=2),
+            search=mc.SearchConfig(
+                minibatch_size=6, max_errors=1000, retry_base_delay=0.01, retry_max_delay=0.05
+            ),
+            seed=1,
+            num_threads=2,
+        )
+        result = optimizer.optimize(
+            task.make_program(OpenAIClientLM(proxy.base_url)),
+            list(task.trainset)[:20],
+            task.metric,
+            valset=list(task.valset)[:12],
+            proposer_lm=SimulatedLM(seed=0),  # local: the proxy sees only program calls
+        )
+        received = proxy.requests
+        assert sum(proxy.faults.values()) > 0
+    assert result.stopped_reason == "max_lm_calls"
+    assert result.task_lm_calls == received
+    assert result.lm_calls == received + result.proposer_lm_calls
+    assert result.lm_calls <= cap + 2  # overshoot: at most the calls in flight (num_threads=2)

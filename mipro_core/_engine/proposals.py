@@ -55,9 +55,13 @@ class GroundingChains:
     def __enter__(self) -> GroundingChains:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         self._stop.set()
-        self._threads.shutdown(wait=False, cancel_futures=True)
+        # wait for a call in flight (each ends by the deadline plus one client timeout), so a
+        # run never returns while a call it will be billed for is still running and uncounted;
+        # only Ctrl-C does not wait
+        interrupted = exc_type is not None and issubclass(exc_type, KeyboardInterrupt)
+        self._threads.shutdown(wait=not interrupted, cancel_futures=True)
 
     def start(self) -> None:
         """Start both chains (once; later calls do nothing)."""

@@ -46,8 +46,16 @@ class StopPolicy:
         self.calls_per_run = calls_per_run
 
     def budget_reason(self) -> StopReason:
-        """Which cap stopped something: ``max_seconds`` once it has passed, else the calls."""
-        if self.deadline is not None and time.monotonic() >= self.deadline:
+        """Which cap stopped something (a refused run or retry): ``max_seconds`` once the
+        deadline has passed, and also before it when the call cap cannot be what refused (none
+        is set, or it still affords a run): a retry whose backoff would end past the deadline
+        is refused before the deadline itself passes. Else ``max_lm_calls``."""
+        if self.deadline is None:
+            return StopReason.MAX_LM_CALLS
+        if time.monotonic() >= self.deadline or self.budget.max_lm_calls is None:
+            return StopReason.MAX_SECONDS
+        remaining = self.budget.remaining()
+        if remaining is not None and remaining >= self.budget.per_run_estimate(self.calls_per_run):
             return StopReason.MAX_SECONDS
         return StopReason.MAX_LM_CALLS
 
@@ -72,7 +80,7 @@ class StopPolicy:
         Returns:
             The reason to stop, or ``None`` to go on.
         """
-        if self.budget_reason() is StopReason.MAX_SECONDS:
+        if self.deadline is not None and time.monotonic() >= self.deadline:
             return StopReason.MAX_SECONDS
         remaining = self.budget.remaining()
         if remaining is not None and remaining <= 0:

@@ -3,6 +3,7 @@ through LangChainLM and the chain, retries are paid calls, and the result matche
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -56,14 +57,14 @@ def chain(base_url: str) -> Any:
     return prompt | model | StrOutputParser()
 
 
-def optimize(base_url: str, **search: Any) -> mc.OptimizationResult:
+def optimize(base_url: str, proposer_lm: Any = None, **search: Any) -> mc.OptimizationResult:
     config = mc.SearchConfig(
         minibatch_size=5, retry_base_delay=0.01, retry_max_delay=0.05, **search
     )
     optimizer = mc.MIPRO(
         budget=mc.Budget(max_trials=3, num_candidates=2), search=config, seed=2, num_threads=2
     )
-    return optimizer.optimize(chain(base_url), TRAIN, metric, valset=VAL)
+    return optimizer.optimize(chain(base_url), TRAIN, metric, valset=VAL, proposer_lm=proposer_lm)
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +124,29 @@ def test_under_a_call_cap_lm_calls_is_what_the_provider_received(
         received = proxy.requests
     assert result.lm_calls == received
     assert received <= 50 + 2  # at most the calls in flight (num_threads=2) past the cap
+
+
+def test_empty_completions_through_the_chain_are_retried_then_errors_with_one_warning(
+    server: OpenAICompatibleServer, clean: mc.OptimizationResult
+) -> None:
+    with (
+        FaultProxy(server.base_url, rate=0.2, kinds=("empty",), seed=5) as proxy,
+        warnings.catch_warnings(record=True) as caught,
+    ):
+        warnings.simplefilter("always")
+        retried = optimize(proxy.base_url)
+        assert proxy.faults["empty"] > 0
+        assert retried.lm_calls == proxy.requests
+    assert retried.state == clean.state  # retried: an empty reply never became a 0 score
+    assert not [w for w in caught if "empty completion" in str(w.message)]
+    with (
+        FaultProxy(server.base_url, rate=0.3, kinds=("empty",), seed=5) as proxy,
+        warnings.catch_warnings(record=True) as caught,
+    ):
+        warnings.simplefilter("always")
+        # no retries: the proposer (the same model) would fail too, so it calls toy_lm directly
+        failed = optimize(proxy.base_url, proposer_lm=toy_lm, max_retries=0, max_errors=100)
+        assert failed.task_lm_calls == proxy.requests
+    empty = [w for w in caught if "empty completion" in str(w.message)]
+    assert failed.errors > 0  # scored as errors, never as 0 scores
+    assert len(empty) == 1 and f"{failed.errors} program run(s)" in str(empty[0].message)
