@@ -236,6 +236,8 @@ class OptimizationResult:
     malformed: int = 0
     cost: float | None = None
     """Spend in currency units, when a :class:`~mipro_core.Pricing` table was given."""
+    repair_candidates: Mapping[str, int] = attrs.field(factory=dict)
+    """Per module: the instruction candidate the repair round wrote (absent: none)."""
 
     @property
     def credit(self) -> tuple[ModuleCredit, ...]:

@@ -422,13 +422,16 @@ def test_the_repair_rounds_candidate_is_counted_and_labelled(
     assert "up to 4 candidates per module, the original included" in caplog.text
     assert "repair round: 1 instruction(s) written from failing examples" in caplog.text
     assert len(result.instruction_candidates["s0"]) == 5
-    (page,) = write_report(journal, tmp_path / "r.html")
-    html = page.read_text()
-    assert (
-        "of the module's 5: 4 before the repair round, the original #0 included, "
-        "+ 1 from the repair round)" in html.replace("&#x27;", "'")
-    )
-    assert "#4 (repair round)" in html
+    assert result.repair_candidates == {"s0": 4}
+    # the same labels whether the report is built from the journal or from the result object
+    for source, name in ((journal, "journal.html"), (result, "result.html")):
+        (page,) = write_report(source, tmp_path / name)
+        html = page.read_text()
+        assert (
+            "of the module's 5: 4 before the repair round, the original #0 included, "
+            "+ 1 from the repair round)" in html.replace("&#x27;", "'")
+        ), source
+        assert "#4 (repair round)" in html
 
 
 def test_the_summary_and_the_progress_bar_count_like_the_report() -> None:

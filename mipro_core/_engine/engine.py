@@ -233,4 +233,9 @@ class Engine:
             errors=evaluator.errors,
             malformed=evaluator.malformed,
             cost=self.ledger.usage()["cost"],
+            repair_candidates={
+                name: index
+                for name in space.instructions
+                if isinstance(index := ctx.memo.get("repair", name), int)
+            },
         )
