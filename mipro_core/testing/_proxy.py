@@ -18,17 +18,18 @@ import threading
 import urllib.parse
 from collections import Counter
 from collections.abc import Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from .._errors import InvalidInputError
+from ._http import LocalHTTPService
 
 logger = logging.getLogger(__name__)
 
 FAULT_KINDS = ("429", "500", "hang", "truncated", "empty")
 
 
-class FaultProxy:
+class FaultProxy(LocalHTTPService):
     """Forwards ``upstream`` (an ``http://127.0.0.1:PORT/v1`` base URL) and injects faults.
 
     ``rate`` is the fraction of POST requests that fault; ``kinds`` chooses among
@@ -73,32 +74,11 @@ class FaultProxy:
         self._attempts: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._closing = threading.Event()
-        self._httpd = ThreadingHTTPServer((host, 0), _Handler)
-        self._httpd.daemon_threads = True
-        self._httpd.owner = self  # type: ignore[attr-defined]
-        self.port = int(self._httpd.server_address[1])
+        self._serve(host, 0, _Handler, "mipro-fault-proxy")
         self.base_url = f"http://{host}:{self.port}{target.path}"
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name=f"mipro-fault-proxy-{self.port}", daemon=True
-        )
-        self._closed = False
-        self._thread.start()
 
-    def close(self) -> None:
-        """Stop serving (hanging requests are released) and free the port (idempotent)."""
-        if self._closed:
-            return
-        self._closed = True
-        self._closing.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> FaultProxy:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _before_close(self) -> None:
+        self._closing.set()  # hanging requests are released
 
     def __repr__(self) -> str:
         return f"FaultProxy({self.base_url!r}, rate={self.rate}, kinds={list(self.kinds)})"

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from .._errors import InvalidInputError
 from .._protocols import LM, Message
+from ._http import LocalHTTPService
 from ._prompt import content_text
 from ._text import approx_tokens
 
@@ -38,7 +38,7 @@ class _RequestError(Exception):
         self.kind = kind
 
 
-class OpenAICompatibleServer:
+class OpenAICompatibleServer(LocalHTTPService):
     """A running server; use as a context manager or call :meth:`close`.
 
     ``base_url`` (``"http://127.0.0.1:PORT/v1"``) is what OpenAI clients take as ``base_url``.
@@ -47,33 +47,10 @@ class OpenAICompatibleServer:
     def __init__(self, lm: LM, host: str, port: int, model: str) -> None:
         self.lm = lm
         self.model = model
-        self._httpd = ThreadingHTTPServer((host, port), _Handler)
-        self._httpd.daemon_threads = True
-        self._httpd.owner = self  # type: ignore[attr-defined]
         self.host = host
-        self.port = int(self._httpd.server_address[1])
+        self._serve(host, port, _Handler, "mipro-sim-server")
         shown = f"[{host}]" if ":" in host else host
         self.base_url = f"http://{shown}:{self.port}/v1"
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name=f"mipro-sim-server-{self.port}", daemon=True
-        )
-        self._closed = False
-        self._thread.start()
-
-    def close(self) -> None:
-        """Stop serving and release the port (idempotent)."""
-        if self._closed:
-            return
-        self._closed = True
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> OpenAICompatibleServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "running"
