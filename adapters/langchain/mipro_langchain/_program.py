@@ -71,6 +71,18 @@ class LangChainModule:
     def state(self) -> ModuleState:
         return self._state
 
+    def describe(self, name: str | None = None) -> list[str]:
+        """Lines for the proposer's view of the program: the module's name (``name`` when a
+        wrapping program shows it under another), fields and prompt text."""
+        sig = self._signature
+        lines = [
+            f"- {name or self._name} ({type(self.prompt).__name__}): "
+            f"({', '.join(sig.inputs)}) -> ({', '.join(sig.outputs)})"
+        ]
+        pretty = getattr(self.prompt, "pretty_repr", None)
+        text = pretty() if callable(pretty) else repr(self.prompt)
+        return lines + [f"    {line}" for line in text[:1500].splitlines()]
+
     @property
     def original_state(self) -> ModuleState:
         """The state the prompt had when the chain was adapted."""
@@ -372,15 +384,8 @@ class LangChainProgram:
             *(f"  {line}" for line in self._discovery.tree),
             "Modules:",
         ]
-        for name, module in self._modules.items():
-            sig = module.signature
-            lines.append(
-                f"- {name} ({type(module.prompt).__name__}): "
-                f"({', '.join(sig.inputs)}) -> ({', '.join(sig.outputs)})"
-            )
-            pretty = getattr(module.prompt, "pretty_repr", None)
-            text = pretty() if callable(pretty) else repr(module.prompt)
-            lines.extend(f"    {line}" for line in text[:1500].splitlines())
+        for module in self._modules.values():
+            lines += module.describe()
         return "\n".join(lines)
 
     @property

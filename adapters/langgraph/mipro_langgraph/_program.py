@@ -102,6 +102,10 @@ class LangGraphModule:
     def name(self) -> str:
         return self._name
 
+    def describe(self) -> list[str]:
+        """The LangChain module's description lines, under its graph name."""
+        return self.inner.describe(self._name)
+
     @property
     def signature(self) -> Signature:
         return self.inner.signature
@@ -294,15 +298,8 @@ class LangGraphProgram:
             *(f"  {line}" for line in self._walk.tree),
             "Modules:",
         ]
-        for name, module in self._modules.items():
-            sig = module.signature
-            lines.append(
-                f"- {name} ({type(module.prompt).__name__}): "
-                f"({', '.join(sig.inputs)}) -> ({', '.join(sig.outputs)})"
-            )
-            pretty = getattr(module.prompt, "pretty_repr", None)
-            text = pretty() if callable(pretty) else str(module.prompt)
-            lines.extend(f"    {line}" for line in text[:1500].splitlines())
+        for module in self._modules.values():
+            lines += module.describe()
         return "\n".join(lines)
 
     def default_lm(self) -> LangChainLM | None:
