@@ -128,25 +128,58 @@ def optimize(
 ) -> OptimizationResult:
     """Optimize the prompts of ``program`` in place with MIPRO and return the result.
 
-    ``program`` is a :class:`Program` or any framework object an installed adapter accepts (a
-    LangChain runnable, a LlamaIndex query engine, ...). ``trainset`` feeds bootstrapping and the
-    proposer; ``valset`` (default: a seeded 50 % split of ``trainset``) scores trials.
-    ``metric(example, prediction, trace=None)`` (or ``metric(example, prediction)``) returns a
-    number or bool; its signature is checked before any LM call. Budget caps
-    (``max_trials``, ``max_lm_calls``, ``max_seconds``) are hard: past them no run starts (the
-    ones in flight finish; see docs/reliability.md). ``backend``: where program runs happen
-    instead of local threads, e.g. ``RayBackend(factory="app:build")`` from
-    :mod:`mipro_core.integrations.ray` (the search, journal and budgets stay here; see
-    docs/scaling.md). ``executor``: a thread pool of yours to run
-    on (a process pool is refused: runs share the program object). ``dry_run=True`` prints the
-    estimated LM calls to standard error (to the logger with ``progress=False``, to your reporter
-    if you pass one) without calling any model. ``progress``: ``None`` (default) draws a
-    progress line on standard error when it is a terminal and logs to the ``mipro_core`` logger
-    otherwise; ``True`` always draws it; ``False`` only logs; or a reporter object of yours.
-    ``exclude_demos`` / ``pin_demos``: training example ids that never become demos / whose
-    demos join every candidate demo set; ``screen_demos=False`` keeps bootstrapped traces whose
-    earlier stages already wrote the gold answer on equal terms. Afterwards ``program`` carries
-    the winning prompts; ``result.save(path)`` writes them as JSON.
+    Afterwards ``program`` carries the winning prompts; ``result.save(path)`` writes them as
+    JSON and :func:`mipro_core.apply` puts them into a freshly built program.
+
+    Args:
+        program: a :class:`Program` or any framework object an installed adapter accepts (a
+            LangChain runnable, a LangGraph graph, a LlamaIndex query engine, ...).
+        trainset: examples for bootstrapping demos and grounding the proposer.
+        metric: ``metric(example, prediction, trace=None)`` or ``metric(example,
+            prediction)``, returning a number or bool; its signature is checked before any
+            LM call.
+        valset: examples that score trials (default: a seeded 50 % split of ``trainset``).
+        proposer_lm: the model that writes instructions (default: the program's own single
+            model).
+        budget: ``"light"``, ``"medium"``, ``"heavy"`` or a :class:`Budget`.
+        seed: the seed of every random choice; a seed gives the same run.
+        num_threads: program runs in flight at once.
+        strategy: ``"mipro"`` or one of the baselines / MIPRO++ (``STRATEGIES``).
+        max_trials, max_lm_calls, max_seconds: hard caps: past them no run or call starts
+            (the ones in flight finish; docs/reliability.md).
+        num_candidates, minibatch_size, full_eval_every, max_bootstrapped_demos,
+            max_labeled_demos, metric_threshold, max_errors, timeout: override the budget's
+            and :class:`SearchConfig`'s values.
+        freeze: modules whose prompts stay as they are.
+        proposer, sampler, pricing: a :class:`ProposerConfig`, a sampler
+            (:mod:`mipro_core.samplers`), a :class:`Pricing` table for cost.
+        executor: a thread pool of yours to run on (a process pool is refused: runs share the
+            program object).
+        backend: where program runs happen instead of local threads, e.g.
+            ``RayBackend(factory="app:build")`` from :mod:`mipro_core.integrations.ray` (the
+            search, journal and budgets stay here; docs/scaling.md).
+        parallel_trials: configurations scored at once on program clones (default:
+            ``num_threads // minibatch_size``).
+        progress: ``None`` draws a progress line on standard error when it is a terminal and
+            logs to the ``mipro_core`` logger otherwise; ``True`` always draws it; ``False``
+            only logs; or a reporter object of yours.
+        journal, overwrite: a SQLite file every result is committed to as it happens
+            (:func:`mipro_core.resume` continues it); ``overwrite`` replaces an existing one.
+        dry_run: print the estimated LM calls to standard error without calling any model.
+        screen_demos, exclude_demos, pin_demos: ``screen_demos=False`` keeps bootstrapped
+            traces whose earlier stages already wrote the gold answer on equal terms; training
+            example ids that never become demos / whose demos join every candidate set.
+
+    Returns:
+        The :class:`OptimizationResult`: scores, trials, the winning state, usage.
+
+    Raises:
+        InvalidInputError: bad settings, data, metric or program, before any LM call.
+        NoAdapterError: no installed adapter accepts ``program``.
+        BudgetExhaustedError: a cap ran out before the baseline was scored.
+        ErrorBudgetExceededError: more runs failed than ``max_errors`` allows.
+        MetricError: the metric raised or returned something that is not a number.
+        JournalError: ``journal`` exists and ``overwrite`` is false.
     """
     if strategy not in STRATEGIES:
         raise InvalidInputError(f"strategy must be one of {sorted(STRATEGIES)}, got {strategy!r}")
