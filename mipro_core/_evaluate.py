@@ -75,18 +75,11 @@ class Evaluator:
         deadline: float | None = None,
     ) -> None:
         self.replicas = list(replicas)
-        self.metric = metric
         self.executor = executor
         self.memo = memo
         self.budget = budget
         self.max_errors = max_errors
         self.timeout = timeout
-        self.max_retries = max_retries
-        self.input_fields = input_fields
-        """The input fields of the dataset's examples (a run failing on one of them missing
-        from its example is bad input)."""
-        self.deadline = deadline
-        """``time.monotonic()`` after which queued runs are not started (``max_seconds``)."""
         self.backoff = backoff or Backoff()
         self.policy = RetryPolicy(max_retries=max_retries, backoff=self.backoff, deadline=deadline)
         self.errors = 0

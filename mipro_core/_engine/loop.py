@@ -155,9 +155,8 @@ class SearchLoop:
         wanted = batch - len(forced)
         if wanted <= 0:
             return forced
-        if wanted == 1 and not forced:
-            return [self._ask()]
-        # parallel trials: the k asks know of each other (a constant liar), so they diverge
+        # with several, the asks know of each other (a constant liar), so they diverge; one ask
+        # with nothing pending is the sampler's plain sample()
         asked = sample_batch(
             self.ctx.settings.sampler,
             self.space.variables,
@@ -174,11 +173,6 @@ class SearchLoop:
         if self.use_minibatch:
             return self.scorer.minibatches(self.space, asked, self.minibatch)
         return [self.scorer.full(self.space, params) for params in asked]
-
-    def _ask(self) -> dict[str, int]:
-        sampler = self.ctx.settings.sampler
-        params = sampler.sample(self.space.variables, self.ledger.history, self.ctx.rng["sampler"])
-        return self.space.full_params(params)
 
     def _round(self, *, meta: bool) -> list[dict[str, int]]:
         """Run a proposal round; the space grows, the forced configurations are returned."""

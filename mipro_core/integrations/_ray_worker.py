@@ -8,7 +8,6 @@ process builds its own program once per factory and keeps it.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
 import math
@@ -25,23 +24,18 @@ _PROGRAMS: dict[str, tuple[Program, str | None]] = {}
 
 def load_reference(reference: str) -> Any:
     """The object ``module:attribute`` names (a dotted attribute path is allowed)."""
-    module_name, sep, attribute = reference.partition(":")
-    if not sep or not module_name or not attribute:
-        raise InvalidInputError(f"expected MODULE:ATTRIBUTE, got {reference!r}")
-    obj: Any = importlib.import_module(module_name)
-    for part in attribute.split("."):
-        obj = getattr(obj, part)
-    return obj
+    from .._cli_load import load_object
+
+    return load_object(reference, "reference")
 
 
 def build_program(factory: str) -> Program:
-    """The program ``factory`` names (called when it is a zero-argument factory), adapted."""
-    from .._adapt import adapt
+    """The program ``factory`` names, built and adapted exactly as the CLI builds its APP."""
+    from .._cli_load import adapt_app, load_app
 
-    obj = load_reference(factory)
-    if inspect.isfunction(obj) or inspect.ismethod(obj):
-        obj = obj()
-    return adapt(obj)
+    label = "RayBackend.factory"
+    program: Program = adapt_app(load_app(factory, label), factory, label)
+    return program
 
 
 def _program(factory: str, state_json: str | None) -> Program:
