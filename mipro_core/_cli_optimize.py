@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import _cli_load
+from . import _cli_ray
 from ._cli_common import (
     CLI_META,
     RunProgress,
@@ -163,7 +163,7 @@ def configure_optimize(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="search strategy: tpe (default), random, or one a plugin installs",
     )
-    _cli_load.add_ray_argument(search)
+    _cli_ray.add_ray_argument(search)
     search.add_argument(
         "--freeze",
         action="append",
@@ -390,7 +390,7 @@ def _optimize(
         max_seconds=args.max_seconds,
         freeze=tuple(args.freeze),
         progress=False if args.dry_run else RunProgress(on_start),
-        backend=None if args.dry_run else _cli_load.ray_backend(args),
+        backend=None if args.dry_run else _cli_ray.ray_backend(args),
         journal=journal,
         overwrite=overwrite,
         dry_run=args.dry_run,
