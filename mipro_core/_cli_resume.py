@@ -236,8 +236,8 @@ def _backend(args: argparse.Namespace, names: Sequence[str], journal: Path) -> A
         return None
     if "--app" not in names:
         raise InvalidInputError(
-            f"journal {journal} is a bundled demo run: --ray needs --app MODULE:FACTORY and "
-            "--metric MODULE:FUNC that Ray workers can import"
+            f"journal {journal} is a run of `mipro demo`, whose bundled task Ray workers cannot "
+            "import by name: resume it without --ray"
         )
     spec = dict(zip(names[::2], names[1::2], strict=True))
     return ray_backend_for(args.ray, spec["--app"], spec.get("--metric"))

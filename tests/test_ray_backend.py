@@ -216,6 +216,6 @@ def test_mipro_resume_ray_of_a_demo_journal_names_what_it_needs(tmp_path: Path) 
     from mipro_core._cli_resume import _backend
 
     args = argparse.Namespace(ray="local")
-    with pytest.raises(mc.InvalidInputError, match="--ray needs --app"):
+    with pytest.raises(mc.InvalidInputError, match="resume it without --ray"):
         _backend(args, [], tmp_path / "demo.sqlite")
     assert _backend(argparse.Namespace(ray=None), [], tmp_path / "demo.sqlite") is None
