@@ -17,6 +17,7 @@ from ._engine import Engine, EngineSettings
 from ._errors import InvalidInputError, JournalError
 from ._estimate import estimate_cost
 from ._fingerprint import FINGERPRINT_KEY, differences, fingerprint
+from ._gold import resolve_outputs
 from ._input_checks import check_distinct, check_input_values, check_modules_read_input
 from ._journal import Journal
 from ._memo import InMemoryMemo, Memo
@@ -133,6 +134,8 @@ class MIPRO:
         prog = adapt(program)
         train, val = split_data(trainset, valset, self.budget.val_size, self.seed)
         check_inputs(prog, train, val, metric, freeze)
+        if self.search.search_demos and self.search.max_labeled_demos > 0:
+            resolve_outputs(prog.modules, train, self.search.outputs, warn=True)
         settings = self._settings(prog, freeze)
         lm = _proposer(prog, proposer_lm, settings)
         estimate = estimate_cost(prog, len(train), len(val), settings)
@@ -396,6 +399,7 @@ def optimize(
     screen_demos: bool | None = None,
     exclude_demos: Sequence[str] | None = None,
     pin_demos: Sequence[str] | None = None,
+    outputs: Mapping[str, str] | None = None,
 ) -> OptimizationResult:
     """Optimize the prompts of ``program`` in place with MIPRO and return the result.
 
@@ -413,7 +417,10 @@ def optimize(
     otherwise; ``True`` always draws it; ``False`` only logs; or a reporter object of yours.
     ``exclude_demos`` / ``pin_demos``: training example ids that never become demos / whose
     demos join every candidate demo set; ``screen_demos=False`` keeps bootstrapped traces whose
-    earlier stages already wrote the gold answer on equal terms. Afterwards ``program`` carries
+    earlier stages already wrote the gold answer on equal terms. ``outputs``: which gold field
+    holds a module's output when the names differ (``{"module": "label"}`` or
+    ``{"module.field": "label"}``), for labeled demos; a one-module, one-output program and data
+    with one gold field need none. Afterwards ``program`` carries
     the winning prompts; ``result.save(path)`` writes them as JSON.
     """
     if strategy not in STRATEGIES:
@@ -440,6 +447,7 @@ def optimize(
             screen_demos=screen_demos,
             exclude_demos=exclude_demos,
             pin_demos=pin_demos,
+            outputs=outputs,
         ),
         metric_threshold=metric_threshold,
     )

@@ -220,6 +220,13 @@ def load_proposer(reference: str) -> Any:
 # --- mipro optimize ----------------------------------------------------------------------------
 
 
+def _output_pair(text: str) -> tuple[str, str]:
+    module, eq, column = text.rpartition("=")
+    if not eq or not module.strip() or not column.strip():
+        raise argparse.ArgumentTypeError(f"expected MODULE=COLUMN, got {text!r}")
+    return module.strip(), column.strip()
+
+
 def configure_optimize(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "app",
@@ -248,6 +255,15 @@ def configure_optimize(parser: argparse.ArgumentParser) -> None:
         type=field_names,
         metavar="COL,...",
         help="the output (label) columns (default: every other column except 'id')",
+    )
+    data.add_argument(
+        "--map-output",
+        action="append",
+        default=[],
+        type=_output_pair,
+        metavar="MODULE=COLUMN",
+        help="the label column holding MODULE's output when their names differ, for labeled "
+        "demos (MODULE.FIELD=COLUMN for a module with several outputs; repeatable)",
     )
     parser.add_argument(
         "--metric",
@@ -514,6 +530,7 @@ def _optimize(
         max_lm_calls=args.max_lm_calls,
         max_seconds=args.max_seconds,
         freeze=tuple(args.freeze),
+        outputs=dict(args.map_output) or None,
         progress=False if args.dry_run else RunProgress(on_start),
         journal=journal,
         overwrite=overwrite,

@@ -13,6 +13,12 @@ import attrs
 from ._errors import InvalidInputError
 
 
+def _outputs_pairs(value: Any) -> tuple[tuple[str, str], ...]:
+    from ._gold import outputs_pairs
+
+    return outputs_pairs(value)
+
+
 def _name(instance: object, attribute: attrs.Attribute[Any]) -> str:
     return f"{type(instance).__name__}.{attribute.name}"
 
@@ -183,6 +189,10 @@ class SearchConfig:
     """Ids of training examples that never become demos."""
     pin_demos: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     """Ids of training examples whose demos are part of every candidate demo set."""
+    outputs: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_outputs_pairs)
+    """Which gold field holds a module output named differently, for labeled demos: given as
+    ``{"module": "gold field"}`` (a module with one output) or ``{"module.field": "gold field"}``,
+    kept as sorted pairs. A one-module, one-output program with one gold field maps itself."""
 
 
 @attrs.frozen(kw_only=True)

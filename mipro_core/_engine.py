@@ -28,6 +28,7 @@ from ._errors import (
     LMError,
 )
 from ._evaluate import CallBudget, EvalJob, EvalOutcome, Evaluator, RunRecord
+from ._gold import resolve_outputs
 from ._memo import Memo
 from ._progress import Progress
 from ._propose import (
@@ -395,6 +396,7 @@ class Engine:
             screen=search.screen_demos,
             exclude=search.exclude_demos,
             pin=search.pin_demos,
+            gold_fields=resolve_outputs(self.modules, self.trainset, search.outputs),
         )
         if wanted and pools.successes == 0:
             logger.warning(

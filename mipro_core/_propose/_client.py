@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from collections.abc import Mapping
 from importlib import resources
@@ -43,6 +44,16 @@ class ProposerClient:
         """``time.monotonic()`` after which no new call is made (``max_seconds``)."""
         self.max_retries = max_retries
         self.backoff = backoff or Backoff()
+        self.rejected: dict[str, int] = {}
+        """Per module: proposals whose reply held no usable instruction."""
+        self.rejected_examples: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def reject(self, module: str, reply: str) -> None:
+        """Count a proposal for ``module`` whose ``reply`` was not an instruction."""
+        with self._lock:
+            self.rejected[module] = self.rejected.get(module, 0) + 1
+            self.rejected_examples.setdefault(module, reply)
 
     def _call(self, template: str, messages: list[Message], temperature: float) -> list[str]:
         """One proposer call; transient failures are retried (each retry is a paid call)."""

@@ -1,0 +1,127 @@
+"""What a small local model (SmolLM2-135M on llama.cpp) did to runs, reproduced offline.
+
+``SmallModel`` answers the way the real model did (recorded in benchmarks/real_lm): zero-shot it
+talks ("The review is positive, and ..."), so an exact-label metric scores 0; with labeled demos
+in the prompt it answers one word. As a proposer it writes junk.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import RunnablePassthrough
+from lc_test_support import TextChatModel
+
+import mipro_core as mc
+from mipro_core import InvalidInputError
+
+POSITIVE = ("great", "love", "perfect", "excellent")
+
+
+def _label(text: str) -> str:
+    return "positive" if any(w in text.lower() for w in POSITIVE) else "negative"
+
+
+class SmallModel(TextChatModel):
+    """One word with demos in the prompt, a chatty sentence without; junk as a proposer."""
+
+    def answer(self, messages: list[BaseMessage], stop: list[str] | None) -> str:
+        last = str(messages[-1].content)
+        if str(messages[0].content).startswith("Summarize"):
+            return last  # a summary that keeps the review's words
+        if "instruction" in str(messages[0].content).lower() and len(messages) <= 2:
+            return "* create_and_process(message) ### PLAIN: def f(x): return x"
+        if any(isinstance(m, AIMessage) for m in messages):
+            return _label(last)
+        return f"The review is {_label(last)}, and the product arrived on time."
+
+
+def _data(n: int, offset: int = 0) -> list[mc.Example]:
+    words = ["great", "broken", "love", "awful", "perfect", "terrible", "excellent", "bad"]
+    rows = []
+    for i in range(n):
+        word = words[(i + offset) % len(words)]
+        review = f"Item {i + offset}: it is {word}."
+        rows.append(mc.Example({"review": review}, {"label": _label(review)}, id=f"e{i + offset}"))
+    return rows
+
+
+def _metric(example: mc.Example, prediction: Any) -> float:
+    return float(str(prediction).strip().lower() == example.outputs["label"])
+
+
+def _chain() -> Any:
+    prompt = ChatPromptTemplate.from_messages(
+        [("system", "Classify the sentiment of the review."), ("human", "Review: {review}")]
+    )
+    return prompt | SmallModel() | StrOutputParser()
+
+
+def test_one_output_chain_takes_the_one_gold_field_for_labeled_demos(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    chain = _chain()
+    with caplog.at_level(logging.WARNING):
+        result = mc.optimize(
+            chain, _data(16), _metric, valset=_data(12, 100), num_candidates=4, max_trials=6,
+            minibatch_size=6, progress=False, seed=1,
+        )  # fmt: skip
+    assert result.baseline_score == 0.0
+    assert result.best_score == 1.0
+    (state,) = result.state.modules.values()
+    assert state.demos and {d.source for d in state.demos} == {"labeled"}
+    assert all(d.outputs["text"] in ("positive", "negative") for d in state.demos)
+    # the model's proposals were code, not instructions: dropped, and the run says how many
+    (candidates,) = result.instruction_candidates.values()
+    assert candidates == ("Classify the sentiment of the review.",)
+    assert any("rejected 3 of 3 instruction proposals" in r.getMessage() for r in caplog.records)
+
+
+def _two_stage() -> Any:
+    model = SmallModel()
+    summarize = ChatPromptTemplate.from_messages([("system", "Summarize."), ("human", "{review}")])
+    classify = ChatPromptTemplate.from_messages(
+        [("system", "Classify the sentiment."), ("human", "Review: {summary}")]
+    )
+    return RunnablePassthrough.assign(summary=summarize | model | StrOutputParser()) | (
+        classify | model | StrOutputParser()
+    )
+
+
+def test_several_modules_warn_naming_fields_and_outputs_option_maps(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    chain = _two_stage()
+    program = mc.adapt(chain)
+    last = list(program.modules)[-1]
+    with caplog.at_level(logging.WARNING, logger="mipro_core"):
+        mc.optimize(chain, _data(8), _metric, valset=_data(6, 100), dry_run=True, progress=False)
+    warned = [r.getMessage() for r in caplog.records if "no module output" in r.getMessage()]
+    assert warned and "'label'" in warned[0] and "outputs=" in warned[0]
+    result = mc.optimize(
+            chain, _data(16), _metric, valset=_data(12, 100), num_candidates=4, max_trials=6,
+        minibatch_size=6, progress=False, seed=1, outputs={last: "label"},
+    )  # fmt: skip
+    assert result.best_score == 1.0
+    assert {d.source for d in result.state[last].demos} == {"labeled"}
+
+
+@pytest.mark.parametrize(
+    ("outputs", "problem"),
+    [
+        ({"nope": "label"}, "no module"),
+        ({"steps[0].answer": "label"}, "has outputs"),
+        ({"steps[0]": "gold"}, "no example has"),
+    ],
+)
+def test_outputs_option_names_the_problem(outputs: dict[str, str], problem: str) -> None:
+    with pytest.raises(InvalidInputError, match=problem):
+        mc.optimize(
+            _chain(), _data(8), _metric, valset=_data(6, 100), dry_run=True, progress=False,
+            outputs=outputs,
+        )  # fmt: skip
