@@ -259,7 +259,12 @@ def eta_squared(values: Sequence[float], groups: Sequence[int]) -> float:
 
 
 def credit_report(result: OptimizationResult) -> tuple[ModuleCredit, ...]:
+    """Variance shares from the minibatch trials; from the full evaluations when fewer than two
+    minibatch trials were scored (a validation set no larger than the minibatch makes every
+    trial a full evaluation)."""
     scored = [t for t in result.trials if t.kind == "minibatch" and t.score is not None]
+    if len(scored) < 2:
+        scored = [t for t in result.trials if t.kind == "full" and t.score is not None]
     values = [float(t.score) for t in scored if t.score is not None]
     report = []
     for module, instruction in result.state.modules.items():

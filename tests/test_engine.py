@@ -304,3 +304,12 @@ def test_a_module_whose_runs_do_not_parse_is_still_searched(
     assert "never ran" not in caplog.text
     assert result.malformed > 0
     assert len(result.instruction_candidates["fmt"]) > 1
+
+
+def test_credit_comes_from_full_evaluations_when_every_trial_is_one() -> None:
+    result, _, _ = run(max_trials=8, minibatch_size=len(VAL), seed=1)
+    assert {t.kind for t in result.trials} == {"full"}
+    scores = {t.score for t in result.trials}
+    assert len(scores) > 1  # the configurations differ: something must get credit
+    credit = result.credit[0]
+    assert credit.instruction_share + credit.demos_share > 0
