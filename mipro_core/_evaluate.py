@@ -9,6 +9,7 @@ same pair is never paid for twice in a run (nor after a resume).
 from __future__ import annotations
 
 import concurrent.futures as cf
+import logging
 import math
 import queue
 import threading
@@ -26,9 +27,12 @@ from ._errors import (
     ParseError,
 )
 from ._memo import Memo
+from ._overflow import is_context_overflow
 from ._protocols import Metric, Program
 from ._retry import Backoff, is_transient
 from ._types import Example, ProgramState, Trace
+
+logger = logging.getLogger("mipro_core.evaluate")
 
 SKIPPED = "skipped: the error budget was already spent"
 OVER_TIME = "skipped: max_seconds had passed"
@@ -311,6 +315,8 @@ class Evaluator:
         self.errors = 0
         self.malformed = 0
         self.retries = 0
+        self.overflows = 0
+        """Runs whose prompt exceeded the model's context window (scored 0, not errors)."""
         self._stopping = False
         self.last_error: str | None = None
         self.on_first_success: Callable[[], None] | None = None
@@ -359,6 +365,9 @@ class Evaluator:
                 raise  # a usage problem (e.g. an example lacks a field a stage needs): fail fast
             except Exception as exc:  # recorded as an error, never as a 0 score
                 _raise_if_missing_input(exc, example, self.input_fields)
+                if is_context_overflow(exc):  # this configuration's prompt cannot fit
+                    self._note_overflow(exc)
+                    return RunRecord(example.id, 0.0, malformed=True, lm_calls=1 + extra_calls)
                 if attempt < self.max_retries and is_transient(exc) and not self._stopping:
                     time.sleep(self.backoff.delay(attempt, exc))
                     attempt += 1
@@ -393,6 +402,18 @@ class Evaluator:
             feedback=feedback_of(raw) if failed else None,
             modules=tuple(sorted({c.module for c in trace.calls})),
         )
+
+    def _note_overflow(self, exc: BaseException) -> None:
+        with self._failed_lock:
+            self.overflows += 1
+            first = self.overflows == 1
+        if first:
+            logger.warning(
+                "a prompt exceeded the model's context window (%s): such runs score 0, so the "
+                "configuration that wrote it loses; with a small window, lower "
+                "max_bootstrapped_demos / max_labeled_demos",
+                f"{type(exc).__name__}: {str(exc)[:200]}",
+            )
 
     def evaluate(self, jobs: Sequence[EvalJob], *, kind: str = "run") -> list[EvalOutcome]:
         """Run every job (each on its own replica); results keep the examples' order.

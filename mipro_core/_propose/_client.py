@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 import time
 from collections.abc import Mapping
@@ -12,9 +13,12 @@ from .._chat_format import parse_fields, render_messages
 from .._errors import BudgetExhaustedError, JournalError, LMError, ParseError
 from .._evaluate import CallBudget
 from .._memo import Memo
+from .._overflow import is_context_overflow
 from .._protocols import LM, Message
 from .._retry import Backoff, is_transient
 from .._types import Signature, stable_hash
+
+logger = logging.getLogger("mipro_core.propose")
 
 
 @functools.cache
@@ -62,6 +66,15 @@ class ProposerClient:
             try:
                 return self.lm(messages, n=1, temperature=temperature)
             except Exception as exc:
+                if is_context_overflow(exc):  # the proposer prompt cannot fit: no proposal
+                    self.budget.settle_proposer_call(1)
+                    logger.warning(
+                        "the proposer prompt %r exceeded the model's context window (%s): that "
+                        "proposal is dropped; a proposer_lm with a larger window avoids this",
+                        template,
+                        str(exc)[:200],
+                    )
+                    return [""]
                 transient = attempt < self.max_retries and is_transient(exc)
                 if transient and self.budget.reserve(1):
                     self.budget.settle_proposer_call(1)
