@@ -20,6 +20,9 @@ from .._types import Signature, stable_hash
 
 logger = logging.getLogger("mipro_core.propose")
 
+OVERFLOW_REPLY = "[[ ## no reply: the prompt exceeded the model's context window ## ]]"
+"""What a proposer call whose prompt did not fit returns: never an instruction (rejected)."""
+
 
 @functools.cache
 def load_template(name: str) -> str:
@@ -74,7 +77,7 @@ class ProposerClient:
                         template,
                         str(exc)[:200],
                     )
-                    return [""]
+                    return [OVERFLOW_REPLY]
                 transient = attempt < self.max_retries and is_transient(exc)
                 if transient and self.budget.reserve(1):
                     self.budget.settle_proposer_call(1)

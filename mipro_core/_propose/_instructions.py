@@ -95,9 +95,12 @@ def propose_one(
         temperature=spec.temperature,
         salt=f"{spec.module}#{spec.index}",
     )
-    text = extract_instruction(reply["proposed_instruction"], inputs)
+    raw = reply["proposed_instruction"]
+    if not raw.strip():
+        return ""  # an empty reply: counted as such by the caller
+    text = extract_instruction(raw, inputs)
     if text is None:
-        client.reject(spec.module, reply["proposed_instruction"])
+        client.reject(spec.module, raw)
         return ""
     return text
 
