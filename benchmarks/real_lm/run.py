@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import subprocess
@@ -113,6 +114,8 @@ def run_mipro(task: str, seed: int, base_url: str, calls: int) -> dict[str, Any]
     # says which stage's output the label is
     last = list(mc.adapt(chain).modules)[-1]
     outputs = {last: "label"} if task == "triage" else None
+    warnings = _Collect()
+    logging.getLogger("mipro_core").addHandler(warnings)
     start = time.perf_counter()
     result = mc.optimize(
         chain,
@@ -128,6 +131,7 @@ def run_mipro(task: str, seed: int, base_url: str, calls: int) -> dict[str, Any]
         progress=None,
     )
     wall = time.perf_counter() - start
+    logging.getLogger("mipro_core").removeHandler(warnings)
     program = mc.adapt(chain)
     winner = {
         name: {
@@ -155,7 +159,19 @@ def run_mipro(task: str, seed: int, base_url: str, calls: int) -> dict[str, Any]
         "malformed": result.malformed,
         "candidates": {n: len(c) for n, c in result.instruction_candidates.items()},
         "credit": [str(c) for c in result.credit],
+        "warnings": warnings.messages,
     }
+
+
+class _Collect(logging.Handler):
+    """Keeps the run's warnings (rejected proposals, overflows, ...) for the results."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage()[:400])
 
 
 def ensure_dspy(venv: Path) -> Path:
@@ -168,8 +184,11 @@ def ensure_dspy(venv: Path) -> Path:
     return python
 
 
-def run_dspy(python: Path, task: str, seed: int, base_url: str, calls: int) -> dict[str, Any]:
+def run_dspy(
+    python: Path, task: str, seed: int, base_url: str, calls: int, baseline: bool
+) -> dict[str, Any]:
     cmd = [str(python), str(HERE / "dspy_run.py"), task, str(seed), base_url, str(calls)]
+    cmd += [] if baseline else ["--no-baseline"]
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ""})
     wall = time.perf_counter() - start
@@ -195,6 +214,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", nargs="+", default=list(data.MAKERS))
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=1, help="seeds K..K+N-1 (1)")
+    parser.add_argument(
+        "--dspy-baseline",
+        action="store_true",
+        help="also score DSPy's un-optimized program (60 slow calls at DSPy's longer answers)",
+    )
     parser.add_argument("--calls", type=int, default=None, help="max_lm_calls (per task default)")
     parser.add_argument("--test-size", type=int, default=60, help="test examples scored (60)")
     parser.add_argument("--skip-dspy", action="store_true")
@@ -218,13 +243,15 @@ def main(argv: list[str] | None = None) -> int:
                 calls = args.calls or CALLS[task]
                 if not args.skip_baselines:
                     save(baselines(task, srv.base_url))
-                for seed in range(1, args.seeds + 1):
+                for seed in range(args.first_seed, args.first_seed + args.seeds):
                     if not args.skip_mipro:
                         row = run_mipro(task, seed, srv.base_url, calls)
                         print(f"  mipro {task} seed {seed}: {row['test']:.3f}", file=sys.stderr)
                         save(row)
                     if dspy_python is not None:
-                        row = run_dspy(dspy_python, task, seed, srv.base_url, calls)
+                        row = run_dspy(
+                            dspy_python, task, seed, srv.base_url, calls, args.dspy_baseline
+                        )
                         print(f"  dspy {task} seed {seed}: {row}", file=sys.stderr)
                         save(row)
     if args.write_docs:

@@ -49,13 +49,14 @@ def test_a_tiny_run_on_the_real_model_completes_and_its_artifact_applies(tmp_pat
         train = tasks.examples("sentiment", "train")[:8]
         val = tasks.examples("sentiment", "val")[:6]
         result = mc.optimize(
-            chain, train, run.metric, valset=val, max_lm_calls=40, num_candidates=3,
+            chain, train, run.metric, valset=val, max_lm_calls=30, num_candidates=2,
             minibatch_size=6, num_threads=2, seed=1, progress=False,
             proposer_lm=run.chat_model(srv.base_url, 80),
         )  # fmt: skip
-        assert result.lm_calls <= 40 + 2  # runs in flight may finish past the cap
+        assert result.lm_calls <= 30 + 2  # runs in flight may finish past the cap
         path = result.save(tmp_path / "artifact.json")
         fresh: Any = tasks.build("sentiment", run.chat_model(srv.base_url, 16))
         mc.apply(fresh, path)
-        assert mc.current_state(mc.adapt(fresh)) == result.state
+        # the fresh chain's prompts now read back exactly as the optimized chain's do
+        assert mc.current_state(mc.adapt(fresh)) == mc.current_state(mc.adapt(chain))
         assert isinstance(fresh.invoke(val[0].inputs), str)
