@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections.abc import Sequence
 from typing import Any
@@ -24,6 +25,18 @@ def _each(values: Sequence[float], digits: int = 2) -> str:
 def _short(text: str, limit: int = 150) -> str:
     text = " ".join(str(text).split()).replace("|", "\\|")
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _credit(row: dict[str, Any], module: str) -> str:
+    for text in row.get("credit", []):
+        if f"module='{module}'" in text:
+            found = dict(re.findall(r"(instruction_share|demos_share)=([0-9.e-]+)", text))
+            if len(found) == 2:
+                return (
+                    f", credit: instruction {float(found['instruction_share']):.0%}, "
+                    f"demos {float(found['demos_share']):.0%}"
+                )
+    return ""
 
 
 def render(rows: list[dict[str, Any]], machine: str) -> str:
@@ -122,16 +135,31 @@ def render(rows: list[dict[str, Any]], machine: str) -> str:
                 f"{statistics.fmean(r.get('lm_calls', 0) for r in d):.0f} | "
                 f"{statistics.fmean(r['seconds'] for r in d) / 60:.1f} | {note} |"
             )
-    lines += ["", "### The winning prompts", ""]
+    lines += [
+        "",
+        "### The winning prompts",
+        "",
+        "The proposer was the same 135M model on the same server (`proposer_lm` with a larger "
+        "token cap). Instruction candidates count the original; proposals that were code, "
+        "prompt echoes or fragments were rejected before the search. The credit shares say how "
+        "much of the variance of the trial scores the instruction and the demo-set choice "
+        "explain.",
+        "",
+    ]
     for t in tasks:
         for r in runs[(t, "mipro")]:
             for module, w in r["winner"].items():
                 sources = "/".join(w["sources"]) or "none"
-                rejected = [m for m in r.get("warnings", []) if m.startswith("rejected")]
+                share = _credit(r, module)
+                rejected = [
+                    m
+                    for m in r.get("warnings", [])
+                    if m.startswith("rejected") and f"module {module!r}" in m
+                ]
                 note = f" ({'; '.join(m.split(':')[0] for m in rejected)})" if rejected else ""
                 lines.append(
                     f"- {t}, seed {r['seed']}, `{module}`: {w['demos']} demos ({sources}), "
-                    f"{r['candidates'].get(module, 1)} instruction candidates{note}; "
+                    f"{r['candidates'].get(module, 1)} instruction candidates{note}{share}; "
                     f"instruction: “{_short(w['instruction'])}”"
                 )
         for r in runs[(t, "dspy")]:
