@@ -137,6 +137,11 @@ def render(rows: list[dict[str, Any]], machine: str) -> str:
             )
     lines += [
         "",
+        "Rows with fewer than 3 seeds (and tasks without a DSPy row) were not run for lack of "
+        "time on the shared machine, not dropped: `run.py --first-seed K --seeds N` adds them.",
+    ]
+    lines += [
+        "",
         "### The winning prompts",
         "",
         "The proposer was the same 135M model on the same server (`proposer_lm` with a larger "
