@@ -7,12 +7,13 @@ strategies), :mod:`mipro_core.testing` (SimulatedLM, tasks, adapter conformance 
 """
 
 from ._adapt import adapt, apply, wrap_lm
-from ._api import MIPRO, BootstrapRandomSearch, RandomSearch, ZeroShotMIPRO, optimize, resume
+from ._api import MIPRO, BootstrapRandomSearch, RandomSearch, ZeroShotMIPRO, optimize
 from ._artifact import Artifact, load_state, read_artifact, save_state
 from ._config import Budget, Pricing, ProposerConfig, SearchConfig
 from ._errors import (
     ArtifactError,
     BudgetExhaustedError,
+    EmptyCompletionError,
     ErrorBudgetExceededError,
     InvalidInputError,
     JournalError,
@@ -21,11 +22,13 @@ from ._errors import (
     MiproError,
     NoAdapterError,
     ParseError,
+    TransientLMError,
 )
 from ._journal import Journal
 from ._protocols import LM, CloneableProgram, Message, Metric, Module, Program, current_state
 from ._report import write_report
 from ._result import CostEstimate, ModuleCredit, OptimizationResult, Trial
+from ._resume import resume
 from ._run_info import RunInfo
 from ._types import Demo, Example, ModuleCall, ModuleState, ProgramState, Signature, Trace
 from ._version import __version__
@@ -41,6 +44,7 @@ __all__ = [
     "CloneableProgram",
     "CostEstimate",
     "Demo",
+    "EmptyCompletionError",
     "ErrorBudgetExceededError",
     "Example",
     "InvalidInputError",
@@ -67,6 +71,7 @@ __all__ = [
     "SearchConfig",
     "Signature",
     "Trace",
+    "TransientLMError",
     "Trial",
     "ZeroShotMIPRO",
     "__version__",

@@ -6,15 +6,16 @@ imported on first call, so ``import mipro_core`` stays cheap.
 
 from __future__ import annotations
 
-import inspect
 import os
 from typing import Any
 
 from ._artifact import Artifact, read_artifact
 from ._errors import ArtifactError, NoAdapterError
 from ._input_checks import check_artifact_demos
-from ._protocols import LM, Program
+from ._protocols import LM, Program, is_program, looks_like_lm
 from ._types import ProgramState
+
+__all__ = ["adapt", "apply", "is_program", "looks_like_lm", "wrap_lm"]
 
 
 def _type_name(obj: Any) -> str:
@@ -22,26 +23,6 @@ def _type_name(obj: Any) -> str:
     if kind.__module__ == "builtins":
         return kind.__qualname__
     return f"{kind.__module__}.{kind.__qualname__}"
-
-
-def is_program(obj: Any) -> bool:
-    """Whether ``obj`` is an *instance* implementing :class:`~mipro_core.Program`."""
-    return not isinstance(obj, type) and isinstance(obj, Program)
-
-
-def looks_like_lm(obj: Any) -> bool:
-    """Whether ``obj`` can be called as ``obj(messages, n=..., temperature=...)``.
-
-    Any callable satisfies the runtime :class:`~mipro_core.LM` protocol, so the signature is
-    checked too: ``print`` or a one-argument function is not accepted as a model.
-    """
-    if isinstance(obj, type) or not callable(obj):
-        return False
-    try:
-        inspect.signature(obj).bind([], n=1, temperature=0.0)
-    except (TypeError, ValueError):
-        return False
-    return True
 
 
 def adapt(obj: Any) -> Program:
@@ -55,7 +36,8 @@ def adapt(obj: Any) -> Program:
     if is_program(obj):
         result: Program = obj
         return result
-    from ._plugin_manager import adapters_summary, get_plugin_manager
+    from ._plugin_list import adapters_summary
+    from ._plugin_manager import get_plugin_manager
 
     adapted = get_plugin_manager().hook.mipro_adapt(obj=obj)
     if adapted is None:
@@ -80,7 +62,8 @@ def wrap_lm(obj: Any) -> LM:
     meaning); the built-in plugin then accepts any callable that takes
     ``(messages, *, n, temperature)``. Raises :class:`~mipro_core.NoAdapterError` otherwise.
     """
-    from ._plugin_manager import adapters_summary, get_plugin_manager
+    from ._plugin_list import adapters_summary
+    from ._plugin_manager import get_plugin_manager
 
     wrapped = get_plugin_manager().hook.mipro_wrap_lm(obj=obj)
     if wrapped is None:

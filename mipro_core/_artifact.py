@@ -30,11 +30,9 @@ Saving writes a temporary file in the same directory and renames it over the tar
 from __future__ import annotations
 
 import codecs
-import contextlib
 import json
 import math
 import os
-import secrets
 import stat
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
@@ -44,7 +42,9 @@ from typing import Any
 
 import attrs
 
+from . import _strict_json as strict_json
 from ._errors import ArtifactError, InvalidInputError
+from ._files import write_atomic
 from ._types import Demo, ModuleState, ProgramState
 from ._version import __version__
 
@@ -176,52 +176,8 @@ def save_state(
     :class:`OSError` when the file cannot be written.
     """
     target = Path(path)
-    _write_atomic(target, dumps_state(state, metadata).encode("utf-8"))
+    write_atomic(target, dumps_state(state, metadata).encode("utf-8"))
     return target
-
-
-def _write_atomic(target: Path, data: bytes) -> None:
-    """Write ``data`` to ``target`` through a temporary file and an atomic rename.
-
-    A symlink is followed (its target is replaced, the link stays); a path that exists and is
-    not a regular file (``/dev/null``, a FIFO) is written to directly, never replaced. A missing
-    directory is created.
-    """
-    if target.is_symlink():
-        target = Path(os.path.realpath(target))
-    if target.is_dir():
-        raise IsADirectoryError(f"{target} is a directory; give a file name")
-    if target.exists() and not target.is_file():
-        with open(target, "wb") as handle:
-            handle.write(data)
-        return
-    directory = target.parent
-    directory.mkdir(parents=True, exist_ok=True)
-    temp = directory / f".{target.name}.{secrets.token_hex(8)}.tmp"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    fd = os.open(temp, flags, 0o666)  # the umask applies, as for any new file
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    _fsync_directory(directory)
-
-
-def _fsync_directory(directory: Path) -> None:
-    if os.name != "posix":
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 # --- loading -----------------------------------------------------------------------------------
@@ -270,26 +226,6 @@ def _read_bounded(source: Path) -> bytes:
     return data
 
 
-def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _Invalid(f"duplicate key {key!r} in a JSON object")
-        result[key] = value
-    return result
-
-
-def _reject_constant(name: str) -> Any:
-    raise _Invalid(f"contains {name}, which is not valid JSON (numbers must be finite)")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise _Invalid(f"number {text[:40]} is out of range")
-    return value
-
-
 def _parse(raw: bytes) -> Any:
     if not raw.strip():
         raise _Invalid("file is empty")
@@ -300,12 +236,9 @@ def _parse(raw: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise _Invalid(f"not UTF-8 text (bad byte at offset {exc.start})") from None
     try:
-        return json.loads(
-            text,
-            object_pairs_hook=_reject_duplicates,
-            parse_constant=_reject_constant,
-            parse_float=_finite_float,
-        )
+        return strict_json.loads(text)
+    except strict_json.StrictJSONError as exc:
+        raise _Invalid(str(exc)) from None
     except json.JSONDecodeError as exc:
         raise _Invalid(
             f"not valid JSON, the file may be truncated or corrupt "

@@ -17,7 +17,8 @@ import attrs
 import numpy as np
 
 from ._errors import InvalidInputError
-from ._evaluate import EvalJob, Evaluator
+from ._eval_records import EvalJob
+from ._evaluate import Evaluator
 from ._protocols import Module
 from ._types import Demo, Example, ProgramState, Signature, Trace, stable_hash
 
@@ -72,6 +73,7 @@ def bootstrap_pools(
     screen: bool = True,
     exclude: Collection[str] = (),
     pin: Sequence[str] = (),
+    keep_failures: bool = False,
     gold_fields: Mapping[str, Mapping[str, str]] | None = None,
 ) -> DemoPools:
     """Run ``state`` on shuffled training examples until ``wanted`` clean runs passed,
@@ -82,8 +84,9 @@ def bootstrap_pools(
     ``wanted``, and its demos only fill the pool when too few clean traces passed. Clean traces
     come first, the ones that passed with the higher score first. Examples whose id is in
     ``exclude`` never become demos; those in ``pin`` run first and their demos (bootstrapped, else
-    labeled) go into every candidate set built from the pools. ``gold_fields``: per module, the
-    gold field of each output named differently (see ``_gold.resolve_outputs``).
+    labeled) go into every candidate set built from the pools. With ``keep_failures``, failing
+    runs keep what a proposer reads (see :meth:`Evaluator.evaluate`). ``gold_fields``: per
+    module, the gold field of each output named differently (see ``_gold.resolve_outputs``).
     """
     gold_fields = gold_fields or {}
     excluded = set(exclude)
@@ -117,7 +120,9 @@ def bootstrap_pools(
             break
         batch = tuple(order[start : start + batch_size])
         examples = {ex.id: ex for ex in batch}
-        outcome = evaluator.evaluate([EvalJob(key, state, batch)], kind="bootstrap")[0]
+        outcome = evaluator.evaluate(
+            [EvalJob(key, state, batch)], kind="bootstrap", keep_failures=keep_failures
+        )[0]
         runs += len(outcome.records)
         for record in outcome.records:  # in training order: the pools don't depend on batching
             is_pinned = record.example_id in pinned_ids

@@ -1,4 +1,4 @@
-"""``mipro optimize APP --train FILE --metric MODULE:FUNC`` and ``mipro apply APP ARTIFACT``.
+"""``mipro optimize APP --train FILE --metric MODULE:FUNC``.
 
 ``APP`` is ``package.module:attribute`` naming a chain, query engine or native program, or a
 zero-argument factory (function or class) that builds one; the module is imported with the
@@ -9,18 +9,15 @@ current directory first on ``sys.path``. Every problem with an argument or a fil
 from __future__ import annotations
 
 import argparse
-import difflib
-import functools
-import importlib
-import inspect
 import logging
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._cli_run import (
+from . import _cli_load, _cli_ray
+from ._cli_common import (
     CLI_META,
     RunProgress,
     import_path,
@@ -36,7 +33,8 @@ from ._cli_run import (
     whole_number,
     write_journal_meta,
 )
-from ._errors import InvalidInputError, MiproError, NoAdapterError
+from ._cli_load import adapt_app, load_app, load_metric, load_proposer, spec
+from ._errors import InvalidInputError
 
 if TYPE_CHECKING:
     from ._data_files import Dataset
@@ -58,17 +56,6 @@ DEFAULT_PROPOSER = "the app's own model"
 
 
 # --- argument types (a bad value is a usage error: exit 2) -------------------------------------
-
-
-def spec(text: str) -> str:
-    """A ``package.module:attribute`` reference."""
-    module, colon, attribute = text.partition(":")
-    parts = [*module.split("."), *attribute.split(".")]
-    if not colon or not all(part.isidentifier() for part in parts):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} must look like 'package.module:attribute' (e.g. 'myapp:build_chain')"
-        )
-    return text
 
 
 def field_names(text: str) -> tuple[str, ...]:
@@ -104,127 +91,7 @@ def _sampler(name: str) -> str:
     return name
 
 
-# --- loading the user's objects ----------------------------------------------------------------
-
-
-def load_object(reference: str, label: str) -> Any:
-    """Import ``module:attribute`` (the attribute may be dotted); one clear error otherwise."""
-    module_name, _, attribute = reference.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        missing = exc.name or ""
-        if module_name == missing or module_name.startswith(missing + "."):
-            raise InvalidInputError(
-                f"{label} {reference}: no module named {missing!r} (looked in the current "
-                f"directory {os.getcwd()} and on the Python path)"
-            ) from exc
-        raise InvalidInputError(
-            f"{label} {reference}: importing {module_name} failed: {exc}"
-        ) from exc
-    except Exception as exc:  # the user's module raised while importing
-        raise InvalidInputError(
-            f"{label} {reference}: importing {module_name} failed: {type(exc).__name__}: {exc}"
-        ) from exc
-    value: Any = module
-    for depth, part in enumerate(attribute.split(".")):
-        if not hasattr(value, part):
-            where = (
-                module_name
-                if depth == 0
-                else f"{module_name}:{'.'.join(attribute.split('.')[:depth])}"
-            )
-            names = [n for n in dir(value) if not n.startswith("_")]
-            close = difflib.get_close_matches(part, names, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise InvalidInputError(f"{label} {reference}: {where} has no attribute {part!r}{hint}")
-        value = getattr(value, part)
-    return value
-
-
-def _is_factory(obj: Any) -> bool:
-    return (
-        inspect.isfunction(obj)
-        or inspect.ismethod(obj)
-        or inspect.isclass(obj)
-        or inspect.isbuiltin(obj)
-        or isinstance(obj, functools.partial)
-    )
-
-
-def _call_factory(factory: Any, reference: str, label: str) -> Any:
-    try:
-        signature = inspect.signature(factory)
-    except (TypeError, ValueError):
-        signature = None
-    if signature is not None:
-        try:
-            signature.bind()
-        except TypeError:
-            raise InvalidInputError(
-                f"{label} {reference} needs arguments {signature}; point {label} at the built "
-                "object or at a factory that takes no arguments"
-            ) from None
-    try:
-        built = factory()
-    except Exception as exc:  # the user's factory failed: one line, cause kept for --debug
-        raise InvalidInputError(
-            f"{label} {reference}: calling it failed: {type(exc).__name__}: {exc}"
-        ) from exc
-    if built is None:
-        raise InvalidInputError(
-            f"{label} {reference} returned None; the factory must return the chain, query "
-            "engine or program"
-        )
-    return built
-
-
-def load_app(reference: str, label: str = "APP") -> Any:
-    """The object ``reference`` names, built by calling it when it is a factory."""
-    obj = load_object(reference, label)
-    return _call_factory(obj, reference, label) if _is_factory(obj) else obj
-
-
-def adapt_app(obj: Any, reference: str, label: str = "APP") -> Any:
-    """``obj`` as a :class:`~mipro_core.Program`; adapter errors name the APP."""
-    from ._adapt import adapt
-
-    try:
-        return adapt(obj)
-    except NoAdapterError as exc:
-        raise NoAdapterError(f"{label} {reference}: {exc}") from exc
-    except MiproError as exc:
-        raise InvalidInputError(f"{label} {reference}: {exc}") from exc
-
-
-def load_metric(reference: str) -> Any:
-    """The metric function, checked as ``optimize()`` checks it (two or three arguments)."""
-    from ._metric import checked_metric
-
-    return checked_metric(load_object(reference, "--metric"), f"--metric {reference}")
-
-
-def load_proposer(reference: str) -> Any:
-    """The proposer model as an LM: an LM callable, a framework model or a factory of either."""
-    from ._adapt import looks_like_lm, wrap_lm
-
-    obj = load_object(reference, "--proposer")
-    if _is_factory(obj) and not looks_like_lm(obj):
-        obj = _call_factory(obj, reference, "--proposer")
-    try:
-        return wrap_lm(obj)
-    except NoAdapterError as exc:
-        raise NoAdapterError(f"--proposer {reference}: {exc}") from exc
-
-
 # --- mipro optimize ----------------------------------------------------------------------------
-
-
-def _output_pair(text: str) -> tuple[str, str]:
-    module, eq, column = text.rpartition("=")
-    if not eq or not module.strip() or not column.strip():
-        raise argparse.ArgumentTypeError(f"expected MODULE=COLUMN, got {text!r}")
-    return module.strip(), column.strip()
 
 
 def configure_optimize(parser: argparse.ArgumentParser) -> None:
@@ -256,15 +123,7 @@ def configure_optimize(parser: argparse.ArgumentParser) -> None:
         metavar="COL,...",
         help="the output (label) columns (default: every other column except 'id')",
     )
-    data.add_argument(
-        "--map-output",
-        action="append",
-        default=[],
-        type=_output_pair,
-        metavar="MODULE=COLUMN",
-        help="the label column holding MODULE's output when their names differ, for labeled "
-        "demos (MODULE.FIELD=COLUMN for a module with several outputs; repeatable)",
-    )
+    _cli_load.add_map_output_argument(data)
     parser.add_argument(
         "--metric",
         required=True,
@@ -305,6 +164,7 @@ def configure_optimize(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="search strategy: tpe (default), random, or one a plugin installs",
     )
+    _cli_ray.add_ray_argument(search)
     search.add_argument(
         "--freeze",
         action="append",
@@ -532,118 +392,8 @@ def _optimize(
         freeze=tuple(args.freeze),
         outputs=dict(args.map_output) or None,
         progress=False if args.dry_run else RunProgress(on_start),
+        backend=None if args.dry_run else _cli_ray.ray_backend(args),
         journal=journal,
         overwrite=overwrite,
         dry_run=args.dry_run,
     )
-
-
-# --- mipro apply -------------------------------------------------------------------------------
-
-
-def configure_apply(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "app",
-        metavar="APP",
-        type=spec,
-        help="package.module:attribute naming your app, or a zero-argument factory (built fresh)",
-    )
-    parser.add_argument("artifact", metavar="ARTIFACT", help="an artifact written by optimize")
-
-
-def run_apply(args: argparse.Namespace) -> int:
-    from ._adapt import apply
-    from ._artifact import read_artifact
-    from ._protocols import current_state
-
-    artifact = read_artifact(args.artifact)
-    with import_path(os.getcwd()):
-        app = load_app(args.app)
-        program = adapt_app(app, args.app)
-        before = current_state(program)
-        apply(program, args.artifact)
-        lines = _apply_header(args, artifact, len(program.modules))
-        for name, module in program.modules.items():
-            lines += ["", *_module_lines(name, module, before.modules.get(name))]
-    out(lines)
-    return 0
-
-
-def _apply_header(args: argparse.Namespace, artifact: Any, count: int) -> list[str]:
-    from ._printable import printable
-
-    scores = []
-    for key, label in (("score", "score"), ("baseline_score", "baseline")):
-        value = artifact.metadata.get(key)
-        if isinstance(value, (int, float)):
-            scores.append(f"{label} {value:.3f}")
-    about = f" ({', '.join(scores)})" if scores else ""
-    return [
-        f"Applied {printable(args.artifact)}{about} to a fresh {args.app}: {count} module(s).",
-        "Below is what each module sends; {field} marks where a run's input goes.",
-    ]
-
-
-def _module_lines(name: str, module: Any, before: Any) -> list[str]:
-    from ._printable import printable
-
-    state = module.state
-    changed = before is None or before.instruction != state.instruction
-    demos = f"{0 if before is None else len(before.demos)} -> {len(state.demos)}"
-    lines = [
-        f"== {printable(name)} ==  (instruction {'changed' if changed else 'unchanged'}, "
-        f"demos {demos})"
-    ]
-    lines += ["  " + printable(line) for line in render_module(module)]
-    return lines
-
-
-def render_module(module: Any) -> list[str]:
-    """The prompt a module sends, as text lines, through the best view the module offers.
-
-    In order: ``module.render(inputs) -> messages`` (native stages); a framework prompt object at
-    ``module.prompt`` / ``module.template`` with ``pretty_repr()`` (LangChain) or
-    ``get_template()`` (LlamaIndex); else the instruction and demos.
-    """
-    placeholders = {field: "{" + field + "}" for field in module.signature.inputs}
-    render = getattr(module, "render", None)
-    if callable(render):
-        try:
-            messages = render(placeholders)
-        except Exception:  # a display fallback, never a silent change of behaviour
-            logger.debug("render() of %s failed", module.name, exc_info=True)
-        else:
-            if isinstance(messages, list) and all(isinstance(m, Mapping) for m in messages):
-                return _message_lines(messages)
-    for attribute in ("prompt", "template"):
-        prompt = getattr(module, attribute, None)
-        for method in ("pretty_repr", "get_template"):
-            view = getattr(prompt, method, None) if prompt is not None else None
-            if not callable(view):
-                continue
-            try:
-                text = view()
-            except Exception:
-                logger.debug("%s.%s() of %s failed", attribute, method, module.name, exc_info=True)
-                continue
-            if isinstance(text, str):
-                return text.strip("\n").split("\n")
-    return _state_lines(module.state)
-
-
-def _message_lines(messages: Sequence[Mapping[str, Any]]) -> list[str]:
-    lines: list[str] = []
-    for message in messages:
-        lines.append(f"[{message.get('role', '?')}]")
-        lines += ["  " + line for line in str(message.get("content", "")).split("\n")]
-    return lines
-
-
-def _state_lines(state: Any) -> list[str]:
-    lines = ["instruction:"]
-    lines += ["  " + line for line in (state.instruction or "(empty)").split("\n")]
-    for number, demo in enumerate(state.demos, 1):
-        lines.append(f"demo {number} ({demo.source}):")
-        for key, value in (*demo.inputs.items(), *demo.outputs.items()):
-            lines.append(f"  {key}: {value}")
-    return lines

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._cli_run import (
+from ._cli_common import (
     CLI_META,
     DEMO_META,
     RunProgress,
@@ -81,7 +81,14 @@ def configure_resume(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="resume even if the program, data or metric differ from the journal's fingerprint",
     )
-    parser.add_argument("--threads", type=positive_int, default=None, metavar="N")
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="parallel program runs, each making its stages' LM calls in turn "
+        "(default: the number the run recorded)",
+    )
 
 
 def run_resume(args: argparse.Namespace) -> int:
@@ -89,8 +96,9 @@ def run_resume(args: argparse.Namespace) -> int:
     from ._observers import RUN_ID_KEY
 
     journal = Path(args.journal)
-    with Journal.open(journal) as store:
-        demo, cli, run_id = store.meta(DEMO_META), store.meta(CLI_META), store.meta(RUN_ID_KEY)
+    with Journal.open(journal) as store:  # verified whole before anything it names is imported
+        meta = store.read(kinds=()).meta
+    demo, cli, run_id = meta.get(DEMO_META), meta.get(CLI_META), meta.get(RUN_ID_KEY)
     cli = cli if isinstance(cli, dict) else {}
     specs = _specs(args, cli, journal, demo is not None)
     recorded = demo.get("artifact") if isinstance(demo, dict) else cli.get("artifact")
@@ -106,7 +114,7 @@ def run_resume(args: argparse.Namespace) -> int:
 
 def _recorded(cli: Mapping[str, Any], journal: Path) -> dict[str, str]:
     """The specs the journal records, checked to be ``module:attribute`` text (not trusted)."""
-    from ._cli_optimize import spec
+    from ._cli_load import spec
 
     found: dict[str, str] = {}
     for key, flag in SPEC_FLAGS:
@@ -196,7 +204,7 @@ def _artifact_of(path: Path, run_id: str | None) -> bool:
 
 
 def _rebuild(specs: Mapping[str, str]) -> tuple[Any, Any, Any]:
-    from ._cli_optimize import adapt_app, load_app, load_metric, load_proposer
+    from ._cli_load import adapt_app, load_app, load_metric, load_proposer
 
     app_spec = specs["--app"]
     program = adapt_app(load_app(app_spec, "--app"), app_spec, "--app")

@@ -62,6 +62,21 @@ def _finite(instance: object, attribute: attrs.Attribute[Any], value: float) -> 
         )
 
 
+MAX_CANDIDATES = 1000
+"""The most candidates per module a :class:`Budget` accepts: each one is a proposer call (or a
+bootstrapped demo set), so a larger count is a typo, not a plan."""
+
+
+def _at_most(limit: int) -> Any:
+    def check(instance: object, attribute: attrs.Attribute[Any], value: int) -> None:
+        if value > limit:
+            raise InvalidInputError(
+                f"{_name(instance, attribute)} must be at most {limit}, got {value!r}"
+            )
+
+    return check
+
+
 @attrs.frozen(kw_only=True)
 class Budget:
     """How much the search may spend.
@@ -73,7 +88,7 @@ class Budget:
     are hard caps (a run never exceeds ``max_lm_calls`` by more than the calls already in flight).
     """
 
-    num_candidates: int = attrs.field(default=6, validator=_positive)
+    num_candidates: int = attrs.field(default=6, validator=[_positive, _at_most(MAX_CANDIDATES)])
     val_size: int = attrs.field(default=100, validator=_positive)
     max_trials: int | None = attrs.field(
         default=None, validator=attrs.validators.optional(_positive)

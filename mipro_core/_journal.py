@@ -19,23 +19,40 @@ checkpointed into the main file at every full evaluation and when the journal is
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from ._errors import JournalError
+from ._files import sync_directory
+from ._journal_read import (
+    FORMAT,
+    SCHEMA_VERSION,
+    JournalContents,
+    check_meta,
+    checksum,
+    checksum_error,
+    read_contents,
+    verify_table,
+)
 from ._types import canonical_json, compact_json
 from ._version import __version__
 
-SCHEMA_VERSION = 2
-"""2: every row has a checksum, the configuration a program/data fingerprint (1: neither)."""
-FORMAT = "mipro.journal"
+__all__ = [
+    "FORMAT",
+    "SCHEMA_VERSION",
+    "TEMP_SUFFIX",
+    "Journal",
+    "JournalContents",
+    "check_meta",
+    "checksum",
+]
+
 TEMP_SUFFIX = ".creating"
 """A journal being created is written as ``.NAME.<pid>.creating`` next to it, then renamed."""
 
@@ -49,42 +66,6 @@ CREATE TABLE events (
     seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, value TEXT NOT NULL, checksum TEXT NOT NULL
 );
 """
-
-
-def checksum(table: str, *fields: object) -> str:
-    """The checksum of one row: its table and every field, each unambiguously delimited."""
-    digest = hashlib.blake2b(digest_size=16)
-    for part in (table, *fields):
-        data = str(part).encode("utf-8", "surrogatepass")
-        digest.update(len(data).to_bytes(8, "big"))
-        digest.update(data)
-    return digest.hexdigest()
-
-
-def check_meta(path: object, meta: Mapping[str, Any]) -> None:
-    """Raise :class:`JournalError` unless ``meta`` is a journal's metadata this version reads."""
-    if meta.get("format") != FORMAT:
-        raise JournalError(f"{path} is not a mipro journal (format {meta.get('format')!r})")
-    version = meta.get("schema_version")
-    if version == 1:
-        raise JournalError(
-            f"journal {path} was written by an earlier mipro (schema version 1, without "
-            f"checksums or a program fingerprint); this mipro ({__version__}) reads version "
-            f"{SCHEMA_VERSION}: finish that run with the mipro that started it, or start over"
-        )
-    if version != SCHEMA_VERSION:
-        raise JournalError(
-            f"journal {path} has schema version {version!r}; this mipro "
-            f"({__version__}) reads version {SCHEMA_VERSION}"
-        )
-    if not isinstance(meta.get("config"), dict):
-        raise JournalError(f"journal {path} has no run configuration")
-
-
-def _record_name(table: str, kind: str, key: object) -> str:
-    if table == "meta":
-        return f"metadata record {kind!r}" if kind != "config" else "run configuration"
-    return f"{kind} record {key!r}" if table == "memo" else f"event {key} ({kind})"
 
 
 class Journal:
@@ -120,7 +101,7 @@ class Journal:
             else:
                 _remove_db(path, main=False)
                 _rename_new(temp, path)
-            _sync_directory(path.parent)
+            sync_directory(path.parent)
         finally:
             _remove_db(temp)
         return cls(path, _connect(path))
@@ -165,22 +146,27 @@ class Journal:
             self._verify_table(table)
 
     def _verify_table(self, table: str) -> None:
-        queries = {
-            "meta": "SELECT 'meta', key, '', value, checksum FROM meta",
-            "memo": "SELECT 'memo', kind, key, value, checksum FROM memo",
-            "events": "SELECT 'events', kind, seq, value, checksum FROM events",
-        }
         with self._lock, self._errors(f"{table} records"):
-            rows = self._db.execute(queries[table]).fetchall()
-        for name, kind, key, value, stored in rows:
-            fields = (kind, value) if name == "meta" else (kind, key, value)
-            if stored != checksum(name, *fields):
-                raise JournalError(
-                    f"journal {self.path}: the {_record_name(name, kind, key)} fails its "
-                    "checksum (the file was changed or damaged after it was written)"
-                )
+            verify_table(self._db, self.path, table)
 
     # ------------------------------------------------------------------ reading
+
+    def read(self, kinds: Collection[str] = ("trial", "space", "usage")) -> JournalContents:
+        """The whole file verified (:meth:`verify`), then its metadata and the memo records of
+        ``kinds`` decoded: the one reader of recorded runs (resume, the report, the CLI).
+
+        Args:
+            kinds: the memo record kinds to decode (default: trials, the search space, usage).
+
+        Returns:
+            The decoded contents (``contents.trials()`` parses the trials).
+
+        Raises:
+            JournalError: the file is damaged, or a record fails its checksum or does not decode.
+        """
+        self.verify()
+        with self._lock, self._errors("records"):
+            return read_contents(self._db, self.path, kinds)
 
     def meta(self, key: str) -> Any:
         with self._lock, self._errors("metadata"):
@@ -252,10 +238,7 @@ class Journal:
     def _checked(self, row: Any, table: str, kind: str, key: object, *fields: object) -> Any:
         """The JSON value of ``row`` (value, checksum) once its checksum matches ``fields``."""
         if row[1] != checksum(table, *fields):
-            raise JournalError(
-                f"journal {self.path}: the {_record_name(table, kind, key)} fails its "
-                "checksum (the file was changed or damaged after it was written)"
-            )
+            raise checksum_error(self.path, table, kind, key)
         return json.loads(row[0])
 
     @contextlib.contextmanager
@@ -338,15 +321,6 @@ def _rename_new(temp: Path, path: Path) -> None:
 def _remove_db(path: Path, *, main: bool = True) -> None:
     for suffix in ("-wal", "-shm", *([""] if main else [])):
         Path(str(path) + suffix).unlink(missing_ok=True)
-
-
-def _sync_directory(directory: Path) -> None:
-    with contextlib.suppress(OSError, AttributeError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _exists(path: Path) -> JournalError:

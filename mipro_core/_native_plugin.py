@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._adapt import is_program, looks_like_lm
 from ._hookspecs import hookimpl
-from ._protocols import LM, Program
+from ._protocols import LM, Program, is_program, looks_like_lm
 from ._version import __version__
 
 NAME = "native"

@@ -33,3 +33,15 @@ def is_context_overflow(exc: BaseException) -> bool:
             return True
         current = current.__cause__ or current.__context__
     return False
+
+
+class ContextOverflow(Exception):
+    """Raised in place of a failure that :func:`is_context_overflow` recognises, so that no
+    retry policy takes it for a transient fault; carries the LM calls the failed run made."""
+
+    transient = False  # decides ``is_transient`` before the cause chain is read
+
+    def __init__(self, failure: BaseException, lm_calls: int) -> None:
+        super().__init__(f"{type(failure).__name__}: {failure}")
+        self.failure = failure
+        self.mipro_lm_calls = lm_calls

@@ -25,8 +25,7 @@ import logging
 import os
 import threading
 import warnings
-from collections.abc import Iterator, Mapping
-from types import MappingProxyType
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -51,28 +50,6 @@ _CORE_DISTRIBUTION = "mipro-core"
 
 class PluginWarning(UserWarning):
     """A plugin failed to load, or an observer plugin raised; mipro carried on without it."""
-
-
-def _freeze(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    return MappingProxyType(dict(value or {}))
-
-
-@attrs.frozen
-class PluginInfo:
-    """One registered plugin, as ``mipro plugins`` shows it.
-
-    ``distribution`` and ``version`` come from the installed distribution that declared the
-    entry point, ``entry_point`` is its value (``"package.module:attr"``); all three are
-    ``None`` for plugins registered in-process. ``info`` merges what the plugin's
-    ``mipro_adapter_info`` hook returned.
-    """
-
-    name: str
-    distribution: str | None
-    version: str | None
-    info: Mapping[str, Any] = attrs.field(converter=_freeze, factory=dict)
-    builtin: bool = False
-    entry_point: str | None = None
 
 
 @attrs.define
@@ -308,59 +285,6 @@ def autoload_settings() -> tuple[bool, frozenset[str] | None]:
     """``(autoload enabled, allow-list or None)`` as read when the manager was built."""
     registry = _get_registry()
     return registry.autoload, registry.allow
-
-
-def _adapter_infos(pm: pluggy.PluginManager) -> dict[str, dict[str, Any]]:
-    infos: dict[str, dict[str, Any]] = {}
-    for impl in pm.hook.mipro_adapter_info.get_hookimpls():
-        try:
-            result = impl.function()
-        except Exception as exc:
-            logger.warning("plugin %r: mipro_adapter_info failed: %s", impl.plugin_name, exc)
-            continue
-        if isinstance(result, Mapping):
-            infos.setdefault(impl.plugin_name, {}).update({str(k): v for k, v in result.items()})
-    return infos
-
-
-def list_plugins() -> list[PluginInfo]:
-    """Every registered plugin, in registration order (the built-in ``native`` plugin first)."""
-    registry = _get_registry()
-    infos = _adapter_infos(registry.pm)
-    plugins = []
-    for name, plugin in registry.pm.list_name_plugin():
-        if plugin is None:  # a blocked name
-            continue
-        distribution, version, entry_point = registry.origins.get(name, (None, None, None))
-        plugins.append(
-            PluginInfo(
-                name=name,
-                distribution=distribution,
-                version=version,
-                info=infos.get(name, {}),
-                builtin=name == NATIVE_PLUGIN,
-                entry_point=entry_point,
-            )
-        )
-    return plugins
-
-
-def adapters_summary() -> str:
-    """One line naming the installed adapters, failed ones and active settings (for errors)."""
-    autoload, allow = autoload_settings()
-    names = []
-    for plugin in list_plugins():
-        where = " ".join(x for x in (plugin.distribution, plugin.version) if x)
-        names.append(f"{plugin.name} ({where})" if where else plugin.name)
-    parts = ["installed adapters: " + ", ".join(names)]
-    failed = failed_plugins()
-    if failed:
-        parts.append("failed to load: " + "; ".join(f"{n} ({why})" for n, why in failed))
-    if not autoload:
-        parts.append(f"entry-point plugins are disabled by {DISABLE_AUTOLOAD_ENV}")
-    if allow is not None:
-        parts.append(f"{ALLOW_LIST_ENV} allows only: {', '.join(sorted(allow)) or '(none)'}")
-    return "; ".join(parts)
 
 
 OBSERVER_HOOKS = (

@@ -6,6 +6,7 @@ An adapter turns a framework object (a LangChain runnable, a LlamaIndex query en
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Protocol, TypedDict, runtime_checkable
 
@@ -95,3 +96,48 @@ class LM(Protocol):
 def current_state(program: Program) -> ProgramState:
     """The program's current :class:`ProgramState`, read from its modules."""
     return ProgramState({name: module.state for name, module in program.modules.items()})
+
+
+def is_program(obj: Any) -> bool:
+    """Whether ``obj`` is an *instance* implementing :class:`~mipro_core.Program`."""
+    return not isinstance(obj, type) and isinstance(obj, Program)
+
+
+def looks_like_lm(obj: Any) -> bool:
+    """Whether ``obj`` can be called as ``obj(messages, n=..., temperature=...)``.
+
+    Any callable satisfies the runtime :class:`~mipro_core.LM` protocol, so the signature is
+    checked too: ``print`` or a one-argument function is not accepted as a model.
+    """
+    if isinstance(obj, type) or not callable(obj):
+        return False
+    try:
+        inspect.signature(obj).bind([], n=1, temperature=0.0)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+class EvaluationSession(Protocol):
+    """A backend's connection for one run: the program and metric to use, closed at the end."""
+
+    @property
+    def program(self) -> Program: ...
+
+    @property
+    def metric(self) -> Metric: ...
+
+    def close(self) -> None: ...
+
+
+class EvaluationBackend(Protocol):
+    """Where program runs happen instead of the local thread pool (e.g. a Ray cluster).
+
+    ``connect`` gets the adapted program, the checked metric and every example of the run
+    before any LM call, and returns a session whose ``program`` (a :class:`Program` whose runs
+    go elsewhere) and ``metric`` the run uses; the optimizer closes it when the run ends.
+    """
+
+    def connect(
+        self, program: Program, metric: Metric, examples: Sequence[Example]
+    ) -> EvaluationSession: ...

@@ -10,6 +10,7 @@ from typing import Any, Literal
 import attrs
 
 from ._types import ProgramState
+from ._variables import VariableKey
 
 TrialKind = Literal["minibatch", "full"]
 
@@ -61,6 +62,54 @@ class Trial:
             "elapsed": round(self.elapsed, 6),
         }
 
+    @classmethod
+    def from_dict(cls, data: Any) -> Trial:
+        """A trial from its :meth:`to_dict` form (as a journal stores it), checked: the inverse of
+        :meth:`to_dict`, for untrusted data (a journal is read through it).
+
+        Args:
+            data: a decoded JSON value (untrusted).
+
+        Returns:
+            The trial.
+
+        Raises:
+            KeyError: a required field is missing.
+            TypeError: a field has the wrong type.
+            ValueError: a field has an impossible value (e.g. an unknown kind).
+        """
+        if not isinstance(data, dict):
+            raise TypeError("not an object")
+        params = data["params"]
+        if not isinstance(params, dict) or not all(
+            isinstance(k, str) and type(v) is int for k, v in params.items()
+        ):
+            raise TypeError("params must map variable names to integers")
+        kind = data["kind"]
+        if kind not in ("minibatch", "full"):
+            raise ValueError(f"unknown kind {kind!r}")
+        score = data["score"]
+        if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))):
+            raise TypeError("score must be a number or null")
+        ids = data["example_ids"]
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise TypeError("example_ids must be a list of strings")
+        return cls(
+            number=_int(data["number"]),
+            kind=kind,
+            params=dict(params),
+            score=None if score is None else float(score),
+            example_ids=tuple(ids),
+            errors=_int(data.get("errors", 0)),
+            malformed=_int(data.get("malformed", 0)),
+            lm_calls=_int(data.get("lm_calls", 0)),
+            seconds=float(data.get("seconds", 0.0)),
+            complete=bool(data.get("complete", True)),
+            best_score=_optional_float(data.get("best_score")),
+            total_lm_calls=_int(data.get("total_lm_calls", 0)),
+            elapsed=float(_optional_float(data.get("elapsed")) or 0.0),
+        )
+
     def log_entry(self) -> tuple[Any, ...]:
         """The reproducible part of the trial (everything but timing)."""
         return (
@@ -73,6 +122,20 @@ class Trial:
             self.malformed,
             self.complete,
         )
+
+
+def _optional_float(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected a number, got {value!r}")
+    return float(value)
+
+
+def _int(value: Any) -> int:
+    if type(value) is not int:
+        raise TypeError(f"expected an integer, got {value!r}")
+    return value
 
 
 @attrs.frozen
@@ -173,6 +236,8 @@ class OptimizationResult:
     malformed: int = 0
     cost: float | None = None
     """Spend in currency units, when a :class:`~mipro_core.Pricing` table was given."""
+    repair_candidates: Mapping[str, int] = attrs.field(factory=dict)
+    """Per module: the instruction candidate the repair round wrote (absent: none)."""
 
     @property
     def credit(self) -> tuple[ModuleCredit, ...]:
@@ -211,17 +276,22 @@ class OptimizationResult:
         lines = [
             f"strategy: {self.strategy}  seed: {self.seed}  stopped: {self.stopped_reason}",
             f"validation score: baseline {self.baseline_score:.3f} -> best {self.best_score:.3f}",
-            f"trials: {len(self.trials)}  LM calls: {self.lm_calls} "
+            f"trials: {len(self.trials)} ({_trial_kinds(self.trials)})  LM calls: {self.lm_calls} "
             f"(task {self.task_lm_calls}, proposer {self.proposer_lm_calls})  "
             f"tokens: ~{self.prompt_tokens + self.completion_tokens}  time: {self.seconds:.1f}s"
             + ("" if self.cost is None else f"  cost: {self.cost:.4f}"),
         ]
+        basis, measured = credit_trials(self.trials)
         for credit in self.credit:
             lines.append(f"module {credit.module}:")
-            lines.append(
-                f"  credit: instruction {credit.instruction_share:.0%}, "
-                f"demos {credit.demos_share:.0%} of score variance"
-            )
+            if len(measured) < 2:
+                lines.append("  credit: not measured (fewer than two scored trials)")
+            else:
+                lines.append(
+                    f"  credit: instruction {credit.instruction_share:.0%}, "
+                    f"demos {credit.demos_share:.0%} of score variance"
+                    + ("" if basis == "minibatch" else " (over the full evaluations)")
+                )
             if credit.best_instruction != credit.original_instruction:
                 lines.append(f"  original instruction: {_short(credit.original_instruction)}")
                 lines.append(f"  winning instruction:  {_short(credit.best_instruction)}")
@@ -229,6 +299,12 @@ class OptimizationResult:
                 lines.append("  instruction: unchanged")
             lines.append(f"  demos: {credit.best_demos} (demo set #{credit.demo_set_index})")
         return "\n".join(lines)
+
+
+def _trial_kinds(trials: Sequence[Trial]) -> str:
+    """``20 minibatch, 5 full evaluations``, as the report counts them."""
+    minibatches = sum(1 for t in trials if t.kind == "minibatch")
+    return f"{minibatches} minibatch, {len(trials) - minibatches} full evaluations"
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -258,27 +334,52 @@ def eta_squared(values: Sequence[float], groups: Sequence[int]) -> float:
     return between / total
 
 
-def credit_report(result: OptimizationResult) -> tuple[ModuleCredit, ...]:
-    """Variance shares from the minibatch trials; from the full evaluations when fewer than two
-    minibatch trials were scored (a validation set no larger than the minibatch makes every
-    trial a full evaluation)."""
-    scored = [t for t in result.trials if t.kind == "minibatch" and t.score is not None]
-    if len(scored) < 2:
-        scored = [t for t in result.trials if t.kind == "full" and t.score is not None]
+def credit_trials(trials: Sequence[Trial]) -> tuple[str, list[Trial]]:
+    """The trials credit is measured on, and their kind: the scored minibatch trials, or the
+    complete full evaluations when the run had no minibatch trials (every trial a full
+    evaluation, as when the minibatch covers the validation set)."""
+    scored = [t for t in trials if t.kind == "minibatch" and t.score is not None]
+    if scored:
+        return "minibatch", scored
+    full = [t for t in trials if t.kind == "full" and t.complete and t.score is not None]
+    return "full", full
+
+
+def module_credit(trials: Sequence[Trial], module: str) -> tuple[float, float]:
+    """Shares of the score variance explained by ``module``'s instruction and by its demo-set
+    choices (eta squared over the scored minibatch trials, or over the full evaluations when
+    there are no minibatch trials; see :func:`credit_trials`).
+
+    Args:
+        trials: the run's trials, in any order.
+        module: the module's name.
+
+    Returns:
+        ``(instruction_share, demos_share)``, each in [0, 1]; 0.0 with fewer than two trials.
+    """
+    _, scored = credit_trials(trials)
     values = [float(t.score) for t in scored if t.score is not None]
+    instruction, demos = VariableKey.instruction(module), VariableKey.demos(module)
+    return (
+        eta_squared(values, [instruction.index_in(t.params) for t in scored]),
+        eta_squared(values, [demos.index_in(t.params) for t in scored]),
+    )
+
+
+def credit_report(result: OptimizationResult) -> tuple[ModuleCredit, ...]:
     report = []
     for module, instruction in result.state.modules.items():
-        i_key, d_key = f"{module}.instruction", f"{module}.demos"
+        instruction_share, demos_share = module_credit(result.trials, module)
         report.append(
             ModuleCredit(
                 module=module,
-                instruction_share=eta_squared(values, [t.params.get(i_key, 0) for t in scored]),
-                demos_share=eta_squared(values, [t.params.get(d_key, 0) for t in scored]),
+                instruction_share=instruction_share,
+                demos_share=demos_share,
                 original_instruction=result.initial_state[module].instruction,
                 best_instruction=instruction.instruction,
                 best_demos=len(instruction.demos),
-                instruction_index=result.best_params.get(i_key, 0),
-                demo_set_index=result.best_params.get(d_key, 0),
+                instruction_index=VariableKey.instruction(module).index_in(result.best_params),
+                demo_set_index=VariableKey.demos(module).index_in(result.best_params),
             )
         )
     return tuple(report)

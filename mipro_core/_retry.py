@@ -1,57 +1,19 @@
-"""Which failures are worth retrying, and how long to wait before the next attempt."""
+"""How long to wait, and the one retry loop both the evaluator (task calls) and the proposer
+client use. Which failures are worth retrying is :mod:`mipro_core._transient`."""
 
 from __future__ import annotations
 
 import random
 import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
-_TRANSIENT_NAMES = (
-    "timeout",
-    "ratelimit",
-    "rate_limit",
-    "toomanyrequests",
-    "serviceunavailable",
-    "apiconnection",
-    "connection",
-    "overloaded",
-    "temporar",
-    "transient",
-)
-_TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
+from ._transient import is_transient, retry_after
 
+__all__ = ["Backoff", "RetryPolicy", "RetryStopped", "is_transient", "retry_after"]
 
-def is_transient(exc: BaseException) -> bool:
-    """True for timeouts, rate limits, connection resets and 5xx-like provider errors.
-
-    Recognised by type (``TimeoutError``, ``ConnectionError``), by an HTTP status attribute
-    (``status_code`` / ``status`` / ``http_status``), or by the exception class name (the way
-    provider SDKs name them: ``RateLimitError``, ``APIConnectionError``, ``ServiceUnavailable``...).
-    """
-    if isinstance(exc, (TimeoutError, ConnectionError)):
-        return True
-    for attr in ("status_code", "status", "http_status"):
-        status = getattr(exc, attr, None)
-        if isinstance(status, int) and status in _TRANSIENT_STATUS:
-            return True
-    names = [cls.__name__.lower() for cls in type(exc).__mro__]
-    return any(tag in name for name in names for tag in _TRANSIENT_NAMES)
-
-
-def retry_after(exc: BaseException) -> float | None:
-    """A retry-after hint in seconds carried by the exception, if any."""
-    for attr in ("retry_after", "retry_after_seconds"):
-        value = getattr(exc, attr, None)
-        if isinstance(value, (int, float)) and value >= 0:
-            return float(value)
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
-    if headers is not None:
-        try:
-            value = headers.get("retry-after")
-            return float(value) if value is not None else None
-        except (TypeError, ValueError, AttributeError):
-            return None
-    return None
+T = TypeVar("T")
 
 
 class Backoff:
@@ -68,9 +30,128 @@ class Backoff:
         self._lock = threading.Lock()
 
     def delay(self, attempt: int, exc: BaseException) -> float:
+        """Seconds to wait before retry number ``attempt`` (0-based) after ``exc``: its
+        ``Retry-After`` hint if any, else ``base * 2**attempt`` jittered to 50-100 %; at most
+        ``maximum`` either way."""
         hint = retry_after(exc)
         if hint is not None:
             return min(hint, self.maximum)
         with self._lock:
             jitter = self._rng.uniform(0.5, 1.0)
         return float(min(self.maximum, self.base * (2**attempt)) * jitter)
+
+
+class RetryStopped(Exception):
+    """A transient failure was not retried: ``reason`` is ``"max_seconds"`` (the retry could
+    not start before the deadline) or what ``admit`` refused it for (``"max_lm_calls"``: no
+    call left). Raised ``from`` the failure."""
+
+    def __init__(self, reason: str, failure: BaseException) -> None:
+        super().__init__(f"{reason} reached while retrying ({type(failure).__name__}: {failure})")
+        self.reason = reason
+        self.failure = failure
+
+
+class RetryPolicy:
+    """The retry loop of every LM-calling step, on :mod:`tenacity`: transient failures
+    (:func:`is_transient`) are retried up to ``max_retries`` times with :class:`Backoff`; no
+    attempt starts after ``deadline`` (a ``clock()`` value) and a wait is cut at the deadline.
+
+    Args:
+        max_retries: retries after the first attempt (0: never retry).
+        backoff: how long to wait before each retry (honours ``Retry-After``).
+        deadline: a ``clock()`` value no retry may start at or after; None: no deadline.
+        clock: the time source of ``deadline`` (injectable for tests).
+        sleep: how to wait (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        *,
+        max_retries: int,
+        backoff: Backoff,
+        deadline: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.deadline = deadline
+        self.clock = clock
+        self.sleep = sleep
+
+    def past_deadline(self) -> bool:
+        """Whether the deadline (if any) has passed."""
+        return self.deadline is not None and self.clock() >= self.deadline
+
+    def call(
+        self,
+        attempt_once: Callable[[], T],
+        *,
+        admit: Callable[[BaseException], str | None] = lambda exc: None,
+        on_failure: Callable[[BaseException], None] = lambda exc: None,
+    ) -> T:
+        """``attempt_once()``, retried while its failures are transient.
+
+        Args:
+            attempt_once: one attempt of the call.
+            admit: asked just before each retry starts (after the wait); reserves what the
+                retry costs, or returns the reason not to retry (e.g. ``"max_lm_calls"``).
+            on_failure: runs after every failed attempt (e.g. to count it).
+
+        Returns:
+            What the first successful attempt returned.
+
+        Raises:
+            RetryStopped: a retry was due but refused by ``admit``, or could not start before
+                the deadline (``reason="max_seconds"``); raised ``from`` the failure.
+            Exception: a permanent failure, or the last transient one, re-raised unchanged.
+        """
+        import tenacity  # ~0.1 s to import: on the first call, not with mipro_core
+
+        failures: list[BaseException] = []
+
+        def worth_retrying(exc: BaseException) -> bool:
+            if not isinstance(exc, Exception):
+                return False  # KeyboardInterrupt, SystemExit: not a failure, never retried
+            failures.append(exc)
+            on_failure(exc)
+            return is_transient(exc)
+
+        waits: dict[int, float] = {}  # attempt number -> the wait before the next attempt
+
+        def delay(state: tenacity.RetryCallState) -> float:
+            # asked by both stop and wait (their order differs between tenacity versions)
+            number = state.attempt_number
+            if number not in waits:
+                waits[number] = self.backoff.delay(number - 1, failures[-1])
+            return waits[number]
+
+        def stop(state: tenacity.RetryCallState) -> bool:
+            if state.attempt_number > self.max_retries:
+                return True  # out of retries
+            # the retry could not start before the deadline: stop now, never wait past it
+            return self.deadline is not None and delay(state) >= self.deadline - self.clock()
+
+        def given_up(state: tenacity.RetryCallState) -> T:
+            failure = failures[-1]
+            if state.attempt_number > self.max_retries:
+                raise failure  # out of retries: the last failure itself
+            raise RetryStopped("max_seconds", failure) from failure
+
+        def before_retry(state: tenacity.RetryCallState) -> None:
+            if state.attempt_number == 1:
+                return  # the first attempt is no retry
+            refused = admit(failures[-1])
+            if refused is not None:
+                raise RetryStopped(refused, failures[-1]) from failures[-1]
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(worth_retrying),
+            stop=stop,
+            wait=delay,
+            sleep=self.sleep,
+            before=before_retry,
+            retry_error_callback=given_up,  # stopped: re-raise, or say why no retry ran
+        )
+        return retrying(attempt_once)

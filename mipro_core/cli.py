@@ -198,10 +198,11 @@ def _configure_plugins(parser: argparse.ArgumentParser) -> None:
 
 def _run_plugins(args: argparse.Namespace) -> int:
     from . import _plugin_manager as plugins
+    from ._plugin_list import list_plugins
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", plugins.PluginWarning)  # listed below instead
-        found = plugins.list_plugins()
+        found = list_plugins()
         failed = plugins.failed_plugins()
         autoload, allow = plugins.autoload_settings()
     if args.json:
@@ -307,8 +308,8 @@ register_command(
 register_command(
     "apply",
     "apply an artifact to a freshly built app and print the prompts it will send",
-    "mipro_core._cli_optimize:configure_apply",
-    "mipro_core._cli_optimize:run_apply",
+    "mipro_core._cli_apply:configure_apply",
+    "mipro_core._cli_apply:run_apply",
 )
 register_command(
     "report",

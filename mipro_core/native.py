@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from ._chat_format import parse_fields, render_messages
-from ._errors import InvalidInputError, ParseError
+from ._errors import EmptyCompletionError, InvalidInputError, ParseError
 from ._protocols import LM, Message, Program
 from ._types import Demo, ModuleCall, ModuleState, ProgramState, Signature, Trace, stable_hash
 
@@ -53,6 +53,10 @@ class PromptCache(Protocol):
 _current_calls: contextvars.ContextVar[list[ModuleCall] | None] = contextvars.ContextVar(
     "mipro_native_calls", default=None
 )
+_current_attempts: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
+    "mipro_native_attempts", default=None
+)
+"""The LM calls a run has started, failed ones included (what a failed run cost)."""
 
 
 def _approx_tokens(text: str) -> int:
@@ -151,10 +155,15 @@ class Stage:
                 return outputs
         kept: str | None = None
         try:
+            attempts = _current_attempts.get()
+            if attempts is not None:
+                attempts[0] += 1
             texts = self.lm(messages, n=1, temperature=self.temperature)
             if not texts or not isinstance(texts[0], str):
                 # a model fault for this one run (scored as a malformed answer), not bad input
                 raise ParseError(f"LM returned no completion for stage {self._name!r}: {texts!r}")
+            if not texts[0].strip():  # retried, then a failed run (never a silent 0 score)
+                raise EmptyCompletionError(f"LM returned an empty completion for {self._name!r}")
             outputs = parse_fields(texts[0], self._signature.outputs)
             kept = texts[0]  # only answers that parsed are kept
         finally:
@@ -223,11 +232,17 @@ class NativeProgram:
 
     def run(self, inputs: Mapping[str, Any]) -> tuple[Any, Trace]:
         calls: list[ModuleCall] = []
+        attempts = [0]
         token = _current_calls.set(calls)
+        attempts_token = _current_attempts.set(attempts)
         try:
             prediction = self._forward(self._stages, inputs)
+        except Exception as exc:
+            exc.mipro_lm_calls = attempts[0]  # type: ignore[attr-defined]  # what the run cost
+            raise
         finally:
             _current_calls.reset(token)
+            _current_attempts.reset(attempts_token)
         return prediction, Trace(tuple(calls))
 
     def describe(self) -> str:

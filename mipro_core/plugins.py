@@ -46,15 +46,14 @@ from ._hookspecs import (
     mipro_trial_completed,
     mipro_wrap_lm,
 )
+from ._plugin_list import PluginInfo, list_plugins
 from ._plugin_manager import (
     ALLOW_LIST_ENV,
     DISABLE_AUTOLOAD_ENV,
     ENTRY_POINT_GROUP,
-    PluginInfo,
     PluginWarning,
     failed_plugins,
     get_plugin_manager,
-    list_plugins,
     register_plugin,
     registered,
     reset_plugin_manager,

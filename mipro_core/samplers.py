@@ -12,11 +12,14 @@ run resumed from its journal makes the same proposals again.
 Write your own by implementing ``sample(space, history, rng) -> dict[str, int]``; ship it as a
 plugin in the ``mipro.samplers`` entry-point group (``mipro optimize --sampler NAME``,
 :func:`make_sampler`) and test it with :class:`mipro_core.testing.samplers.SamplerConformanceTests`.
-A journal records a sampler as its registered name and :func:`sampler_settings`; resume rebuilds
+For trials that run at the same time, :func:`sample_batch` proposes ``k`` configurations at once
+given the pending ones (a sampler's own ``sample_batch``, see :class:`BatchSampler`, else the
+constant liar rule). A journal records a sampler as its registered name and :func:`sampler_settings`; resume rebuilds
 it from those. See ``docs/samplers.md``.
 """
 
 from ._search import (
+    BatchSampler,
     Observation,
     RandomSampler,
     Sampler,
@@ -26,11 +29,13 @@ from ._search import (
     default_gamma,
     make_sampler,
     register_sampler,
+    sample_batch,
     sampler_settings,
     unregister_sampler,
 )
 
 __all__ = [
+    "BatchSampler",
     "Observation",
     "RandomSampler",
     "Sampler",
@@ -40,6 +45,7 @@ __all__ = [
     "default_gamma",
     "make_sampler",
     "register_sampler",
+    "sample_batch",
     "sampler_settings",
     "unregister_sampler",
 ]

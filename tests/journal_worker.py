@@ -23,7 +23,7 @@ class SlowLM(ToyLM):
     ) -> list[str]:
         import time
 
-        time.sleep(0.01)
+        time.sleep(0.05)  # slow enough that the run is still searching when Ctrl-C comes
         return super().__call__(messages, n=n, temperature=temperature)
 
 

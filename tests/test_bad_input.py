@@ -95,14 +95,18 @@ class EmptyProposer:
 
 
 def test_a_proposer_that_returns_empty_text_is_named() -> None:
-    with pytest.raises(mc.LMError, match="empty text"):
-        mc.optimize(
+    # an empty reply is retried like a transient fault (no wait here), then named
+    search = mc.SearchConfig(minibatch_size=5, retry_base_delay=0.0, retry_max_delay=0.0)
+    optimizer = mc.MIPRO(
+        budget=mc.Budget(max_trials=2, num_candidates=3), search=search, num_threads=2
+    )
+    with pytest.raises(mc.LMError, match="empty completion"):
+        optimizer.optimize(
             toy_program(ToyLM()),
             toy_data(20),
             toy_metric,
             valset=toy_data(20, 50),
             proposer_lm=EmptyProposer(),
-            **{**FAST, "num_candidates": 3},
         )
 
 

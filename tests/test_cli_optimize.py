@@ -18,8 +18,8 @@ import pytest
 
 import mipro_core
 from mipro_core import Journal, read_artifact
+from mipro_core._cli_common import CLI_META, FINISHED_META, RunProgress
 from mipro_core._cli_optimize import STRATEGY_NAMES
-from mipro_core._cli_run import CLI_META, FINISHED_META, RunProgress
 from mipro_core._progress import ConsoleProgress, trial_line
 from mipro_core.cli import main
 from mipro_core.testing import load_task
@@ -485,7 +485,7 @@ def test_trial_line_and_on_start_hook() -> None:
 
 def test_apply_renders_a_module_without_a_view_as_instruction_and_demos() -> None:
     from mipro_core import Demo, ModuleState, Signature
-    from mipro_core._cli_optimize import render_module
+    from mipro_core._cli_apply import render_module
 
     class Plain:
         name = "m"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mipro_core import Journal, read_artifact
-from mipro_core._cli_run import CLI_META
+from mipro_core._cli_common import CLI_META
 from tests.test_cli_optimize import NATIVE_APP, RESUME, optimize_args, run, workdir
 
 __all__ = ["workdir"]  # the fixture, imported for these tests

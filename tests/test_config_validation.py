@@ -102,3 +102,28 @@ def test_the_reported_examples_are_refused() -> None:
         SearchConfig(retry_base_delay=-1)
     with pytest.raises(InvalidInputError, match="retry_max_delay"):
         SearchConfig(retry_max_delay=float("nan"))
+
+
+@pytest.mark.parametrize("value", ["2", 1.5, True, 0, None])
+@pytest.mark.parametrize("name", ["num_threads", "parallel_trials"])
+def test_thread_and_trial_counts_must_be_positive_ints(name: str, value: object) -> None:
+    import mipro_core as mc
+
+    if name == "parallel_trials" and value is None:
+        assert mc.MIPRO(parallel_trials=None).parallel_trials is None  # None: the default
+        return
+    with pytest.raises(InvalidInputError, match=rf"{name} must be an int >= 1, got {value!r}"):
+        mc.MIPRO(**{name: value})
+    with pytest.raises(InvalidInputError, match=name):
+        mc.optimize(object(), [], lambda e, p, t=None: 1.0, **{name: value})
+
+
+def test_an_absurd_num_candidates_is_refused_before_any_call() -> None:
+    import mipro_core as mc
+    from mipro_core._config import MAX_CANDIDATES
+
+    assert Budget(num_candidates=MAX_CANDIDATES).num_candidates == MAX_CANDIDATES
+    with pytest.raises(InvalidInputError, match=r"Budget\.num_candidates must be at most"):
+        Budget(num_candidates=10**6)
+    with pytest.raises(InvalidInputError, match="num_candidates"):
+        mc.optimize(object(), [], lambda e, p, t=None: 1.0, num_candidates=10**6, max_trials=1)

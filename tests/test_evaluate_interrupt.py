@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from mipro_core import _evaluate, current_state
+from mipro_core import _eval_collect, current_state
 from mipro_core._evaluate import CallBudget, EvalJob, Evaluator
 from mipro_core._memo import InMemoryMemo
 from tests.toy import ToyLM, toy_data, toy_metric, toy_program
@@ -43,7 +43,7 @@ def run_with_interrupts(
     first ``interrupts`` collections raise KeyboardInterrupt right after taking finished runs
     off the queue, as a Ctrl-C landing there would. Returns (outcome or exception, budget,
     seconds until ``evaluate`` returned)."""
-    real = _evaluate._next_finished
+    real = _eval_collect._next_finished
     calls = {"n": 0}
 
     def interrupted(finished: Any, timeout: float | None) -> list[Any]:
@@ -57,7 +57,7 @@ def run_with_interrupts(
             raise KeyboardInterrupt  # a Ctrl-C while waiting for the runs in flight
         return real(finished, timeout)
 
-    monkeypatch.setattr(_evaluate, "_next_finished", interrupted)
+    monkeypatch.setattr(_eval_collect, "_next_finished", interrupted)
     program = toy_program(SlowLM(fast=4, delay=delay))
     budget = CallBudget()
     box: dict[str, Any] = {}

@@ -275,9 +275,7 @@ from mipro_langchain.testing import LMChatModel
 
 model = LMChatModel(lm=SimulatedLM(seed=0))
 rewrite = ChatPromptTemplate.from_messages([("system", "Rewrite."), ("human", "{question}")])
-answer = ChatPromptTemplate.from_messages(
-    [("system", "Answer."), ("human", "{question} {rewritten}")]
-)
+answer = ChatPromptTemplate.from_messages([("system", "Answer."), ("human", "ANSWER_READS")])
 chain = (
     RunnablePassthrough.assign(rewritten=rewrite | model | StrOutputParser())
     | answer
@@ -287,25 +285,37 @@ chain = (
 """
 
 
+@pytest.mark.parametrize(
+    ("app", "reads"), [("assign_both", "{question} {rewritten}"), ("assign_only", "{rewritten}")]
+)
 def test_the_column_error_lists_only_external_inputs(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    app: str,
+    reads: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Also when the answer prompt reads only the computed value (the chain's input schema is
+    then empty)."""
     pytest.importorskip("langchain_core", reason="the user's app is a LangChain chain")
     from mipro_core.cli import main
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
-    (tmp_path / "assignapp.py").write_text(ASSIGN_APP)
-    (tmp_path / "metrics.py").write_text("def exact(example, prediction):\n    return 1.0\n")
+    (tmp_path / f"{app}.py").write_text(ASSIGN_APP.replace("ANSWER_READS", reads))
+    # a module name of its own: a cached `metrics` module would leak into other CLI tests
+    (tmp_path / "first_use_metrics.py").write_text(
+        "def exact(example, prediction):\n    return 1.0\n"
+    )
     (tmp_path / "train.jsonl").write_text('{"q": "x", "answer": "y"}\n' * 8)
     status = main(
         [
             "optimize",
-            "assignapp:chain",
+            f"{app}:chain",
             "--train",
             "train.jsonl",
             "--metric",
-            "metrics:exact",
+            "first_use_metrics:exact",
             "--dry-run",
         ]
     )
@@ -346,6 +356,32 @@ def test_the_starred_candidate_is_explained_by_its_own_table(tmp_path: Path) -> 
     assert "of the module&#x27;s" in html or "of the module's" in html
 
 
+def test_a_run_of_full_evaluations_only_has_candidate_tables_and_credit(tmp_path: Path) -> None:
+    """The README quick start: the minibatch covers the validation set, so every trial is a
+    full evaluation; the report still shows per-candidate tables, and the summary's credit is
+    measured over the full evaluations instead of reading 0%."""
+    from mipro_core._report import write_report
+
+    result = mc.optimize(
+        toy_program(ToyLM(), stages=2),
+        TRAIN,
+        toy_metric,
+        valset=VAL,
+        max_trials=8,
+        minibatch_size=len(VAL),
+        progress=False,
+    )
+    assert result.trials and all(t.kind == "full" for t in result.trials)
+    (page,) = write_report(result, tmp_path / "r.html")
+    html = page.read_text()
+    assert "Instruction candidates tried" in html and "Demo" in html
+    assert "full-evaluation scores (the run had no minibatch trials)" in html
+    summary = result.summary()
+    assert "of score variance (over the full evaluations)" in summary
+    shares = [(c.instruction_share, c.demos_share) for c in result.credit]
+    assert any(share > 0 for pair in shares for share in pair)
+
+
 def test_the_proposal_log_counts_candidates_per_module_with_the_original(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -360,6 +396,76 @@ def test_the_proposal_log_counts_candidates_per_module_with_the_original(
             progress=False,
         )
     assert "up to 4 candidates per module, the original included" in caplog.text
+
+
+def test_the_repair_rounds_candidate_is_counted_and_labelled(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The log says "up to 4 candidates per module"; the repair round adds a fifth, which the
+    log announces and the report counts and labels."""
+    from mipro_core._report import write_report
+
+    journal = tmp_path / "run.sqlite"
+    with caplog.at_level("INFO", logger="mipro_core"):
+        result = mc.optimize(
+            toy_program(ToyLM()),
+            TRAIN,
+            toy_metric,
+            valset=VAL,
+            max_trials=15,
+            minibatch_size=15,
+            num_candidates=4,
+            seed=3,
+            journal=journal,
+            progress=False,
+        )
+    assert "up to 4 candidates per module, the original included" in caplog.text
+    assert "repair round: 1 instruction(s) written from failing examples" in caplog.text
+    assert len(result.instruction_candidates["s0"]) == 5
+    assert result.repair_candidates == {"s0": 4}
+    # the same labels whether the report is built from the journal or from the result object
+    for source, name in ((journal, "journal.html"), (result, "result.html")):
+        (page,) = write_report(source, tmp_path / name)
+        html = page.read_text()
+        assert (
+            "of the module's 5: 4 before the repair round, the original #0 included, "
+            "+ 1 from the repair round)" in html.replace("&#x27;", "'")
+        ), source
+        assert "#4 (repair round)" in html
+
+
+def test_the_summary_and_the_progress_bar_count_like_the_report() -> None:
+    """The summary splits its trial count as the report does, and the bar's last LM-call count
+    (after the final full evaluation) is the summary's."""
+    ticks: list[tuple[int, int]] = []
+
+    class Recorder:
+        def stage(self, text: str) -> None:
+            pass
+
+        def trials(self, done: int, total: int, best: float | None, lm_calls: int) -> None:
+            ticks.append((done, lm_calls))
+
+        def close(self) -> None:
+            pass
+
+    result = mc.optimize(
+        toy_program(ToyLM(), stages=2),
+        TRAIN,
+        toy_metric,
+        valset=VAL,
+        max_trials=10,
+        minibatch_size=10,
+        progress=Recorder(),
+    )
+    minibatches = sum(1 for t in result.trials if t.kind == "minibatch")
+    fulls = len(result.trials) - minibatches
+    assert minibatches == 10 and fulls >= 2
+    assert (
+        f"trials: {len(result.trials)} ({minibatches} minibatch, {fulls} full evaluations)"
+        in result.summary()
+    )
+    assert ticks[-1] == (10, result.lm_calls)
 
 
 # --- 8. a rewritten instruction is shown side by side, a small edit as a diff ----------------
@@ -384,3 +490,36 @@ def test_a_mostly_rewritten_instruction_is_shown_side_by_side() -> None:
     assert 'class="side"' in rewritten and "<del>" not in rewritten
     edited = page("Answer the question briefly.", "Answer the question very briefly.")
     assert "<ins>very" in edited and 'class="side"' not in edited
+
+
+# --- 9. resume: documented --threads, and the demo's artifact where the run said -------------
+
+
+def test_resume_help_explains_threads(capsys: pytest.CaptureFixture[str]) -> None:
+    from mipro_core.cli import main
+
+    assert main(["resume", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--threads N parallel program runs" in text
+
+
+def test_a_demo_resumed_from_another_folder_does_not_write_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mipro_core.cli import main
+
+    run_dir, other = tmp_path / "run", tmp_path / "other"
+    run_dir.mkdir()
+    other.mkdir()
+    monkeypatch.chdir(run_dir)
+    args = ["demo", "--output", "demo.json", "--journal", "demo.sqlite", "--threads", "2"]
+    assert main(args) == 0
+    (run_dir / "demo.json").unlink()
+    monkeypatch.chdir(other)
+    # the recorded path is absolute: from elsewhere it is outside the current directory
+    assert main(["resume", str(run_dir / "demo.sqlite")]) == 1
+    assert "pass --out FILE" in capsys.readouterr().err
+    assert not (other / "demo.json").exists()
+    monkeypatch.chdir(run_dir)
+    assert main(["resume", "demo.sqlite"]) == 0
+    assert (run_dir / "demo.json").is_file()

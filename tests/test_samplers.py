@@ -236,6 +236,7 @@ def test_bad_tpe_settings_are_rejected(kwargs: dict[str, object]) -> None:
 
 def test_public_module_exports() -> None:
     assert samplers.__all__ == [
+        "BatchSampler",
         "Observation",
         "RandomSampler",
         "Sampler",
@@ -245,6 +246,7 @@ def test_public_module_exports() -> None:
         "default_gamma",
         "make_sampler",
         "register_sampler",
+        "sample_batch",
         "sampler_settings",
         "unregister_sampler",
     ]

@@ -9,13 +9,19 @@ import time
 from collections.abc import Mapping
 from importlib import resources
 
+from .._call_budget import CallBudget
 from .._chat_format import parse_fields, render_messages
-from .._errors import BudgetExhaustedError, JournalError, LMError, ParseError
-from .._evaluate import CallBudget
+from .._errors import (
+    BudgetExhaustedError,
+    EmptyCompletionError,
+    JournalError,
+    LMError,
+    ParseError,
+)
 from .._memo import Memo
 from .._overflow import is_context_overflow
 from .._protocols import LM, Message
-from .._retry import Backoff, is_transient
+from .._retry import Backoff, RetryPolicy, RetryStopped
 from .._types import Signature, stable_hash
 
 logger = logging.getLogger("mipro_core.propose")
@@ -49,8 +55,9 @@ class ProposerClient:
         self.budget = budget
         self.deadline = deadline
         """``time.monotonic()`` after which no new call is made (``max_seconds``)."""
-        self.max_retries = max_retries
-        self.backoff = backoff or Backoff()
+        self.policy = RetryPolicy(
+            max_retries=max_retries, backoff=backoff or Backoff(), deadline=deadline
+        )
         self.rejected: dict[str, int] = {}
         """Per module: proposals whose reply held no usable instruction."""
         self.rejected_examples: dict[str, str] = {}
@@ -62,37 +69,47 @@ class ProposerClient:
             self.rejected[module] = self.rejected.get(module, 0) + 1
             self.rejected_examples.setdefault(module, reply)
 
-    def _call(self, template: str, messages: list[Message], temperature: float) -> list[str]:
-        """One proposer call; transient failures are retried (each retry is a paid call)."""
-        attempt = 0
-        while True:
+    def _call(self, template: str, messages: list[Message], temperature: float) -> str:
+        """One proposer call; transient failures (and empty replies) are retried with backoff
+        while the deadline and the call budget allow (each attempt is a paid call). A prompt
+        that exceeds the model's context window is never retried: the call returns
+        :data:`OVERFLOW_REPLY`, which no proposal accepts."""
+
+        def attempt() -> str:
             try:
-                return self.lm(messages, n=1, temperature=temperature)
+                texts = self.lm(messages, n=1, temperature=temperature)
             except Exception as exc:
-                if is_context_overflow(exc):  # the proposer prompt cannot fit: no proposal
-                    self.budget.settle_proposer_call(1)
-                    logger.warning(
-                        "the proposer prompt %r exceeded the model's context window (%s): that "
-                        "proposal is dropped; a proposer_lm with a larger window avoids this",
-                        template,
-                        str(exc)[:200],
-                    )
-                    return [OVERFLOW_REPLY]
-                transient = attempt < self.max_retries and is_transient(exc)
-                if transient and self.budget.reserve(1):
-                    self.budget.settle_proposer_call(1)
-                    time.sleep(self.backoff.delay(attempt, exc))
-                    attempt += 1
-                    continue
-                self.budget.settle_proposer_call(1)
-                if transient:  # worth retrying, but the call budget has no room left
-                    raise BudgetExhaustedError(
-                        f"max_lm_calls reached while retrying the proposer on {template!r} "
-                        f"({type(exc).__name__}: {exc})"
-                    ) from exc
-                raise LMError(
-                    f"proposer LM failed on {template!r}: {type(exc).__name__}: {exc}"
-                ) from exc
+                if not is_context_overflow(exc):
+                    raise
+                logger.warning(
+                    "the proposer prompt %r exceeded the model's context window (%s): that "
+                    "proposal is dropped; a proposer_lm with a larger window avoids this",
+                    template,
+                    str(exc)[:200],
+                )
+                return OVERFLOW_REPLY
+            text = texts[0] if texts else ""
+            if not isinstance(text, str):
+                raise LMError(f"proposer LM returned {type(text).__name__}, expected text")
+            if not text.strip():
+                raise EmptyCompletionError("proposer LM returned an empty completion")
+            return text
+
+        try:
+            return self.policy.call(
+                attempt,
+                admit=lambda exc: None if self.budget.reserve(1) else "max_lm_calls",
+                on_failure=lambda exc: self.budget.settle_proposer_call(1),
+            )
+        except RetryStopped as stop:
+            raise BudgetExhaustedError(
+                f"{stop.reason} reached while retrying the proposer on {template!r} "
+                f"({type(stop.failure).__name__}: {stop.failure})"
+            ) from stop.failure
+        except Exception as exc:
+            raise LMError(
+                f"proposer LM failed on {template!r}: {type(exc).__name__}: {exc}"
+            ) from exc
 
     def ask(
         self,
@@ -119,15 +136,9 @@ class ProposerClient:
             raise BudgetExhaustedError("max_seconds reached during instruction proposal")
         if not self.budget.reserve(1):
             raise BudgetExhaustedError("max_lm_calls reached during instruction proposal")
-        texts = self._call(template, messages, temperature)
-        text = texts[0] if texts else ""
-        usage = (
-            sum(len(m["content"]) for m in messages) // 4,
-            len(text) // 4 if isinstance(text, str) else 0,
-        )
+        text = self._call(template, messages, temperature)
+        usage = (sum(len(m["content"]) for m in messages) // 4, len(text) // 4)
         self.budget.settle_proposer_call(1, *usage)
-        if not isinstance(text, str):
-            raise LMError(f"proposer LM returned {type(text).__name__}, expected text")
         try:
             fields = parse_fields(text, signature.outputs)
         except ParseError:

@@ -14,6 +14,7 @@ from typing import Any
 from .._config import ProposerConfig
 from .._search._sampler import Observation
 from .._types import Example
+from .._variables import VariableKey
 from ._instructions import ProposalSpec
 from ._tips import TIPS
 
@@ -50,7 +51,7 @@ def spec_from_params(
 
 def instruction_scores(trials: Sequence[Any], module: str) -> dict[int, list[float]]:
     """Scores of the complete trials that used each instruction index of ``module``."""
-    key = f"{module}.instruction"
+    key = str(VariableKey.instruction(module))
     scores: dict[int, list[float]] = {}
     for trial in trials:
         if trial.complete and trial.score is not None and key in trial.params:

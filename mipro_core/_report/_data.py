@@ -16,8 +16,9 @@ from typing import Any, Literal
 
 import attrs
 
-from .._result import OptimizationResult, Trial, eta_squared
+from .._result import OptimizationResult, Trial, credit_trials
 from .._types import Demo
+from .._variables import VariableKey
 from .._version import __version__
 
 SourceKind = Literal["journal", "artifact", "result"]
@@ -57,6 +58,8 @@ class ModuleReport:
     instruction_means: tuple[ChoiceScore, ...] = ()
     demo_means: tuple[ChoiceScore, ...] = ()
     searched: bool = True
+    repair_index: int | None = None
+    """The instruction candidate the repair round wrote (``None``: none, or not recorded)."""
 
     @property
     def changed(self) -> bool | None:
@@ -100,8 +103,8 @@ class ReportData:
 
     @property
     def has_credit(self) -> bool:
-        minibatches = any(t.kind == "minibatch" and t.score is not None for t in self.trials)
-        return minibatches and any(
+        measured = len(credit_trials(self.trials)[1]) >= 2
+        return measured and any(
             m.instruction_share is not None or m.demos_share is not None for m in self.modules
         )
 
@@ -113,22 +116,11 @@ def _scored_minibatches(trials: Iterable[Trial]) -> list[Trial]:
     return [t for t in trials if t.kind == "minibatch" and t.score is not None]
 
 
-def module_credit(trials: Sequence[Trial], module: str) -> tuple[float, float]:
-    """Shares of the minibatch-score variance explained by ``module``'s instruction and demo-set
-    choices (eta squared; the same definition as :attr:`OptimizationResult.credit`)."""
-    scored = _scored_minibatches(trials)
-    values = [float(t.score) for t in scored if t.score is not None]
-    i_key, d_key = f"{module}.instruction", f"{module}.demos"
-    return (
-        eta_squared(values, [int(t.params.get(i_key, 0)) for t in scored]),
-        eta_squared(values, [int(t.params.get(d_key, 0)) for t in scored]),
-    )
-
-
 def choice_means(trials: Sequence[Trial], variable: str) -> tuple[ChoiceScore, ...]:
     """Per candidate index of ``variable`` (e.g. ``"answer.demos"``): the mean minibatch score,
     the number of minibatch trials, and the best full-evaluation score of a configuration
-    holding it (a configuration without the variable holds candidate 0)."""
+    holding it (a configuration without the variable holds candidate 0). A run whose trials
+    are all full evaluations has rows too, without minibatch means."""
     by_index: dict[int, list[float]] = {}
     for trial in _scored_minibatches(trials):
         if variable in trial.params and trial.score is not None:
@@ -138,7 +130,7 @@ def choice_means(trials: Sequence[Trial], variable: str) -> tuple[ChoiceScore, .
         if trial.kind == "full" and trial.complete and trial.score is not None:
             index = int(trial.params.get(variable, 0))
             full[index] = max(full.get(index, float("-inf")), float(trial.score))
-    if not by_index:
+    if not by_index and not full:
         return ()
     return tuple(
         ChoiceScore(
@@ -293,7 +285,7 @@ def from_result(result: OptimizationResult, source: str = "OptimizationResult") 
     modules = []
     for name, state in result.state.modules.items():
         c = credit.get(name)
-        i_var, d_var = f"{name}.instruction", f"{name}.demos"
+        instruction_key, demos_key = VariableKey.instruction(name), VariableKey.demos(name)
         modules.append(
             ModuleReport(
                 name=name,
@@ -302,15 +294,19 @@ def from_result(result: OptimizationResult, source: str = "OptimizationResult") 
                 original_instruction=result.initial_state[name].instruction
                 if name in result.initial_state.modules
                 else None,
-                instruction_index=result.best_params.get(i_var, 0),
-                demo_set_index=result.best_params.get(d_var, 0),
+                instruction_index=instruction_key.index_in(result.best_params),
+                demo_set_index=demos_key.index_in(result.best_params),
                 instruction_candidates=len(result.instruction_candidates.get(name, ())) or None,
+                repair_index=result.repair_candidates.get(name),
                 demo_sets=len(result.demo_set_sizes.get(name, ())) or None,
                 instruction_share=None if c is None else c.instruction_share,
                 demos_share=None if c is None else c.demos_share,
-                instruction_means=choice_means(result.trials, i_var),
-                demo_means=choice_means(result.trials, d_var),
-                searched=any(i_var in t.params or d_var in t.params for t in result.trials),
+                instruction_means=choice_means(result.trials, str(instruction_key)),
+                demo_means=choice_means(result.trials, str(demos_key)),
+                searched=any(
+                    str(instruction_key) in t.params or str(demos_key) in t.params
+                    for t in result.trials
+                ),
             )
         )
     run = Section(

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from .._result import Trial
+from .._result import Trial, credit_trials
 from .._types import Demo
 from .._version import __version__
 from ._data import ChoiceScore, ModuleReport, ReportData, Section
@@ -169,8 +169,8 @@ def _credit(data: ReportData, figures: Figures) -> str:
         _figure(
             figures,
             "credit",
-            "How much of the variation in minibatch scores each module's instruction and "
-            "demo-set choices explain (eta squared). A high share means the module's prompt "
+            f"How much of the variation in {_credit_scores(data)} each module's instruction "
+            "and demo-set choices explain (eta squared). A high share means the module's prompt "
             "choice mattered; near zero means its choices did not move the score.",
         )
         if "credit" in figures.png
@@ -180,13 +180,36 @@ def _credit(data: ReportData, figures: Figures) -> str:
     return f'<section id="credit"><h2>Per-module credit</h2>{figure}{table}</section>'
 
 
-def _choice_table(title: str, means: Sequence[ChoiceScore], chosen: int | None) -> str:
+def _credit_scores(data: ReportData) -> str:
+    basis, _ = credit_trials(data.trials)
+    if basis == "minibatch":
+        return "minibatch scores"
+    return "full-evaluation scores (the run had no minibatch trials)"
+
+
+def _candidate_count(module: ModuleReport) -> str:
+    """``7: 6 before the repair round, the original #0 included, + 1 from the repair round``."""
+    total, repair = module.instruction_candidates or 0, module.repair_index
+    if repair is None:
+        return f"{total}, the original #0 included"
+    later = total - repair - 1
+    return (
+        f"{total}: {repair} before the repair round, the original #0 included, "
+        "+ 1 from the repair round"
+        + (f", + {later} from later proposal rounds" if later > 0 else "")
+    )
+
+
+def _choice_table(
+    title: str, means: Sequence[ChoiceScore], chosen: int | None, *, repair: int | None = None
+) -> str:
     if not means:
         return ""
     rows = [
         (
             f"#{c.index}"
             + (" (original)" if c.index == 0 else "")
+            + (" (repair round)" if c.index == repair else "")
             + (" ★ chosen" if c.index == chosen else ""),
             "–" if c.best_full is None else f"{c.best_full:.3f}",
             "–" if c.mean is None else f"{c.mean:.3f}",
@@ -259,8 +282,7 @@ def _module(module: ModuleReport) -> str:
     which = ""
     if module.instruction_index is not None and module.instruction_candidates:
         which = (
-            f" (candidate #{module.instruction_index} of the module's "
-            f"{module.instruction_candidates}, the original #0 included)"
+            f" (candidate #{module.instruction_index} of the module's {_candidate_count(module)})"
         )
     parts.append(f"<h4>Winning instruction{which}</h4>")
     parts.append(f'<pre class="winning">{esc(module.best_instruction)}</pre>')
@@ -272,7 +294,10 @@ def _module(module: ModuleReport) -> str:
         parts.append(_demos(module.demos) if module.demos else "<p>No demos.</p>")
     parts.append(
         _choice_table(
-            "Instruction candidates tried", module.instruction_means, module.instruction_index
+            "Instruction candidates tried",
+            module.instruction_means,
+            module.instruction_index,
+            repair=module.repair_index,
         )
     )
     parts.append(_choice_table("Demo sets tried", module.demo_means, module.demo_set_index))

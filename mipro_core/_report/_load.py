@@ -1,31 +1,27 @@
 """Read a journal or an artifact into a :class:`ReportData`, without changing the file.
 
-The journal is opened read-only by SQLite itself (never through :class:`~mipro_core.Journal`,
-whose ``open`` switches the file to WAL mode): ``immutable=1`` when the run closed its journal
-(no ``-wal`` file next to it, so reading leaves no ``-shm``/``-wal`` files behind), ``mode=ro``
-while a ``-wal`` file exists (a run in progress or killed), so its last commits are seen. Both
-files are untrusted: every value read is checked, and anything unexpected raises
-:class:`~mipro_core.JournalError` or :class:`~mipro_core.ArtifactError` naming the file.
+The journal is opened read-only by SQLite itself and read by the journal reader
+(:func:`~mipro_core._journal_read.read_contents`, which checks every row's checksum); the
+artifact by :func:`~mipro_core.read_artifact`. Both files are untrusted: every value read is
+checked, and anything unexpected raises :class:`~mipro_core.JournalError` or
+:class:`~mipro_core.ArtifactError` naming the file.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import sqlite3
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from .._artifact import Artifact, read_artifact
 from .._errors import ArtifactError, JournalError
-from .._journal import check_meta
-from .._result import Trial
+from .._journal_read import JournalContents, open_read_only, read_contents
+from .._result import Trial, module_credit
 from .._types import Demo
+from .._variables import VariableKey
 from ._data import (
     ModuleReport,
     ReportData,
@@ -35,7 +31,6 @@ from ._data import (
     cumulative_lm_calls,
     display_value,
     flatten,
-    module_credit,
     recorded_lm_calls,
     usage_section,
     versions_section,
@@ -65,119 +60,6 @@ def load_source(path: str | os.PathLike[str]) -> ReportData:
 # --- journals ----------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _read_only(path: Path) -> Iterator[sqlite3.Connection]:
-    uri_path = quote(str(path.resolve()))
-    mode = "mode=ro" if Path(f"{path}-wal").exists() else "immutable=1"
-    try:
-        db = sqlite3.connect(f"file:{uri_path}?{mode}", uri=True)
-    except sqlite3.Error as exc:
-        raise JournalError(f"{path} is not a readable mipro journal ({exc})") from exc
-    try:
-        yield db
-    except sqlite3.Error as exc:
-        raise JournalError(f"{path} is not a readable mipro journal ({exc})") from exc
-    finally:
-        db.close()
-
-
-def _json(text: Any, path: Path, what: str) -> Any:
-    if not isinstance(text, str):
-        raise JournalError(f"journal {path} has a corrupt {what} (not text)")
-    try:
-        return json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise JournalError(f"journal {path} has a corrupt {what} ({exc})") from exc
-
-
-class _JournalContent:
-    """The parts of a journal the report reads (meta, trials, the search space, usage)."""
-
-    def __init__(self, path: Path, db: sqlite3.Connection) -> None:
-        self.path = path
-        rows = db.execute("SELECT key, value FROM meta").fetchall()
-        self.meta = {str(k): _json(v, path, f"meta record {k!r}") for k, v in rows}
-        self._check_meta()
-        memo = db.execute(
-            "SELECT kind, key, value FROM memo WHERE kind IN ('trial', 'space', 'usage')"
-        ).fetchall()
-        self.records: dict[tuple[str, str], Any] = {
-            (str(kind), str(key)): _json(value, path, f"{kind} record {key!r}")
-            for kind, key, value in memo
-        }
-
-    def _check_meta(self) -> None:
-        check_meta(self.path, self.meta)
-
-    @property
-    def config(self) -> dict[str, Any]:
-        config = self.meta["config"]
-        assert isinstance(config, dict)
-        return config
-
-    def space(self, key: str) -> Any:
-        return self.records.get(("space", key))
-
-    def trials(self) -> tuple[Trial, ...]:
-        trials = [
-            _trial(value, self.path, key)
-            for (kind, key), value in self.records.items()
-            if kind == "trial"
-        ]
-        return tuple(sorted(trials, key=lambda t: t.number))
-
-
-def _trial(data: Any, path: Path, key: str) -> Trial:
-    try:
-        if not isinstance(data, dict):
-            raise TypeError("not an object")
-        params = data["params"]
-        if not isinstance(params, dict) or not all(
-            isinstance(k, str) and type(v) is int for k, v in params.items()
-        ):
-            raise TypeError("params must map variable names to integers")
-        kind = data["kind"]
-        if kind not in ("minibatch", "full"):
-            raise ValueError(f"unknown kind {kind!r}")
-        score = data["score"]
-        if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))):
-            raise TypeError("score must be a number or null")
-        ids = data["example_ids"]
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-            raise TypeError("example_ids must be a list of strings")
-        return Trial(
-            number=_int(data["number"]),
-            kind=kind,
-            params=dict(params),
-            score=None if score is None else float(score),
-            example_ids=tuple(ids),
-            errors=_int(data.get("errors", 0)),
-            malformed=_int(data.get("malformed", 0)),
-            lm_calls=_int(data.get("lm_calls", 0)),
-            seconds=float(data.get("seconds", 0.0)),
-            complete=bool(data.get("complete", True)),
-            best_score=_optional_float(data.get("best_score")),
-            total_lm_calls=_int(data.get("total_lm_calls", 0)),
-            elapsed=float(_optional_float(data.get("elapsed")) or 0.0),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise JournalError(f"journal {path} has an invalid trial record {key!r}: {exc}") from exc
-
-
-def _optional_float(value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"expected a number, got {value!r}")
-    return float(value)
-
-
-def _int(value: Any) -> int:
-    if type(value) is not int:
-        raise TypeError(f"expected an integer, got {value!r}")
-    return value
-
-
 def _instructions(value: Any, path: Path) -> dict[str, list[str]]:
     if value is None:
         return {}
@@ -202,6 +84,13 @@ def _demo_sets(value: Any, path: Path) -> dict[str, list[tuple[Demo, ...]]]:
         raise JournalError(f"journal {path} has an invalid demo set record ({exc})") from exc
 
 
+def _repair_index(value: Any, pool: list[str] | None) -> int | None:
+    """The repair round's candidate, when recorded and within the pool (else unlabelled)."""
+    if isinstance(value, int) and not isinstance(value, bool) and pool and 0 < value < len(pool):
+        return value
+    return None
+
+
 def _pick(pool: list[Any], index: int, path: Path, what: str) -> Any:
     if not 0 <= index < len(pool):
         raise JournalError(f"journal {path}: a trial chose {what} #{index}, which is not recorded")
@@ -209,13 +98,13 @@ def _pick(pool: list[Any], index: int, path: Path, what: str) -> Any:
 
 
 def _from_journal(path: Path) -> ReportData:
-    with _read_only(path) as db:
-        content = _JournalContent(path, db)
+    with open_read_only(path) as db:
+        content = read_contents(db, path, ("trial", "space", "usage", "repair"))
     config = content.config
     trials = content.trials()
-    instructions = _instructions(content.space("instructions"), path)
-    demo_sets = _demo_sets(content.space("demo_sets"), path)
-    variables = content.space("variables")
+    instructions = _instructions(content.record("space", "instructions"), path)
+    demo_sets = _demo_sets(content.record("space", "demo_sets"), path)
+    variables = content.record("space", "variables")
     variables = variables if isinstance(variables, dict) else {}
     names = (
         [str(n) for n in config.get("modules", [])]
@@ -232,7 +121,7 @@ def _from_journal(path: Path) -> ReportData:
         )
     modules = []
     for name in names:
-        i_var, d_var = f"{name}.instruction", f"{name}.demos"
+        i_var, d_var = str(VariableKey.instruction(name)), str(VariableKey.demos(name))
         pool, sets = instructions.get(name), demo_sets.get(name)
         i_index, d_index = best_params.get(i_var, 0), best_params.get(d_var, 0)
         i_share, d_share = module_credit(trials, name)
@@ -254,11 +143,12 @@ def _from_journal(path: Path) -> ReportData:
                 instruction_means=choice_means(trials, i_var),
                 demo_means=choice_means(trials, d_var),
                 searched=searched,
+                repair_index=_repair_index(content.record("repair", name), pool),
             )
         )
     if trials and best is not None and best == baseline and not best_params:
         notes.append("No configuration beat the original prompts on a full evaluation (yet).")
-    usage = content.records.get(("usage", "totals"))
+    usage = content.record("usage", "totals")
     usage = usage if isinstance(usage, dict) else {}
     total = usage.get("lm_calls")
     return ReportData(
@@ -277,7 +167,7 @@ def _from_journal(path: Path) -> ReportData:
 
 
 def _journal_sections(
-    content: _JournalContent, trials: tuple[Trial, ...], usage: Mapping[str, Any], path: Path
+    content: JournalContents, trials: tuple[Trial, ...], usage: Mapping[str, Any], path: Path
 ) -> tuple[Section, ...]:
     config = content.config
     run = [(key, display_value(config[key])) for key in _RUN_KEYS if key in config]
@@ -328,7 +218,7 @@ def _journal_sections(
 
 
 def _journal_times(
-    content: _JournalContent, trials: tuple[Trial, ...], path: Path
+    content: JournalContents, trials: tuple[Trial, ...], path: Path
 ) -> list[tuple[str, str]]:
     rows = []
     created = content.meta.get("created_at")

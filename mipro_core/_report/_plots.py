@@ -145,7 +145,7 @@ def _credit(data: ReportData) -> bytes:
     ax.set_yticks(positions, [label(m.name) for m in modules])
     ax.invert_yaxis()
     ax.set_xlim(0, 100)
-    ax.set_xlabel("share of minibatch-score variance explained (%)")
+    ax.set_xlabel("share of score variance explained (%)")
     ax.set_title("Per-module credit")
     ax.grid(True, axis="x", alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")

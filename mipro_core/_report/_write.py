@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .._artifact import _write_atomic
 from .._errors import InvalidInputError
+from .._files import write_atomic
 from .._result import OptimizationResult
 
 if TYPE_CHECKING:
@@ -71,14 +71,14 @@ def write_report(
     written: list[Path] = []
     if out is not None:
         target = Path(out)
-        _write_atomic(target, render_html(data, figures).encode("utf-8"))
+        write_atomic(target, render_html(data, figures).encode("utf-8"))
         written.append(target)
     if png_dir is not None:
         directory = Path(png_dir)
         directory.mkdir(parents=True, exist_ok=True)
         for name, png in figures.png.items():
             path = directory / f"{name}.png"
-            _write_atomic(path, png)
+            write_atomic(path, png)
             written.append(path)
         if not figures.png:
             logger.warning("%s has no trials to plot: no PNG written", data.source)

@@ -5,6 +5,7 @@
 and ``_tpe`` the TPE orchestration that decides what the history means.
 """
 
+from ._batch import BatchSampler, sample_batch
 from ._random import RandomSampler
 from ._registry import (
     available_samplers,
@@ -17,6 +18,7 @@ from ._sampler import Observation, Sampler, complete_params
 from ._tpe import TPESampler, default_gamma
 
 __all__ = [
+    "BatchSampler",
     "Observation",
     "RandomSampler",
     "Sampler",
@@ -26,6 +28,7 @@ __all__ = [
     "default_gamma",
     "make_sampler",
     "register_sampler",
+    "sample_batch",
     "sampler_settings",
     "unregister_sampler",
 ]

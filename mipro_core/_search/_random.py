@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 import attrs
 import numpy as np
 
+from ._batch import constant_liar_batch
 from ._sampler import IntArray, Observation, to_dict, validate_space
 
 
@@ -27,3 +28,14 @@ class RandomSampler:
     ) -> dict[str, int]:
         names, counts = validate_space(space)
         return to_dict(names, uniform_configs(counts, rng, 1)[0])
+
+    def sample_batch(
+        self,
+        space: Mapping[str, int],
+        history: Sequence[Observation],
+        pending: Sequence[Mapping[str, int]],
+        k: int,
+        rng: np.random.Generator,
+    ) -> list[dict[str, int]]:
+        """``k`` independent uniform draws, a draw equal to a pending or chosen one redrawn."""
+        return constant_liar_batch(self, space, history, pending, k, rng)

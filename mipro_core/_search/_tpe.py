@@ -26,14 +26,9 @@ configuration still outvote. Here:
 * a configuration that already has a full score is **never proposed again** while any other
   candidate remains: another minibatch of it would tell nothing new.
 
-Measured with ``python benchmarks/bench_sampler.py --quality`` (a MIPRO-like search on 12
-random objectives x 16 seeds: 4 variables x 5 categories, additive effects plus one interaction,
-Gaussian minibatch noise, the baseline fully evaluated first and the best-mean untested
-configuration every 5 trials; cap 300 trials), median (mean) trials until the optimum is
-proposed: this design 65 (82); DSPy's pooling 84 (109); ignoring full scores 98 (118); one point
-per configuration (its full score, else its mean) 131 (164), because it throws away the weight
-that repeated visits give a good region; random search and univariate TPE mostly not within 300
-(univariate TPE settles on each variable's marginal best and misses the interaction).
+This design proposes the optimum sooner than DSPy's pooling, than ignoring full scores, and
+than one point per configuration, which throws away the weight that repeated visits give a
+good region (measurements: docs/benchmarks.md, "TPE design choices").
 
 **History order is irrelevant.** Optuna down-weights old trials once there are 25 or more; the
 objective here does not drift (every minibatch is an independent draw), so every point weighs
@@ -42,8 +37,7 @@ a function of the *multiset* of observations and the RNG state.
 
 ``gamma(n)`` is the number of good points among ``n``; the default is Optuna's
 ``min(ceil(0.1 n), 25)``, clamped to ``[1, n]`` (with 10 start-up trials that is 1 good point,
-2 from 11 points on). A floor of 2, ``ceil(0.15 n)``, ``ceil(0.2 n)`` and hyperopt's
-``ceil(0.25 sqrt(n))`` were no better on the benchmark above.
+2 from 11 points on). Other rules measured no better (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -56,6 +50,7 @@ import numpy as np
 
 from .._errors import InvalidInputError
 from . import _parzen
+from ._batch import constant_liar_batch
 from ._random import uniform_configs
 from ._sampler import (
     BoolArray,
@@ -191,6 +186,19 @@ class TPESampler:
                 ]
             )
         return to_dict(names, best)
+
+    def sample_batch(
+        self,
+        space: Mapping[str, int],
+        history: Sequence[Observation],
+        pending: Sequence[Mapping[str, int]],
+        k: int,
+        rng: np.random.Generator,
+    ) -> list[dict[str, int]]:
+        """``k`` configurations by the constant liar rule: each pending configuration and each
+        one already chosen counts as a minibatch trial scored at the worst minibatch score seen,
+        so it joins the *bad* group and the next proposal moves away from it."""
+        return constant_liar_batch(self, space, history, pending, k, rng)
 
     def _propose(
         self,

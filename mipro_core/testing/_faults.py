@@ -12,13 +12,13 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 
+from .. import _errors
 from .._protocols import LM, Message
 
 
-class TransientLMError(ConnectionError):
-    """What :class:`FaultyLM` raises for an injected transient fault (retryable)."""
-
-    retry_after: float | None = None
+class TransientLMError(_errors.TransientLMError, ConnectionError):
+    """What :class:`FaultyLM` raises for an injected transient fault (retryable): a
+    :class:`mipro_core.TransientLMError` that is also a ``ConnectionError``."""
 
 
 class FaultyLM:

@@ -68,5 +68,12 @@ class SimParams:
     surface_example_weight: float = 1.0
     surface_counter_weight: float = 2.0
     negation_advice_rate: float = 0.25
+    # (e) tool calling (``tool_qa``): p_use = tool_unprompted without guidance, rule_follow when
+    #     the instruction names the tool for the question's kind, ICL towards tool_demo_max with
+    #     worked examples that used it
+    tool_unprompted: float = 0.40
+    tool_demo_max: float = 0.90
+    mental_arithmetic: float = 0.30
+    tool_verbose: float = 0.50
     # accounting
     chars_per_token: float = 4.0

@@ -19,11 +19,14 @@ from ._prompt import PromptView
 from ._rng import Draws
 from ._rules import detect
 from ._text import RULE_OF_CATEGORY
+from ._tool_behaviour import worked_examples
+from ._tool_task import TOOL_QA
 from ._world import MULTIHOP_QA, RULE_QA, SCONE_NLI, World, get_world
 
-RULES = ("person", "place", "date", "other", "short", "bridge")
-"""Every hidden rule the proposer can discover: four ``rule_qa`` formats and two ``multihop_qa``
-strategies (short answers; searching for the bridge entity)."""
+RULES = ("person", "place", "date", "other", "short", "bridge", "calculator", "dictionary")
+"""Every hidden rule the proposer can discover: four ``rule_qa`` formats, two ``multihop_qa``
+strategies (short answers; the bridge entity) and the two ``tool_qa`` tool choices."""
+TOOL_RULES = {"arithmetic": "calculator", "lexicon": "dictionary"}  # tool_qa: kind -> rule
 
 STATEMENTS: dict[str, tuple[str, ...]] = {
     "person": (
@@ -57,6 +60,16 @@ STATEMENTS: dict[str, tuple[str, ...]] = {
         "When passages are available, search for the person or organization they mention "
         "that links to the answer.",
     ),
+    "calculator": (
+        "Use the calculator tool for every arithmetic question.",
+        "For any calculation, call the calculator instead of computing in your head.",
+        "Always compute arithmetic with the calculator tool.",
+    ),
+    "dictionary": (
+        "Look up every Veltish word with the dictionary tool.",
+        "Use the dictionary tool to translate words you do not know.",
+        "For questions about word meanings, consult the dictionary.",
+    ),
 }
 OBSERVATIONS: dict[str, str] = {
     "person": "Answers that are people's names are written in lowercase.",
@@ -65,6 +78,8 @@ OBSERVATIONS: dict[str, str] = {
     "other": "Everything else (organizations, books, ships) is written in ALL CAPS.",
     "short": "Answers are short: just the name, place or year, not a full sentence.",
     "bridge": "Good follow-up searches name the entity mentioned in the retrieved passages.",
+    "calculator": "Arithmetic questions are solved by calling the calculator tool.",
+    "dictionary": "Questions about Veltish words are solved by looking them up in the dictionary.",
 }
 OVERGENERAL: dict[str, str] = {
     "person": "Write every answer in lowercase.",
@@ -129,6 +144,7 @@ DESCRIPTIONS: dict[str, str] = {
     RULE_QA: "The questions concern a fictional world of people, places, organizations and books.",
     MULTIHOP_QA: "The questions need facts that are spread over two passages of a small encyclopedia.",
     SCONE_NLI: "The questions ask whether a conclusion follows from a one-sentence premise.",
+    TOOL_QA: "The questions are arithmetic problems and words of the fictional Veltish language.",
     "": "The inputs come from the task's training data.",
 }
 SUMMARY_OPENERS: dict[str, str] = {
@@ -136,6 +152,8 @@ SUMMARY_OPENERS: dict[str, str] = {
     "a name, place, date or number.",
     MULTIHOP_QA: "The examples are two-step questions about fictional entities; each needs two "
     "facts from an encyclopedia.",
+    TOOL_QA: "The examples are arithmetic questions and questions about words of the fictional "
+    "Veltish language, each answered by a bare number or word.",
     SCONE_NLI: "The examples are yes/no questions asking whether a conclusion follows from a "
     "premise sentence; some sentences contain negations.",
     "nli": "The program decides whether a conclusion follows logically from a premise.",
@@ -178,6 +196,11 @@ def evidence(text: str, weight: float) -> tuple[tuple[str, float], ...]:
             found[scope] += weight * count
     found["short"] += weight * stmts.short_count
     found["bridge"] += weight * stmts.bridge_count
+    for category, count in stmts.tool_rules.items():
+        found[TOOL_RULES[category]] += weight * count
+    for question, used_tool in worked_examples(text, world):  # tool use shown in examples
+        if used_tool:
+            found[TOOL_RULES[question.category]] += 1
     for category in world.iter_formatted_forms(text):
         found[category] += 1
     found["date"] += len(_ISO_DATE.findall(text))
@@ -185,7 +208,7 @@ def evidence(text: str, weight: float) -> tuple[tuple[str, float], ...]:
     seen: set[str] = set()
     for i, hit in enumerate(hits):
         info = hit.info
-        if info.task != MULTIHOP_QA or info.question in seen:
+        if info.task not in (MULTIHOP_QA, TOOL_QA) or info.question in seen:
             continue
         seen.add(info.question)
         end = hits[i + 1].start if i + 1 < len(hits) else min(len(text), hit.end + 4000)
@@ -194,7 +217,7 @@ def evidence(text: str, weight: float) -> tuple[tuple[str, float], ...]:
         )
         if value_at.search(text, hit.end, max(hit.end, end)):
             found["short"] += 1
-        if world.mentions_outside_passages(text, info.bridge):
+        if info.task == MULTIHOP_QA and world.mentions_outside_passages(text, info.bridge):
             found["bridge"] += 1
     return tuple(sorted((k, v) for k, v in found.items() if v > 0))
 
@@ -363,7 +386,9 @@ def compose_summary(view: PromptView, world: World, draws: Draws, params: SimPar
     text = view.full_text
     ev = dict(evidence(text, params.statement_weight))
     tasks = _tasks_seen(text, world)
-    sentences = [SUMMARY_OPENERS[t] for t in (RULE_QA, MULTIHOP_QA, SCONE_NLI) if t in tasks]
+    sentences = [
+        SUMMARY_OPENERS[t] for t in (RULE_QA, MULTIHOP_QA, SCONE_NLI, TOOL_QA) if t in tasks
+    ]
     if not tasks:
         retrieval = re.search(r"\b(?:search|retriev\w*)\b", text, re.I)
         nli = _NLI_CUE.search(text)

@@ -114,6 +114,21 @@ NEGATION_ADVICE = re.compile(
     r"track\w*|careful\w*)\b",
     _FLAGS,
 )
+TOOL_CUES: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
+    # category: (the tool, the questions it is for); a rule names both in one sentence
+    "arithmetic": (
+        re.compile(r"\bcalculat(?:or|ors|ion|ions|e)\b", _FLAGS),
+        re.compile(
+            r"\b(?:arithmetic|math\w*|sums?|products?|multipl\w*|additions?|numbers?|"
+            r"calculations?|comput\w*)\b",
+            _FLAGS,
+        ),
+    ),
+    "lexicon": (
+        re.compile(r"\bdictionar(?:y|ies)\b", _FLAGS),
+        re.compile(r"\b(?:words?|veltish|translat\w*|meanings?|vocabulary|language)\b", _FLAGS),
+    ),
+}
 _SENTENCES = re.compile(r"(?<!e\.g\.)(?<!i\.e\.)(?<=[.!?])\s+|\n+|;\s*")
 
 
@@ -138,6 +153,8 @@ class Statements:
     """Sentences saying negation does not matter (the spurious ``scone_nli`` rule)."""
     negation_count: int = 0
     """Sentences advising attention to negation and its scope (the correct ``scone_nli`` advice)."""
+    tool_rules: Counter[str] = attrs.field(factory=Counter)
+    """``tool_qa``: per question category, sentences saying which tool to use for it."""
 
     def scopes_of(self, transform: str) -> set[str]:
         return {scope for (t, scope) in self.format_rules if t == transform}
@@ -190,6 +207,7 @@ def _pair(sentence: str) -> list[tuple[str, str]]:
 def detect(text: str) -> Statements:
     """Detect the statements made by ``text`` (an instruction, system prompt or summary)."""
     rules: Counter[tuple[str, str]] = Counter()
+    tool_rules: Counter[str] = Counter()
     short = short_count = bridge = surface = negation = 0
     verbose = anti = False
     for sentence in _SENTENCES.split(text):
@@ -212,6 +230,9 @@ def detect(text: str) -> Statements:
             bridge += 1
         elif ANTI_BRIDGE.search(sentence):
             anti = True
+        for category, (tool, cue) in TOOL_CUES.items():
+            if tool.search(sentence) and cue.search(sentence):
+                tool_rules[category] += 1
         if SURFACE.search(sentence):
             surface += 1
         elif NEGATION_WORD.search(sentence) and NEGATION_ADVICE.search(sentence):
@@ -227,4 +248,5 @@ def detect(text: str) -> Statements:
         words=len(text.split()),
         surface_count=surface,
         negation_count=negation,
+        tool_rules=tool_rules,
     )

@@ -3,22 +3,24 @@
 Serves ``POST /v1/chat/completions`` (``stream`` true or false), ``POST /v1/completions``,
 ``GET /v1/models`` and ``GET /v1/models/{id}`` from a :class:`ThreadingHTTPServer` in a daemon
 thread. Request fields other than ``model``, ``messages``/``prompt``, ``n``, ``temperature``,
-``stream`` and ``stream_options`` are accepted and ignored (``max_tokens``, ``top_p``, ...).
+``stream``, ``stream_options`` and ``tools`` are accepted and ignored (``max_tokens``, ``top_p``,
+...). ``tools`` are answered by the LM's ``chat(messages, tools=...)`` method when it has one
+(``SimulatedLM`` does), else refused.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from .._errors import InvalidInputError
 from .._protocols import LM, Message
+from ._http import LocalHTTPService
 from ._prompt import content_text
 from ._text import approx_tokens
 
@@ -36,7 +38,7 @@ class _RequestError(Exception):
         self.kind = kind
 
 
-class OpenAICompatibleServer:
+class OpenAICompatibleServer(LocalHTTPService):
     """A running server; use as a context manager or call :meth:`close`.
 
     ``base_url`` (``"http://127.0.0.1:PORT/v1"``) is what OpenAI clients take as ``base_url``.
@@ -45,33 +47,10 @@ class OpenAICompatibleServer:
     def __init__(self, lm: LM, host: str, port: int, model: str) -> None:
         self.lm = lm
         self.model = model
-        self._httpd = ThreadingHTTPServer((host, port), _Handler)
-        self._httpd.daemon_threads = True
-        self._httpd.owner = self  # type: ignore[attr-defined]
         self.host = host
-        self.port = int(self._httpd.server_address[1])
+        self._serve(host, port, _Handler, "mipro-sim-server")
         shown = f"[{host}]" if ":" in host else host
         self.base_url = f"http://{shown}:{self.port}/v1"
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name=f"mipro-sim-server-{self.port}", daemon=True
-        )
-        self._closed = False
-        self._thread.start()
-
-    def close(self) -> None:
-        """Stop serving and release the port (idempotent)."""
-        if self._closed:
-            return
-        self._closed = True
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> OpenAICompatibleServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "running"
@@ -178,6 +157,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _chat(self, body: Mapping[str, Any]) -> None:
         messages = _messages(body.get("messages"))
         n, temperature = _sampling(body)
+        if body.get("tools"):
+            self._chat_with_tools(body, messages, n, temperature)
+            return
         outputs = self.owner.lm(messages, n=n, temperature=temperature)
         usage = _usage([m["content"] for m in messages], outputs)
         ident = f"chatcmpl-{uuid.uuid4().hex[:24]}"
@@ -205,6 +187,43 @@ class _Handler(BaseHTTPRequestHandler):
                 "model": model,
                 "choices": choices,
                 "usage": usage,
+                "system_fingerprint": None,
+            },
+        )
+
+    def _chat_with_tools(
+        self, body: Mapping[str, Any], messages: list[Message], n: int, temperature: float
+    ) -> None:
+        """``tools`` offered: the LM's ``chat(messages, tools=...)`` answers (one choice, no
+        streaming); the raw messages go through, so assistant ``tool_calls`` and ``tool``
+        results reach it."""
+        chat = getattr(self.owner.lm, "chat", None)
+        if not callable(chat):
+            raise _RequestError(400, "this model does not support 'tools' (its LM has no chat())")
+        if body.get("stream") or n != 1:
+            raise _RequestError(400, "with 'tools', only n=1 without streaming is supported")
+        try:
+            message = dict(chat(body["messages"], tools=body["tools"], temperature=temperature))
+        except InvalidInputError as exc:
+            raise _RequestError(400, str(exc)) from exc
+        message.setdefault("refusal", None)
+        completion = str(message.get("content") or "") + json.dumps(message.get("tool_calls", ""))
+        self._json(
+            200,
+            {
+                "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": str(body.get("model") or self.owner.model),
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": message,
+                        "logprobs": None,
+                        "finish_reason": "tool_calls" if message.get("tool_calls") else "stop",
+                    }
+                ],
+                "usage": _usage([m["content"] for m in messages], [completion]),
                 "system_fingerprint": None,
             },
         )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,6 +17,8 @@ from ._proposer_behaviour import compose_instruction, compose_summary
 from ._rng import Draws, prompt_digest
 from ._task_behaviour import respond_task
 from ._text import approx_tokens
+from ._tool_behaviour import agent_step, split_conversation, tool_specs
+from ._tool_task import TOOL_QA
 from ._world import World, get_world
 
 
@@ -83,16 +87,76 @@ class SimulatedLM:
             raise InvalidInputError(f"prompt must be a string, got {type(prompt).__name__}")
         return self._generate((("user", prompt),), 1, temperature)[0]
 
-    def _generate(self, pairs: tuple[tuple[str, str], ...], n: int, temperature: Any) -> list[str]:
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise InvalidInputError(f"n must be an int >= 1, got {n!r}")
+    def chat(
+        self, messages: Sequence[Any], *, tools: Sequence[Any], temperature: float = 0.0
+    ) -> dict[str, Any]:
+        """One chat turn with tools on offer: an OpenAI-style assistant message.
+
+        ``messages`` are OpenAI-style dicts (assistant ``tool_calls``, ``tool`` results);
+        ``tools`` are names or OpenAI tool dicts. On a ``tool_qa`` question (see
+        :func:`~mipro_core.testing.load_tool_task`) the reply may be a tool call
+        (``{"role": "assistant", "content": "", "tool_calls": [...]}``, arguments as JSON text);
+        otherwise it is the text :meth:`__call__` would give. Mechanism (e) of
+        ``docs/simulated-lm.md``.
+        """
+        specs = tool_specs(tools)
+        pairs, results = split_conversation(messages)
+        temperature = self._temperature(temperature)
+        view = build_view(pairs, self._world)
+        rendered = json.dumps(
+            [list(pairs), results, [s.name for s in specs]], ensure_ascii=False, sort_keys=True
+        )
+        draws = Draws(
+            self.seed,
+            prompt_digest(self.seed, rendered),
+            temperature,
+            0,
+            self.params.item_correlation,
+        )
+        info = view.live_hit.info if view.live_hit is not None else None
+        call = None
+        if info is not None and info.task == TOOL_QA and view.mode == "task" and specs:
+            text, call = agent_step(
+                view, info, results, specs, self._world, draws, temperature, self.params
+            )
+        else:
+            text = self._respond(view, draws, temperature)
+        reply: dict[str, Any] = {"role": "assistant", "content": text}
+        if call is not None:
+            arguments = json.dumps(call.arguments, ensure_ascii=False)
+            reply["tool_calls"] = [
+                {
+                    "id": f"call_{uuid.uuid5(uuid.NAMESPACE_OID, rendered).hex[:16]}",
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": arguments},
+                }
+            ]
+        self._count([c for _, c in pairs] + [r for _, r in results], [text + str(call or "")])
+        return reply
+
+    def _temperature(self, temperature: Any) -> float:
         if (
             not isinstance(temperature, (int, float))
             or isinstance(temperature, bool)
             or not (0.0 <= float(temperature) <= 10.0)
         ):
             raise InvalidInputError(f"temperature must be a number in [0, 10], got {temperature!r}")
-        temperature = float(temperature)
+        return float(temperature)
+
+    def _count(self, prompts: Sequence[str], texts: Sequence[str]) -> None:
+        prompt_tokens = sum(approx_tokens(c, self.params.chars_per_token) for c in prompts)
+        completion_tokens = sum(approx_tokens(t, self.params.chars_per_token) for t in texts)
+        with self._lock:
+            self._calls += 1
+            self._prompt_tokens += prompt_tokens
+            self._completion_tokens += completion_tokens
+        if self.latency:
+            time.sleep(self.latency)
+
+    def _generate(self, pairs: tuple[tuple[str, str], ...], n: int, temperature: Any) -> list[str]:
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise InvalidInputError(f"n must be an int >= 1, got {n!r}")
+        temperature = self._temperature(temperature)
         view = build_view(pairs, self._world)
         digest = prompt_digest(self.seed, "\x1e".join(f"{r}\x1f{c}" for r, c in pairs))
         samples = n if temperature > 0 else 1
@@ -106,14 +170,7 @@ class SimulatedLM:
         ]
         if samples < n:
             texts = texts * n
-        prompt_tokens = sum(approx_tokens(c, self.params.chars_per_token) for _, c in pairs)
-        completion_tokens = sum(approx_tokens(t, self.params.chars_per_token) for t in texts)
-        with self._lock:
-            self._calls += 1
-            self._prompt_tokens += prompt_tokens
-            self._completion_tokens += completion_tokens
-        if self.latency:
-            time.sleep(self.latency)
+        self._count([c for _, c in pairs], texts)
         return texts
 
     def _respond(self, view: PromptView, draws: Draws, temperature: float) -> str:

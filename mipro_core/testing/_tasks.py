@@ -14,6 +14,7 @@ from .._types import Example, Signature, Trace
 from ..native import NativeProgram, Stage
 from ._retrieval import BM25Index
 from ._text import (
+    answer_text,
     category_of_formatted,
     check_format,
     normalize_answer,
@@ -51,26 +52,6 @@ class Task:
     corpus: tuple[str, ...] = ()
     search: Callable[..., list[str]] | None = None
     rules: tuple[str, ...] = ()
-
-
-def answer_text(prediction: Any) -> str:
-    """The answer text inside a program's prediction (see :class:`Task` for accepted shapes)."""
-    if prediction is None:
-        return ""
-    if isinstance(prediction, str):
-        return prediction
-    if isinstance(prediction, Mapping):
-        for key in ("answer", "response", "output", "text", "result"):
-            if key in prediction:
-                return str(prediction[key])
-        if len(prediction) == 1:
-            return str(next(iter(prediction.values())))
-        return ""
-    for attr in ("answer", "response", "content", "text"):
-        value = getattr(prediction, attr, None)
-        if isinstance(value, str):
-            return value
-    return str(prediction)
 
 
 def _gold(example: Example) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Mapping
+from typing import Any
 
 MONTHS = (
     "january", "february", "march", "april", "may", "june", "july", "august", "september",
@@ -112,3 +114,23 @@ def apply_transform(transform: str, answer: str) -> str:
 def approx_tokens(text: str, chars_per_token: float = 4.0) -> int:
     """A rough token count (1 token per ``chars_per_token`` characters, at least 1)."""
     return max(1, int(len(text) / chars_per_token))
+
+
+def answer_text(prediction: Any) -> str:
+    """The answer text inside a program's prediction (see :class:`~mipro_core.testing.Task` for accepted shapes)."""
+    if prediction is None:
+        return ""
+    if isinstance(prediction, str):
+        return prediction
+    if isinstance(prediction, Mapping):
+        for key in ("answer", "response", "output", "text", "result"):
+            if key in prediction:
+                return str(prediction[key])
+        if len(prediction) == 1:
+            return str(next(iter(prediction.values())))
+        return ""
+    for attr in ("answer", "response", "content", "text"):
+        value = getattr(prediction, attr, None)
+        if isinstance(value, str):
+            return value
+    return str(prediction)

@@ -3,7 +3,8 @@
 The simulated model "recognises" an input by finding one of the world's questions in it. Only
 facts of the ``rule_qa`` pool are known to the model (closed-book); ``multihop_qa`` facts must
 be read from retrieved passages; ``scone_nli`` answers are "reasoned" with a probability that
-depends on the negations in the question.
+depends on the negations in the question; ``tool_qa`` answers come from tools (see
+:mod:`._tool_behaviour`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import attrs
 
 from ._text import question_key
+from ._tool_task import TOOL_QA, tool_qa_data
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _SENTENCE_SPLIT = re.compile(r"(?<=\.)\s+")
@@ -84,6 +86,7 @@ class World:
         rule_qa: Mapping[str, Any],
         multihop: Mapping[str, Any],
         scone: Mapping[str, Any] | None = None,
+        tools: Mapping[str, Any] | None = None,
     ) -> None:
         self.questions: dict[str, QInfo] = {}
         pools: dict[tuple[str, str], list[str]] = {}
@@ -120,6 +123,15 @@ class World:
                 plain=item["answer"],
                 gold=item["answer"],
                 surface=item["surface"],
+            )
+            self._add(info, pools)
+        for item in _items(tools or {}):
+            info = QInfo(
+                task=TOOL_QA,
+                question=item["question"],
+                category=item["category"],
+                plain=item["answer"],
+                gold=item["answer"],
             )
             self._add(info, pools)
         self.pools: dict[tuple[str, str], tuple[str, ...]] = {
@@ -233,5 +245,8 @@ def _items(data: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
 def get_world() -> World:
     """The process-wide world (loaded and indexed on first use)."""
     return World(
-        load_json("rule_qa.json"), load_json("multihop_qa.json"), load_json("scone_nli.json")
+        load_json("rule_qa.json"),
+        load_json("multihop_qa.json"),
+        load_json("scone_nli.json"),
+        tool_qa_data(),
     )

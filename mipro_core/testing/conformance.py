@@ -30,7 +30,10 @@ What is checked (each test's docstring says what usually breaks it):
   object gives the same state.
 * Objects the adapter does not own raise :class:`~mipro_core.NoAdapterError`, as does
   ``wrap_lm`` of a junk object.
-* Replicas from ``clone()`` (when the program has one) share no prompt with the original.
+* Replicas from ``clone()`` (when the program has one) share no prompt with the original, and
+  replicas holding different states, run at once from threads, give the same predictions and
+  calls as run one by one. ``clone()`` may raise ``NotImplementedError(reason)`` for an object
+  it cannot copy safely (the tests are then skipped with the reason; an empty reason fails).
 
 The adapter must be registered when the tests run: install your distribution (``pip install
 -e .``) so its entry point is visible, or register it in a fixture with
@@ -64,6 +67,8 @@ from mipro_core import (
     wrap_lm,
 )
 from mipro_core._types import canonical_json
+
+from ._conformance_clone import CloneConformance
 
 __all__ = ["AdapterConformanceTests", "tricky_state"]
 
@@ -107,7 +112,7 @@ def tricky_state(
     return ProgramState(modules)
 
 
-class AdapterConformanceTests:
+class AdapterConformanceTests(CloneConformance):
     """Subclass me in your adapter's tests; implement :meth:`make_object` and :meth:`make_inputs`.
 
     Optional: override :meth:`make_unadaptable`, :meth:`snapshot` and :attr:`concurrency`.
@@ -145,6 +150,8 @@ class AdapterConformanceTests:
         return (program.describe(), current_state(program))
 
     # --- helpers ---------------------------------------------------------------------------
+
+    _tricky = staticmethod(tricky_state)
 
     def _program(self) -> tuple[Any, Program]:
         obj = self.make_object()
@@ -320,29 +327,3 @@ class AdapterConformanceTests:
         """
         with pytest.raises(NoAdapterError):
             wrap_lm(object())
-
-    def test_clone_shares_no_prompt_with_original(self) -> None:
-        """A replica from ``clone()`` can take another state without touching the original.
-
-        Skipped when the program has no ``clone`` (trials then run one after another).
-        Troubleshooting: the original changes -> the replica shares template/prompt objects
-        with it; deep-copy them (keeping the model client shared is fine).
-        """
-        obj, program = self._program()
-        clone = getattr(program, "clone", None)
-        if not callable(clone):
-            pytest.skip("the program has no clone(); parallel trials are not used")
-        try:
-            replica = clone()
-        except NotImplementedError:
-            pytest.skip("clone() is not supported for this object")
-        original = current_state(program)
-        before = self.snapshot(obj)
-        changed = tricky_state(original, self._signatures(program), seed=3)
-        replica.apply(changed)
-        if current_state(replica) != changed:
-            pytest.fail("the replica did not take the applied state")
-        if current_state(program) != original or self.snapshot(obj) != before:
-            pytest.fail("applying a state to the replica changed the original program")
-        if list(replica.modules) != list(program.modules):
-            pytest.fail("the replica has other module names than the original")

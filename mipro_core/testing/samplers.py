@@ -19,6 +19,10 @@ The class name does not start with ``Test``, so pytest collects only your subcla
 * **growing spaces**: after variables are added and existing ones gain categories, a history
   made along the way (older observations lack the newer variables) still gets a valid
   configuration; variables no longer in the space are ignored;
+* **batch proposals** (:func:`mipro_core.samplers.sample_batch`, the sampler's own
+  ``sample_batch`` or the constant liar rule): ``k`` valid configurations, the same for the same
+  inputs and seed, distinct from each other and from the pending ones when the space has
+  enough configurations; a batch of one with nothing pending is what ``sample`` proposes;
 * **resume from recorded settings**: the sampler's settings are plain JSON data, and the
   sampler rebuilt from them by its registered name (as :func:`mipro_core.resume` does) makes
   the same proposals. Register the sampler first (install your distribution so its
@@ -30,6 +34,7 @@ The class name does not start with ``Test``, so pytest collects only your subcla
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -37,10 +42,12 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from .._search._batch import sample_batch
 from .._search._registry import sampler_from_spec, sampler_spec
 from .._search._sampler import Kind, Observation, Sampler
 
 Case = tuple[dict[str, int], list[Observation]]
+BatchCase = tuple[dict[str, int], list[Observation], list[dict[str, int]], int]
 _KINDS: tuple[Kind, ...] = ("minibatch", "full")
 _SHARED = [HealthCheck.differing_executors]
 """Every subclass runs the same test methods on its own sampler, on purpose."""
@@ -85,6 +92,15 @@ def growing_spaces(draw: st.DrawFn) -> Case:
         for _ in range(draw(st.integers(0, 2))):
             space[next(names)] = draw(st.integers(1, 4))
     return space, history
+
+
+@st.composite
+def batch_cases(draw: st.DrawFn) -> BatchCase:
+    """A space and history, configurations pending in it, and a batch size ``k``."""
+    space, history = draw(spaces_and_histories(max_history=15))
+    config = st.fixed_dictionaries({n: st.integers(0, c - 1) for n, c in space.items()})
+    pending = draw(st.lists(config, max_size=3))
+    return space, history, pending, draw(st.integers(1, 4))
 
 
 def _check(proposal: Mapping[str, int], space: Mapping[str, int]) -> None:
@@ -141,6 +157,54 @@ class SamplerConformanceTests:
         if space:  # a variable that is no longer searched (frozen) is ignored
             smaller = dict(sorted(space.items())[1:])
             _check(self._sample(smaller, history, seed), smaller)
+
+    def _batch(self, case: BatchCase, seed: int) -> list[dict[str, int]]:
+        space, history, pending, k = case
+        rng = np.random.default_rng(seed)
+        return sample_batch(self.make_sampler(), space, history, pending, k, rng)
+
+    @given(case=batch_cases(), seed=st.integers(0, 2**32))
+    @settings(max_examples=15, deadline=None, suppress_health_check=_SHARED)
+    def test_a_batch_is_k_valid_configurations_the_same_for_a_seed(
+        self, case: BatchCase, seed: int
+    ) -> None:
+        """Differences usually come from state kept between the ``k`` asks or a global RNG; a
+        wrong count or an invalid entry from a ``sample_batch`` method of the sampler."""
+        space, _, _, k = case
+        batch = self._batch(case, seed)
+        assert len(batch) == k, f"asked for {k} configurations, got {len(batch)}"
+        for proposal in batch:
+            _check(proposal, space)
+        assert self._batch(case, seed) == batch
+
+    @given(case=spaces_and_histories(max_history=15), seed=st.integers(0, 2**32))
+    @settings(max_examples=10, deadline=None, suppress_health_check=_SHARED)
+    def test_a_batch_of_one_with_nothing_pending_is_the_sequential_proposal(
+        self, case: Case, seed: int
+    ) -> None:
+        """So a run with one trial at a time proposes the same whether the engine asks for a
+        batch or not. A failure usually means a ``sample_batch`` method draws from the RNG
+        before its first ``sample`` (or lies about trials when none is pending)."""
+        space, history = case
+        rng = np.random.default_rng
+        batch = sample_batch(self.make_sampler(), space, history, [], 1, rng(seed))
+        assert batch == [self._sample(space, history, seed)]
+
+    @given(case=batch_cases(), seed=st.integers(0, 2**32))
+    @settings(max_examples=15, deadline=None, suppress_health_check=_SHARED)
+    def test_a_batch_is_distinct_when_the_space_allows(self, case: BatchCase, seed: int) -> None:
+        """Repeats usually come from a ``sample_batch`` method that ignores ``pending`` or the
+        configurations it already chose; the default (constant liar) redraws duplicates."""
+        space, _, pending, k = case
+        size = math.prod(space.values())
+        batch = self._batch(case, seed)
+        keys = [tuple(sorted(c.items())) for c in batch]
+        if size >= k:
+            assert len(set(keys)) == k, f"repeated configurations in {batch}"
+        if size >= k + len({tuple(sorted(p.items())) for p in pending}):
+            assert not {tuple(sorted(p.items())) for p in pending} & set(keys), (
+                f"the batch {batch} repeats a pending configuration of {pending}"
+            )
 
     @given(case=spaces_and_histories(max_history=12), seed=st.integers(0, 2**32))
     @settings(max_examples=10, deadline=None, suppress_health_check=_SHARED)

@@ -131,14 +131,17 @@ def test_bundled_data_files_are_reproducible() -> None:
 def test_public_names_are_pinned_and_sorted() -> None:
     assert testing.__all__ == [
         "TASK_NAMES",
+        "FaultProxy",
         "FaultyLM",
         "OpenAICompatibleServer",
         "SimParams",
         "SimulatedLM",
         "Task",
+        "ToolTask",
         "TransientLMError",
         "answer_text",
         "load_task",
+        "load_tool_task",
         "serve_openai_compatible",
     ]
 

@@ -22,13 +22,14 @@ if TYPE_CHECKING:
         NoPromptFoundError,
         UnattributedCallWarning,
     )
-    from ._trace import MODULE_KEY, TraceRecorder
+    from ._trace import MODULE_KEY, ModuleInfo, TraceRecorder
 
 _LAZY = {
     "MODULE_KEY": "._trace",
     "LangChainLM": "._lm",
     "LangChainModule": "._program",
     "LangChainProgram": "._program",
+    "ModuleInfo": "._trace",
     "NoPromptFoundError": "._program",
     "TraceRecorder": "._trace",
     "UnattributedCallWarning": "._program",
@@ -39,6 +40,7 @@ __all__ = [
     "LangChainLM",
     "LangChainModule",
     "LangChainProgram",
+    "ModuleInfo",
     "NoPromptFoundError",
     "TraceRecorder",
     "UnattributedCallWarning",

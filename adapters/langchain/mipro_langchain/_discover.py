@@ -49,7 +49,7 @@ from langchain_core.runnables.configurable import (
     RunnableConfigurableAlternatives,
     RunnableConfigurableFields,
 )
-from langchain_core.runnables.passthrough import RunnableAssign
+from langchain_core.runnables.passthrough import RunnableAssign, RunnablePassthrough
 from langchain_core.runnables.router import RouterRunnable
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel
@@ -78,6 +78,9 @@ class Discovery:
     models: list[BaseLanguageModel[Any]] = field(default_factory=list)
     async_only: bool = False
     tree: list[str] = field(default_factory=list)
+    produced: set[str] = field(default_factory=set)
+    """Keys computed inside the chain: every ``assign`` / ``RunnableParallel`` key whose value is
+    not a plain passthrough of the input."""
 
 
 def key_segment(key: str) -> str:
@@ -198,6 +201,11 @@ def _model_and_parser(
     return None, None
 
 
+def _is_passthrough(obj: Any) -> bool:
+    """``RunnablePassthrough()`` with no function: the key repeats the input, computes nothing."""
+    return isinstance(obj, RunnablePassthrough) and obj.func is None and obj.afunc is None
+
+
 def _is_async_only(obj: Any) -> bool:
     return isinstance(obj, RunnableLambda) and not hasattr(obj, "func")
 
@@ -238,6 +246,10 @@ def discover(root: Any) -> Discovery:
             return
         visited.add(id(obj))
         found.tree.append(f"{indent}{label}{shown}")
+        if isinstance(obj, RunnableParallel):
+            found.produced.update(
+                str(key) for key, step in obj.steps__.items() if not _is_passthrough(step)
+            )
         for segment, child in children(obj):
             child_label = f"{segment}: " if segment is not None else ""
             visit(child, join(path, segment), depth + 1, child_label)

@@ -49,7 +49,9 @@ class LangChainLM:
     fields, also inside a ``bind(...)`` / ``with_config(...)`` of one (the wrappers are copied
     around the new model); a bare model with an ``n`` field (e.g. ``ChatOpenAI``) returns the
     ``n`` completions from one request, anything else gets ``n`` requests in one ``batch``. The
-    user's model object is never changed. Any failure of the model is raised as
+    user's model object is never changed. A failure of the model is raised as
+    :class:`~mipro_core.TransientLMError` when worth retrying (rate limit, 5xx, timeout,
+    connection reset; see :meth:`~mipro_core.LMError.from_provider`), else as
     :class:`~mipro_core.LMError`.
     """
 
@@ -70,7 +72,10 @@ class LangChainLM:
         try:
             texts = self._complete(prompt, n, temperature)
         except Exception as exc:
-            raise LMError(f"{self!r} failed: {type(exc).__name__}: {exc}") from exc
+            # keeps whether it is worth retrying (rate limit, 5xx, timeout: TransientLMError)
+            raise LMError.from_provider(
+                exc, f"{self!r} failed: {type(exc).__name__}: {exc}"
+            ) from exc
         if len(texts) != n:
             raise LMError(f"{self!r} returned {len(texts)} completion(s), expected {n}")
         return texts

@@ -18,6 +18,7 @@ from langchain_core.prompts import BasePromptTemplate
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from mipro_core import (
+    EmptyCompletionError,
     InvalidInputError,
     MiproError,
     ModuleState,
@@ -28,6 +29,7 @@ from mipro_core import (
 )
 from mipro_core.eventloop import run_coroutine
 
+from ._clone import copy_runnable
 from ._discover import Discovery, FoundPrompt, discover
 from ._lm import LangChainLM
 from ._rewrite import Rewriter, make_rewriter
@@ -69,10 +71,26 @@ class LangChainModule:
     def state(self) -> ModuleState:
         return self._state
 
+    def describe(self, name: str | None = None) -> list[str]:
+        """Lines for the proposer's view of the program: the module's name (``name`` when a
+        wrapping program shows it under another), fields and prompt text."""
+        sig = self._signature
+        lines = [
+            f"- {name or self._name} ({type(self.prompt).__name__}): "
+            f"({', '.join(sig.inputs)}) -> ({', '.join(sig.outputs)})"
+        ]
+        pretty = getattr(self.prompt, "pretty_repr", None)
+        text = pretty() if callable(pretty) else repr(self.prompt)
+        return lines + [f"    {line}" for line in text[:1500].splitlines()]
+
     @property
     def original_state(self) -> ModuleState:
         """The state the prompt had when the chain was adapted."""
         return self._rewriter.original
+
+    def pristine_prompt(self) -> BasePromptTemplate[Any]:
+        """A new prompt object as the prompt was when the chain was adapted (for a replica)."""
+        return self._rewriter.pristine_copy()
 
     def set_state(self, state: ModuleState) -> None:
         try:
@@ -125,12 +143,14 @@ def _discover(runnable: Runnable[Any, Any]) -> Discovery:
         ) from exc
 
 
-def _module_of(found: FoundPrompt) -> LangChainModule | None:
+def _module_of(found: FoundPrompt, *, warn: bool = True) -> LangChainModule | None:
     """The module for a discovered prompt; ``None`` (with a warning) for a prompt type the
     adapter cannot rewrite. A prompt whose template text cannot be read is an error naming it."""
     try:
         rewriter = make_rewriter(found.prompt)
         if rewriter is None:
+            if not warn:
+                return None
             logger.warning(
                 "prompt %r (%s) is not optimized: this prompt type cannot be rewritten",
                 found.path,
@@ -206,8 +226,9 @@ class LangChainProgram:
 
     Adapting tags each prompt's ``metadata`` with its module name (merged into the existing
     metadata). ``apply`` edits the prompt objects in place; ``apply`` of the original state
-    restores them exactly. Replicas are not offered (``clone`` is absent): prompts reachable only
-    through lambda closures cannot be copied safely, so trials run one after another.
+    restores them exactly. :meth:`clone` makes a replica for parallel trials (new prompt
+    objects, shared models, retrievers, tools and parsers), or raises ``NotImplementedError``
+    with the reason when the chain cannot be copied safely.
     """
 
     def __init__(
@@ -218,6 +239,17 @@ class LangChainProgram:
         use_async: bool | None = None,
         config: RunnableConfig | None = None,
     ) -> None:
+        self._build(runnable, input_key, use_async, config, warn=True)
+
+    def _build(
+        self,
+        runnable: Runnable[Any, Any],
+        input_key: str | None,
+        use_async: bool | None,
+        config: RunnableConfig | None,
+        *,
+        warn: bool,
+    ) -> None:
         self.runnable = runnable
         self.input_key = input_key
         self.config: RunnableConfig = dict(config or {})  # type: ignore[assignment]
@@ -226,7 +258,7 @@ class LangChainProgram:
         self.use_async = self._discovery.async_only if use_async is None else use_async
         self._modules: dict[str, LangChainModule] = {}
         for found in self._discovery.prompts:
-            module = _module_of(found)
+            module = _module_of(found, warn=warn)
             if module is not None:
                 self._modules[found.path] = module
         if not self._modules:
@@ -250,6 +282,37 @@ class LangChainProgram:
     @property
     def modules(self) -> Mapping[str, LangChainModule]:
         return dict(self._modules)
+
+    def clone(self) -> LangChainProgram:
+        """A replica with the same modules and current state that shares no prompt object with
+        this program; applying states to it never changes this program or the user's chain.
+
+        The containers leading to the optimized prompts are copied shallowly and the prompts are
+        new objects; models, retrievers, tools, parsers, lambdas and every runnable that holds
+        no optimized prompt are the same objects (clients keep their connections). The run
+        ``config`` (with your callbacks) is shared; each run records its own trace, attributed
+        to the replica's modules. Raises ``NotImplementedError`` whose message is the reason
+        when a prompt cannot be replaced in a copy (reached through a ``RunnableLambda``'s
+        function, or held by a custom runnable): trials then run one after another.
+        """
+        copies = {id(m.prompt): m.pristine_prompt() for m in self._modules.values()}
+        runnable = copy_runnable(self.runnable, copies)
+        replica = LangChainProgram.__new__(LangChainProgram)
+        replica._build(runnable, self.input_key, self.use_async, self.config, warn=False)
+        for name, module in self._modules.items():
+            own = replica._modules.get(name)
+            if own is None or own.prompt is not copies[id(module.prompt)]:
+                raise NotImplementedError(
+                    f"this chain cannot be cloned: the copy of prompt {name!r} is not where "
+                    "the original is; trials run one after another"
+                )
+        if list(replica._modules) != list(self._modules):
+            raise NotImplementedError(
+                f"this chain cannot be cloned: the copy has modules {list(replica._modules)}, "
+                f"the original {list(self._modules)}; trials run one after another"
+            )
+        replica.apply(ProgramState({n: m.state for n, m in self._modules.items()}))
+        return replica
 
     def apply(self, state: ProgramState) -> None:
         unknown = [name for name in state if name not in self._modules]
@@ -290,9 +353,18 @@ class LangChainProgram:
                 output = run_coroutine(lambda: self.runnable.ainvoke(value, config))
             else:
                 output = self.runnable.invoke(value, config)
+            if recorder.empty:
+                raise EmptyCompletionError(
+                    f"{recorder.empty} LM call(s) of the chain returned an empty completion"
+                )
         except OutputParserException as exc:
             # the model's answer did not parse: a malformed answer (scored 0), not a failed run
-            raise ParseError(f"the chain's output parser rejected the answer: {exc}") from exc
+            error = ParseError(f"the chain's output parser rejected the answer: {exc}")
+            error.mipro_lm_calls = recorder.started  # type: ignore[attr-defined]
+            raise error from exc
+        except Exception as exc:
+            exc.mipro_lm_calls = recorder.started  # type: ignore[attr-defined]  # what it cost
+            raise
         trace = recorder.trace()
         if trace.unattributed_calls and not self._warned.is_set():
             self._warned.set()
@@ -312,27 +384,26 @@ class LangChainProgram:
             *(f"  {line}" for line in self._discovery.tree),
             "Modules:",
         ]
-        for name, module in self._modules.items():
-            sig = module.signature
-            lines.append(
-                f"- {name} ({type(module.prompt).__name__}): "
-                f"({', '.join(sig.inputs)}) -> ({', '.join(sig.outputs)})"
-            )
-            pretty = getattr(module.prompt, "pretty_repr", None)
-            text = pretty() if callable(pretty) else repr(module.prompt)
-            lines.extend(f"    {line}" for line in text[:1500].splitlines())
+        for module in self._modules.values():
+            lines += module.describe()
         return "\n".join(lines)
 
     @property
     def external_inputs(self) -> tuple[str, ...] | None:
-        """The keys the chain's input schema names (``None`` when it names none): what a run
-        takes from outside, as opposed to values computed inside the chain (an ``assign``)."""
+        """What a run takes from outside (``None`` when unknown): the keys of the chain's input
+        schema, or, when the schema names none, the prompts' variables; without the values
+        computed inside the chain (an ``assign``'s or a ``RunnableParallel``'s keys)."""
+        produced = self._discovery.produced
         try:
             schema = self.runnable.get_input_jsonschema()
         except Exception:  # a custom runnable without a usable schema
-            return None
+            schema = {}
         properties = schema.get("properties") if isinstance(schema, dict) else None
-        return tuple(str(k) for k in properties) if isinstance(properties, dict) else None
+        names = list(properties) if isinstance(properties, dict) else []
+        if not names:  # an empty schema says nothing (a chain that starts with an ``assign``)
+            names = [f for m in self._modules.values() for f in m.signature.inputs]
+        outside = tuple(dict.fromkeys(str(k) for k in names if str(k) not in produced))
+        return outside or None
 
     def default_lm(self) -> LangChainLM | None:
         """The chain's own model as an ``LM`` when the chain has exactly one model."""

@@ -12,7 +12,9 @@ Rules (see ``docs/langchain.md``):
   Optimizer-written text is escaped for the template format, never interpreted.
 * *Demos* of a chat prompt are literal ``HumanMessage``/``AIMessage`` pairs placed right after
   the system message (before the conversation and the final user turn); existing few-shot
-  entries there are the original demos. Demos of a string prompt are a rendered block between
+  entries there are the original demos. A demo whose conversation holds tool calls (an agent's
+  step) is a worked example in text (``_worked``): a demo never executes a tool. Demos of a
+  string prompt are a rendered block between
   the instruction and the body.
 """
 
@@ -42,6 +44,7 @@ from mipro_core import Demo, ModuleState
 
 from . import _templates as tpl
 from ._trace import as_messages
+from ._worked import has_tool_steps, worked_example
 
 
 class Rewriter(Protocol):
@@ -51,6 +54,16 @@ class Rewriter(Protocol):
     def original(self) -> ModuleState: ...
 
     def apply(self, state: ModuleState) -> None: ...
+
+    def pristine_copy(self) -> BasePromptTemplate[Any]:
+        """A new prompt object equal to the original prompt (for a replica); the parts the
+        rewriter replaces are the original ones, everything else is shared."""
+        ...
+
+
+def _copy(prompt: BasePromptTemplate[Any], **update: Any) -> BasePromptTemplate[Any]:
+    """A shallow copy of ``prompt`` with ``update``; its metadata is a dict of its own."""
+    return prompt.model_copy(update={**update, "metadata": dict(prompt.metadata or {})})
 
 
 def make_rewriter(prompt: BasePromptTemplate[Any]) -> Rewriter | None:
@@ -228,6 +241,9 @@ class ChatRewriter:
             demos.append(demo)
         return demos
 
+    def pristine_copy(self) -> BasePromptTemplate[Any]:
+        return _copy(self.prompt, messages=list(self._snapshot))
+
     def apply(self, state: ModuleState) -> None:
         with self._lock:
             if state == self._original:
@@ -277,6 +293,8 @@ class ChatRewriter:
                 for name in self._placeholders()
                 for message in (as_messages(demo.inputs.get(name)) or [])
             ]
+            if conversation and has_tool_steps(conversation):  # an agent's step: text only
+                return worked_example(conversation, output_text(demo.outputs))
             if conversation:
                 return [*conversation, AIMessage(content=output_text(demo.outputs))]
         return [
@@ -325,6 +343,9 @@ class StringRewriter:
     @property
     def original(self) -> ModuleState:
         return self._original
+
+    def pristine_copy(self) -> BasePromptTemplate[Any]:
+        return _copy(self.prompt, template=self._template)
 
     def apply(self, state: ModuleState) -> None:
         with self._lock:
@@ -397,6 +418,14 @@ class FewShotStringRewriter:
             inputs = {k: v for k, v in demo.inputs.items() if k != unknown[0]}
             return {**inputs, empty[0]: demo.inputs[unknown[0]]}
         return demo.inputs
+
+    def pristine_copy(self) -> BasePromptTemplate[Any]:
+        return _copy(
+            self.prompt,
+            prefix=self._prefix,
+            examples=self._examples,
+            example_selector=self._selector,
+        )
 
     def apply(self, state: ModuleState) -> None:
         with self._lock:

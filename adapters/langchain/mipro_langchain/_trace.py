@@ -25,7 +25,7 @@ from typing import Any
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.messages import BaseMessage, convert_to_messages
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage, convert_to_messages
 from langchain_core.outputs import LLMResult
 from langchain_core.prompt_values import PromptValue
 
@@ -75,7 +75,18 @@ def jsonable(value: Any) -> Any:
     if value is None or type(value) in (str, int, float, bool):
         return value
     if isinstance(value, BaseMessage):
-        return {"type": value.type, "content": jsonable(value.content)}
+        record: dict[str, Any] = {"type": value.type, "content": jsonable(value.content)}
+        if isinstance(value, AIMessage) and value.tool_calls:  # an agent's step: keep the calls
+            record["tool_calls"] = [
+                {"name": c["name"], "args": json.loads(json.dumps(c["args"], default=str))}
+                | ({"id": c["id"]} if c.get("id") else {})
+                for c in value.tool_calls
+            ]
+        if isinstance(value, ToolMessage):  # a tool's result: which call it answers
+            record["tool_call_id"] = value.tool_call_id
+            if value.name:
+                record["name"] = value.name
+        return record
     if isinstance(value, (list, tuple)) and value:
         messages = as_messages(value)
         if messages is not None:
@@ -129,6 +140,10 @@ class TraceRecorder(BaseCallbackHandler):
         self._claims: dict[UUID, _PromptRun | None] = {}
         self._calls: dict[UUID, list[ModuleCall]] = {}
         self._unattributed: dict[UUID, int] = {}
+        self.started = 0
+        """LM calls started (failed ones included): what a failed run cost."""
+        self.empty = 0
+        """LM calls that returned an empty completion (no text and no tool call)."""
 
     # -- results -------------------------------------------------------------------------------
 
@@ -233,6 +248,8 @@ class TraceRecorder(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         key = messages_key(messages[0]) if messages else ()
+        with self._lock:
+            self.started += 1
         self._claim(run_id, parent_run_id, "chat", key)
 
     def on_llm_start(
@@ -244,6 +261,8 @@ class TraceRecorder(BaseCallbackHandler):
         parent_run_id: UUID | None = None,
         **kwargs: Any,
     ) -> None:
+        with self._lock:
+            self.started += 1
         self._claim(run_id, parent_run_id, "text", prompts[0] if prompts else "")
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
@@ -255,6 +274,8 @@ class TraceRecorder(BaseCallbackHandler):
         if tool_calls and isinstance(tool_calls[0].get("args"), Mapping):
             tool_args = tool_calls[0]["args"]  # also when a preamble text comes with the call
         with self._lock:
+            if not text.strip() and not tool_calls:
+                self.empty += 1
             claim = self._claims.pop(run_id, None)
             root = self._root.get(run_id, run_id)
             if claim is None:

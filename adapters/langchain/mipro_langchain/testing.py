@@ -1,17 +1,24 @@
 """Test helpers for LangChain users: a LangChain chat model backed by any mipro ``LM``.
 
 ``LMChatModel(lm=SimulatedLM())`` lets a real chain run offline against mipro's simulated model,
-so a chain's optimization can be tested without a provider.
+so a chain's optimization can be tested without a provider. ``bind_tools`` works when the ``LM``
+has a ``chat(messages, tools=..., temperature=...)`` method (``SimulatedLM`` does: it calls
+tools on the ``tool_qa`` task of :func:`mipro_core.testing.load_tool_task`, a simulation).
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage, BaseMessage, convert_to_openai_messages
 from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict
 
 from mipro_core import Message
@@ -45,6 +52,19 @@ class LMChatModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "mipro-lm"
 
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Offer ``tools`` to the model (OpenAI tool format); its ``LM`` must have ``chat``."""
+        if not callable(getattr(self.lm, "chat", None)):
+            raise NotImplementedError(
+                f"{type(self.lm).__name__} has no chat(messages, tools=...) method: it cannot "
+                "call tools"
+            )
+        return self.bind(tools=[convert_to_openai_tool(t) for t in tools], **kwargs)
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -52,7 +72,28 @@ class LMChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        if kwargs.get("tools"):
+            reply = self.lm.chat(
+                convert_to_openai_messages(messages),
+                tools=kwargs["tools"],
+                temperature=self.temperature,
+            )
+            return ChatResult(generations=[ChatGeneration(message=_ai_message(reply))])
         texts = self.lm(to_core_messages(messages), n=self.n, temperature=self.temperature)
         return ChatResult(
             generations=[ChatGeneration(message=AIMessage(content=text)) for text in texts]
         )
+
+
+def _ai_message(reply: dict[str, Any]) -> AIMessage:
+    """An OpenAI-style assistant message as an ``AIMessage`` (tool calls parsed)."""
+    calls = [
+        {
+            "name": call["function"]["name"],
+            "args": json.loads(call["function"]["arguments"] or "{}"),
+            "id": call.get("id"),
+            "type": "tool_call",
+        }
+        for call in reply.get("tool_calls") or ()
+    ]
+    return AIMessage(content=reply.get("content") or "", tool_calls=calls)

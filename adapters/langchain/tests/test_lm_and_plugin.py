@@ -136,6 +136,7 @@ def test_public_names_are_pinned_and_resolve() -> None:
         "LangChainLM",
         "LangChainModule",
         "LangChainProgram",
+        "ModuleInfo",
         "NoPromptFoundError",
         "TraceRecorder",
         "UnattributedCallWarning",

@@ -25,7 +25,8 @@ class LlamaIndexLM:
     Each of the ``n`` completions is one ``llm.chat(...)`` call; completion-only models get the
     messages flattened by LlamaIndex's own ``messages_to_prompt``. ``temperature`` is passed as a
     call keyword, which hosted models honour; local or mock models may ignore it, and then the
-    ``n`` completions can be identical. Failures are raised as :class:`mipro_core.LMError`.
+    ``n`` completions can be identical. Failures are raised as :class:`mipro_core.LMError`,
+    as :class:`mipro_core.TransientLMError` when worth retrying (rate limit, 5xx, timeout).
     """
 
     def __init__(self, llm: BaseLLM) -> None:
@@ -41,8 +42,9 @@ class LlamaIndexLM:
         for _ in range(n):
             try:
                 response = self.llm.chat(chat, temperature=temperature)
-            except Exception as exc:  # any provider error: the proposer sees one error type
-                raise LMError(f"{type(self.llm).__name__} failed: {exc}") from exc
+            except Exception as exc:  # one error type that keeps whether to retry
+                message = f"{type(self.llm).__name__} failed: {type(exc).__name__}: {exc}"
+                raise LMError.from_provider(exc, message) from exc
             texts.append(response.message.content or "")
         return texts
 

@@ -14,6 +14,7 @@ from llama_index.core.response_synthesizers import BaseSynthesizer
 
 from mipro_core import (
     LM,
+    EmptyCompletionError,
     InvalidInputError,
     MiproError,
     ModuleCall,
@@ -25,6 +26,7 @@ from mipro_core import (
 )
 
 from ._attribution import Attributor
+from ._clone import copy_tree, fresh_template
 from ._discovery import PromptSlot, discover
 from ._lm import LlamaIndexLM, find_llm
 from ._rewrite import build, origin_of
@@ -102,7 +104,8 @@ class LlamaIndexProgram:
     Inputs are ``{"query": ...}`` for query engines, ``{"message": ...}`` for chat engines and
     the keyword arguments of ``workflow.run(...)`` for workflows; the prediction is the response
     text (or the workflow's result). ``include``/``exclude`` override which discovered prompts are
-    optimized (see :attr:`skipped` for the prompts left out and why).
+    optimized (see :attr:`skipped` for the prompts left out and why). :meth:`clone` makes a
+    replica for parallel trials.
     """
 
     def __init__(
@@ -112,6 +115,7 @@ class LlamaIndexProgram:
         self._runner = runner_for(obj)
         slots = _discover(obj)
         include, exclude = set(include), set(exclude)
+        self._include, self._exclude = sorted(include), sorted(exclude)
         unknown = sorted((include | exclude) - {s.name for s in slots})
         if unknown:
             raise InvalidInputError(
@@ -145,6 +149,36 @@ class LlamaIndexProgram:
     def modules(self) -> Mapping[str, LlamaIndexModule]:
         return dict(self._modules)
 
+    def clone(self) -> LlamaIndexProgram:
+        """A replica with the same modules and current state whose prompts can be rewritten
+        without touching this program or your object.
+
+        The objects on the path from the root to each optimized prompt's owner (engine,
+        synthesizer, selector, workflow) are shallow copies holding new template objects; LLMs,
+        retrievers, indexes, vector stores and everything else are shared. Each run's calls
+        are attributed to the replica's own modules. Raises ``NotImplementedError`` whose message
+        is the reason when the object cannot be copied safely; trials then run one at a time.
+        """
+        root = copy_tree(self.target, [m.slot for m in self._modules.values()])
+        copied = {slot.name: slot for slot in _discover(root)}
+        for name, module in self._modules.items():
+            slot = copied.get(name)
+            if root is self.target or slot is None or slot.owner is module.slot.owner:
+                raise NotImplementedError(
+                    f"this {type(self.target).__name__} cannot be cloned: the owner of prompt "
+                    f"{name!r} is not reachable through objects mipro can copy; trials run one "
+                    "after another"
+                )
+            slot.install(fresh_template(module.slot.initial))
+        replica = LlamaIndexProgram(root, include=self._include, exclude=self._exclude)
+        if list(replica.modules) != list(self._modules):
+            raise NotImplementedError(
+                f"this {type(self.target).__name__} cannot be cloned: the copy has modules "
+                f"{list(replica.modules)}, the original {list(self._modules)}"
+            )
+        replica.apply(ProgramState({n: m.state for n, m in self._modules.items()}))
+        return replica
+
     @property
     def skipped(self) -> Mapping[str, str]:
         """Prompts found but not optimized, with the reason (see ``docs/llamaindex.md``)."""
@@ -177,14 +211,24 @@ class LlamaIndexProgram:
     def run(self, inputs: Mapping[str, Any]) -> tuple[Any, Trace]:
         self._runner.check(inputs)
         with recording(self._attributor) as recorder:
-            prediction = self._runner.run(inputs, recorder)
+            try:
+                prediction = self._runner.run(inputs, recorder)
+                _check_not_empty(recorder)
+            except Exception as exc:
+                exc.mipro_lm_calls = recorder.started  # type: ignore[attr-defined]  # its cost
+                raise
         return prediction, self._trace(recorder)
 
     async def arun(self, inputs: Mapping[str, Any]) -> tuple[Any, Trace]:
         """Like :meth:`run`, awaiting ``aquery``/``achat``/``workflow.run`` in the caller's loop."""
         self._runner.check(inputs)
         with recording(self._attributor) as recorder:
-            prediction = await self._runner.arun(inputs, recorder)
+            try:
+                prediction = await self._runner.arun(inputs, recorder)
+                _check_not_empty(recorder)
+            except Exception as exc:
+                exc.mipro_lm_calls = recorder.started  # type: ignore[attr-defined]  # its cost
+                raise
         return prediction, self._trace(recorder)
 
     def _unoptimized_message(self, name: str) -> str:
@@ -319,3 +363,10 @@ def _text(value: Any) -> Any:
 
 def _check_protocol(program: LlamaIndexProgram) -> Program:
     return program
+
+
+def _check_not_empty(recorder: Recorder) -> None:
+    """An empty completion is a failed call (retried, then an error), never a silent answer."""
+    empty = sum(1 for call in recorder.calls if not call.output.strip())
+    if empty:
+        raise EmptyCompletionError(f"{empty} LLM call(s) of the run returned an empty completion")

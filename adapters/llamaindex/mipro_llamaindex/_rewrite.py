@@ -38,7 +38,7 @@ def _forget(key: int) -> None:
     _registry.pop(key, None)
 
 
-def _remember(template: BasePromptTemplate, origin: Origin) -> None:
+def remember(template: BasePromptTemplate, origin: Origin) -> None:
     key = id(template)
     _registry[key] = (weakref.ref(template), origin)
     weakref.finalize(template, _forget, key)
@@ -59,5 +59,5 @@ def build(
     if state == EMPTY:
         return base
     template = rewrite(base, render_preface(state, signature), module)
-    _remember(template, Origin(base=base, state=state))
+    remember(template, Origin(base=base, state=state))
     return template

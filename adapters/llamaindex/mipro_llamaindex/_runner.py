@@ -136,6 +136,8 @@ class WorkflowRunner(Runner):
 class WorkflowRunTimedOut(RuntimeError):
     """A workflow run exceeded the workflow's own ``timeout`` (not retried)."""
 
+    transient = False  # decides before the WorkflowTimeoutError it is raised from
+
 
 def _is_agent(target: Any) -> bool:
     try:

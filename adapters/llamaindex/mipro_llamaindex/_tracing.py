@@ -120,6 +120,12 @@ class Recorder:
             self._pending[span_id] = (slot, inputs)
 
     @property
+    def started(self) -> int:
+        """LLM calls started in the run (failed ones included): what a failed run cost."""
+        with self._lock:
+            return len(self._llm_spans)
+
+    @property
     def unfinished(self) -> int:
         """Predict calls that started but never ended (streaming calls emit no end event)."""
         with self._lock:

@@ -1,0 +1,36 @@
+"""``mipro optimize --ray [ADDRESS]``: the Ray backend the flag asks for."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+LOCAL_RAY = "local"
+"""``--ray`` without an address: start a local Ray instance for the run."""
+
+
+def add_ray_argument(group: Any) -> None:
+    """``--ray [ADDRESS]``: the program's runs on Ray workers (see :func:`ray_backend`)."""
+    group.add_argument(
+        "--ray",
+        nargs="?",
+        const=LOCAL_RAY,
+        default=None,
+        metavar="ADDRESS",
+        help="run the program's runs on Ray workers (pip install 'mipro-core[ray]'): a local "
+        "instance, or the cluster at ADDRESS; workers import APP and --metric themselves",
+    )
+
+
+def ray_backend(args: argparse.Namespace) -> Any:
+    """The Ray backend ``mipro optimize --ray [ADDRESS]`` asks for, or None."""
+    if args.ray is None:
+        return None
+    from .integrations.ray import RayBackend
+
+    if args.ray == LOCAL_RAY:  # local workers import the app from this directory, as we do
+        path = os.pathsep.join(p for p in (os.getcwd(), os.environ.get("PYTHONPATH")) if p)
+        env = {"env_vars": {"PYTHONPATH": path}}
+        return RayBackend(factory=args.app, metric=args.metric, runtime_env=env)
+    return RayBackend(factory=args.app, metric=args.metric, address=args.ray)

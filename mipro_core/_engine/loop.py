@@ -1,0 +1,198 @@
+"""The search: ask the sampler for configurations, score them on minibatches, give the best
+ones full evaluations, and grow the space with proposal rounds, until a stop rule says so."""
+
+from __future__ import annotations
+
+import logging
+
+from .._errors import BudgetExhaustedError
+from .._result import Trial
+from .._search import sample_batch
+from .context import RunContext
+from .ledger import Ledger
+from .rounds import Rounds
+from .scoring import Scorer
+from .space import SearchSpace
+from .stop import IDLE_TRIALS, StopPolicy, StopReason
+
+logger = logging.getLogger("mipro_core.engine")
+
+_FULL_EVAL_AFTER = (StopReason.COMPLETED, StopReason.MAX_LM_CALLS, StopReason.EXHAUSTED)
+"""Stops after which the last trials' best configuration still gets its full evaluation."""
+
+
+class SearchLoop:
+    """One search over a prepared space.
+
+    Args:
+        ctx: the run.
+        space: the prepared space (proposal rounds grow it; :attr:`space` is the latest).
+        ledger: the trials so far (the baseline's).
+        scorer: scores configurations.
+        stop: the caps.
+        rounds: the proposal rounds; ``None`` without a proposer.
+        parallel: configurations scored at once (each on its own program replica).
+    """
+
+    def __init__(
+        self,
+        ctx: RunContext,
+        space: SearchSpace,
+        ledger: Ledger,
+        scorer: Scorer,
+        stop: StopPolicy,
+        rounds: Rounds | None,
+        parallel: int,
+    ) -> None:
+        self.ctx, self.space, self.ledger = ctx, space, ledger
+        self.scorer, self.stop, self.rounds = scorer, stop, rounds
+        self.parallel = parallel
+        search = ctx.settings.search
+        self.total = ctx.settings.budget.trials_for(len(space.variables))
+        self.minibatch = min(search.minibatch_size, len(ctx.valset))
+        self.use_minibatch = self.minibatch < len(ctx.valset)
+        # runs a full evaluation needs: its configuration has a minibatch in the cache already
+        self.full_eval_runs = len(ctx.valset) - self.minibatch
+        self.meta = ctx.settings.proposer.meta_optimize and rounds is not None
+        self.repair = ctx.settings.repairs and rounds is not None and self.use_minibatch
+        self.done = 0  # trials run so far
+
+    def run(self) -> StopReason:
+        """Run the trials; the one place that decides why the search stopped.
+
+        Returns:
+            Why it stopped (:attr:`space` is the final space).
+        """
+        if not self.space.variables:
+            return StopReason.NOTHING_TO_SEARCH
+        try:
+            reason = self._trials()
+            if self.use_minibatch and reason in _FULL_EVAL_AFTER:
+                self._full_eval_best()  # the last trials' best gets its full evaluation
+                self._tick()  # the bar's last count is the run's total, as in the summary
+            return reason
+        except BudgetExhaustedError:
+            return self.stop.budget_reason()
+        except KeyboardInterrupt:
+            logger.warning("interrupted: returning the best fully evaluated configuration so far")
+            return StopReason.INTERRUPTED
+
+    def _trials(self) -> StopReason:
+        """Batches of trials, with the periodic full evaluations and MIPRO++ rounds between
+        them, until one is refused or all ran; returns why they ended."""
+        search, proposer = self.ctx.settings.search, self.ctx.settings.proposer
+        space = self.space
+        each = (
+            f"{self.total} trials on minibatches of {self.minibatch}, full evaluation every "
+            f"{search.full_eval_every} trials"
+            if self.use_minibatch
+            else f"{self.total} trials, each a full evaluation (the minibatch covers the "
+            f"{len(self.ctx.valset)} validation examples)"
+        )
+        self.ctx.progress.stage(
+            f"searching {len(space.variables)} variables ({space.size()} configurations): {each}"
+        )
+        done, idle = 0, 0  # idle: trials in a row answered entirely from the cache
+        next_full, next_round = search.full_eval_every, proposer.meta_round_every
+        while done < self.total:
+            if self.meta and len(self.ledger.full_scores) >= self.space.size():
+                # every candidate is scored already: MIPRO++ proposes the next round now
+                # rather than stopping before its rounds could add any
+                next_round = done + proposer.meta_round_every
+                self._round(meta=True)
+            batch = min(self.parallel, self.total - done)
+            reserve = batch * self.minibatch + self.full_eval_runs
+            reason = self.stop.before_trials(
+                len(self.ledger.full_scores),
+                self.space.size(),
+                reserve if self.use_minibatch else None,
+            )
+            if reason is not None:
+                return reason
+            asked = self._ask_batch(batch, done)
+            spent = self.ledger.budget.used
+            trials = self._score(asked)
+            done += len(trials)
+            if any(not t.complete for t in trials):
+                return self.stop.budget_reason()
+            idle = idle + len(trials) if self.ledger.budget.used == spent else 0
+            if idle >= IDLE_TRIALS:
+                return StopReason.EXHAUSTED  # the sampler keeps choosing what is scored
+            if self.use_minibatch and done >= next_full and done < self.total:
+                next_full += search.full_eval_every
+                # skip it when the budget leaves no room for trials after it: the final
+                # full evaluation, due right after, scores the same candidate
+                runs = search.full_eval_every * self.minibatch + 2 * self.full_eval_runs
+                if self.stop.affordable(runs):
+                    self._full_eval_best()
+            if self.meta and done >= next_round and done < self.total:
+                next_round += proposer.meta_round_every
+                self._round(meta=True)
+            self.done = done
+            if done < self.total or not self.use_minibatch:
+                self._tick()  # the last one comes after the final full evaluation (run)
+        return StopReason.COMPLETED
+
+    def _tick(self) -> None:
+        self.ctx.progress.trials(
+            self.done, self.total, self.ledger.best_full_score(), self.ledger.budget.used
+        )
+
+    # The ask and score steps are the seam for parallel trials: asking k configurations with
+    # pending ones (a constant liar) and scoring them concurrently on cloned programs.
+
+    def _ask_batch(self, batch: int, done: int) -> list[dict[str, int]]:
+        """The next ``batch`` configurations: a repair round's first when it is due."""
+        search = self.ctx.settings.search
+        forced: list[dict[str, int]] = []
+        if (
+            self.repair
+            and done >= search.full_eval_every
+            and self.stop.affordable(search.full_eval_every * self.minibatch + self.full_eval_runs)
+        ):
+            self.repair = False  # one round per run
+            forced = self._round(meta=False)
+        wanted = batch - len(forced)
+        if wanted <= 0:
+            return forced
+        # with several, the asks know of each other (a constant liar), so they diverge; one ask
+        # with nothing pending is the sampler's plain sample()
+        asked = sample_batch(
+            self.ctx.settings.sampler,
+            self.space.variables,
+            self.ledger.history,
+            forced,
+            wanted,
+            self.ctx.rng["sampler"],
+        )
+        return forced + [self.space.full_params(params) for params in asked]
+
+    def _score(self, asked: list[dict[str, int]]) -> list[Trial]:
+        """Score the asked configurations at once (on minibatches, or in full on a small
+        validation set)."""
+        if self.use_minibatch:
+            return self.scorer.minibatches(self.space, asked, self.minibatch)
+        return [self.scorer.full(self.space, params) for params in asked]
+
+    def _round(self, *, meta: bool) -> list[dict[str, int]]:
+        """Run a proposal round; the space grows, the forced configurations are returned."""
+        assert self.rounds is not None
+        if meta:
+            self.space, forced = self.rounds.meta_round(self.space)
+        else:
+            # the repair round is the last reader of failing runs (MIPRO++ has none)
+            self.scorer.keep_failures = False
+            self.space, forced = self.rounds.repair_round(self.space)
+        return forced
+
+    def _full_eval_best(self) -> None:
+        """Score the untested configuration with the best mean minibatch score on all of val,
+        when what is left of the call cap affords the runs not cached yet."""
+        best = self.ledger.best_by_minibatch(skip_fully_scored=True)
+        if best is None:
+            return
+        params = dict(best)
+        scored = self.ledger.minibatch_examples(params)
+        if not self.stop.affordable(sum(1 for ex in self.ctx.valset if ex.id not in scored)):
+            return
+        self.scorer.full(self.space, params)

@@ -1,0 +1,97 @@
+"""Collecting the runs an evaluation submitted, as they finish (see docs/design.md,
+"Parallelism"): a run's done-callback puts its future on a queue, so the collecting thread pays
+O(1) per finished run (``cf.wait(FIRST_COMPLETED)`` would re-arm every pending future); runs
+past the per-run timeout are recorded as errors; Ctrl-C lets the runs in flight finish."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import queue
+import time
+from collections.abc import Callable
+
+from ._call_budget import CallBudget
+from ._eval_records import RunRecord
+from ._types import Example
+
+Pending = dict[cf.Future[RunRecord], tuple[int, Example, int, list[float]]]
+"""A submitted run -> (its job's index, its example, the calls reserved for it, the
+``started`` list its worker fills: start time, calls reserved for retries, calls per attempt)."""
+
+
+def collect(
+    pending: Pending,
+    finished: queue.SimpleQueue[cf.Future[RunRecord]],
+    *,
+    budget: CallBudget,
+    timeout: float | None,
+    record: Callable[[int, Example, RunRecord, int], None],
+    stop: Callable[[], None],
+) -> None:
+    """Wait for every run in ``pending``; hand each finished run's record, with the calls
+    reserved for it, to ``record``. A cancelled or aborted run only gives its reservation back.
+
+    Raises the first exception a run raised (a MetricError) or a KeyboardInterrupt, once the
+    runs in flight have finished (``stop`` is called on the first Ctrl-C; a second one stops
+    waiting).
+    """
+    failure: BaseException | None = None
+    not_done = set(pending)
+    while not_done:
+        wait_for = None
+        if timeout is not None:
+            oldest = min(pending[f][3][0] for f in not_done)  # inf while all are queued
+            wait_for = min(timeout, max(0.0, oldest + timeout - time.monotonic()))
+        try:
+            done = _next_finished(finished, wait_for)
+        except KeyboardInterrupt as exc:  # Ctrl-C: finish what is in flight, keep it
+            if isinstance(failure, KeyboardInterrupt):
+                raise  # a second Ctrl-C: stop waiting for the runs in flight
+            stop()
+            for future in not_done:
+                future.cancel()  # cancelled runs arrive in ``finished`` too
+            # runs taken off the queue before the interrupt are done(): none is lost
+            done = [f for f in not_done if f.done()]
+            failure = failure or exc
+        done = [f for f in done if f in not_done]
+        not_done.difference_update(done)
+        if not done and timeout is not None:
+            now = time.monotonic()
+            for future in [f for f in not_done if now - pending[f][3][0] >= timeout]:
+                future.cancel()
+                not_done.discard(future)
+                j, example, reserved, extra = pending[future]
+                reserved += int(extra[1])
+                timed_out = RunRecord(
+                    example.id, None, error=f"TimeoutError: run exceeded {timeout}s"
+                )
+                record(j, example, timed_out, reserved)
+        for future in done:
+            j, example, reserved, extra = pending[future]
+            reserved += int(extra[1])  # the calls reserved for the run's retries
+            if future.cancelled():
+                budget.settle_run(reserved, RunRecord(example.id, None, error="aborted"))
+                continue
+            try:
+                result = future.result()
+            except BaseException as exc:  # MetricError or interruption: finish in-flight first
+                failure = failure or exc
+                budget.settle_run(reserved, RunRecord(example.id, None, error="aborted"))
+                continue
+            record(j, example, result, reserved)
+    if failure is not None:
+        raise failure
+
+
+def _next_finished(
+    finished: queue.SimpleQueue[cf.Future[RunRecord]], timeout: float | None
+) -> list[cf.Future[RunRecord]]:
+    """The runs finished so far: waits (at most ``timeout``) for one, then takes all that are
+    there; an empty list when the wait timed out."""
+    done: list[cf.Future[RunRecord]] = []
+    try:
+        done.append(finished.get(block=timeout != 0.0, timeout=timeout))
+        while True:
+            done.append(finished.get_nowait())
+    except queue.Empty:
+        return done

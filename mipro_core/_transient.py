@@ -1,0 +1,155 @@
+"""Which failures are worth retrying (:func:`is_transient`) and how long the provider asked to
+wait (:func:`retry_after`).
+
+Imports nothing from mipro: :class:`~mipro_core.LMError` classifies provider failures with these
+functions, and says its own verdict through ``_transient_verdict()`` (so this module needs no
+exception types of ours and there is no import cycle).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+from collections.abc import Iterator
+from datetime import datetime, timezone
+
+_TRANSIENT_NAMES = (
+    "timeout",
+    "ratelimit",
+    "rate_limit",
+    "toomanyrequests",
+    "serviceunavailable",
+    "internalserver",
+    "badgateway",
+    "apiconnection",
+    "connection",
+    "connecterror",
+    "remoteprotocol",
+    "incompleteread",
+    "chunkedencoding",
+    "readerror",
+    "overloaded",
+    "temporar",
+    "transient",
+)
+_TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` then the exceptions it was raised from or during (``__cause__``, else
+    ``__context__`` unless suppressed; tenacity's ``RetryError`` yields its last attempt's)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        last = getattr(current, "last_attempt", None)  # tenacity.RetryError
+        inner = getattr(last, "exception", None)
+        own = hasattr(current, "_transient_verdict")  # a mipro LMError
+        nested = inner() if callable(inner) and not own else None
+        if isinstance(nested, BaseException):
+            current = nested
+        elif current.__cause__ is not None:
+            current = current.__cause__
+        elif not current.__suppress_context__:
+            current = current.__context__
+        else:
+            current = None
+
+
+def _status(exc: BaseException) -> int | None:
+    for attr in ("status_code", "status", "http_status"):
+        status = getattr(exc, attr, None)
+        if isinstance(status, int) and not isinstance(status, bool) and 100 <= status < 600:
+            return status
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    if isinstance(status, int) and not isinstance(status, bool) and 100 <= status < 600:
+        return status
+    return None
+
+
+def _verdict(exc: BaseException) -> bool | None:
+    """True (transient), False (permanent) or None (this exception alone does not say)."""
+    own = getattr(exc, "_transient_verdict", None)  # mipro's LMError / TransientLMError
+    if callable(own):
+        verdict = own()
+        return verdict if isinstance(verdict, bool) or verdict is None else None
+    marked = getattr(exc, "transient", None)  # any exception may say so itself
+    if isinstance(marked, bool):
+        return marked
+    if isinstance(exc, (TimeoutError, ConnectionError, json.JSONDecodeError)):
+        return True  # a JSON decode error in a provider call: the reply body was truncated
+    status = _status(exc)
+    if status is not None:
+        return status in _TRANSIENT_STATUS or status >= 500
+    names = [cls.__name__.lower() for cls in type(exc).__mro__]
+    if any(tag in name for name in names for tag in _TRANSIENT_NAMES):
+        return True
+    return None
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for timeouts, rate limits, overloads, 5xx replies, connection resets and truncated
+    reply bodies; False for bad requests (400 context length, 401, 404, 422...) and unknown errors.
+
+    Walks the ``__cause__`` / ``__context__`` chain and takes the first exception that decides:
+    a :class:`~mipro_core.TransientLMError`, a boolean ``transient`` attribute, a
+    ``TimeoutError`` / ``ConnectionError``, an HTTP
+    status (``status_code`` / ``status`` / ``http_status`` or ``response.status_code``: 408,
+    409, 425, 429 and 5xx are transient, other codes permanent), or a provider SDK's class name
+    (``RateLimitError``, ``APIConnectionError``, ``APITimeoutError``, httpx's ``ConnectError`` /
+    ``RemoteProtocolError``, requests' ``ChunkedEncodingError``...).
+    """
+    for link in _chain(exc):
+        verdict = _verdict(link)
+        if verdict is not None:
+            return verdict
+    return False
+
+
+def _seconds(value: object) -> float | None:
+    """A ``Retry-After`` value: seconds, or an HTTP-date (seconds from now)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value) if value >= 0 else None
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        seconds = max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+    return seconds if seconds >= 0 and seconds == seconds and seconds != float("inf") else None
+
+
+def retry_after(exc: BaseException) -> float | None:
+    """A retry-after hint in seconds carried by ``exc`` or an exception in its chain: a
+    ``retry_after`` attribute, or the ``Retry-After`` (seconds or HTTP-date) /
+    ``retry-after-ms`` header of its ``response``."""
+    for link in _chain(exc):
+        for attr in ("retry_after", "retry_after_seconds"):
+            hint = _seconds(getattr(link, attr, None))
+            if hint is not None:
+                return hint
+        headers = getattr(getattr(link, "response", None), "headers", None)
+        get = getattr(headers, "get", None)
+        if not callable(get):
+            continue
+        try:
+            millis = _seconds(get("retry-after-ms"))
+            hint = _seconds(get("retry-after"))
+        except Exception:  # an odd headers object: no hint
+            continue
+        if millis is not None:
+            return millis / 1000.0
+        if hint is not None:
+            return hint
+    return None

@@ -1,0 +1,151 @@
+"""What a Ray worker runs: rebuild the program from its factory, apply a JSON state, run one example.
+
+Everything that crosses the wire is JSON text or plain strings: the factory and metric as
+``module:attribute`` references, the candidate :class:`~mipro_core.ProgramState` and the
+example as JSON, and the outcome as JSON. No program object is ever pickled; each worker
+process builds its own program once per factory and keeps it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+from typing import Any
+
+from .._errors import EmptyCompletionError, InvalidInputError, MetricError, ParseError
+from .._protocols import Program
+from .._retry import is_transient, retry_after
+from .._types import Example, ProgramState
+
+_PROGRAMS: dict[str, tuple[Program, str | None]] = {}
+"""Per worker process: factory reference -> (its adapted program, the state JSON applied last)."""
+
+
+def load_reference(reference: str) -> Any:
+    """The object ``module:attribute`` names (a dotted attribute path is allowed)."""
+    from .._cli_load import load_object
+
+    return load_object(reference, "reference")
+
+
+def build_program(factory: str) -> Program:
+    """The program ``factory`` names, built and adapted exactly as the CLI builds its APP."""
+    from .._cli_load import adapt_app, load_app
+
+    label = "RayBackend.factory"
+    program: Program = adapt_app(load_app(factory, label), factory, label)
+    return program
+
+
+def _program(factory: str, state_json: str | None) -> Program:
+    program, applied = _PROGRAMS.get(factory, (None, None))
+    if program is None:
+        program = build_program(factory)
+    if state_json is not None and state_json != applied:
+        program.apply(ProgramState.from_dict(json.loads(state_json)))
+        applied = state_json
+    _PROGRAMS[factory] = (program, applied)
+    return program
+
+
+def _error(exc: BaseException) -> dict[str, Any]:
+    if isinstance(exc, ParseError):
+        kind = "parse"
+    elif isinstance(exc, EmptyCompletionError):
+        kind = "empty"
+    elif isinstance(exc, InvalidInputError):
+        kind = "invalid_input"
+    elif is_transient(exc):
+        kind = "transient"
+    else:
+        kind = "error"
+    calls = getattr(exc, "mipro_lm_calls", None)
+    return {
+        "kind": kind,
+        "type": type(exc).__name__,
+        "message": str(exc),
+        "retry_after": retry_after(exc),
+        "lm_calls": calls if isinstance(calls, int) else None,
+    }
+
+
+def _jsonable(value: Any) -> tuple[bool, Any]:
+    try:
+        return True, json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError):
+        return False, None
+
+
+def takes_trace(metric: Any) -> bool:
+    """Whether the metric can see the trace (so its score may differ when given one)."""
+    try:
+        parameters = inspect.signature(metric).parameters
+    except (TypeError, ValueError):
+        return True
+    positional = [
+        p
+        for p in parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+    ]
+    return (
+        "trace" in parameters
+        or len(positional) >= 3
+        or any(p.kind is p.VAR_POSITIONAL for p in positional)
+    )
+
+
+def _scores(metric_ref: str, example: Example, prediction: Any, trace: Any) -> dict[str, Any]:
+    """The metric's scores on the worker: without the trace, and with it if the metric takes it."""
+    from .._eval_records import score_value
+    from .._metric import checked_metric
+
+    raw_metric = load_reference(metric_ref)
+    metric = checked_metric(raw_metric, f"metric {metric_ref}")
+    scores: dict[str, Any] = {}
+    try:
+        scores["plain"] = score_value(metric(example, prediction, None), example)
+        if takes_trace(raw_metric):
+            scores["trace"] = score_value(metric(example, prediction, trace), example)
+    except MetricError as exc:
+        return {"metric_error": str(exc)}
+    except Exception as exc:
+        return {"metric_error": f"metric raised {type(exc).__name__}: {exc} on {example.id}"}
+    if not all(math.isfinite(v) for v in scores.values()):
+        return {"metric_error": f"metric returned a non-finite score on {example.id}"}
+    return scores
+
+
+def run_example(
+    factory: str, state_json: str | None, example_json: str, metric_ref: str | None
+) -> str:
+    """Run one example on the worker's program in ``state_json``; the outcome as JSON text.
+
+    The outcome holds ``trace`` (the module calls), ``prediction`` (when JSON can carry it) and
+    ``scores`` (when ``metric_ref`` names the metric), or ``error`` describing what the run
+    raised (its kind says whether it is worth retrying).
+    """
+    example = Example.from_dict(json.loads(example_json))
+    program = _program(factory, state_json)
+    try:
+        prediction, trace = program.run(example.inputs)
+    except Exception as exc:
+        return json.dumps({"error": _error(exc)})
+    carried, value = _jsonable(prediction)
+    outcome: dict[str, Any] = {
+        "trace": trace.to_dict(),
+        "carried": carried,
+        "prediction": value if carried else repr(prediction),
+    }
+    if metric_ref is not None:
+        outcome["scores"] = _scores(metric_ref, example, prediction, trace)
+    return json.dumps(outcome)
+
+
+def describe(factory: str) -> str:
+    """The module names and signatures of the factory's program, as JSON (a fit check)."""
+    program = _program(factory, None)
+    return json.dumps(
+        {name: module.signature.to_dict() for name, module in program.modules.items()},
+        sort_keys=True,
+    )
