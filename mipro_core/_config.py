@@ -207,7 +207,8 @@ class SearchConfig:
     outputs: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_outputs_pairs)
     """Which gold field holds a module output named differently, for labeled demos: given as
     ``{"module": "gold field"}`` (a module with one output) or ``{"module.field": "gold field"}``,
-    kept as sorted pairs. A one-module, one-output program with one gold field maps itself."""
+    kept as sorted pairs. Not needed for a one-module program whose one output is the model's
+    raw reply (``Module.output_is_raw_text``) and data with one gold field."""
 
 
 @attrs.frozen(kw_only=True)

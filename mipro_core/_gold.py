@@ -6,11 +6,15 @@ the gold field of the same name. Two more sources, in order:
 
 * the user's ``outputs`` mapping: ``{"module": "gold"}`` for a module with one output, or
   ``{"module.field": "gold"}``;
-* a program with one module, one output and data with one gold field under another name (a
-  LangChain chain ending in ``StrOutputParser()`` has the output ``text``; the data says
-  ``label``): the gold field is that output, whatever it is named.
+* a program with one module whose one output is the model's reply text as it is
+  (``module.output_is_raw_text``: a LangChain chain ending in ``StrOutputParser()`` or in the
+  model, a LlamaIndex query engine's answer) and data with one gold field under another name
+  (the chain's output is ``text``, the data says ``label``): the gold field is that output.
 
-When no module can get a labeled demo although the examples have gold fields, the run would search
+A module whose output goes through a parser (JSON, Pydantic, tool calls) is never mapped
+automatically: its reply is structured text, and a demo showing the bare gold answer would teach
+the model to drop the structure. Adapters that do not set ``output_is_raw_text`` are treated so.
+When no module output has a gold field although the examples have some, the run would search
 without the demos that often help most: :func:`resolve_outputs` warns, naming the outputs, the
 gold fields and the ``outputs=`` option.
 """
@@ -101,28 +105,41 @@ def resolve_outputs(
         return result
     if not gold_names or _any_covered(modules, gold_names):
         return result
-    if len(modules) == 1 and len(gold_names) == 1:
-        name, gold = next(iter(modules)), gold_names[0]
-        if len(modules[name].signature.outputs) == 1:
-            field = modules[name].signature.outputs[0]
-            if warn:
-                logger.info(
-                    "the program's one output %r takes the data's one gold field %r (for "
-                    "labeled demos)",
-                    field,
-                    gold,
-                )
-            return {name: {field: gold}}
+    single = len(modules) == 1 and len(gold_names) == 1
+    only = next(iter(modules.values())) if single else None
+    if only is not None and len(only.signature.outputs) == 1 and output_is_raw_text(only):
+        name, field, gold = next(iter(modules)), only.signature.outputs[0], gold_names[0]
+        if warn:
+            logger.info(
+                "the program's one output %r (the model's reply text) takes the data's one gold "
+                "field %r for labeled demos",
+                field,
+                gold,
+            )
+        return {name: {field: gold}}
     if warn:
         shown = {n: list(m.signature.outputs) for n, m in modules.items()}
+        why = (
+            "the program's one output is not the model's raw reply (it goes through a parser, "
+            "or the adapter does not say), so it is not mapped automatically"
+            if single
+            else "no module output matches a gold field of the data"
+        )
         logger.warning(
-            "no module output matches a gold field of the data (outputs %s; gold fields %s): "
-            "no labeled demos can be formed. Pass outputs={'<module>': '<gold field>'} "
-            "(CLI: --map-output MODULE=COLUMN) to say which gold field a module's output is",
+            "%s (outputs %s; gold fields %s): no labeled demos can be formed. Pass "
+            "outputs={'<module>': '<gold field>'} (CLI: --map-output MODULE=COLUMN) to say "
+            "which gold field a module's output is",
+            why,
             shown,
             gold_names,
         )
     return result
+
+
+def output_is_raw_text(module: Module) -> bool:
+    """Whether ``module`` says its one output is the model's reply text as it is (an adapter's
+    ``output_is_raw_text`` attribute; absent means no)."""
+    return getattr(module, "output_is_raw_text", False) is True
 
 
 def _any_covered(modules: Mapping[str, Module], gold_names: Sequence[str]) -> bool:

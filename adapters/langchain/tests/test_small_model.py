@@ -7,12 +7,13 @@ in the prompt it answers one word. As a proposer it writes junk.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.output_parsers import StrOutputParser
+from langchain_core.output_parsers import JsonOutputParser, StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnablePassthrough
 from lc_test_support import TextChatModel
@@ -125,3 +126,68 @@ def test_outputs_option_names_the_problem(outputs: dict[str, str], problem: str)
             _chain(), _data(8), _metric, valset=_data(6, 100), dry_run=True, progress=False,
             outputs=outputs,
         )  # fmt: skip
+
+
+class JsonSmallModel(SmallModel):
+    """Answers ``{"label": ...}``: one word with demos in the prompt, a sentence without."""
+
+    def answer(self, messages: list[BaseMessage], stop: list[str] | None) -> str:
+        text = super().answer(messages, stop)
+        if "instruction" in str(messages[0].content).lower() and len(messages) <= 2:
+            return text  # as a proposer
+        return json.dumps({"label": text})
+
+
+def _json_chain() -> Any:
+    prompt = ChatPromptTemplate.from_messages(
+        [("system", "Classify the sentiment; answer JSON."), ("human", "Review: {review}")]
+    )
+    return prompt | JsonSmallModel() | JsonOutputParser()
+
+
+def _json_metric(example: mc.Example, prediction: Any) -> float:
+    label = prediction.get("label") if isinstance(prediction, dict) else None
+    return float(label == example.outputs["label"])
+
+
+def test_a_json_parser_chain_is_not_mapped_automatically_and_the_warning_names_the_fields(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # its reply is JSON: a labeled demo showing the bare gold answer would teach it to drop it
+    program = mc.adapt(_json_chain())
+    (module,) = program.modules.values()
+    assert module.signature.outputs == ("text",) and module.output_is_raw_text is False
+    with caplog.at_level(logging.WARNING, logger="mipro_core"):
+        mc.optimize(
+            _json_chain(), _data(8), _json_metric, valset=_data(6, 100), dry_run=True,
+            progress=False,
+        )  # fmt: skip
+    warned = [
+        r.getMessage() for r in caplog.records if "not the model's raw reply" in r.getMessage()
+    ]
+    assert len(warned) == 1
+    assert "['text']" in warned[0] and "['label']" in warned[0]
+    assert "outputs=" in warned[0] and "--map-output" in warned[0]
+
+
+def test_a_str_parser_chain_is_mapped_without_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    (module,) = mc.adapt(_chain()).modules.values()
+    assert module.output_is_raw_text is True
+    with caplog.at_level(logging.INFO, logger="mipro_core"):
+        mc.optimize(_chain(), _data(8), _metric, valset=_data(6, 100), dry_run=True, progress=False)
+    messages = [r.getMessage() for r in caplog.records]
+    assert not [m for m in messages if "no labeled demos can be formed" in m]
+    assert any("takes the data's one gold field 'label'" in m for m in messages)
+
+
+@pytest.mark.parametrize("json_chain", [False, True])
+def test_outputs_option_forms_labeled_demos_for_either_parser(json_chain: bool) -> None:
+    chain, metric = (_json_chain(), _json_metric) if json_chain else (_chain(), _metric)
+    result = mc.optimize(
+        chain, _data(16), metric, valset=_data(12, 100), num_candidates=2, max_trials=4,
+        minibatch_size=6, progress=False, seed=1, outputs={"steps[0]": "label"},
+    )  # fmt: skip
+    assert result.best_score == 1.0
+    (state,) = result.state.modules.values()
+    assert state.demos and {d.source for d in state.demos} == {"labeled"}
+    assert all(d.outputs["text"] in ("positive", "negative") for d in state.demos)
