@@ -260,3 +260,18 @@ def test_chat_and_workflow_prompts_say_whether_they_write_the_answer_text(
     assert [m.output_is_raw_text for m in chat.modules.values()] == [True]
     workflow = LlamaIndexProgram(Pipeline(MockLLM(), timeout=10))  # its result is its own code's
     assert [m.output_is_raw_text for m in workflow.modules.values()] == [False, False]
+
+
+@pytest.mark.parametrize(("mode", "offered"), [("simple", []), ("rake", []), ("default", [True])])
+def test_keyword_retrievers_offer_the_query_keyword_prompt_only_when_an_llm_runs_it(
+    mode: str, offered: list[bool]
+) -> None:
+    from llama_index.core import Document, SimpleKeywordTableIndex
+
+    docs = [Document(text="The Zorvan kettle is made in Lyon.")]
+    index = SimpleKeywordTableIndex.from_documents(docs, llm=MockLLM())
+    program = LlamaIndexProgram(index.as_query_engine(llm=MockLLM(), retriever_mode=mode))
+    keyword = "retriever.query_keyword_extract_template"
+    assert [keyword in program.modules] == (offered or [False])
+    assert "retriever.keyword_extract_template" in program.skipped  # index-time only
+    assert QA in program.modules
