@@ -6,6 +6,9 @@ Pure Python on purpose: the DSPy side of the benchmark imports this module from 
   an opening, and two sentences; a third of them open against their label ("I expected to hate
   it, but ...") so the first words do not give the answer away.
 * ``triage``: one customer message in, ``billing``, ``shipping`` or ``account`` out.
+* ``lookup``: a question about one item of a small generated catalog (``CATALOG``, one document
+  per item: its colour, the city it is made in, its price) in, one word out (``red``, ``lyon``,
+  ``45``). A LlamaIndex query engine retrieves the item's document by keywords and answers.
 
 Metric (both tasks): exact label after normalisation -- lower case, surrounding whitespace,
 quotes and final punctuation removed. That is what a user would write for a label task; a
@@ -47,6 +50,38 @@ OPENERS = ["Hi,", "Hello team,", "Good morning.", "", "Hey there,"]
 CLOSERS = ["Thanks.", "Please help.", "Regards, Sam", "", "This is urgent!"]
 
 SPLITS = {"train": 60, "val": 30, "test": 100}
+TASK_SPLITS = {"lookup": {"train": 30, "val": 15, "test": 30}}
+"""Smaller splits where a run is slower (a retrieved context per call) or questions fewer."""
+
+BRANDS = ["Zorvan", "Quillet", "Brenmo", "Tavisk", "Olvero", "Pemrick", "Sundal", "Vexa",
+          "Marlow", "Ketura", "Dovian", "Falcro", "Yennet", "Harlix", "Ostrum", "Calvo",
+          "Ardent", "Belmor", "Corvid", "Dunmere", "Elvast", "Fennick", "Gorsel", "Hollin",
+          "Istra", "Jorvik", "Kellan", "Lumora", "Mirren", "Norvel", "Pashto", "Rendal"]  # fmt: skip
+COLORS = ["red", "blue", "green", "black", "white", "yellow", "grey", "orange"]
+CITIES = ["Lyon", "Porto", "Oslo", "Turin", "Ghent", "Krakow", "Bergen", "Seville"]
+ITEMS = ["kettle", "lamp", "fan", "toaster", "backpack", "clock"]
+QUESTIONS = {"color": "What color is the {item}?",
+             "city": "In which city is the {item} made?",
+             "price": "How many dollars does the {item} cost?"}  # fmt: skip
+
+
+def catalog() -> list[dict[str, str]]:
+    """The lookup task's documents: one generated item per brand, the same on every machine."""
+    rng = random.Random("lookup-catalog")
+    rows = []
+    for brand in BRANDS:
+        item = f"{brand} {rng.choice(ITEMS)}"
+        color, city, price = rng.choice(COLORS), rng.choice(CITIES), str(rng.randint(12, 95))
+        text = f"The {item} is {color}. It is made in {city} and costs {price} dollars."
+        rows.append({"item": item, "color": color, "city": city.lower(), "price": price,
+                     "text": text})  # fmt: skip
+    return rows
+
+
+def _lookup(rng: random.Random) -> dict[str, str]:
+    row = rng.choice(catalog())
+    attribute = rng.choice(sorted(QUESTIONS))
+    return {"query": QUESTIONS[attribute].format(item=row["item"]), "label": row[attribute]}
 
 
 def _sentiment(rng: random.Random) -> dict[str, str]:
@@ -66,18 +101,18 @@ def _triage(rng: random.Random) -> dict[str, str]:
     return {"message": text, "label": label}
 
 
-MAKERS = {"sentiment": _sentiment, "triage": _triage}
-INPUT = {"sentiment": "review", "triage": "message"}
+MAKERS = {"sentiment": _sentiment, "triage": _triage, "lookup": _lookup}
+INPUT = {"sentiment": "review", "triage": "message", "lookup": "query"}
 LABELS = {"sentiment": ("positive", "negative"), "triage": ("billing", "shipping", "account")}
 
 
 def split(task: str, name: str) -> list[dict[str, str]]:
-    """``SPLITS[name]`` examples of ``task``, distinct within and across splits; the same on
-    every machine."""
+    """``SPLITS[name]`` (or ``TASK_SPLITS[task][name]``) examples of ``task``, distinct within
+    and across splits; the same on every machine."""
     rng = random.Random(f"{task}-data")
     seen: set[str] = set()
     splits: dict[str, list[dict[str, str]]] = {}
-    for part, size in SPLITS.items():
+    for part, size in TASK_SPLITS.get(task, SPLITS).items():
         rows = splits[part] = []
         while len(rows) < size:
             row = MAKERS[task](rng)

