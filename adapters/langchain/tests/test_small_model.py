@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage
@@ -191,3 +191,34 @@ def test_outputs_option_forms_labeled_demos_for_either_parser(json_chain: bool) 
     (state,) = result.state.modules.values()
     assert state.demos and {d.source for d in state.demos} == {"labeled"}
     assert all(d.outputs["text"] in ("positive", "negative") for d in state.demos)
+
+
+class SentenceModel(SmallModel):
+    """Always a sentence: a JSON parser rejects every answer."""
+
+    calls: ClassVar[int] = 0
+
+    def answer(self, messages: list[BaseMessage], stop: list[str] | None) -> str:
+        type(self).calls += 1
+        return "The review is positive, and the product arrived on time."
+
+
+def test_an_answer_the_json_parser_rejects_is_scored_once_not_retried() -> None:
+    # the parser's JSONDecodeError used to read as a truncated reply body: each run was asked
+    # again three times, with backoff, before it was scored as malformed
+    prompt = ChatPromptTemplate.from_messages([("system", "Answer JSON."), ("human", "{review}")])
+    program = mc.adapt(prompt | SentenceModel() | JsonOutputParser())
+    SentenceModel.calls = 0
+    with pytest.raises(mc.ParseError) as raised:
+        program.run({"review": "Item 1: it is great."})
+    assert SentenceModel.calls == 1
+    from mipro_core._transient import is_transient
+
+    assert not is_transient(raised.value)
+    result = mc.optimize(
+        prompt | SentenceModel() | JsonOutputParser(), _data(6), _json_metric,
+        valset=_data(4, 100), max_trials=1, num_candidates=1, max_bootstrapped_demos=0,
+        max_labeled_demos=0, progress=False, outputs={"steps[0]": "label"},
+    )  # fmt: skip
+    assert result.malformed > 0 and result.errors == 0
+    assert result.task_lm_calls == result.malformed  # one call per run: none was retried
