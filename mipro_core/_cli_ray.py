@@ -1,4 +1,4 @@
-"""``mipro optimize --ray [ADDRESS]``: the Ray backend the flag asks for."""
+"""``mipro optimize|resume --ray [ADDRESS]``: the Ray backend the flag asks for."""
 
 from __future__ import annotations
 
@@ -25,12 +25,17 @@ def add_ray_argument(group: Any) -> None:
 
 def ray_backend(args: argparse.Namespace) -> Any:
     """The Ray backend ``mipro optimize --ray [ADDRESS]`` asks for, or None."""
-    if args.ray is None:
+    return ray_backend_for(args.ray, args.app, args.metric)
+
+
+def ray_backend_for(address: str | None, app: str, metric: str | None) -> Any:
+    """The Ray backend for ``--ray ADDRESS`` (None: no flag) whose workers import ``app``."""
+    if address is None:
         return None
     from .integrations.ray import RayBackend
 
-    if args.ray == LOCAL_RAY:  # local workers import the app from this directory, as we do
+    if address == LOCAL_RAY:  # local workers import the app from this directory, as we do
         path = os.pathsep.join(p for p in (os.getcwd(), os.environ.get("PYTHONPATH")) if p)
         env = {"env_vars": {"PYTHONPATH": path}}
-        return RayBackend(factory=args.app, metric=args.metric, runtime_env=env)
-    return RayBackend(factory=args.app, metric=args.metric, address=args.ray)
+        return RayBackend(factory=app, metric=metric, runtime_env=env)
+    return RayBackend(factory=app, metric=metric, address=address)

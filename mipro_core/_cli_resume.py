@@ -37,6 +37,7 @@ from ._cli_common import (
     save_artifact,
     summary_lines,
 )
+from ._cli_ray import add_ray_argument, ray_backend_for
 from ._errors import InvalidInputError, JournalError
 
 SPEC_FLAGS = (("app", "--app"), ("metric", "--metric"), ("proposer", "--proposer"))
@@ -89,6 +90,7 @@ def configure_resume(parser: argparse.ArgumentParser) -> None:
         help="parallel program runs, each making its stages' LM calls in turn "
         "(default: the number the run recorded)",
     )
+    add_ray_argument(parser)
 
 
 def run_resume(args: argparse.Namespace) -> int:
@@ -228,6 +230,19 @@ def _demo(demo: Any, journal: Path) -> tuple[Any, Any, Any]:
     return program, task.metric, None
 
 
+def _backend(args: argparse.Namespace, names: Sequence[str], journal: Path) -> Any:
+    """The Ray backend ``--ray`` asks for; its workers import the same APP and metric."""
+    if args.ray is None:
+        return None
+    if "--app" not in names:
+        raise InvalidInputError(
+            f"journal {journal} is a bundled demo run: --ray needs --app MODULE:FACTORY and "
+            "--metric MODULE:FUNC that Ray workers can import"
+        )
+    spec = dict(zip(names[::2], names[1::2], strict=True))
+    return ray_backend_for(args.ray, spec["--app"], spec.get("--metric"))
+
+
 def _resume_run(
     args: argparse.Namespace,
     journal: Path,
@@ -238,6 +253,7 @@ def _resume_run(
     from . import resume
 
     program, metric, proposer = run
+    backend = _backend(args, names, journal)
     out(f"mipro resume: continuing the run in {journal} (finished steps are read, not re-paid)")
     try:
         result = resume(
@@ -248,6 +264,7 @@ def _resume_run(
             num_threads=args.threads,
             progress=RunProgress(),
             force=args.force,
+            backend=backend,
         )
     except KeyboardInterrupt:
         note(resume_hint(journal, names))

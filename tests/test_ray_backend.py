@@ -189,3 +189,33 @@ def test_the_cli_flag_asks_for_a_ray_backend() -> None:
     assert str(Path.cwd()) in local.runtime_env["env_vars"]["PYTHONPATH"]  # workers import APP
     remote = _ray_backend(parser.parse_args([*common, "--ray", "ray://head:10001"]))
     assert remote.address == "ray://head:10001" and remote.runtime_env is None
+
+
+def test_mipro_resume_ray_continues_a_local_run_on_ray_workers(
+    local: mc.OptimizationResult, cluster: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mipro_core.cli import main
+
+    journal = tmp_path / "run.sqlite"
+    try:
+        partial, _ = optimize(journal=journal, progress=_StopAfter(2))
+        assert partial.stopped_reason == "interrupted"
+    except KeyboardInterrupt:
+        pass
+    monkeypatch.chdir(ROOT)  # resume imports the app from the current directory
+    artifact = tmp_path / "best.json"
+    flags = ["--app", "tests.ray_app:build", "--metric", "tests.toy:toy_metric"]
+    flags += ["--proposer", "tests.toy:ToyLM", "--out", str(artifact), "--ray"]
+    assert main(["resume", str(journal), *flags]) == 0
+    assert mc.read_artifact(artifact).state.to_dict() == local.state.to_dict()
+
+
+def test_mipro_resume_ray_of_a_demo_journal_names_what_it_needs(tmp_path: Path) -> None:
+    import argparse
+
+    from mipro_core._cli_resume import _backend
+
+    args = argparse.Namespace(ray="local")
+    with pytest.raises(mc.InvalidInputError, match="--ray needs --app"):
+        _backend(args, [], tmp_path / "demo.sqlite")
+    assert _backend(argparse.Namespace(ray=None), [], tmp_path / "demo.sqlite") is None
