@@ -122,7 +122,7 @@ def resolve_outputs(
         why = (
             "the program's one output is not the model's raw reply (it goes through a parser, "
             "or the adapter does not say), so it is not mapped automatically"
-            if single
+            if only is not None and len(only.signature.outputs) == 1
             else "no module output matches a gold field of the data"
         )
         logger.warning(
