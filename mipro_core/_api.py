@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +125,7 @@ def optimize(
     screen_demos: bool | None = None,
     exclude_demos: Sequence[str] | None = None,
     pin_demos: Sequence[str] | None = None,
+    outputs: Mapping[str, str] | None = None,
 ) -> OptimizationResult:
     """Optimize the prompts of ``program`` in place with MIPRO and return the result.
 
@@ -169,6 +170,11 @@ def optimize(
         screen_demos, exclude_demos, pin_demos: ``screen_demos=False`` keeps bootstrapped
             traces whose earlier stages already wrote the gold answer on equal terms; training
             example ids that never become demos / whose demos join every candidate set.
+        outputs: which gold field of the data holds a module's output when their names differ,
+            for labeled demos: ``{"module": "label"}`` (a module with one output) or
+            ``{"module.field": "label"}``. Not needed when the names match, nor for a
+            one-module program whose one output is its raw text (``Module.output_is_raw_text``)
+            and data with one gold field; otherwise a warning names both before the run.
 
     Returns:
         The :class:`OptimizationResult`: scores, trials, the winning state, usage.
@@ -205,6 +211,7 @@ def optimize(
             screen_demos=screen_demos,
             exclude_demos=exclude_demos,
             pin_demos=pin_demos,
+            outputs=outputs,
         ),
         metric_threshold=metric_threshold,
     )

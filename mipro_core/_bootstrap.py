@@ -37,18 +37,24 @@ class DemoPools:
     """Demos of the examples the user pinned, per module: part of every set built from pools."""
 
 
-def labeled_demo(signature: Signature, example: Example) -> Demo | None:
-    """A demo from an example's gold fields, if they cover the module's signature."""
-    fields = {**example.inputs, **example.outputs}
-    if not signature.outputs or not all(
-        f in fields for f in (*signature.inputs, *signature.outputs)
-    ):
+def labeled_demo(
+    signature: Signature, example: Example, gold: Mapping[str, str] | None = None
+) -> Demo | None:
+    """A demo from an example's gold fields, if they cover the module's signature.
+
+    ``gold`` maps an output field to the gold field holding it when their names differ.
+    """
+    inputs, outputs = example.inputs, example.outputs
+    gold = gold or {}
+    sources = {f: gold.get(f, f) for f in signature.outputs}
+    if not signature.outputs or not all(s in outputs for s in sources.values()):
         return None
-    if not all(f in example.outputs for f in signature.outputs):
+    fields = {**inputs, **outputs}
+    if not all(f in fields for f in signature.inputs):
         return None
     return Demo(
         {f: fields[f] for f in signature.inputs},
-        {f: fields[f] for f in signature.outputs},
+        {f: outputs[s] for f, s in sources.items()},
         source="labeled",
     )
 
@@ -68,6 +74,7 @@ def bootstrap_pools(
     exclude: Collection[str] = (),
     pin: Sequence[str] = (),
     keep_failures: bool = False,
+    gold_fields: Mapping[str, Mapping[str, str]] | None = None,
 ) -> DemoPools:
     """Run ``state`` on shuffled training examples until ``wanted`` clean runs passed,
     ``max_runs`` runs were made, or the data ran out.
@@ -78,12 +85,18 @@ def bootstrap_pools(
     come first, the ones that passed with the higher score first. Examples whose id is in
     ``exclude`` never become demos; those in ``pin`` run first and their demos (bootstrapped, else
     labeled) go into every candidate set built from the pools. With ``keep_failures``, failing
-    runs keep what a proposer reads (see :meth:`Evaluator.evaluate`).
+    runs keep what a proposer reads (see :meth:`Evaluator.evaluate`). ``gold_fields``: per
+    module, the gold field of each output named differently (see ``_gold.resolve_outputs``).
     """
+    gold_fields = gold_fields or {}
     excluded = set(exclude)
     usable = [ex for ex in trainset if ex.id not in excluded]
     labeled = {
-        name: tuple(d for ex in usable if (d := labeled_demo(m.signature, ex)) is not None)
+        name: tuple(
+            d
+            for ex in usable
+            if (d := labeled_demo(m.signature, ex, gold_fields.get(name))) is not None
+        )
         for name, m in modules.items()
     }
     pinned_ids = [i for i in dict.fromkeys(pin) if i not in excluded]
@@ -101,6 +114,7 @@ def bootstrap_pools(
     found: list[_Passing] = []
     runs = successes = 0
     pinned_found: dict[str, dict[str, Demo]] = {name: {} for name in modules}
+    traced: dict[str, list[Demo]] = {name: [] for name in modules}
     for start in range(0, len(order), batch_size):
         if successes >= wanted and start >= len(pinned_ids):
             break
@@ -114,9 +128,12 @@ def bootstrap_pools(
             is_pinned = record.example_id in pinned_ids
             if successes >= wanted and not is_pinned:
                 continue
+            example = examples[record.example_id]
+            if record.trace is not None and record.example_id not in excluded:
+                for name, demo in _traced_labels(record.trace, example, modules, gold_fields):
+                    traced[name].append(demo)
             if record.score is None or record.trace is None or not _passes(record.score, threshold):
                 continue
-            example = examples[record.example_id]
             clean = not screen or not _answers_early(record.trace, example)
             demos = _demos_of(record.trace, modules)
             if is_pinned:
@@ -145,10 +162,10 @@ def bootstrap_pools(
             pools[name].append(demo)
     return DemoPools(
         bootstrapped={n: tuple(dict.fromkeys(p)) for n, p in pools.items()},
-        labeled=labeled,
+        labeled={n: tuple(dict.fromkeys((*labeled[n], *traced[n]))) for n in modules},
         runs=runs,
         successes=successes,
-        pinned=_pinned(pinned_ids, pinned_found, modules, by_id),
+        pinned=_pinned(pinned_ids, pinned_found, modules, by_id, gold_fields),
     )
 
 
@@ -171,6 +188,32 @@ def _demos_of(trace: Trace, modules: Mapping[str, Module]) -> dict[str, Demo]:
             call = calls[-1]
             demos[name] = Demo(call.inputs, call.outputs, source="bootstrapped")
     return demos
+
+
+def _traced_labels(
+    trace: Trace,
+    example: Example,
+    modules: Mapping[str, Module],
+    gold_fields: Mapping[str, Mapping[str, str]],
+) -> list[tuple[str, Demo]]:
+    """Labeled demos for modules whose inputs are computed inside the program (a final stage
+    reading an earlier stage's summary): the inputs of the module's last call in the trace of any
+    run, passing or not, with the outputs from the example's gold fields. Only for modules whose
+    outputs ``gold_fields`` maps completely and whose inputs the example itself lacks."""
+    found = []
+    for name, mapping in gold_fields.items():
+        module = modules.get(name)
+        if module is None or set(mapping) != set(module.signature.outputs):
+            continue
+        if labeled_demo(module.signature, example, mapping) is not None:
+            continue  # the example's own fields make the demo
+        if not all(g in example.outputs for g in mapping.values()):
+            continue
+        calls = trace.for_module(name)
+        if calls:
+            outputs = {f: example.outputs[g] for f, g in mapping.items()}
+            found.append((name, Demo(calls[-1].inputs, outputs, source="labeled")))
+    return found
 
 
 def _answers_early(trace: Trace, example: Example) -> bool:
@@ -196,6 +239,7 @@ def _pinned(
     found: Mapping[str, Mapping[str, Demo]],
     modules: Mapping[str, Module],
     examples: Mapping[str, Example],
+    gold_fields: Mapping[str, Mapping[str, str]],
 ) -> dict[str, tuple[Demo, ...]]:
     """Per module, the pinned examples' demos: from their passing trace, else their labels."""
     result: dict[str, tuple[Demo, ...]] = {}
@@ -203,7 +247,7 @@ def _pinned(
         demos = []
         for example_id in ids:
             demo = found[name].get(example_id) or labeled_demo(
-                module.signature, examples[example_id]
+                module.signature, examples[example_id], gold_fields.get(name)
             )
             if demo is None:
                 logger.warning(

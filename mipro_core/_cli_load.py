@@ -137,3 +137,23 @@ def load_proposer(reference: str) -> Any:
         return wrap_lm(obj)
     except NoAdapterError as exc:
         raise NoAdapterError(f"--proposer {reference}: {exc}") from exc
+
+
+def _output_pair(text: str) -> tuple[str, str]:
+    module, eq, column = text.rpartition("=")
+    if not eq or not module.strip() or not column.strip():
+        raise argparse.ArgumentTypeError(f"expected MODULE=COLUMN, got {text!r}")
+    return module.strip(), column.strip()
+
+
+def add_map_output_argument(group: Any) -> None:
+    """``--map-output MODULE=COLUMN`` (repeatable): ``optimize(outputs=...)`` on the CLI."""
+    group.add_argument(
+        "--map-output",
+        action="append",
+        default=[],
+        type=_output_pair,
+        metavar="MODULE=COLUMN",
+        help="the label column holding MODULE's output when their names differ, for labeled "
+        "demos (MODULE.FIELD=COLUMN for a module with several outputs; repeatable)",
+    )

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import _cli_ray
+from . import _cli_load, _cli_ray
 from ._cli_common import (
     CLI_META,
     RunProgress,
@@ -123,6 +123,7 @@ def configure_optimize(parser: argparse.ArgumentParser) -> None:
         metavar="COL,...",
         help="the output (label) columns (default: every other column except 'id')",
     )
+    _cli_load.add_map_output_argument(data)
     parser.add_argument(
         "--metric",
         required=True,
@@ -389,6 +390,7 @@ def _optimize(
         max_lm_calls=args.max_lm_calls,
         max_seconds=args.max_seconds,
         freeze=tuple(args.freeze),
+        outputs=dict(args.map_output) or None,
         progress=False if args.dry_run else RunProgress(on_start),
         backend=None if args.dry_run else _cli_ray.ray_backend(args),
         journal=journal,

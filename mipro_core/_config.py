@@ -13,6 +13,12 @@ import attrs
 from ._errors import InvalidInputError
 
 
+def _outputs_pairs(value: Any) -> tuple[tuple[str, str], ...]:
+    from ._gold import outputs_pairs
+
+    return outputs_pairs(value)
+
+
 def _name(instance: object, attribute: attrs.Attribute[Any]) -> str:
     return f"{type(instance).__name__}.{attribute.name}"
 
@@ -198,6 +204,11 @@ class SearchConfig:
     """Ids of training examples that never become demos."""
     pin_demos: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     """Ids of training examples whose demos are part of every candidate demo set."""
+    outputs: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_outputs_pairs)
+    """Which gold field holds a module output named differently, for labeled demos: given as
+    ``{"module": "gold field"}`` (a module with one output) or ``{"module.field": "gold field"}``,
+    kept as sorted pairs. Not needed for a one-module program whose one output is the model's
+    raw reply (``Module.output_is_raw_text``) and data with one gold field."""
 
 
 @attrs.frozen(kw_only=True)

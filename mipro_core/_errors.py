@@ -90,7 +90,11 @@ class EmptyCompletionError(TransientLMError):
 
 
 class ParseError(LMError):
-    """A model answer could not be parsed into the fields a module's signature needs."""
+    """A model answer could not be parsed into the fields a module's signature needs: a scored
+    failure of that configuration, never retried (whatever parser error it was raised from)."""
+
+    def _transient_verdict(self) -> bool | None:
+        return False  # the model answered; a JSONDecodeError below is the parser's, not the wire's
 
 
 class BudgetExhaustedError(MiproError):

@@ -6,6 +6,7 @@ call per (state, example) run; see docs/design.md, "Parallelism".
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -24,9 +25,12 @@ from ._eval_records import (
     score_value,
 )
 from ._memo import Memo
+from ._overflow import ContextOverflow, is_context_overflow
 from ._protocols import Metric, Program
 from ._retry import RetryPolicy, RetryStopped
 from ._types import Example, Trace
+
+logger = logging.getLogger("mipro_core.evaluate")
 
 
 class RunExecutor:
@@ -59,6 +63,8 @@ class RunExecutor:
         """Set on Ctrl-C: no run starts another attempt."""
         self.empty = 0
         """Runs that failed because the model kept returning empty completions."""
+        self.overflows = 0
+        """Runs whose prompt exceeded the model's context window (scored 0, not errors)."""
         self.retries = 0
         self.failed = 0
         self._lock = threading.Lock()
@@ -106,13 +112,24 @@ class RunExecutor:
         def count(exc: BaseException) -> None:
             failed_calls[0] += calls_made(exc)
 
+        def attempt() -> tuple[Any, Trace]:
+            try:
+                return self._run_once(program, example)
+            except Exception as exc:
+                if is_context_overflow(exc):  # a property of the prompt: never retried
+                    raise ContextOverflow(exc, calls_made(exc)) from exc
+                raise
+
         try:
             prediction, trace = self.policy.call(
-                lambda: self._run_once(program, example),
+                attempt,
                 admit=lambda exc: self._admit_retry(reservation),
                 on_failure=count,
             )
         except ParseError:  # a malformed answer: a scored failure, not an error
+            return RunRecord(example.id, 0.0, malformed=True, lm_calls=failed_calls[0])
+        except ContextOverflow as overflow:  # this configuration's prompt cannot fit: it fails
+            self._note_overflow(overflow)
             return RunRecord(example.id, 0.0, malformed=True, lm_calls=failed_calls[0])
         except InvalidInputError:
             raise  # a usage problem (e.g. an example lacks a field a stage needs): fail fast
@@ -152,6 +169,18 @@ class RunExecutor:
             feedback=feedback_of(raw) if failed else None,
             modules=tuple(sorted({c.module for c in trace.calls})),
         )
+
+    def _note_overflow(self, overflow: ContextOverflow) -> None:
+        with self._lock:
+            self.overflows += 1
+            first = self.overflows == 1
+        if first:
+            logger.warning(
+                "a prompt exceeded the model's context window (%s): such runs score 0, so the "
+                "configuration that wrote it loses; with a small window, lower "
+                "max_bootstrapped_demos / max_labeled_demos",
+                str(overflow)[:200],
+            )
 
     def _failed_record(self, example: Example, exc: BaseException, calls: int) -> RunRecord:
         if isinstance(exc, EmptyCompletionError):

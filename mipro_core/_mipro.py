@@ -16,6 +16,7 @@ from ._engine import Engine, EngineSettings
 from ._errors import InvalidInputError
 from ._estimate import estimate_cost
 from ._fingerprint import FINGERPRINT_KEY, fingerprint
+from ._gold import resolve_outputs
 from ._journal import Journal
 from ._memo import InMemoryMemo, Memo
 from ._metric import checked_metric
@@ -135,6 +136,8 @@ class MIPRO:
         prog = adapt(program)
         train, val = split_data(trainset, valset, self.budget.val_size, self.seed)
         check_inputs(prog, train, val, metric, freeze)
+        if self.search.search_demos and self.search.max_labeled_demos > 0:
+            resolve_outputs(prog.modules, train, self.search.outputs, warn=True)
         settings = self._settings(prog, freeze)
         lm = resolve_proposer(prog, proposer_lm, settings)
         estimate = estimate_cost(prog, len(train), len(val), settings)

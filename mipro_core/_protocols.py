@@ -26,6 +26,12 @@ class Module(Protocol):
 
     ``name`` is stable across runs and rebuilds of the same program (artifacts refer to it);
     ``state`` is the module's *current* instruction and demos.
+
+    Optional: ``output_is_raw_text = True`` says the module's one output is the model's reply
+    text as it is (no parser turns it into JSON, an object or tool calls). A one-module program
+    whose module says so takes the data's one gold field as its output for labeled demos
+    whatever the names (see ``optimize(outputs=...)``). Absent means ``False``, the safe
+    default: the run then warns instead of guessing.
     """
 
     @property

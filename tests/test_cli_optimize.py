@@ -427,7 +427,7 @@ def test_help_lists_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
         "--train", "--val", "--metric", "--proposer", "--budget", "--seed", "--journal",
         "--out", "--dry-run", "--inputs", "--outputs", "--threads", "--max-trials",
         "--max-lm-calls", "--max-seconds", "--strategy", "--freeze", "--no-journal",
-        "--overwrite", "--sampler",
+        "--overwrite", "--sampler", "--map-output",
     ):  # fmt: skip
         assert flag in text, flag
 
@@ -499,3 +499,16 @@ def test_apply_renders_a_module_without_a_view_as_instruction_and_demos() -> Non
         "  q: 1+1",
         "  a: 2",
     ]
+
+
+def test_map_output_names_a_modules_gold_column_and_the_journal_records_it(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, _, err = run(capsys, *optimize_args("--map-output", "nope=answer"))
+    assert status == 1 and len(err.splitlines()) == 1 and "which is no module" in err
+    status, _, err = run(capsys, *optimize_args("--map-output", "answer=answer"))
+    assert status == 0, err
+    with Journal.open(workdir / "myapp.mipro.sqlite") as store:
+        assert store.config["search"]["outputs"] == [["answer", "answer"]]
+    status, _, err = run(capsys, *optimize_args("--map-output", "answer"))
+    assert status == 2 and "MODULE=COLUMN" in err

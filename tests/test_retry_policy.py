@@ -83,3 +83,18 @@ def test_jitter_leaves_the_global_random_streams_alone() -> None:
     delays = [backoff.delay(attempt, TimeoutError()) for attempt in range(5)]
     assert random.getstate() == before
     assert all(0.25 * 2**i <= d <= 0.5 * 2**i for i, d in enumerate(delays))
+
+
+def test_a_parse_error_is_permanent_whatever_it_was_raised_from() -> None:
+    # a JSON parser's JSONDecodeError under it is the model's answer, not a truncated body
+    import json
+
+    from mipro_core._transient import is_transient
+
+    try:
+        try:
+            json.loads("The review is positive.")
+        except json.JSONDecodeError as exc:
+            raise mc.ParseError("the chain's output parser rejected the answer") from exc
+    except mc.ParseError as error:
+        assert not is_transient(error)

@@ -52,6 +52,9 @@ class Ledger:
         """Full-evaluation scores by :func:`config_key`."""
         self.failures: list[tuple[Example, RunRecord]] = []
         """The latest failing runs of minibatch trials that produced an answer, oldest first."""
+        self.full_failures: list[tuple[Example, RunRecord]] = []
+        """The same for full evaluations (the baseline's included): read only when the search
+        has no signal (see ``SearchLoop._rescue``)."""
 
     def record(
         self,
@@ -109,14 +112,16 @@ class Ledger:
         self.full_scores[config_key(params)] = score
         self.history.append(Observation(params, score, "full"))
 
-    def keep_failures(self, examples: Sequence[Example], outcome: EvalOutcome) -> None:
+    def keep_failures(
+        self, examples: Sequence[Example], outcome: EvalOutcome, *, full: bool = False
+    ) -> None:
         """Keep the failing runs of ``outcome`` that have an answer (the newest
-        :data:`KEPT_FAILURES` overall)."""
+        :data:`KEPT_FAILURES` overall) in :attr:`failures`, or :attr:`full_failures` for a full
+        evaluation."""
+        kept = self.full_failures if full else self.failures
         by_id = {ex.id: ex for ex in examples}
-        self.failures.extend(
-            (by_id[r.example_id], r) for r in outcome.records if r.prediction is not None
-        )
-        del self.failures[:-KEPT_FAILURES]
+        kept.extend((by_id[r.example_id], r) for r in outcome.records if r.prediction is not None)
+        del kept[:-KEPT_FAILURES]
 
     def best_by_minibatch(self, *, skip_fully_scored: bool) -> Mapping[str, int] | None:
         """The configuration with the best mean minibatch score (the first tried on ties);

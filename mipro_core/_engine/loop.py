@@ -55,6 +55,9 @@ class SearchLoop:
         self.full_eval_runs = len(ctx.valset) - self.minibatch
         self.meta = ctx.settings.proposer.meta_optimize and rounds is not None
         self.repair = ctx.settings.repairs and rounds is not None and self.use_minibatch
+        self.rescue = ctx.settings.repairs and rounds is not None
+        """Whether a search without signal may still run the repair round (see :meth:`_rescue`)."""
+        self._forced: list[dict[str, int]] = []  # configurations a rescue round asks next
         self.done = 0  # trials run so far
 
     def run(self) -> StopReason:
@@ -63,7 +66,7 @@ class SearchLoop:
         Returns:
             Why it stopped (:attr:`space` is the final space).
         """
-        if not self.space.variables:
+        if not self.space.variables and not self._rescue():
             return StopReason.NOTHING_TO_SEARCH
         try:
             reason = self._trials()
@@ -107,6 +110,8 @@ class SearchLoop:
                 self.space.size(),
                 reserve if self.use_minibatch else None,
             )
+            if reason is StopReason.ALL_EVALUATED and self._rescue():
+                continue  # the space grew: its new configuration is asked next
             if reason is not None:
                 return reason
             asked = self._ask_batch(batch, done)
@@ -144,13 +149,14 @@ class SearchLoop:
     def _ask_batch(self, batch: int, done: int) -> list[dict[str, int]]:
         """The next ``batch`` configurations: a repair round's first when it is due."""
         search = self.ctx.settings.search
-        forced: list[dict[str, int]] = []
+        forced, self._forced = self._forced, []
         if (
-            self.repair
+            not forced
+            and self.repair
             and done >= search.full_eval_every
             and self.stop.affordable(search.full_eval_every * self.minibatch + self.full_eval_runs)
         ):
-            self.repair = False  # one round per run
+            self.repair = self.rescue = False  # one round per run
             forced = self._round(meta=False)
         wanted = batch - len(forced)
         if wanted <= 0:
@@ -174,7 +180,24 @@ class SearchLoop:
             return self.scorer.minibatches(self.space, asked, self.minibatch)
         return [self.scorer.full(self.space, params) for params in asked]
 
-    def _round(self, *, meta: bool) -> list[dict[str, int]]:
+    def _rescue(self) -> bool:
+        """When no configuration scored above 0 and none is left to try (every one fully
+        evaluated, or nothing to search), the repair round writes instructions from the failing
+        examples: the one thing left that can create signal, instead of stopping early with 0.0.
+        Once per run, and only if the round and a full evaluation of its result are affordable.
+
+        Returns:
+            Whether the space grew (its new configuration is asked next).
+        """
+        if not self.rescue or (self.ledger.best_full_score() or 0.0) > 0.0:
+            return False
+        self.rescue = self.repair = False  # one repair round per run
+        if not self.stop.affordable(len(self.ctx.valset) + self.minibatch):
+            return False
+        self._forced = self._round(meta=False, with_full=True)
+        return bool(self._forced)
+
+    def _round(self, *, meta: bool, with_full: bool = False) -> list[dict[str, int]]:
         """Run a proposal round; the space grows, the forced configurations are returned."""
         assert self.rounds is not None
         if meta:
@@ -182,7 +205,7 @@ class SearchLoop:
         else:
             # the repair round is the last reader of failing runs (MIPRO++ has none)
             self.scorer.keep_failures = False
-            self.space, forced = self.rounds.repair_round(self.space)
+            self.space, forced = self.rounds.repair_round(self.space, with_full=with_full)
         return forced
 
     def _full_eval_best(self) -> None:

@@ -13,6 +13,7 @@ from .._bootstrap import DemoPools, bootstrap_pools, build_demo_sets
 from .._errors import BudgetExhaustedError, ErrorBudgetExceededError
 from .._eval_records import RunRecord
 from .._evaluate import Evaluator
+from .._gold import resolve_outputs
 from .._propose import Grounding, ProposerClient
 from .context import RunContext
 from .proposals import GroundingChains, Produced, propose_first
@@ -204,6 +205,7 @@ def _bootstrap(ctx: RunContext, scorer: Scorer, searched: Sequence[str]) -> Demo
         exclude=search.exclude_demos,
         pin=search.pin_demos,
         keep_failures=scorer.keep_failures,
+        gold_fields=resolve_outputs(ctx.modules, ctx.trainset, search.outputs),
     )
     if wanted and pools.successes == 0:
         logger.warning(

@@ -101,9 +101,10 @@ class Rounds:
                 self.produced[name][index] = params
         return self._grown(space, instructions), []
 
-    def repair_round(self, space: SearchSpace) -> RoundResult:
+    def repair_round(self, space: SearchSpace, *, with_full: bool = False) -> RoundResult:
         """One instruction per module written from the failures so far (see
-        :func:`propose_repair`).
+        :func:`propose_repair`): the minibatch trials', and the full evaluations' too with
+        ``with_full``.
 
         Returns:
             The grown space and the configuration to try next: the best one so far by mean
@@ -116,7 +117,10 @@ class Rounds:
         added = 0
         for name in self.searched:
             failures = sample_failures(
-                self.ledger.failures, name, config.max_failures, ctx.rng["repair"]
+                [*self.ledger.failures, *(self.ledger.full_failures if with_full else ())],
+                name,
+                config.max_failures,
+                ctx.rng["repair"],
             )
             if not failures or ctx.memo.get("repair-error", name) is not None:
                 continue

@@ -67,6 +67,8 @@ class Scorer:
             [job], keep_failures=self.keep_failures, on_first_success=on_first_success
         )[0]
         trial = self.ledger.record(kind, params, job.examples, outcome, time.monotonic() - started)
+        if kind == "full":
+            self.ledger.keep_failures(job.examples, outcome, full=True)
         return trial, outcome
 
     def full(self, space: SearchSpace, params: dict[str, int]) -> Trial:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import logging
+import threading
 import time
 from collections.abc import Mapping
 from importlib import resources
@@ -17,9 +19,15 @@ from .._errors import (
     ParseError,
 )
 from .._memo import Memo
+from .._overflow import is_context_overflow
 from .._protocols import LM, Message
 from .._retry import Backoff, RetryPolicy, RetryStopped
 from .._types import Signature, stable_hash
+
+logger = logging.getLogger("mipro_core.propose")
+
+OVERFLOW_REPLY = "[[ ## no reply: the prompt exceeded the model's context window ## ]]"
+"""What a proposer call whose prompt did not fit returns: never an instruction (rejected)."""
 
 
 @functools.cache
@@ -50,13 +58,36 @@ class ProposerClient:
         self.policy = RetryPolicy(
             max_retries=max_retries, backoff=backoff or Backoff(), deadline=deadline
         )
+        self.rejected: dict[str, int] = {}
+        """Per module: proposals whose reply held no usable instruction."""
+        self.rejected_examples: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def reject(self, module: str, reply: str) -> None:
+        """Count a proposal for ``module`` whose ``reply`` was not an instruction."""
+        with self._lock:
+            self.rejected[module] = self.rejected.get(module, 0) + 1
+            self.rejected_examples.setdefault(module, reply)
 
     def _call(self, template: str, messages: list[Message], temperature: float) -> str:
         """One proposer call; transient failures (and empty replies) are retried with backoff
-        while the deadline and the call budget allow (each attempt is a paid call)."""
+        while the deadline and the call budget allow (each attempt is a paid call). A prompt
+        that exceeds the model's context window is never retried: the call returns
+        :data:`OVERFLOW_REPLY`, which no proposal accepts."""
 
         def attempt() -> str:
-            texts = self.lm(messages, n=1, temperature=temperature)
+            try:
+                texts = self.lm(messages, n=1, temperature=temperature)
+            except Exception as exc:
+                if not is_context_overflow(exc):
+                    raise
+                logger.warning(
+                    "the proposer prompt %r exceeded the model's context window (%s): that "
+                    "proposal is dropped; a proposer_lm with a larger window avoids this",
+                    template,
+                    str(exc)[:200],
+                )
+                return OVERFLOW_REPLY
             text = texts[0] if texts else ""
             if not isinstance(text, str):
                 raise LMError(f"proposer LM returned {type(text).__name__}, expected text")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import json
+import logging
 from collections.abc import Mapping, Sequence
 
 import attrs
@@ -17,8 +18,11 @@ from .._config import ProposerConfig
 from .._errors import LMError
 from .._types import Demo, Signature
 from ._client import ProposerClient
+from ._extract import extract_instruction
 from ._grounding import module_view
 from ._tips import TIPS
+
+logger = logging.getLogger("mipro_core.propose")
 
 
 @attrs.frozen
@@ -66,7 +70,8 @@ def propose_one(
     feedback: ModuleFeedback | None = None,
     observations: str | None = None,
 ) -> str:
-    """One proposal with the settings of ``spec``; returns the cleaned instruction.
+    """One proposal with the settings of ``spec``; returns the cleaned instruction, or ``""``
+    when the reply holds none (counted on ``client``, see :func:`extract_instruction`).
 
     With demos in context (and ``config.observe_demos``) this is two proposer calls: first the
     proposer studies the stage's demos and writes what good outputs of the stage have in common,
@@ -90,7 +95,14 @@ def propose_one(
         temperature=spec.temperature,
         salt=f"{spec.module}#{spec.index}",
     )
-    return _clean(reply["proposed_instruction"])
+    raw = reply["proposed_instruction"]
+    if not raw.strip():
+        return ""  # an empty reply: counted as such by the caller
+    text = extract_instruction(raw, inputs)
+    if text is None:
+        client.reject(spec.module, raw)
+        return ""
+    return text
 
 
 OBSERVE_STAGE = Signature(
@@ -298,19 +310,22 @@ def propose_instructions(
             result[spec.module].append((text, spec))
     for name, count in empty.items():
         asked = sum(1 for s in specs if s.module == name)
-        if count == asked:
+        rejected = client.rejected.get(name, 0)
+        if count == asked and not rejected:
             raise LMError(
                 f"the proposer LM returned empty text for all {asked} instruction proposals of "
                 f"module {name!r}; check the proposer model (proposer_lm=...)"
             )
+        if rejected:
+            logger.warning(
+                "rejected %d of %d instruction proposals for module %r: the proposer's reply "
+                "was not a usable instruction (code, an echo of its prompt, a fragment; e.g. "
+                "%r). The search goes on with the %d usable ones and the demos; a stronger "
+                "proposer_lm writes better instructions",
+                rejected,
+                asked,
+                name,
+                client.rejected_examples.get(name, "")[:120],
+                asked - count,
+            )
     return result
-
-
-def _clean(text: str) -> str:
-    text = text.strip()
-    for prefix in ("proposed_instruction:", "instruction:"):
-        if text.lower().startswith(prefix):
-            text = text[len(prefix) :].strip()
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
-        text = text[1:-1].strip()
-    return text

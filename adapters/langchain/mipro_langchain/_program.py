@@ -12,7 +12,7 @@ from typing import Any
 from langchain_core.callbacks import BaseCallbackHandler, BaseCallbackManager
 from langchain_core.exceptions import OutputParserException
 from langchain_core.messages import BaseMessage
-from langchain_core.output_parsers import BaseOutputParser, JsonOutputParser
+from langchain_core.output_parsers import BaseOutputParser, JsonOutputParser, StrOutputParser
 from langchain_core.output_parsers.openai_tools import PydanticToolsParser
 from langchain_core.prompts import BasePromptTemplate
 from langchain_core.runnables import Runnable, RunnableConfig
@@ -58,6 +58,10 @@ class LangChainModule:
         self._signature = Signature(
             inputs=_prompt_inputs(found.prompt), outputs=_output_fields(found.parser)
         )
+        self.output_is_raw_text = found.parser is None or type(found.parser) is StrOutputParser
+        """The output ``text`` is the model's reply as it is: no parser follows the model, or
+        ``StrOutputParser()`` (a JSON, Pydantic or tool-call parser makes it structured text).
+        mipro_core reads it to map a one-prompt chain's output to the data's one gold field."""
 
     @property
     def name(self) -> str:

@@ -97,6 +97,10 @@ class LangGraphModule:
         self._name = name
         self.inner = inner
         self.prompt = inner.prompt
+        self.output_is_raw_text = False
+        """Never: a node's function stands between the prompt's reply and the graph's output
+        (the state), so the data's gold field is not taken as the reply automatically; name it
+        with ``optimize(outputs=...)``."""
 
     @property
     def name(self) -> str:

@@ -204,3 +204,11 @@ def test_a_graph_without_prompts_is_refused_with_a_clear_message() -> None:
     builder.add_edge(START, "noop")
     with pytest.raises(NoPromptFoundError, match="no prompt template found in this"):
         mipro_core.adapt(builder.compile())
+
+
+def test_graph_prompts_never_say_their_reply_is_the_graph_output() -> None:
+    # a node's function stands between a prompt's reply and the graph's state: the data's gold
+    # field is named with outputs=, never taken as a reply automatically
+    program = LangGraphProgram(build_rag_graph(EchoChatModel(), search))
+    assert [m.output_is_raw_text for m in program.modules.values()] == [False, False]
+    assert all(m.inner.output_is_raw_text for m in program.modules.values())  # StrOutputParser

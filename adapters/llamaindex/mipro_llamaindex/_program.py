@@ -10,7 +10,7 @@ from typing import Any
 from llama_index.core.base.llms.base import BaseLLM
 from llama_index.core.llms import MockLLM
 from llama_index.core.prompts import BasePromptTemplate
-from llama_index.core.response_synthesizers import BaseSynthesizer
+from llama_index.core.response_synthesizers import Accumulate, BaseSynthesizer
 
 from mipro_core import (
     LM,
@@ -54,6 +54,11 @@ class LlamaIndexModule:
             self._signature = signature_of(origin.base, output="answer")
         else:
             self._signature = signature_of(origin.base)
+        self.output_is_raw_text = False
+        """Whether the output is the model's reply as it is and the answer of the program: a
+        query or chat engine's response synthesizer (without a structured ``output_cls``) or
+        chat prompt. Set by :class:`LlamaIndexProgram`; mipro_core reads it to map a one-prompt
+        engine's answer to the data's one gold field."""
 
     @property
     def name(self) -> str:
@@ -98,6 +103,20 @@ class LlamaIndexModule:
         return f"LlamaIndexModule({self.name!r})"
 
 
+def _answers_as_text(slot: PromptSlot, kind: str) -> bool:
+    """Whether the prompt of ``slot`` writes the engine's answer text itself (a workflow's
+    result is its own code's, a structured synthesizer's answer is an object, an accumulating
+    one joins several answers)."""
+    if kind not in ("query engine", "chat engine"):
+        return False
+    if slot.embedded:
+        return True
+    owner = slot.owner
+    if not isinstance(owner, BaseSynthesizer) or isinstance(owner, Accumulate):
+        return False
+    return getattr(owner, "_output_cls", None) is None
+
+
 class LlamaIndexProgram:
     """A LlamaIndex query engine, chat engine or ``Workflow`` whose prompts mipro rewrites in place.
 
@@ -132,7 +151,8 @@ class LlamaIndexProgram:
                     raise InvalidInputError(f"cannot include {slot.name!r}: {reason}")
                 reason = None
             if reason is None:
-                self._modules[slot.name] = _module_of(slot)
+                self._modules[slot.name] = module = _module_of(slot)
+                module.output_is_raw_text = _answers_as_text(slot, self._runner.kind)
             else:
                 self._skipped[slot.name] = reason
         if not self._modules:

@@ -13,6 +13,9 @@ object graph (documented in ``docs/llamaindex.md``):
 * Chat engines (``CondensePlusContextChatEngine``, ``CondenseQuestionChatEngine``,
   ``ContextChatEngine``): each optimization run starts from an empty chat history, so condense
   prompts never run; context-refine prompts only run on context overflow.
+* Keyword-table retrievers: ``keyword_extract_template`` only runs when the index is built, and
+  ``query_keyword_extract_template`` only in the LLM retriever mode (``KeywordTableGPTRetriever``,
+  the default of ``KeywordTableIndex``); the ``simple`` (regex) and ``rake`` modes call no LLM.
 * Templates of kinds the adapter cannot rewrite (rich/jinja or LangChain templates) are skipped.
 
 Anything else found is offered. ``LlamaIndexProgram(include=..., exclude=...)`` overrides the rules.
@@ -21,6 +24,10 @@ Anything else found is offered. ``LlamaIndexProgram(include=..., exclude=...)`` 
 from __future__ import annotations
 
 from llama_index.core.chat_engine.types import BaseChatEngine
+from llama_index.core.indices.keyword_table.retrievers import (
+    BaseKeywordTableRetriever,
+    KeywordTableGPTRetriever,
+)
 from llama_index.core.query_engine import RouterQueryEngine
 from llama_index.core.response_synthesizers import BaseSynthesizer, CompactAndRefine
 from llama_index.core.selectors import LLMMultiSelector, PydanticMultiSelector
@@ -57,6 +64,10 @@ def unused_reason(slot: PromptSlot) -> str | None:
         reason = _synthesizer_reason(owner, slot.key)
         if reason is not None:
             return reason
+    if isinstance(owner, BaseKeywordTableRetriever):
+        reason = _keyword_reason(owner, slot.key)
+        if reason is not None:
+            return reason
     if isinstance(owner, BaseChatEngine) and not slot.via_mixin:
         if "condense" in slot.key:
             return _CONDENSE_UNUSED
@@ -81,5 +92,18 @@ def _synthesizer_reason(synthesizer: BaseSynthesizer, key: str) -> str | None:
         return (
             "compact mode sends all retrieved text in one text_qa_template call; refine only "
             "runs when the context overflows the window"
+        )
+    return None
+
+
+def _keyword_reason(retriever: BaseKeywordTableRetriever, key: str) -> str | None:
+    if key == "keyword_extract_template":
+        return "the keyword-extract prompt only runs when the index is built, never on a query"
+    if key == "query_keyword_extract_template" and not isinstance(
+        retriever, KeywordTableGPTRetriever
+    ):
+        return (
+            f"{type(retriever).__name__} extracts the query's keywords without an LLM, so this "
+            "prompt never runs"
         )
     return None

@@ -234,3 +234,44 @@ def test_other_chat_engines(
     _, trace = program.run({"message": "What is the capital of France?"})
     assert [c.module for c in trace.calls] == offered
     assert trace.unattributed_calls == 0
+
+
+@pytest.mark.parametrize(
+    ("mode", "raw"),
+    [("compact", True), ("tree_summarize", True), ("accumulate", False)],
+)
+def test_a_synthesizer_prompt_says_whether_it_writes_the_answer_text(
+    index: VectorStoreIndex, mode: str, raw: bool
+) -> None:
+    # a one-prompt engine whose answer is the reply text takes the data's one gold field for
+    # labeled demos (mipro_core reads output_is_raw_text); accumulate joins several replies
+    program = LlamaIndexProgram(index.as_query_engine(llm=MockLLM(), response_mode=mode))
+    (module,) = program.modules.values()
+    assert module.output_is_raw_text is raw
+    assert all(m.output_is_raw_text is raw for m in program.clone().modules.values())
+
+
+def test_chat_and_workflow_prompts_say_whether_they_write_the_answer_text(
+    index: VectorStoreIndex,
+) -> None:
+    chat = LlamaIndexProgram(
+        index.as_chat_engine(llm=MockLLM(), memory=ChatMemoryBuffer.from_defaults())
+    )
+    assert [m.output_is_raw_text for m in chat.modules.values()] == [True]
+    workflow = LlamaIndexProgram(Pipeline(MockLLM(), timeout=10))  # its result is its own code's
+    assert [m.output_is_raw_text for m in workflow.modules.values()] == [False, False]
+
+
+@pytest.mark.parametrize(("mode", "offered"), [("simple", []), ("rake", []), ("default", [True])])
+def test_keyword_retrievers_offer_the_query_keyword_prompt_only_when_an_llm_runs_it(
+    mode: str, offered: list[bool]
+) -> None:
+    from llama_index.core import Document, SimpleKeywordTableIndex
+
+    docs = [Document(text="The Zorvan kettle is made in Lyon.")]
+    index = SimpleKeywordTableIndex.from_documents(docs, llm=MockLLM())
+    program = LlamaIndexProgram(index.as_query_engine(llm=MockLLM(), retriever_mode=mode))
+    keyword = "retriever.query_keyword_extract_template"
+    assert [keyword in program.modules] == (offered or [False])
+    assert "retriever.keyword_extract_template" in program.skipped  # index-time only
+    assert QA in program.modules

@@ -1,0 +1,92 @@
+"""A stub of llama-cpp-python's OpenAI-compatible server as SmolLM2-135M behaved on it.
+
+Reproduces what the real server did (benchmarks/real_lm): a 2,048-token window answered with
+HTTP 400 ``context_length_exceeded`` when the prompt does not fit; ``max_tokens`` honoured but
+``max_completion_tokens`` ignored; zero-shot answers are chatty sentences cut at the token cap
+(``finish_reason: "length"``); with few-shot turns in the prompt the answer is one word.
+Tokens are counted as 4 characters. Loopback only, port 0.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+Answer = Callable[[list[dict[str, str]]], str]
+
+
+class LlamaStub:
+    def __init__(self, answer: Answer, *, n_ctx: int = 2048) -> None:
+        self.answer, self.n_ctx = answer, n_ctx
+        self.requests: list[dict[str, Any]] = []
+        self.overflows = 0
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._httpd.daemon_threads = True
+        self._httpd.stub = self  # type: ignore[attr-defined]
+        self.base_url = f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> LlamaStub:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _send(self, status: int, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self) -> None:
+        stub: LlamaStub = self.server.stub  # type: ignore[attr-defined]
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        stub.requests.append(body)
+        messages = body["messages"]
+        prompt_tokens = sum(len(str(m["content"])) for m in messages) // 4 + 4 * len(messages)
+        cap = body.get("max_tokens")  # max_completion_tokens is ignored, as llama-cpp-python does
+        if prompt_tokens + (cap or 16) > stub.n_ctx:
+            stub.overflows += 1
+            message = (
+                f"This model's maximum context length is {stub.n_ctx} tokens. However, you "
+                f"requested {prompt_tokens + (cap or 16)} tokens ({prompt_tokens} in the "
+                f"messages, {cap or 16} in the completion). Please reduce the length of the "
+                "messages or completion."
+            )
+            error = {"message": message, "type": "invalid_request_error"}
+            self._send(400, {"error": {**error, "code": "context_length_exceeded"}})
+            return
+        text = stub.answer(messages)
+        words = text.split()
+        finish = "stop"
+        if cap is not None and len(words) > cap:
+            text, finish = " ".join(words[:cap]), "length"
+        choice = {"index": 0, "message": {"role": "assistant", "content": text}}
+        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(words)}
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        self._send(
+            200,
+            {
+                "id": "chatcmpl-stub",
+                "object": "chat.completion",
+                "created": 0,
+                "model": body.get("model", "smollm2"),
+                "choices": [{**choice, "finish_reason": finish}],
+                "usage": usage,
+            },
+        )

@@ -1,0 +1,77 @@
+"""Runs against a stub of a llama.cpp server (see llama_stub.py) through ChatOpenAI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate
+from llama_stub import LlamaStub
+
+import mipro_core as mc
+
+langchain_openai = pytest.importorskip("langchain_openai", reason="needs langchain-openai")
+
+POSITIVE = ("great", "love", "perfect", "excellent")
+
+
+def _label(text: str) -> str:
+    return "positive" if any(w in text.lower() for w in POSITIVE) else "negative"
+
+
+def small_model(messages: list[dict[str, str]]) -> str:
+    last = str(messages[-1]["content"])
+    if any(m["role"] == "assistant" for m in messages):
+        return _label(last)
+    if "instruction" in str(messages[0]["content"]).lower() and len(messages) <= 2:
+        return "Sure! Here is the instruction:\nAnswer with one word: positive or negative."
+    return f"The review is {_label(last)}, and the product arrived on time " * 4
+
+
+def _data(n: int, offset: int = 0, pad: int = 0) -> list[mc.Example]:
+    words = ["great", "broken", "love", "awful", "perfect", "terrible", "excellent", "bad"]
+    rows = []
+    for i in range(n):
+        word = words[(i + offset) % len(words)]
+        review = f"Item {i + offset}: it is {word}. " + "It came in a box. " * pad
+        rows.append(mc.Example({"review": review}, {"label": _label(review)}, id=f"e{i + offset}"))
+    return rows
+
+
+def _metric(example: mc.Example, prediction: Any) -> float:
+    return float(str(prediction).strip().lower() == example.outputs["label"])
+
+
+def _chain(base_url: str) -> Any:
+    llm = langchain_openai.ChatOpenAI(
+        base_url=base_url, api_key="local", model="smollm2", temperature=0,
+        max_tokens=16, extra_body={"max_tokens": 16}, timeout=30, max_retries=0,
+    )  # fmt: skip
+    prompt = ChatPromptTemplate.from_messages(
+        [("system", "Classify the sentiment of the review."), ("human", "Review: {review}")]
+    )
+    return prompt | llm | StrOutputParser()
+
+
+def test_prompts_over_the_context_window_fail_their_configuration_not_the_run() -> None:
+    # reviews of ~120 tokens: the prompt alone fits, four demos with it do not
+    with LlamaStub(small_model, n_ctx=400) as stub:
+        chain = _chain(stub.base_url)
+        result = mc.optimize(
+            chain, _data(16, pad=25), _metric, valset=_data(12, 100, pad=25), num_candidates=4,
+            max_trials=6, minibatch_size=6, max_errors=2, progress=False, seed=1,
+        )  # fmt: skip
+        assert stub.overflows > 0  # demo sets did overflow ...
+        assert result.errors == 0  # ... counted as failed runs of their configuration, not errors
+        assert 0 < result.malformed <= stub.overflows  # the rest were proposer prompts
+        assert result.best_score > result.baseline_score
+        # a 400 is never retried: one request per overflowing run
+        overflowing = [r for r in stub.requests if len(r["messages"]) > 3]
+        assert len(overflowing) >= stub.overflows
+
+
+def test_the_token_cap_reaches_the_server_as_max_tokens() -> None:
+    with LlamaStub(small_model) as stub:
+        _chain(stub.base_url).invoke({"review": "great"})
+        assert stub.requests[-1].get("max_tokens") == 16
