@@ -110,6 +110,7 @@ class GroundingChains:
             max_batches=config.max_data_batches,
             temperature=config.temperature,
             stop=self._stop,
+            chains=self.ctx.settings.summary_chains(),
         )
 
 
