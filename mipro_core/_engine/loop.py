@@ -3,6 +3,7 @@ ones full evaluations, and grow the space with proposal rounds, until a stop rul
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import logging
 
 from .._errors import BudgetExhaustedError
@@ -56,6 +57,7 @@ class SearchLoop:
         self.meta = ctx.settings.proposer.meta_optimize and rounds is not None
         self.repair = ctx.settings.repairs and rounds is not None and self.use_minibatch
         self.done = 0  # trials run so far
+        self._forced: list[dict[str, int]] = []
 
     def run(self) -> StopReason:
         """Run the trials; the one place that decides why the search stopped.
@@ -124,7 +126,7 @@ class SearchLoop:
                 # full evaluation, due right after, scores the same candidate
                 runs = search.full_eval_every * self.minibatch + 2 * self.full_eval_runs
                 if self.stop.affordable(runs):
-                    self._full_eval_best()
+                    self._full_eval_best(repair_beside=self._repair_follows(done))
             if self.meta and done >= next_round and done < self.total:
                 next_round += proposer.meta_round_every
                 self._round(meta=True)
@@ -144,13 +146,12 @@ class SearchLoop:
     def _ask_batch(self, batch: int, done: int) -> list[dict[str, int]]:
         """The next ``batch`` configurations: a repair round's first when it is due."""
         search = self.ctx.settings.search
-        forced: list[dict[str, int]] = []
+        forced, self._forced = self._forced, []  # a repair round run beside a full evaluation
         if (
             self.repair
             and done >= search.full_eval_every
             and self.stop.affordable(search.full_eval_every * self.minibatch + self.full_eval_runs)
         ):
-            self.repair = False  # one round per run
             forced = self._round(meta=False)
         wanted = batch - len(forced)
         if wanted <= 0:
@@ -180,14 +181,55 @@ class SearchLoop:
         if meta:
             self.space, forced = self.rounds.meta_round(self.space)
         else:
-            # the repair round is the last reader of failing runs (MIPRO++ has none)
-            self.scorer.keep_failures = False
             self.space, forced = self.rounds.repair_round(self.space)
+            self._repaired()
         return forced
 
-    def _full_eval_best(self) -> None:
+    def _repaired(self) -> None:
+        """The repair round ran: it was the last reader of failing runs (MIPRO++ has none)."""
+        self.repair = False  # one round per run
+        self.scorer.keep_failures = False
+
+    def _repair_follows(self, done: int) -> bool:
+        """Whether the repair round is certain to come right after this full evaluation, so
+        it can run beside it with the same result: without call or time cap, nothing but
+        Ctrl-C or a failure stops the search between the two (every configuration fully
+        scored would, so there must be room for more)."""
+        return (
+            self.repair
+            and done >= self.ctx.settings.search.full_eval_every
+            and self.ledger.budget.max_lm_calls is None
+            and self.ctx.deadline is None
+            and len(self.ledger.full_scores) + 1 < self.space.size()
+        )
+
+    def _full_eval_best(self, *, repair_beside: bool = False) -> None:
         """Score the untested configuration with the best mean minibatch score on all of val,
-        when what is left of the call cap affords the runs not cached yet."""
+        when what is left of the call cap affords the runs not cached yet.
+
+        With ``repair_beside`` the repair round (which reads only minibatch failures, never
+        this evaluation) runs on a thread of its own meanwhile: its proposer calls no longer
+        leave the threads idle between the two. Its result is taken up by the next ask.
+        """
+        if not repair_beside:
+            self._full_eval_alone()
+            return
+        assert self.rounds is not None
+        pool = cf.ThreadPoolExecutor(1, thread_name_prefix="mipro-repair")
+        interrupted = False
+        try:
+            repair = pool.submit(self.rounds.repair_round, self.space)
+            self._full_eval_alone()
+        except KeyboardInterrupt:
+            interrupted = True
+            raise
+        finally:
+            # wait for a proposer call in flight (it is billed), unless Ctrl-C
+            pool.shutdown(wait=not interrupted, cancel_futures=interrupted)
+        self.space, self._forced = repair.result()
+        self._repaired()
+
+    def _full_eval_alone(self) -> None:
         best = self.ledger.best_by_minibatch(skip_fully_scored=True)
         if best is None:
             return
