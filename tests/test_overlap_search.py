@@ -72,3 +72,22 @@ def test_the_repair_round_beside_the_full_evaluation_gives_the_sequential_result
     assert not alone_lm.repair_threads[0].startswith("mipro-repair")
     assert _log(beside) == _log(alone)
     assert beside.repair_candidates
+
+
+@pytest.mark.parametrize(
+    ("cap", "expected"), [(None, 3), (100, 3), (75, 3), (60, 2), (50, 1), (20, 1)]
+)
+def test_a_batch_of_parallel_trials_shrinks_to_what_the_call_cap_affords(
+    cap: int | None, expected: int
+) -> None:
+    # minibatches of 15 and a final full evaluation needing 30 more runs, one call per run:
+    # 60 calls afford two trials and the final evaluation; one trial is never refused here
+    # (whether to stop is before_trials' call)
+    from mipro_core._call_budget import CallBudget
+    from mipro_core._engine.loop import SearchLoop
+    from mipro_core._engine.stop import StopPolicy
+
+    loop = object.__new__(SearchLoop)
+    loop.use_minibatch, loop.minibatch, loop.full_eval_runs = True, 15, 30
+    loop.stop = StopPolicy(CallBudget(cap), None, 1)
+    assert loop._affordable_batch(3) == expected

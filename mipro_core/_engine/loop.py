@@ -102,7 +102,7 @@ class SearchLoop:
                 # rather than stopping before its rounds could add any
                 next_round = done + proposer.meta_round_every
                 self._round(meta=True)
-            batch = min(self.parallel, self.total - done)
+            batch = self._affordable_batch(min(self.parallel, self.total - done))
             reserve = batch * self.minibatch + self.full_eval_runs
             reason = self.stop.before_trials(
                 len(self.ledger.full_scores),
@@ -134,6 +134,16 @@ class SearchLoop:
             if done < self.total or not self.use_minibatch:
                 self._tick()  # the last one comes after the final full evaluation (run)
         return StopReason.COMPLETED
+
+    def _affordable_batch(self, batch: int) -> int:
+        """``batch``, or fewer trials when what is left of the call cap affords fewer (with
+        the final full evaluation): parallel trials then run as many trials as one at a time
+        would, instead of stopping a batch early."""
+        if not self.use_minibatch:
+            return batch
+        while batch > 1 and not self.stop.affordable(batch * self.minibatch + self.full_eval_runs):
+            batch -= 1
+        return batch
 
     def _tick(self) -> None:
         self.ctx.progress.trials(
