@@ -91,3 +91,15 @@ def test_a_batch_of_parallel_trials_shrinks_to_what_the_call_cap_affords(
     loop.use_minibatch, loop.minibatch, loop.full_eval_runs = True, 15, 30
     loop.stop = StopPolicy(CallBudget(cap), None, 1)
     assert loop._affordable_batch(3) == expected
+
+
+def test_with_parallel_trials_the_repair_round_comes_with_the_batch_holding_its_trial() -> None:
+    # one trial at a time tries the repair instruction as trial 6 (after full_eval_every=5);
+    # batches of 2 (trials 1-2, 3-4, 5-6) must not push it back to the batch after
+    result = mc.optimize(
+        toy_program(RecordingLM()), TRAIN, toy_metric, num_threads=4, parallel_trials=2, **OPTIONS
+    )
+    minibatch = [t for t in result.trials if t.kind == "minibatch"]
+    new = OPTIONS["num_candidates"]
+    first = next(i for i, t in enumerate(minibatch) if t.params["s0.instruction"] == new)
+    assert first == 4  # the first of the third batch

@@ -157,9 +157,12 @@ class SearchLoop:
         """The next ``batch`` configurations: a repair round's first when it is due."""
         search = self.ctx.settings.search
         forced, self._forced = self._forced, []  # a repair round run beside a full evaluation
+        # due with the batch holding trial number full_eval_every + 1: one trial at a time,
+        # after full_eval_every trials; parallel trials no later, so a batch that steps past
+        # that point does not push the round (and its affordability check) back
         if (
             self.repair
-            and done >= search.full_eval_every
+            and done + batch > search.full_eval_every
             and self.stop.affordable(search.full_eval_every * self.minibatch + self.full_eval_runs)
         ):
             forced = self._round(meta=False)
