@@ -110,7 +110,6 @@ class GroundingChains:
             max_batches=config.max_data_batches,
             temperature=config.temperature,
             stop=self._stop,
-            chains=self.ctx.settings.summary_chains(),
         )
 
 

@@ -75,17 +75,6 @@ class EngineSettings:
         """Whether a run searching ``searched`` calls the proposer model."""
         return self.search.search_instructions and self.initial_candidates() >= 2 and bool(searched)
 
-    def summary_chains(self) -> int:
-        """Chains of data-summary observations written at once: one per 16 threads.
-
-        The summary's observation calls each see the earlier ones, a chain of up to
-        ``max_data_batches`` sequential calls. Below 32 threads the baseline and bootstrap runs
-        beside it take longer, so it stays one chain (the summary is the same as ever); with
-        more threads it would hold up the proposals, so it is split (see
-        :func:`~mipro_core._propose.summarize_data`).
-        """
-        return max(1, self.num_threads // 16)
-
     @property
     def repairs(self) -> bool:
         """Whether the search has a repair round (MIPRO++'s rounds show failures instead)."""

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import json
 import threading
 from collections.abc import Mapping, Sequence
@@ -36,59 +35,19 @@ def summarize_data(
     max_batches: int,
     temperature: float,
     stop: threading.Event | None = None,
-    chains: int = 1,
 ) -> str:
     """Observe batches of training data (stopping early on COMPLETE), then summarize.
 
-    Each observation call sees the observations before it, so the batches are a chain of
-    sequential calls. ``chains`` > 1 splits the batches into that many contiguous chains that
-    run at once (each sees only its own earlier observations); the summary reads all of them in
-    batch order, so the result depends on ``chains`` but never on thread timing. Once ``stop``
-    is set (the run failed or was interrupted elsewhere) no further call is made and the summary
-    is abandoned (empty).
+    Once ``stop`` is set (the run failed or was interrupted elsewhere) no further call is made
+    and the summary is abandoned (empty).
     """
-    batches = [trainset[b * batch_size : (b + 1) * batch_size] for b in range(max_batches)]
-    groups = _split([b for b in batches if b], chains)
-    if len(groups) <= 1:
-        observations = _observe_chain(client, groups[0] if groups else [], temperature, stop)
-    else:
-        with cf.ThreadPoolExecutor(len(groups), thread_name_prefix="mipro-summary") as pool:
-            chained = pool.map(lambda g: _observe_chain(client, g, temperature, stop), groups)
-            observations = [text for chain in chained for text in chain]
-    if not observations or (stop is not None and stop.is_set()):
-        return ""
-    summary = client.ask(
-        "summarize_data",
-        SUMMARIZE,
-        {"observations": "\n".join(observations)},
-        temperature=temperature,
-    )["summary"]
-    return summary.strip()
-
-
-def _split(batches: Sequence[Sequence[Example]], chains: int) -> list[list[Sequence[Example]]]:
-    """``batches`` in at most ``chains`` contiguous groups of near-equal length, in order."""
-    count = max(1, min(chains, len(batches)))
-    size, extra = divmod(len(batches), count)
-    groups, start = [], 0
-    for i in range(count):
-        end = start + size + (1 if i < extra else 0)
-        groups.append(list(batches[start:end]))
-        start = end
-    return [g for g in groups if g]
-
-
-def _observe_chain(
-    client: ProposerClient,
-    batches: Sequence[Sequence[Example]],
-    temperature: float,
-    stop: threading.Event | None,
-) -> list[str]:
-    """The observations of one chain of batches, each call seeing the chain's earlier ones."""
     observations: list[str] = []
-    for batch in batches:
+    for b in range(max_batches):
         if stop is not None and stop.is_set():
-            return []
+            return ""
+        batch = trainset[b * batch_size : (b + 1) * batch_size]
+        if not batch:
+            break
         text = "\n\n".join(f"Example {i + 1}:\n{format_example(ex)}" for i, ex in enumerate(batch))
         reply = client.ask(
             "observe_data",
@@ -99,7 +58,15 @@ def _observe_chain(
         if not reply or reply.upper().startswith("COMPLETE"):
             break
         observations.append(reply)
-    return observations
+    if not observations or (stop is not None and stop.is_set()):
+        return ""
+    summary = client.ask(
+        "summarize_data",
+        SUMMARIZE,
+        {"observations": "\n".join(observations)},
+        temperature=temperature,
+    )["summary"]
+    return summary.strip()
 
 
 def module_view(name: str, signature: Signature) -> str:
