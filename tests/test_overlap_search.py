@@ -103,3 +103,28 @@ def test_with_parallel_trials_the_repair_round_comes_with_the_batch_holding_its_
     new = OPTIONS["num_candidates"]
     first = next(i for i, t in enumerate(minibatch) if t.params["s0.instruction"] == new)
     assert first == 4  # the first of the third batch
+
+
+def test_ctrl_c_during_the_full_evaluation_beside_the_repair_keeps_a_resumable_journal(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mipro_core._engine import loop
+
+    whole = mc.optimize(toy_program(ThreadsLM()), TRAIN, toy_metric, num_threads=4, **OPTIONS)
+    journal = tmp_path / "run.sqlite"
+    real = loop.SearchLoop._full_eval_alone
+
+    def interrupted(self: Any) -> None:
+        if any(t.name.startswith("mipro-repair") for t in threading.enumerate()):
+            raise KeyboardInterrupt  # a Ctrl-C while the repair round runs beside
+        real(self)
+
+    monkeypatch.setattr(loop.SearchLoop, "_full_eval_alone", interrupted)
+    stopped = mc.optimize(
+        toy_program(ThreadsLM()), TRAIN, toy_metric, num_threads=4, journal=journal, **OPTIONS
+    )
+    assert stopped.stopped_reason == "interrupted"
+    monkeypatch.setattr(loop.SearchLoop, "_full_eval_alone", real)
+    resumed = mc.resume(journal, toy_program(ThreadsLM()), toy_metric)
+    assert _log(resumed)[:2] == _log(whole)[:2]
+    assert resumed.state == whole.state
