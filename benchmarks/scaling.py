@@ -306,6 +306,8 @@ def render(
     ray: dict[str, Any] | None = None,
     quality: Sequence[dict[str, Any]] = (),
     quality_seeds: int = 0,
+    repeats: int = 3,
+    load: str = "n/a",
 ) -> str:
     lines = [
         "## Scaling, memory and import time",
@@ -318,7 +320,8 @@ def render(
         "",
         f"Fixed job: `rule_qa`, uncapped MIPRO `budget='light'`, seed 0, "
         f"`SimulatedLM(latency={LATENCY})` (the latency is a `time.sleep` per call, so threads "
-        "overlap it even on few cores); each row is the median-wall run of three. "
+        f"overlap it even on few cores); each row is the median-wall run of {repeats}; "
+        f"load average when it started: {load}. "
         "Limit = calls × latency / T. Own CPU of the same job "
         f"(zero latency, one thread, median of 3): **{own_cpu:.2f} s**.",
         "",
@@ -339,7 +342,9 @@ def render(
         "`own CPU / wall` is the optimizer's own computation as a share of the wall time; "
         "`(wall − limit) / wall` is all time not explained by the LM at perfect parallelism "
         "(own CPU plus phases that cannot use T calls at once, such as the sequential "
-        "proposer calls and the wait for a minibatch's slowest call).",
+        "proposer calls and the wait for a minibatch's slowest call). At 64 threads most of "
+        "it is the proposer's data summary, a chain of up to 11 sequential calls that the "
+        "proposals wait for (see [scaling.md](scaling.md#where-the-time-goes-with-many-threads)).",
         "",
     ]
     lines += [*render_ray(ray), *render_quality(quality, quality_seeds)]
@@ -482,6 +487,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     begin = time.perf_counter()
+    # the machine's other work shows in wall times: record how busy it was
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     rows: list[dict[str, Any]] = []
     for threads in sorted(args.threads):
         # wall times on a shared VM vary by ~10 % run to run: keep the median run
@@ -516,6 +523,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ray=ray,
         quality=quality,
         quality_seeds=args.quality_seeds,
+        repeats=args.repeats,
+        load=load,
     )
     print(text)
     if args.write_docs:
