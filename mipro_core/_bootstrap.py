@@ -61,8 +61,9 @@ MIN_BATCH = 16
 def _batch_size(limit: int, still_wanted: int, runs: int, successes: int) -> int:
     """The next batch: at most ``limit`` runs and, above :data:`MIN_BATCH`, no more than the
     runs expected to yield the passing traces still wanted at the success rate so far (every
-    run passing before any has run). Many threads then fill their slots without spending a
-    call cap's share on traces nobody needs; up to 8 threads (``limit`` <= 16) nothing changes.
+    run passing before any has run). Used under a call cap: many threads then fill their slots
+    without spending the cap's share on traces nobody needs; up to 8 threads (``limit`` <= 16)
+    nothing changes.
     """
     if successes:
         expected = math.ceil(max(0, still_wanted) * runs / successes)
@@ -123,7 +124,9 @@ def bootstrap_pools(
     while start < len(order):
         if successes >= wanted and start >= len(pinned_ids):
             break
-        size = _batch_size(batch_size, wanted - successes, runs, successes)
+        size = batch_size
+        if max_runs is not None:  # under a call cap, calls not spent here go to the search
+            size = _batch_size(batch_size, wanted - successes, runs, successes)
         batch = tuple(order[start : start + size])
         start += size
         examples = {ex.id: ex for ex in batch}
