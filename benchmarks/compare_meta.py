@@ -52,11 +52,10 @@ def run_one(task: Any, options: dict[str, Any], seed: int, cap: int) -> dict[str
         task.metric,
         valset=task.valset,
         seed=seed,
-        num_threads=8,
         max_lm_calls=cap,
         max_trials=MAX_TRIALS,
         progress=None,
-        **options,
+        **{"num_threads": 8, **options},  # options may set num_threads (ab_settings.py)
     )
     return {
         "test": test_score(task, program),

@@ -17,12 +17,20 @@ for its import time)::
    small budget, next to the same process with the plain 150-example trainset and one that only
    imports ``mipro_core``.
 3. **Import time.** ``import mipro_core`` vs ``import dspy`` in fresh interpreters, best of 5.
+4. **Ray.** The same job with program runs on a local Ray instance (``ray.init(num_cpus=2)``,
+   ``RayBackend(factory="scaling_app:build")``): wall time, and whether the trials and final
+   state equal the thread run's. Skipped with a printed reason when ``ray`` is missing.
+5. **Quality at equal calls.** Paired test scores (``ab_settings.py``'s runs: same seeds, same
+   LM-call cap) of parallel trials against one trial at a time: ``num_threads=64`` (whose
+   default is two parallel trials; nothing else in a run depends on the thread count) and
+   ``parallel_trials=4``. ``--quality-seeds 0`` skips it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -49,6 +57,10 @@ SECTION = "scaling.py"
 LATENCY = 0.05
 THREADS = (1, 4, 8, 16, 64)
 BIG_TRAIN = 10_000
+RAY_CPUS = 2
+RAY_THREADS = 8
+TARGETS = {16: 1.15, 64: 1.3}
+"""Issue 20's wall / limit targets by thread count."""
 RSS_CAP = 400
 IMPORT_REPEATS = 5
 
@@ -80,6 +92,113 @@ def thread_run(threads: int, latency: float = LATENCY) -> dict[str, float]:
         "ratio": wall / limit,
         "trials": float(len(result.trials)),
     }
+
+
+def outcome(result: mc.OptimizationResult) -> tuple[Any, ...]:
+    """What a run decided, without timings (Ray's row is compared with the threads' on it)."""
+    trials = [(t.kind, dict(t.params), t.score, t.example_ids) for t in result.trials]
+    return result.state.to_dict(), trials, result.task_lm_calls, result.proposer_lm_calls
+
+
+def ray_run(threads: int = RAY_THREADS) -> dict[str, Any] | None:
+    """The thread job on a local Ray instance with 2 CPUs; ``None`` (with the reason printed)
+    when ``ray`` is not installed."""
+    try:
+        import ray
+    except ImportError:
+        print("ray is not installed (pip install 'mipro-core[ray]'): no Ray row", file=sys.stderr)
+        return None
+    from scaling_app import build
+
+    from mipro_core.integrations.ray import RayBackend
+
+    def run(backend: Any) -> tuple[mc.OptimizationResult, float]:
+        task = load_task("rule_qa")
+        start = time.perf_counter()
+        result = mc.optimize(
+            build(),
+            task.trainset,
+            task.metric,
+            valset=task.valset,
+            strategy="mipro",
+            seed=0,
+            num_threads=threads,
+            progress=None,
+            backend=backend,
+        )
+        return result, time.perf_counter() - start
+
+    local, local_wall = run(None)
+    # a throwaway local instance: Ray 2.60's token authentication would need a token under ~/.ray
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    paths = f"{ROOT}:{ROOT / 'benchmarks'}"
+    started = time.perf_counter()
+    ray.init(
+        num_cpus=RAY_CPUS,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"PYTHONPATH": paths, "RAY_AUTH_MODE": "disabled"}},
+    )
+    try:
+        startup = time.perf_counter() - started
+        remote, wall = run(RayBackend(factory="scaling_app:build"))
+    finally:
+        ray.shutdown()
+    limit = remote.lm_calls * LATENCY / RAY_CPUS
+    return {
+        "threads": threads,
+        "calls": remote.lm_calls,
+        "wall": wall,
+        "limit": limit,
+        "startup": startup,
+        "equal": outcome(remote) == outcome(local),
+        "local_wall": local_wall,
+    }
+
+
+QUALITY_VARIANTS = (
+    ("`num_threads=64` (parallel trials k = 64 // 30 = 2)", '{"num_threads": 64}'),
+    ("`parallel_trials=4`", '{"parallel_trials": 4}'),
+)
+"""B variants of the quality table, each paired against the defaults (8 threads, k = 1)."""
+QUALITY_TASKS = ("rule_qa", "multihop_qa", "scone_nli")
+QUALITY_FIRST_SEED = 100
+
+
+def quality_rows(seeds: int, jobs: int) -> list[dict[str, Any]]:
+    """Paired test scores at equal LM-call caps (``ab_settings.run_one``) per task and
+    variant."""
+    import concurrent.futures as cf
+    import statistics
+
+    from ab_settings import DSPY_MEAN_CALLS, run_one
+    from scipy import stats
+
+    seed_list = range(QUALITY_FIRST_SEED, QUALITY_FIRST_SEED + seeds)
+    work = [
+        (task, seed, DSPY_MEAN_CALLS[task], "{}", search)
+        for task in QUALITY_TASKS
+        for search in ("{}", *(v for _, v in QUALITY_VARIANTS))
+        for seed in seed_list
+    ]
+    with cf.ProcessPoolExecutor(max(1, jobs)) as pool:
+        scores = iter(list(pool.map(run_one, *zip(*work, strict=True))))
+    rows = []
+    for task in QUALITY_TASKS:
+        a = [next(scores) for _ in seed_list]
+        for label, _ in QUALITY_VARIANTS:
+            b = [next(scores) for _ in seed_list]
+            rows.append(
+                {
+                    "task": task,
+                    "cap": DSPY_MEAN_CALLS[task],
+                    "variant": label,
+                    "a": statistics.fmean(a),
+                    "b": statistics.fmean(b),
+                    "p": stats.wilcoxon(b, a).pvalue if a != b else 1.0,
+                }
+            )
+    return rows
 
 
 RSS_CHILD = """
@@ -152,7 +271,7 @@ def plot(rows: Sequence[dict[str, float]], path: Path) -> None:
         [1.25 * r["limit"] for r in rows],
         linestyle=":",
         color="grey",
-        label="1.25 × limit (target)",
+        label="1.25 × limit (issue 7 target)",
     )
     for r in rows:
         ax.annotate(
@@ -184,6 +303,11 @@ def render(
     rss: dict[str, dict[str, float]],
     imports: dict[str, float],
     elapsed: float,
+    ray: dict[str, Any] | None = None,
+    quality: Sequence[dict[str, Any]] = (),
+    quality_seeds: int = 0,
+    repeats: int = 3,
+    load: str = "n/a",
 ) -> str:
     lines = [
         "## Scaling, memory and import time",
@@ -196,7 +320,8 @@ def render(
         "",
         f"Fixed job: `rule_qa`, uncapped MIPRO `budget='light'`, seed 0, "
         f"`SimulatedLM(latency={LATENCY})` (the latency is a `time.sleep` per call, so threads "
-        "overlap it even on few cores); each row is the median-wall run of three. "
+        f"overlap it even on few cores); each row is the median-wall run of {repeats}; "
+        f"load average when it started: {load}. "
         "Limit = calls × latency / T. Own CPU of the same job "
         f"(zero latency, one thread, median of 3): **{own_cpu:.2f} s**.",
         "",
@@ -217,8 +342,13 @@ def render(
         "`own CPU / wall` is the optimizer's own computation as a share of the wall time; "
         "`(wall − limit) / wall` is all time not explained by the LM at perfect parallelism "
         "(own CPU plus phases that cannot use T calls at once, such as the sequential "
-        "proposer calls and the wait for a minibatch's slowest call).",
+        "proposer calls and the wait for a minibatch's slowest call). At 64 threads most of "
+        "it is the proposer's data summary, a chain of up to 11 sequential calls that the "
+        "proposals wait for (see [scaling.md](scaling.md#where-the-time-goes-with-many-threads)).",
         "",
+    ]
+    lines += [*render_ray(ray), *render_quality(quality, quality_seeds)]
+    lines += [
         "### Peak memory",
         "",
         f"Peak RSS (`VmHWM` of `/proc/self/status`) of a fresh interpreter that imports only "
@@ -271,11 +401,72 @@ def render(
     if 16 in by_t:
         ratio = by_t[16]["ratio"]
         lines.append(
-            f"| wall within 1.25× of the limit at 16 threads | {ratio:.2f}× | "
+            f"| wall within 1.25× of the limit at 16 threads (issue 7) | {ratio:.2f}× | "
             f"{'yes' if ratio <= 1.25 else '**no**'} |"
+        )
+    for threads, target in TARGETS.items():
+        if threads in by_t:
+            ratio = by_t[threads]["ratio"]
+            lines.append(
+                f"| wall within {target}× of the limit at {threads} threads (issue 20) | "
+                f"{ratio:.2f}× | {'yes' if ratio <= target else '**no**'} |"
+            )
+    if ray is not None:
+        lines.append(
+            f"| Ray row: same result as threads (issue 20) | "
+            f"{'same' if ray['equal'] else 'different'} | {'yes' if ray['equal'] else '**no**'} |"
         )
     lines.append("")
     return "\n".join(lines)
+
+
+def render_ray(ray: dict[str, Any] | None) -> list[str]:
+    """The Ray row's section (a line saying why when it was skipped)."""
+    lines = ["### Ray (local instance, 2 CPUs)", ""]
+    if ray is None:
+        return [*lines, "Skipped: `ray` is not installed (`pip install 'mipro-core[ray]'`).", ""]
+    lines += [
+        f'The same job with `backend=RayBackend(factory="scaling_app:build")` on '
+        f"`ray.init(num_cpus={RAY_CPUS})` (started before the timer: {ray['startup']:.1f} s), "
+        f"`num_threads={ray['threads']}`. Each run is a Ray task holding one CPU, so at most "
+        f"{RAY_CPUS} are in flight: its limit is calls × latency / {RAY_CPUS}. The result is "
+        f"compared with the same job on {ray['threads']} local threads (trials, final state, "
+        "task and proposer calls).",
+        "",
+        "| backend | LM calls | wall s | limit s | wall / limit | result equals threads |",
+        "|---|---|---|---|---|---|",
+        f"| Ray, {RAY_CPUS} CPUs | {ray['calls']} | {ray['wall']:.2f} | {ray['limit']:.2f} | "
+        f"{ray['wall'] / ray['limit']:.2f} | {'yes' if ray['equal'] else '**no**'} |",
+        f"| threads, T = {ray['threads']} | {ray['calls']} | {ray['local_wall']:.2f} | "
+        f"{ray['calls'] * LATENCY / ray['threads']:.2f} | "
+        f"{ray['local_wall'] / (ray['calls'] * LATENCY / ray['threads']):.2f} | — |",
+        "",
+    ]
+    return lines
+
+
+def render_quality(rows: Sequence[dict[str, Any]], seeds: int) -> list[str]:
+    """The quality-at-equal-calls table (nothing when it was skipped)."""
+    if not rows:
+        return []
+    lines = [
+        "### Quality at equal calls: what a high thread count changes",
+        "",
+        f"Paired test scores over {seeds} seeds ({QUALITY_FIRST_SEED}-"
+        f"{QUALITY_FIRST_SEED + seeds - 1}; `ab_settings.run_one`: same LM seed, optimizer seed "
+        "and LM-call cap C = DSPy MIPROv2 light's mean calls on the task, zero latency). A is "
+        "the default (`num_threads=8`: one trial at a time); B changes only what is named. "
+        "Wilcoxon signed-rank p on the paired scores.",
+        "",
+        "| task | cap C | B | A mean | B mean | B − A | p |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['task']} | {r['cap']} | {r['variant']} | {r['a']:.3f} | {r['b']:.3f} | "
+            f"{r['b'] - r['a']:+.3f} | {r['p']:.2f} |"
+        )
+    return [*lines, ""]
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -284,6 +475,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--repeats", type=int, default=3, help="runs per thread count; the median is kept (3)"
     )
+    parser.add_argument(
+        "--quality-seeds", type=int, default=20, help="seeds of the quality table (0: skip it)"
+    )
+    parser.add_argument("--jobs", type=int, default=2, help="processes for the quality table")
+    parser.add_argument("--no-ray", action="store_true", help="leave out the Ray row")
     parser.add_argument("--write-docs", action="store_true", help=f"update {DOCS_PATH.name}")
     return parser.parse_args(argv)
 
@@ -291,6 +487,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     begin = time.perf_counter()
+    # the machine's other work shows in wall times: record how busy it was
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     rows: list[dict[str, Any]] = []
     for threads in sorted(args.threads):
         # wall times on a shared VM vary by ~10 % run to run: keep the median run
@@ -310,9 +508,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         imports["dspy"] = import_time("dspy")
     except subprocess.CalledProcessError:
         print("dspy not importable; skipping its import time", file=sys.stderr)
+    ray = None if args.no_ray else ray_run()
+    if ray is not None:
+        print(f"ray: {ray}", file=sys.stderr, flush=True)
+    quality = quality_rows(args.quality_seeds, args.jobs) if args.quality_seeds >= 2 else []
     plot(rows, IMG)
     print(f"wrote {IMG}", file=sys.stderr)
-    text = render(rows, own_cpu, rss, imports, time.perf_counter() - begin)
+    text = render(
+        rows,
+        own_cpu,
+        rss,
+        imports,
+        time.perf_counter() - begin,
+        ray=ray,
+        quality=quality,
+        quality_seeds=args.quality_seeds,
+        repeats=args.repeats,
+        load=load,
+    )
     print(text)
     if args.write_docs:
         write_section(DOCS_PATH, SECTION, text)

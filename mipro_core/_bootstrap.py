@@ -11,6 +11,7 @@ set, a labeled-only set, and bootstrapped sets of varied size and order.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Collection, Mapping, Sequence
 
 import attrs
@@ -57,6 +58,24 @@ def labeled_demo(
         {f: outputs[s] for f, s in sources.items()},
         source="labeled",
     )
+
+
+MIN_BATCH = 16
+"""Bootstrap batches are never cut below this many runs (nor above ``batch_size``)."""
+
+
+def _batch_size(limit: int, still_wanted: int, runs: int, successes: int) -> int:
+    """The next batch: at most ``limit`` runs and, above :data:`MIN_BATCH`, no more than the
+    runs expected to yield the passing traces still wanted at the success rate so far (every
+    run passing before any has run). Used under a call cap: many threads then fill their slots
+    without spending the cap's share on traces nobody needs; up to 8 threads (``limit`` <= 16)
+    nothing changes.
+    """
+    if successes:
+        expected = math.ceil(max(0, still_wanted) * runs / successes)
+    else:
+        expected = limit if runs else still_wanted
+    return max(1, min(limit, max(MIN_BATCH, expected)))
 
 
 def bootstrap_pools(
@@ -115,10 +134,15 @@ def bootstrap_pools(
     runs = successes = 0
     pinned_found: dict[str, dict[str, Demo]] = {name: {} for name in modules}
     traced: dict[str, list[Demo]] = {name: [] for name in modules}
-    for start in range(0, len(order), batch_size):
+    start = 0
+    while start < len(order):
         if successes >= wanted and start >= len(pinned_ids):
             break
-        batch = tuple(order[start : start + batch_size])
+        size = batch_size
+        if max_runs is not None:  # under a call cap, calls not spent here go to the search
+            size = _batch_size(batch_size, wanted - successes, runs, successes)
+        batch = tuple(order[start : start + size])
+        start += size
         examples = {ex.id: ex for ex in batch}
         outcome = evaluator.evaluate(
             [EvalJob(key, state, batch)], kind="bootstrap", keep_failures=keep_failures

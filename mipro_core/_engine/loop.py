@@ -3,6 +3,7 @@ ones full evaluations, and grow the space with proposal rounds, until a stop rul
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import logging
 
 from .._errors import BudgetExhaustedError
@@ -57,7 +58,7 @@ class SearchLoop:
         self.repair = ctx.settings.repairs and rounds is not None and self.use_minibatch
         self.rescue = ctx.settings.repairs and rounds is not None
         """Whether a search without signal may still run the repair round (see :meth:`_rescue`)."""
-        self._forced: list[dict[str, int]] = []  # configurations a rescue round asks next
+        self._forced: list[dict[str, int]] = []  # asked next: a rescue or side repair round's
         self.done = 0  # trials run so far
 
     def run(self) -> StopReason:
@@ -103,7 +104,7 @@ class SearchLoop:
                 # rather than stopping before its rounds could add any
                 next_round = done + proposer.meta_round_every
                 self._round(meta=True)
-            batch = min(self.parallel, self.total - done)
+            batch = self._affordable_batch(min(self.parallel, self.total - done))
             reserve = batch * self.minibatch + self.full_eval_runs
             reason = self.stop.before_trials(
                 len(self.ledger.full_scores),
@@ -129,7 +130,7 @@ class SearchLoop:
                 # full evaluation, due right after, scores the same candidate
                 runs = search.full_eval_every * self.minibatch + 2 * self.full_eval_runs
                 if self.stop.affordable(runs):
-                    self._full_eval_best()
+                    self._full_eval_best(repair_beside=self._repair_follows(done))
             if self.meta and done >= next_round and done < self.total:
                 next_round += proposer.meta_round_every
                 self._round(meta=True)
@@ -137,6 +138,16 @@ class SearchLoop:
             if done < self.total or not self.use_minibatch:
                 self._tick()  # the last one comes after the final full evaluation (run)
         return StopReason.COMPLETED
+
+    def _affordable_batch(self, batch: int) -> int:
+        """``batch``, or fewer trials when what is left of the call cap affords fewer (with
+        the final full evaluation): parallel trials then run as many trials as one at a time
+        would, instead of stopping a batch early."""
+        if not self.use_minibatch:
+            return batch
+        while batch > 1 and not self.stop.affordable(batch * self.minibatch + self.full_eval_runs):
+            batch -= 1
+        return batch
 
     def _tick(self) -> None:
         self.ctx.progress.trials(
@@ -149,14 +160,14 @@ class SearchLoop:
     def _ask_batch(self, batch: int, done: int) -> list[dict[str, int]]:
         """The next ``batch`` configurations: a repair round's first when it is due."""
         search = self.ctx.settings.search
-        forced, self._forced = self._forced, []
+        forced, self._forced = self._forced, []  # a side repair's or a rescue round's
+        # else the repair is due with the batch holding trial full_eval_every + 1 (not later)
         if (
             not forced
             and self.repair
-            and done >= search.full_eval_every
+            and done + batch > search.full_eval_every
             and self.stop.affordable(search.full_eval_every * self.minibatch + self.full_eval_runs)
         ):
-            self.repair = self.rescue = False  # one round per run
             forced = self._round(meta=False)
         wanted = batch - len(forced)
         if wanted <= 0:
@@ -203,14 +214,55 @@ class SearchLoop:
         if meta:
             self.space, forced = self.rounds.meta_round(self.space)
         else:
-            # the repair round is the last reader of failing runs (MIPRO++ has none)
-            self.scorer.keep_failures = False
             self.space, forced = self.rounds.repair_round(self.space, with_full=with_full)
+            self._repaired()
         return forced
 
-    def _full_eval_best(self) -> None:
+    def _repaired(self) -> None:
+        """The repair round ran: it was the last reader of failing runs (MIPRO++ has none)."""
+        self.repair = self.rescue = False  # one round per run
+        self.scorer.keep_failures = False
+
+    def _repair_follows(self, done: int) -> bool:
+        """Whether the repair round is certain to come right after this full evaluation, so
+        it can run beside it with the same result: without call or time cap, nothing but
+        Ctrl-C or a failure stops the search between the two (every configuration fully
+        scored would, so there must be room for more)."""
+        return (
+            self.repair
+            and done >= self.ctx.settings.search.full_eval_every
+            and self.ledger.budget.max_lm_calls is None
+            and self.ctx.deadline is None
+            and len(self.ledger.full_scores) + 1 < self.space.size()
+        )
+
+    def _full_eval_best(self, *, repair_beside: bool = False) -> None:
         """Score the untested configuration with the best mean minibatch score on all of val,
-        when what is left of the call cap affords the runs not cached yet."""
+        when what is left of the call cap affords the runs not cached yet.
+
+        With ``repair_beside`` the repair round (which reads only minibatch failures, never
+        this evaluation) runs on a thread of its own meanwhile: its proposer calls no longer
+        leave the threads idle between the two. Its result is taken up by the next ask.
+        """
+        if not repair_beside:
+            self._full_eval_alone()
+            return
+        assert self.rounds is not None
+        pool = cf.ThreadPoolExecutor(1, thread_name_prefix="mipro-repair")
+        interrupted = False
+        try:
+            repair = pool.submit(self.rounds.repair_round, self.space)
+            self._full_eval_alone()
+        except KeyboardInterrupt:
+            interrupted = True
+            raise
+        finally:
+            # wait for a proposer call in flight (it is billed), unless Ctrl-C
+            pool.shutdown(wait=not interrupted, cancel_futures=interrupted)
+        self.space, self._forced = repair.result()
+        self._repaired()
+
+    def _full_eval_alone(self) -> None:
         best = self.ledger.best_by_minibatch(skip_fully_scored=True)
         if best is None:
             return
