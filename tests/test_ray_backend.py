@@ -154,25 +154,12 @@ def slow_backend(log: Path, latency: float, **settings: Any) -> RayBackend:
     return RayBackend(factory="tests.ray_app:build_slow", runtime_env=env, **settings)
 
 
-def test_num_threads_runs_are_in_flight_on_a_smaller_cluster_and_none_times_out(
-    cluster: None, tmp_path: Path, caplog: pytest.LogCaptureFixture
+def test_num_threads_runs_are_in_flight_on_a_smaller_cluster_within_timeout_and_deadline(
+    cluster: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # 8 threads on a 2-CPU cluster: LM runs wait on the provider, so 8 are in flight (Ray's
-    # default of one CPU per task ran 2 at a time, and the runs queued in Ray timed out)
-    caplog.set_level("INFO", logger="mipro_core.integrations.ray")
-    backend = slow_backend(tmp_path, 0.25, num_cpus=2)
-    result, _ = optimize(backend=backend, num_threads=8, max_trials=3, timeout=1.5)
-    spans = calls(tmp_path)
-    assert len(spans) == result.task_lm_calls
-    assert result.errors == 0  # runs waited nowhere before starting, workers were warm
-    assert most_at_once(spans) > 2
-    assert "fits 8 runs at once" in caplog.text
-    assert "num_cpus do not apply" in caplog.text  # Ray was already initialised
-
-
-def test_max_seconds_starts_no_call_after_the_deadline(
-    cluster: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+    # 16 threads on a 2-CPU cluster: LM runs wait on the provider, so all are in flight (with
+    # Ray's default of one CPU per task 2 ran at a time, the others queued in Ray: they timed
+    # out, and called the model long after max_seconds)
     import time
 
     from mipro_core._engine import engine
@@ -185,14 +172,21 @@ def test_max_seconds_starts_no_call_after_the_deadline(
         original(self, *args, **kwargs)
 
     monkeypatch.setattr(engine.Engine, "__init__", init)
-    limit, latency = 1.0, 0.4
-    result, _ = optimize(backend=slow_backend(tmp_path, latency), num_threads=16, max_seconds=limit)
+    caplog.set_level("INFO", logger="mipro_core.integrations.ray")
+    limit, latency = 1.5, 0.3
+    backend = slow_backend(tmp_path, latency, num_cpus=2)
+    options = {"num_threads": 16, "timeout": 1.2, "max_seconds": limit, "max_trials": 40}
+    result, _ = optimize(backend=backend, **options)
+    spans = calls(tmp_path)
     assert result.stopped_reason == "max_seconds"
+    assert result.errors == 0  # runs waited nowhere before starting, workers were warm
+    assert most_at_once(spans) > 2
     deadline = started[0] + limit
-    late = [start - deadline for start, _ in calls(tmp_path) if start > deadline]
-    # a run admitted just before the deadline calls at once; none waits in a queue and calls
-    # later (16 runs queued on 2 CPUs called up to 2.8 s after it)
+    late = [start - deadline for start, _ in spans if start > deadline]
+    # a run admitted just before the deadline calls at once; none waits in a queue to call later
     assert max(late, default=0.0) < 2 * latency
+    assert "fits 16 runs at once" in caplog.text
+    assert "num_cpus do not apply" in caplog.text  # Ray was already initialised
 
 
 def test_a_bad_metric_reference_is_refused_before_any_lm_call(cluster: None) -> None:
