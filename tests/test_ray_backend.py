@@ -295,7 +295,7 @@ def test_bad_backend_settings_are_refused() -> None:
 
 
 def test_the_metric_runs_on_the_workers_when_importable() -> None:
-    from mipro_core.integrations._ray import _reference
+    from mipro_core.integrations._ray_session import _reference
 
     assert _reference(toy_metric) == "tests.toy:toy_metric"
     assert _reference(lambda e, p: 1.0) is None  # scored on the driver instead

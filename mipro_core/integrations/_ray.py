@@ -13,9 +13,9 @@ from .._errors import InvalidInputError
 from .._protocols import Metric, Program
 from .._types import Example
 from ._ray_remote import RemoteRunError
-from ._ray_session import RaySession, _reference
+from ._ray_session import RaySession
 
-__all__ = ["RayBackend", "RaySession", "RemoteRunError", "_reference"]
+__all__ = ["RayBackend", "RaySession", "RemoteRunError"]
 
 logger = logging.getLogger("mipro_core.integrations.ray")
 
@@ -48,7 +48,12 @@ class RayBackend:
     sent as JSON, before each run; it returns the run's trace, and the metric's score when the
     metric is importable on the workers (else the metric runs here on the prediction, which
     must then be JSON). The driver keeps the search, the journal and every budget, so resume
-    and caps behave as with local threads; ``num_threads`` is the number of runs in flight.
+    and caps behave as with local threads; ``num_threads`` is the number of runs in flight
+    (unless ``num_cpus_per_run`` lets fewer fit the cluster).
+
+    The workers are threaded Ray actors, at most one per CPU of the cluster, each running
+    several runs at once (LM runs mostly wait on the provider), every run on its own copy of
+    the program; they are started, and their programs built, before any LM call.
 
     Args:
         factory: ``module:attribute`` of the app (or of a factory of it), importable on workers.

@@ -193,6 +193,9 @@ class RaySession:
             for actor in self._actors:
                 with contextlib.suppress(Exception):  # already dead
                     self._ray.kill(actor)
+            if outstanding:  # let the threads still waiting on them see the end before shutdown
+                with contextlib.suppress(Exception):
+                    self._ray.wait(outstanding, num_returns=len(outstanding), timeout=5.0)
         if self._started and self._ray.is_initialized():
             self._ray.shutdown()
         self._started = False
