@@ -189,6 +189,34 @@ def test_num_threads_runs_are_in_flight_on_a_smaller_cluster_within_timeout_and_
     assert "num_cpus do not apply" in caplog.text  # Ray was already initialised
 
 
+def test_ending_the_session_cancels_the_runs_still_on_the_workers(
+    cluster: None, tmp_path: Path
+) -> None:
+    # what the end of a run and a second Ctrl-C do: a run still on a worker (here, a call that
+    # would take 60 s) is cancelled and its waiting thread freed, instead of running on
+    import threading
+    import time
+
+    session = slow_backend(tmp_path, 60).connect(build(), toy_metric, TRAIN, num_threads=2)
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            session.program.run(TRAIN[0].inputs)
+        except BaseException as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    while not session._outstanding:  # the run is on a worker
+        time.sleep(0.05)
+    session.close()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert [type(e).__name__ for e in raised] == ["RemoteRunError"]
+    assert "ended during the run" in str(raised[0])
+
+
 def test_a_bad_metric_reference_is_refused_before_any_lm_call(cluster: None) -> None:
     proposer = ToyLM()
     with pytest.raises(mc.InvalidInputError, match=r"RayBackend\.metric 'tests\.toy:nope'"):
