@@ -178,7 +178,11 @@ class MIPRO:
         from ._observers import RunObservers
 
         if backend is not None:  # the same run, with the program's runs going elsewhere
-            with connected(backend, prog, metric, (*train, *val), memo) as (remote, scored):
+            examples = (*train, *val)
+            with connected(backend, prog, metric, examples, memo, self.num_threads) as (
+                remote,
+                scored,
+            ):
                 run = (remote, train, val, scored, settings, estimate, lm, executor, memo)
                 return self._run(*run, resumed=resumed)
         progress = self._progress()

@@ -139,11 +139,12 @@ class EvaluationSession(Protocol):
 class EvaluationBackend(Protocol):
     """Where program runs happen instead of the local thread pool (e.g. a Ray cluster).
 
-    ``connect`` gets the adapted program, the checked metric and every example of the run
-    before any LM call, and returns a session whose ``program`` (a :class:`Program` whose runs
-    go elsewhere) and ``metric`` the run uses; the optimizer closes it when the run ends.
+    ``connect`` gets the adapted program, the checked metric, every example of the run and
+    the number of runs the optimizer keeps in flight (``num_threads``) before any LM call, and
+    returns a session whose ``program`` (a :class:`Program` whose runs go elsewhere) and
+    ``metric`` the run uses; the optimizer closes it when the run ends.
     """
 
     def connect(
-        self, program: Program, metric: Metric, examples: Sequence[Example]
+        self, program: Program, metric: Metric, examples: Sequence[Example], *, num_threads: int
     ) -> EvaluationSession: ...

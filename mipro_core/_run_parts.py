@@ -117,11 +117,13 @@ def connected(
     metric: Metric,
     examples: Sequence[Example],
     memo: Memo,
+    num_threads: int,
 ) -> Iterator[tuple[Program, Metric]]:
-    """The program and metric a backend's session gives for one run; the session is closed at
-    the end, and the journal too when connecting fails (nothing ran)."""
+    """The program and metric a backend's session gives for one run of ``num_threads`` runs
+    in flight; the session is closed at the end, and the journal too when connecting fails
+    (nothing ran)."""
     try:
-        session = backend.connect(program, metric, examples)
+        session = backend.connect(program, metric, examples, num_threads=num_threads)
     except BaseException:
         if isinstance(memo, Journal):
             memo.close()

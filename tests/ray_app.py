@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,46 @@ class DyingLM(ToyLM):
             else:
                 os._exit(1)  # a worker dying mid-run, as a killed process or a lost node would
         return super().__call__(messages, n=n, temperature=temperature)
+
+
+CALL_LOG = "MIPRO_TEST_CALL_LOG"
+"""A folder where :class:`SlowLM` records each call as a file holding its start and end time."""
+
+
+class SlowLM(ToyLM):
+    """The toy model answering after ``MIPRO_TEST_LATENCY`` seconds (a remote provider); it
+    needs ``CALL_LOG`` in its environment (only a backend's own runtime_env sets it)."""
+
+    def __call__(self, messages: Any, *, n: int = 1, temperature: float = 0.0) -> list[str]:
+        folder = os.environ.get(CALL_LOG)
+        if not folder:
+            raise RuntimeError(f"{CALL_LOG} is not set on this worker")
+        start = time.time()
+        time.sleep(float(os.environ.get("MIPRO_TEST_LATENCY", "0.2")))
+        answer = super().__call__(messages, n=n, temperature=temperature)
+        (Path(folder) / uuid.uuid4().hex).write_text(f"{start} {time.time()}")
+        return answer
+
+
+def calls(folder: Path) -> list[tuple[float, float]]:
+    """The (start, end) wall times of the calls :class:`SlowLM` recorded in ``folder``."""
+    spans = [p.read_text().split() for p in folder.iterdir()]
+    return sorted((float(a), float(b)) for a, b in spans)
+
+
+def most_at_once(spans: list[tuple[float, float]]) -> int:
+    """The most calls that were in flight at one moment."""
+    edges = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans])
+    peak = level = 0
+    for _, step in edges:
+        level += step
+        peak = max(peak, level)
+    return peak
+
+
+def build_slow() -> NativeProgram:
+    """:func:`build` with a model that takes its time (see :class:`SlowLM`)."""
+    return toy_program(SlowLM(), stages=1)
 
 
 def build() -> NativeProgram:

@@ -16,7 +16,7 @@ import pytest
 
 import mipro_core as mc
 from mipro_core.integrations.ray import RayBackend
-from tests.ray_app import KILL_DIR, build
+from tests.ray_app import CALL_LOG, KILL_DIR, build, calls, most_at_once
 from tests.toy import ToyLM, toy_data, toy_metric, toy_program
 
 ray = pytest.importorskip("ray", reason="the Ray backend needs ray (pip install 'mipro-core[ray]')")
@@ -147,6 +147,161 @@ def test_a_run_resumes_on_the_other_backend(
     assert outcome(resumed)[:2] == outcome(local)[:2]
 
 
+def slow_backend(log: Path, latency: float, **settings: Any) -> RayBackend:
+    # CALL_LOG reaches the workers only through this backend's own runtime_env: the cluster
+    # fixture's does not set it
+    env = {"env_vars": {**ENV["env_vars"], CALL_LOG: str(log), "MIPRO_TEST_LATENCY": f"{latency}"}}
+    return RayBackend(factory="tests.ray_app:build_slow", runtime_env=env, **settings)
+
+
+def test_num_threads_runs_are_in_flight_on_a_smaller_cluster_within_timeout_and_deadline(
+    cluster: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # 16 threads on a 2-CPU cluster: LM runs wait on the provider, so all are in flight (with
+    # Ray's default of one CPU per task 2 ran at a time, the others queued in Ray: they timed
+    # out, and called the model long after max_seconds)
+    import time
+
+    from mipro_core._engine import engine
+
+    started: list[float] = []
+    original = engine.Engine.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        started.append(time.time())
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(engine.Engine, "__init__", init)
+    caplog.set_level("INFO", logger="mipro_core.integrations.ray")
+    limit, latency = 1.5, 0.3
+    backend = slow_backend(tmp_path, latency, num_cpus=2)
+    options = {"num_threads": 16, "timeout": 1.2, "max_seconds": limit, "max_trials": 40}
+    result, _ = optimize(backend=backend, **options)
+    spans = calls(tmp_path)
+    assert result.stopped_reason == "max_seconds"
+    assert result.errors == 0  # runs waited nowhere before starting, workers were warm
+    assert most_at_once(spans) > 2
+    deadline = started[0] + limit
+    late = [start - deadline for start, _ in spans if start > deadline]
+    # a run admitted just before the deadline calls at once; none waits in a queue to call later
+    assert max(late, default=0.0) < 2 * latency
+    assert "fits 16 runs at once" in caplog.text
+    assert "num_cpus do not apply" in caplog.text  # Ray was already initialised
+
+
+def test_ending_the_session_cancels_the_runs_still_on_the_workers(
+    cluster: None, tmp_path: Path
+) -> None:
+    # what the end of a run and a second Ctrl-C do: a run still on a worker (here, a call that
+    # would take 60 s) is cancelled and its waiting thread freed, instead of running on
+    import threading
+    import time
+
+    session = slow_backend(tmp_path, 60).connect(build(), toy_metric, TRAIN, num_threads=2)
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            session.program.run(TRAIN[0].inputs)
+        except BaseException as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    while not session._outstanding:  # the run is on a worker
+        time.sleep(0.05)
+    session.close()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert [type(e).__name__ for e in raised] == ["RemoteRunError"]
+    assert "ended during the run" in str(raised[0])
+
+
+def test_a_bad_metric_reference_is_refused_before_any_lm_call(cluster: None) -> None:
+    proposer = ToyLM()
+    with pytest.raises(mc.InvalidInputError, match=r"RayBackend\.metric 'tests\.toy:nope'"):
+        mc.optimize(
+            build(),
+            TRAIN,
+            toy_metric,
+            valset=VAL,
+            proposer_lm=proposer,
+            backend=RayBackend(factory="tests.ray_app:build", metric="tests.toy:nope"),
+            **OPTIONS,
+        )
+    assert proposer.calls == 0
+
+
+def test_a_worker_side_error_comes_back_as_a_plain_mipro_error(cluster: None) -> None:
+    with pytest.raises(mc.InvalidInputError) as raised:
+        mc.optimize(
+            build(),
+            TRAIN,
+            toy_metric,
+            valset=VAL,
+            proposer_lm=ToyLM(),
+            backend=RayBackend(factory="tests.ray_app:nope"),
+            **OPTIONS,
+        )
+    text = str(raised.value)
+    assert "RayBackend.factory" in text
+    assert "\x1b" not in text and "Traceback" not in text and "RayTaskError" not in text
+
+
+def test_a_task_error_names_its_cause_without_the_remote_traceback() -> None:
+    from mipro_core.integrations._ray_remote import RemoteRunError, worker_error
+
+    class TaskError(Exception):
+        cause = ValueError("\x1b[31mbad value\x1b[0m")
+
+    error = worker_error(TaskError("Traceback (most recent call last): ..."))
+    assert isinstance(error, RemoteRunError)
+    assert str(error) == "ValueError on a Ray worker: bad value"
+    from mipro_core._transient import is_transient
+
+    assert not is_transient(error)
+
+
+def test_an_unreachable_address_is_refused_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **options: pytest.fail("ray.init was called"))
+    for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}"):
+        with pytest.raises(mc.InvalidInputError, match=f"RayBackend.address '{address}'"):
+            RayBackend(factory="tests.ray_app:build", address=address).connect(
+                build(), toy_metric, TRAIN, num_threads=2
+            )
+
+
+def test_the_runs_in_flight_follow_num_threads_or_the_cpus_a_run_needs() -> None:
+    from mipro_core.integrations._ray_session import Layout, plan
+
+    assert plan(2, 16, None) == Layout(runs=16, actors=2, per_actor=8, actor_cpus=1.0)
+    assert plan(64, 4, None) == Layout(runs=4, actors=4, per_actor=1, actor_cpus=1.0)
+    assert plan(2, 16, 1) == Layout(runs=2, actors=2, per_actor=1, actor_cpus=1)
+    assert plan(8, 16, 2.0) == Layout(runs=4, actors=4, per_actor=1, actor_cpus=2.0)
+    assert plan(2, 16, 0.5) == Layout(runs=4, actors=2, per_actor=2, actor_cpus=1.0)
+    with pytest.raises(mc.InvalidInputError, match="num_cpus_per_run=4 does not fit"):
+        plan(2, 8, 4)
+    with pytest.raises(mc.InvalidInputError, match="num_cpus_per_run"):
+        RayBackend(factory="a:b", num_cpus_per_run=0)
+
+
+def test_a_fit_mismatch_names_what_differs() -> None:
+    from mipro_core.integrations._ray_session import _difference
+
+    one = {"inputs": ["question"], "outputs": ["answer"]}
+    other = {"inputs": ["q"], "outputs": ["answer"]}
+    assert "modules ['a', 'b'], this one ['a']" in _difference({"a": one}, {"a": one, "b": one})
+    assert _difference({"a": one}, {"a": other}) == (
+        "module 'a' has fields ['q'] -> ['answer'] on the workers, ['question'] -> ['answer'] here"
+    )
+
+
 def test_a_factory_that_builds_another_program_is_refused(cluster: None) -> None:
     with pytest.raises(mc.InvalidInputError, match="must build the same app"):
         mc.optimize(
@@ -168,7 +323,7 @@ def test_bad_backend_settings_are_refused() -> None:
 
 
 def test_the_metric_runs_on_the_workers_when_importable() -> None:
-    from mipro_core.integrations._ray import _reference
+    from mipro_core.integrations._ray_session import _reference
 
     assert _reference(toy_metric) == "tests.toy:toy_metric"
     assert _reference(lambda e, p: 1.0) is None  # scored on the driver instead

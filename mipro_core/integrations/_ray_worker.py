@@ -2,8 +2,9 @@
 
 Everything that crosses the wire is JSON text or plain strings: the factory and metric as
 ``module:attribute`` references, the candidate :class:`~mipro_core.ProgramState` and the
-example as JSON, and the outcome as JSON. No program object is ever pickled; each worker
-process builds its own program once per factory and keeps it.
+example as JSON, and the outcome as JSON. No program object is ever pickled. A worker is a
+threaded Ray actor (:class:`RunWorker`) running several runs at once; it keeps a pool of programs
+built from the factory, one per run in flight, and reuses them.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import inspect
 import json
 import math
+import threading
 from typing import Any
 
 from .._errors import EmptyCompletionError, InvalidInputError, MetricError, ParseError
@@ -18,8 +20,9 @@ from .._protocols import Program
 from .._retry import is_transient, retry_after
 from .._types import Example, ProgramState
 
-_PROGRAMS: dict[str, tuple[Program, str | None]] = {}
-"""Per worker process: factory reference -> (its adapted program, the state JSON applied last)."""
+_IDLE: dict[str, list[tuple[Program, str | None]]] = {}
+"""Per worker process: factory reference -> its idle programs (each with the state JSON it has)."""
+_IDLE_LOCK = threading.Lock()
 
 
 def load_reference(reference: str) -> Any:
@@ -38,15 +41,18 @@ def build_program(factory: str) -> Program:
     return program
 
 
-def _program(factory: str, state_json: str | None) -> Program:
-    program, applied = _PROGRAMS.get(factory, (None, None))
-    if program is None:
-        program = build_program(factory)
-    if state_json is not None and state_json != applied:
-        program.apply(ProgramState.from_dict(json.loads(state_json)))
-        applied = state_json
-    _PROGRAMS[factory] = (program, applied)
-    return program
+def _take(factory: str) -> tuple[Program, str | None]:
+    """An idle program of ``factory`` (built when none is idle): runs in flight never share one."""
+    with _IDLE_LOCK:
+        idle = _IDLE.setdefault(factory, [])
+        if idle:
+            return idle.pop()
+    return build_program(factory), None
+
+
+def _give_back(factory: str, program: Program, applied: str | None) -> None:
+    with _IDLE_LOCK:
+        _IDLE.setdefault(factory, []).append((program, applied))
 
 
 def _error(exc: BaseException) -> dict[str, Any]:
@@ -100,10 +106,10 @@ def _scores(metric_ref: str, example: Example, prediction: Any, trace: Any) -> d
     from .._eval_records import score_value
     from .._metric import checked_metric
 
-    raw_metric = load_reference(metric_ref)
-    metric = checked_metric(raw_metric, f"metric {metric_ref}")
     scores: dict[str, Any] = {}
     try:
+        raw_metric = load_reference(metric_ref)
+        metric = checked_metric(raw_metric, f"metric {metric_ref}")
         scores["plain"] = score_value(metric(example, prediction, None), example)
         if takes_trace(raw_metric):
             scores["trace"] = score_value(metric(example, prediction, trace), example)
@@ -126,11 +132,17 @@ def run_example(
     raised (its kind says whether it is worth retrying).
     """
     example = Example.from_dict(json.loads(example_json))
-    program = _program(factory, state_json)
+    program, applied = _take(factory)
     try:
+        if state_json is not None and state_json != applied:
+            applied = None  # a failed apply leaves the program in no known state
+            program.apply(ProgramState.from_dict(json.loads(state_json)))
+            applied = state_json
         prediction, trace = program.run(example.inputs)
     except Exception as exc:
         return json.dumps({"error": _error(exc)})
+    finally:
+        _give_back(factory, program, applied)
     carried, value = _jsonable(prediction)
     outcome: dict[str, Any] = {
         "trace": trace.to_dict(),
@@ -142,10 +154,37 @@ def run_example(
     return json.dumps(outcome)
 
 
-def describe(factory: str) -> str:
-    """The module names and signatures of the factory's program, as JSON (a fit check)."""
-    program = _program(factory, None)
+def describe(factory: str, metric_ref: str | None, programs: int) -> str:
+    """The module names and signatures of the factory's program, as JSON (a fit check).
+
+    Also builds ``programs`` programs for the runs to come (so no run pays for building one)
+    and loads the metric reference, raising :class:`InvalidInputError` naming
+    ``RayBackend.metric`` when it is not an importable callable.
+    """
+    if metric_ref is not None:
+        try:
+            metric = load_reference(metric_ref)
+        except Exception as exc:
+            raise InvalidInputError(f"RayBackend.metric {metric_ref!r}: {exc}") from None
+        if not callable(metric):
+            raise InvalidInputError(f"RayBackend.metric {metric_ref!r} is not callable")
+    built = [_take(factory) for _ in range(max(1, programs))]
+    for program, applied in built:
+        _give_back(factory, program, applied)
+    program = built[0][0]
     return json.dumps(
         {name: module.signature.to_dict() for name, module in program.modules.items()},
         sort_keys=True,
     )
+
+
+class RunWorker:
+    """A Ray actor's body: runs of one app, several at once (each on its own program)."""
+
+    def describe(self, factory: str, metric_ref: str | None, programs: int) -> str:
+        return describe(factory, metric_ref, programs)
+
+    def run_example(
+        self, factory: str, state_json: str | None, example_json: str, metric_ref: str | None
+    ) -> str:
+        return run_example(factory, state_json, example_json, metric_ref)

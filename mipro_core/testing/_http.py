@@ -8,6 +8,13 @@ from typing import TypeVar
 
 _Service = TypeVar("_Service", bound="LocalHTTPService")
 
+BACKLOG = 128
+"""Connections waiting to be accepted; the standard library's 5 reset clients of a 64-thread run."""
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = BACKLOG
+
 
 class LocalHTTPService:
     """Base of the test servers: start with :meth:`_serve`, stop with :meth:`close` (or ``with``).
@@ -20,7 +27,7 @@ class LocalHTTPService:
     def _serve(
         self, host: str, port: int, handler: type[BaseHTTPRequestHandler], name: str
     ) -> None:
-        self._httpd = ThreadingHTTPServer((host, port), handler)
+        self._httpd = _Server((host, port), handler)
         self._httpd.daemon_threads = True
         self._httpd.owner = self  # type: ignore[attr-defined]
         self.port = int(self._httpd.server_address[1])

@@ -1,0 +1,235 @@
+"""One run's Ray workers: threaded actors sized to the runs in flight, warmed before any LM call."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import threading
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from .._errors import InvalidInputError, TransientLMError
+from .._protocols import Metric, Program
+from .._types import Example, Trace
+from . import _ray_worker
+from ._ray_remote import (
+    RemoteProgram,
+    RemoteRunError,
+    RemoteScoredMetric,
+    inputs_key,
+    read_outcome,
+    worker_error,
+)
+
+if TYPE_CHECKING:
+    from ._ray import RayBackend
+
+logger = logging.getLogger("mipro_core.integrations.ray")
+
+
+@attrs.frozen
+class Layout:
+    """How a run's Ray workers are laid out: ``actors`` worker processes of ``actor_cpus`` CPUs
+    each, running up to ``per_actor`` runs at once; the driver keeps ``runs`` in flight."""
+
+    runs: int
+    actors: int
+    per_actor: int
+    actor_cpus: float
+
+
+def plan(cluster_cpus: float, num_threads: int, num_cpus_per_run: float | None) -> Layout:
+    """The layout for ``num_threads`` runs in flight on a cluster with ``cluster_cpus`` CPUs.
+
+    Without ``num_cpus_per_run`` every thread gets a run in flight: at most one worker process
+    per CPU, each running its share of the runs in threads (LM runs wait on I/O). With it, only
+    the runs that fit the cluster at that many CPUs each are in flight."""
+    if cluster_cpus <= 0:
+        raise InvalidInputError("the Ray cluster has no CPUs to run the program on")
+    runs = max(1, num_threads)
+    if num_cpus_per_run is not None:
+        fits = math.floor(cluster_cpus / num_cpus_per_run + 1e-9)
+        if fits < 1:
+            raise InvalidInputError(
+                f"RayBackend.num_cpus_per_run={num_cpus_per_run} does not fit the Ray "
+                f"cluster's {cluster_cpus:g} CPUs"
+            )
+        runs = min(runs, fits)
+    if num_cpus_per_run is not None and num_cpus_per_run >= 1:
+        return Layout(runs, runs, 1, num_cpus_per_run)
+    actors = min(runs, max(1, math.floor(cluster_cpus)))
+    per_actor = math.ceil(runs / actors)
+    actors = math.ceil(runs / per_actor)
+    cpus = min(1.0, cluster_cpus / actors)
+    if num_cpus_per_run is not None:
+        cpus = min(num_cpus_per_run * per_actor, cluster_cpus / actors)
+    return Layout(runs, actors, per_actor, cpus)
+
+
+class RaySession:
+    """One run's connection to Ray: the wrapped program and metric, closed when the run ends."""
+
+    def __init__(
+        self,
+        backend: RayBackend,
+        ray: Any,
+        started: bool,
+        program: Program,
+        metric: Metric,
+        examples: Sequence[Example],
+        num_threads: int,
+    ) -> None:
+        self.backend = backend
+        self._ray = ray
+        self._started = started
+        self._closed = False
+        self.metric_ref = backend.metric or _reference(getattr(metric, "metric", metric))
+        cpus = float(ray.cluster_resources().get("CPU", 0.0))
+        self.layout = plan(cpus, num_threads, backend.num_cpus_per_run)
+        logger.info(
+            "Ray cluster fits %d runs at once (num_cpus_per_run=%s); num_threads=%d",
+            self.layout.runs,
+            backend.num_cpus_per_run,
+            num_threads,
+        )
+        if self.layout.runs < num_threads:
+            logger.warning(
+                "Ray cluster fits %d runs at once (num_cpus_per_run=%s); num_threads=%d: the "
+                "other runs wait on this machine, and a per-run timeout counts that wait",
+                self.layout.runs,
+                backend.num_cpus_per_run,
+                num_threads,
+            )
+        options: dict[str, Any] = {
+            "num_cpus": self.layout.actor_cpus,
+            "max_concurrency": self.layout.per_actor,
+            "max_restarts": backend.max_retries,
+            "max_task_retries": backend.max_retries,
+        }
+        if backend.runtime_env is not None and not started:
+            options["runtime_env"] = dict(backend.runtime_env)
+        worker = ray.remote(_ray_worker.RunWorker).options(**options)
+        self._actors = [worker.remote() for _ in range(self.layout.actors)]
+        self._load = [0] * len(self._actors)
+        self._slots = threading.BoundedSemaphore(self.layout.runs)
+        self._lock = threading.Lock()
+        self._outstanding: set[Any] = set()
+        by_inputs: dict[str, list[Example]] = {}
+        for example in examples:
+            by_inputs.setdefault(inputs_key(example.inputs), []).append(example)
+        # the worker scores a run only when its inputs name one example (the gold is known)
+        self._examples = {key: group[0] for key, group in by_inputs.items() if len(group) == 1}
+        self.program = RemoteProgram(self, program, apply_locally=True)
+        self.metric = RemoteScoredMetric(metric)
+
+    def check_fit(self) -> None:
+        """Start every worker, build its programs and load the metric there, before any LM
+        call; refuse a factory whose program differs from the driver's."""
+        calls = [
+            actor.describe.remote(self.backend.factory, self.metric_ref, self.layout.per_actor)
+            for actor in self._actors
+        ]
+        try:
+            answers = self._ray.get(calls)
+        except self._ray.exceptions.RayTaskError as exc:
+            raise worker_error(exc) from None
+        remote = json.loads(answers[0])
+        local = json.loads(
+            json.dumps({n: m.signature.to_dict() for n, m in self.program.modules.items()})
+        )
+        if remote != local:
+            raise InvalidInputError(
+                f"RayBackend.factory {self.backend.factory} builds another program than the one "
+                f"passed to optimize: {_difference(local, remote)}; the workers must build the "
+                "same app"
+            )
+
+    def run(self, state_json: str | None, inputs: Mapping[str, Any]) -> tuple[Any, Trace]:
+        """One run on a worker; the prediction carries the worker's score when it has one.
+
+        A run waits here (not in Ray's queue) until a worker has room for it."""
+        key = inputs_key(inputs)
+        example = self._examples.get(key) or Example(inputs=dict(inputs), outputs={})
+        metric_ref = self.metric_ref if key in self._examples else None
+        with self._slots:
+            with self._lock:
+                if self._closed:
+                    raise RemoteRunError("the run's Ray session has ended")
+                index = min(range(len(self._load)), key=self._load.__getitem__)
+                self._load[index] += 1
+                ref = self._actors[index].run_example.remote(
+                    self.backend.factory, state_json, json.dumps(example.to_dict()), metric_ref
+                )
+                self._outstanding.add(ref)
+            try:
+                text = self._ray.get(ref)
+            except self._ray.exceptions.RayTaskError as exc:  # the task itself failed to run
+                raise worker_error(exc) from None
+            except self._ray.exceptions.RayError as exc:  # a worker died past its retries
+                if self._closed:
+                    raise RemoteRunError("the run's Ray session ended during the run") from None
+                raise TransientLMError(
+                    f"Ray could not run the program: {type(exc).__name__}"
+                ) from exc
+            finally:
+                with self._lock:
+                    self._load[index] -= 1
+                    self._outstanding.discard(ref)
+        return read_outcome(text, example.id if metric_ref else None)
+
+    def close(self) -> None:
+        """Cancel the runs still on the workers and stop them (and Ray, if this started it)."""
+        with self._lock:
+            self._closed = True
+            outstanding = list(self._outstanding)
+        for ref in outstanding:
+            with contextlib.suppress(Exception):  # finished or gone meanwhile
+                self._ray.cancel(ref)
+        if self._ray.is_initialized():
+            for actor in self._actors:
+                with contextlib.suppress(Exception):  # already dead
+                    self._ray.kill(actor)
+            if outstanding:  # let the threads still waiting on them see the end before shutdown
+                with contextlib.suppress(Exception):
+                    self._ray.wait(outstanding, num_returns=len(outstanding), timeout=5.0)
+        if self._started and self._ray.is_initialized():
+            self._ray.shutdown()
+        self._started = False
+
+
+def _difference(local: Mapping[str, Any], remote: Mapping[str, Any]) -> str:
+    """What differs between the driver's modules (name -> signature) and the workers'."""
+    if set(local) != set(remote):
+        return f"the workers' program has modules {sorted(remote)}, this one {sorted(local)}"
+    parts = []
+    for name in sorted(local):
+        if local[name] != remote[name]:
+            here, there = _fields(local[name]), _fields(remote[name])
+            if here == there:
+                parts.append(f"module {name!r} has fields {here} on both sides, other descriptions")
+            else:
+                parts.append(f"module {name!r} has fields {there} on the workers, {here} here")
+    return "; ".join(parts)
+
+
+def _fields(signature: Any) -> str:
+    if not isinstance(signature, Mapping):
+        return json.dumps(signature, sort_keys=True)
+    return f"{list(signature.get('inputs', []))} -> {list(signature.get('outputs', []))}"
+
+
+def _reference(obj: Any) -> str | None:
+    """``module:qualname`` when a worker can import ``obj`` by that name, else None."""
+    module = getattr(obj, "__module__", None)
+    qualname = getattr(obj, "__qualname__", None)
+    if not module or not qualname or module == "__main__" or "<" in qualname:
+        return None
+    try:
+        found = _ray_worker.load_reference(f"{module}:{qualname}")
+    except Exception:
+        return None
+    return f"{module}:{qualname}" if found is obj else None
