@@ -144,7 +144,7 @@ def ray_run(threads: int = RAY_THREADS) -> dict[str, Any] | None:
         remote, wall = run(RayBackend(factory="scaling_app:build"))
     finally:
         ray.shutdown()
-    limit = remote.lm_calls * LATENCY / RAY_CPUS
+    limit = remote.lm_calls * LATENCY / threads
     return {
         "threads": threads,
         "calls": remote.lm_calls,
@@ -428,10 +428,11 @@ def render_ray(ray: dict[str, Any] | None) -> list[str]:
     lines += [
         f'The same job with `backend=RayBackend(factory="scaling_app:build")` on '
         f"`ray.init(num_cpus={RAY_CPUS})` (started before the timer: {ray['startup']:.1f} s), "
-        f"`num_threads={ray['threads']}`. Each run is a Ray task holding one CPU, so at most "
-        f"{RAY_CPUS} are in flight: its limit is calls × latency / {RAY_CPUS}. The result is "
-        f"compared with the same job on {ray['threads']} local threads (trials, final state, "
-        "task and proposer calls).",
+        f"`num_threads={ray['threads']}`: the workers are threaded actors, so all "
+        f"{ray['threads']} runs are in flight on the {RAY_CPUS} CPUs and the limit is calls × "
+        f"latency / {ray['threads']}, as for threads. The wall time includes starting the actors "
+        "and building their programs (once per `optimize`). The result is compared with the same "
+        f"job on {ray['threads']} local threads (trials, final state, task and proposer calls).",
         "",
         "| backend | LM calls | wall s | limit s | wall / limit | result equals threads |",
         "|---|---|---|---|---|---|",
