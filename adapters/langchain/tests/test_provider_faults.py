@@ -47,9 +47,9 @@ def metric(example: Example, prediction: Any, trace: Any = None) -> bool:
     return bool(str(prediction).strip() == example.outputs["answer"])
 
 
-def chain(base_url: str) -> Any:
+def chain(base_url: str, timeout: float = 0.3) -> Any:
     model = langchain_openai.ChatOpenAI(
-        base_url=base_url, api_key="test", model="toy", max_retries=0, timeout=0.3
+        base_url=base_url, api_key="test", model="toy", max_retries=0, timeout=timeout
     )
     prompt = ChatPromptTemplate.from_messages(
         [("system", "Answer the question."), ("human", "question: {question}")]
@@ -57,14 +57,17 @@ def chain(base_url: str) -> Any:
     return prompt | model | StrOutputParser()
 
 
-def optimize(base_url: str, proposer_lm: Any = None, **search: Any) -> mc.OptimizationResult:
+def optimize(
+    base_url: str, proposer_lm: Any = None, *, timeout: float = 0.3, **search: Any
+) -> mc.OptimizationResult:
     config = mc.SearchConfig(
         minibatch_size=5, retry_base_delay=0.01, retry_max_delay=0.05, **search
     )
     optimizer = mc.MIPRO(
         budget=mc.Budget(max_trials=3, num_candidates=2), search=config, seed=2, num_threads=2
     )
-    return optimizer.optimize(chain(base_url), TRAIN, metric, valset=VAL, proposer_lm=proposer_lm)
+    program = chain(base_url, timeout)
+    return optimizer.optimize(program, TRAIN, metric, valset=VAL, proposer_lm=proposer_lm)
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +148,9 @@ def test_empty_completions_through_the_chain_are_retried_then_errors_with_one_wa
     ):
         warnings.simplefilter("always")
         # no retries: the proposer (the same model) would fail too, so it calls toy_lm directly
-        failed = optimize(proxy.base_url, proposer_lm=toy_lm, max_retries=0, max_errors=100)
+        # and a client timeout far above a loaded machine's latency: every error is an empty
+        # completion (0.3 s under CI load could add a timed-out run)
+        failed = optimize(proxy.base_url, toy_lm, timeout=10.0, max_retries=0, max_errors=100)
         assert failed.task_lm_calls == proxy.requests
     empty = [w for w in caught if "empty completion" in str(w.message)]
     assert failed.errors > 0  # scored as errors, never as 0 scores

@@ -52,14 +52,16 @@ def server() -> Iterator[OpenAICompatibleServer]:
         yield running
 
 
-def optimize(index: Any, base_url: str, **search: Any) -> mc.OptimizationResult:
+def optimize(
+    index: Any, base_url: str, *, timeout: float = 0.5, **search: Any
+) -> mc.OptimizationResult:
     llm = openai_like.OpenAILike(
         api_base=base_url,
         api_key="test",
         model="simulated",
         is_chat_model=True,
         max_retries=0,
-        timeout=0.5,
+        timeout=timeout,
     )
     engine = index.as_query_engine(llm=llm, similarity_top_k=2)
     config = mc.SearchConfig(
@@ -111,7 +113,9 @@ def test_empty_completions_are_retried_then_errors_with_one_warning(
         warnings.catch_warnings(record=True) as caught,
     ):
         warnings.simplefilter("always")
-        failed = optimize(index, proxy.base_url, max_retries=0, max_errors=100)
+        # no hangs here: a client timeout well above a loaded machine's latency, so every
+        # error is an empty completion (a 0.5 s timeout under CI load added a timed-out run)
+        failed = optimize(index, proxy.base_url, timeout=10.0, max_retries=0, max_errors=100)
     empty = [w for w in caught if "empty completion" in str(w.message)]
     assert failed.errors > 0  # scored as errors, never as 0 scores
     assert len(empty) == 1 and f"{failed.errors} program run(s)" in str(empty[0].message)
