@@ -39,6 +39,10 @@ def _credit(row: dict[str, Any], module: str) -> str:
     return ""
 
 
+VARIANTS = ("zero_shot", "few_shot", "strong", "strong_zero_shot")
+"""The baseline prompt variants measured before optimizing (``run.baselines``)."""
+
+
 def render(rows: list[dict[str, Any]], machine: str) -> str:
     tasks = [t for t in data.MAKERS if any(r["task"] == t for r in rows)]
     base = {r["task"]: r for r in rows if r["kind"] == "baseline"}
@@ -92,6 +96,14 @@ def render(rows: list[dict[str, Any]], machine: str) -> str:
                 f"| {t} | {b['zero_shot']:.2f} | {b['few_shot']:.2f} | "
                 f"{b.get('strong_zero_shot', float('nan')):.2f} | {b['strong']:.2f} |"
             )
+    flat = [t for t in tasks if base.get(t) and not any(base[t][k] for k in VARIANTS)]
+    if flat:
+        lines += [
+            "",
+            f"No prompt variant scored above 0 on {', '.join(f'`{t}`' for t in flat)}: under "
+            "this metric the task shows no headroom on this model (its answers carry the right "
+            "content in a sentence), so its mipro row says little about the optimizer.",
+        ]
     lines += [
         "",
         "### mipro and DSPy MIPROv2 on the same server",
