@@ -78,3 +78,31 @@ def test_with_signal_there_is_no_extra_round() -> None:
         proposer_lm=proposer("Answer the question."), progress=False, seed=0, max_lm_calls=400,
     )  # fmt: skip
     assert result.baseline_score == 1.0 and not result.repair_candidates
+
+
+def test_a_search_without_signal_that_runs_out_of_trials_tries_the_repair_round_last() -> None:
+    # the proposer writes distinct, useless instructions: configurations remain when the trials
+    # run out, so the search ends "completed" rather than "every configuration fully evaluated"
+    def varied(
+        messages: Sequence[Mapping[str, str]], *, n: int = 1, temperature: float = 0.0
+    ) -> list[str]:
+        text = "\n".join(m["content"] for m in messages)
+        if "failing_examples:" in text and "yes" in text:
+            return ["Always answer with the single word yes."] * n
+        return [f"Answer the question, variant {len(text) % 997}."] * n
+
+    stage = Stage("qa", "question -> answer", "Answer.", lm=task_lm)
+    program = NativeProgram([stage], lambda st, inp: st["qa"](question=inp["question"])["answer"])
+    options: dict[str, Any] = {
+        "proposer_lm": varied, "progress": False, "seed": 0, "max_lm_calls": 400,
+        "budget": mc.Budget(max_trials=4, num_candidates=5),
+    }  # fmt: skip
+    off = mc.optimize(
+        program, DATA, metric, proposer=mc.ProposerConfig(repair_round=False), **options
+    )
+    assert off.stopped_reason == "completed" and off.best_score == 0.0
+    assert len(off.instruction_candidates["qa"]) > 4  # configurations were left untried
+    result = mc.optimize(program, DATA, metric, **options)
+    assert result.best_score == 1.0 and len(result.trials) == len(off.trials)
+    assert result.state["qa"].instruction == "Always answer with the single word yes."
+    assert result.lm_calls <= 400

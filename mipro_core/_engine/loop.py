@@ -115,6 +115,8 @@ class SearchLoop:
                 continue  # the space grew: its new configuration is asked next
             if reason is not None:
                 return reason
+            if done + batch >= self.total:  # the last batch of a search without signal
+                self._rescue()  # tries the repair round's candidate rather than end at 0.0
             asked = self._ask_batch(batch, done)
             spent = self.ledger.budget.used
             trials = self._score(asked)
@@ -192,15 +194,13 @@ class SearchLoop:
         return [self.scorer.full(self.space, params) for params in asked]
 
     def _rescue(self) -> bool:
-        """When no configuration scored above 0 and none is left to try (every one fully
-        evaluated, or nothing to search), the repair round writes instructions from the failing
-        examples: the one thing left that can create signal, instead of stopping early with 0.0.
-        Once per run, and only if the round and a full evaluation of its result are affordable.
-
-        Returns:
-            Whether the space grew (its new configuration is asked next).
+        """When no trial scored above 0 and none is left to try (all fully evaluated, nothing
+        to search, or the last batch), the repair round writes instructions from the failing
+        examples: the one thing left that can create signal, instead of ending with 0.0. Once
+        per run, and only if the round and a full evaluation of its result are affordable.
+        Returns whether the space grew (its new configuration is asked next).
         """
-        if not self.rescue or (self.ledger.best_full_score() or 0.0) > 0.0:
+        if not self.rescue or any(o.value > 0 for o in self.ledger.history):
             return False
         self.rescue = self.repair = False  # one repair round per run
         if not self.stop.affordable(len(self.ctx.valset) + self.minibatch):
