@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from ._transient import exception_chain
+
 _PATTERN = re.compile(
     r"context[_ ]length[_ ]exceeded|maximum context length|exceeds? (?:the )?(?:model's )?"
     r"context (?:window|length|size)|context window of \d+|prompt is too long|"
@@ -22,17 +24,10 @@ _PATTERN = re.compile(
 
 def is_context_overflow(exc: BaseException) -> bool:
     """Whether ``exc`` (or an exception it was raised from) says the prompt did not fit."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        code = getattr(current, "code", None)
-        if isinstance(code, str) and code == "context_length_exceeded":
-            return True
-        if _PATTERN.search(str(current)):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
+    return any(
+        getattr(link, "code", None) == "context_length_exceeded" or _PATTERN.search(str(link))
+        for link in exception_chain(exc)
+    )
 
 
 class ContextOverflow(Exception):

@@ -35,7 +35,7 @@ _TRANSIENT_NAMES = (
 _TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
+def exception_chain(exc: BaseException) -> Iterator[BaseException]:
     """``exc`` then the exceptions it was raised from or during (``__cause__``, else
     ``__context__`` unless suppressed; tenacity's ``RetryError`` yields its last attempt's)."""
     seen: set[int] = set()
@@ -101,7 +101,7 @@ def is_transient(exc: BaseException) -> bool:
     (``RateLimitError``, ``APIConnectionError``, ``APITimeoutError``, httpx's ``ConnectError`` /
     ``RemoteProtocolError``, requests' ``ChunkedEncodingError``...).
     """
-    for link in _chain(exc):
+    for link in exception_chain(exc):
         verdict = _verdict(link)
         if verdict is not None:
             return verdict
@@ -134,7 +134,7 @@ def retry_after(exc: BaseException) -> float | None:
     """A retry-after hint in seconds carried by ``exc`` or an exception in its chain: a
     ``retry_after`` attribute, or the ``Retry-After`` (seconds or HTTP-date) /
     ``retry-after-ms`` header of its ``response``."""
-    for link in _chain(exc):
+    for link in exception_chain(exc):
         for attr in ("retry_after", "retry_after_seconds"):
             hint = _seconds(getattr(link, attr, None))
             if hint is not None:
