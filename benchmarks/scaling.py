@@ -439,8 +439,7 @@ def render_ray(ray: dict[str, Any] | None) -> list[str]:
         f"| Ray, {RAY_CPUS} CPUs | {ray['calls']} | {ray['wall']:.2f} | {ray['limit']:.2f} | "
         f"{ray['wall'] / ray['limit']:.2f} | {'yes' if ray['equal'] else '**no**'} |",
         f"| threads, T = {ray['threads']} | {ray['calls']} | {ray['local_wall']:.2f} | "
-        f"{ray['calls'] * LATENCY / ray['threads']:.2f} | "
-        f"{ray['local_wall'] / (ray['calls'] * LATENCY / ray['threads']):.2f} | — |",
+        f"{ray['limit']:.2f} | {ray['local_wall'] / ray['limit']:.2f} | — |",
         "",
     ]
     return lines

@@ -86,16 +86,12 @@ def with_demos(task: str, chain: Runnable[Any, str], demos: list[dict[str, str]]
     module = program.modules[name]
     field = module.signature.inputs[0]
     out = module.signature.outputs[0]
-    key = INPUT[task] if task == "sentiment" else None
     state = mc.ProgramState(
         {
             **{n: m.state for n, m in program.modules.items()},
             name: mc.ModuleState(
                 module.state.instruction,
-                tuple(
-                    mc.Demo({field: d[key] if key else d[INPUT[task]]}, {out: d["label"]})
-                    for d in demos
-                ),
+                tuple(mc.Demo({field: d[INPUT[task]]}, {out: d["label"]}) for d in demos),
             ),
         }
     )

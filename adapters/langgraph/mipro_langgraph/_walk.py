@@ -209,7 +209,7 @@ def walk(graph: Any) -> GraphWalk:
             add_root(Root(path, value, var=name), depth)
         elif isinstance(value, SystemMessage):
             return
-        elif isinstance(value, (types.FunctionType, types.MethodType, functools.partial)):
+        elif isinstance(value, _FUNCTIONS):
             visit_function(value, path, depth, level + 1)
         elif callable(value) and isinstance(getattr(value, "__wrapped__", None), _FUNCTIONS):
             visit_function(value.__wrapped__, path, depth, level + 1)  # e.g. a ``@task``
