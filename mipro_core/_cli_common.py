@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._progress import ConsoleProgress
+from ._result import trial_kinds
 
 if TYPE_CHECKING:
     from ._result import OptimizationResult
@@ -130,9 +131,7 @@ def summary_lines(
         f"  validation score  baseline {_score(result.baseline_score)} -> "
         f"best {_score(result.best_score)} ({gain_text}{val})",
         f"  LM calls          {spend}",
-        f"  trials            {len(result.trials)} "
-        f"({sum(t.kind == 'minibatch' for t in result.trials)} minibatch, "
-        f"{sum(t.kind == 'full' for t in result.trials)} full evaluations)",
+        f"  trials            {len(result.trials)} ({trial_kinds(result.trials)})",
         f"  time              {result.seconds:.1f}s",
         "",
     ]

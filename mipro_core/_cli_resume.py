@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -105,13 +105,12 @@ def run_resume(args: argparse.Namespace) -> int:
     specs = _specs(args, cli, journal, demo is not None)
     recorded = demo.get("artifact") if isinstance(demo, dict) else cli.get("artifact")
     artifact = _artifact_path(args, recorded, run_id if isinstance(run_id, str) else None)
-    names = [word for pair in (specs or {}).items() for word in pair]
     with import_path(os.getcwd()):
         if specs is not None:
             program, metric, proposer = _rebuild(specs)
         else:
             program, metric, proposer = _demo(demo, journal)
-        return _resume_run(args, journal, (program, metric, proposer), artifact, names)
+        return _resume_run(args, journal, (program, metric, proposer), artifact, specs or {})
 
 
 def _recorded(cli: Mapping[str, Any], journal: Path) -> dict[str, str]:
@@ -230,17 +229,16 @@ def _demo(demo: Any, journal: Path) -> tuple[Any, Any, Any]:
     return program, task.metric, None
 
 
-def _backend(args: argparse.Namespace, names: Sequence[str], journal: Path) -> Any:
+def _backend(args: argparse.Namespace, specs: Mapping[str, str], journal: Path) -> Any:
     """The Ray backend ``--ray`` asks for; its workers import the same APP and metric."""
     if args.ray is None:
         return None
-    if "--app" not in names:
+    if "--app" not in specs:
         raise InvalidInputError(
             f"journal {journal} is a run of `mipro demo`, whose bundled task Ray workers cannot "
             "import by name: resume it without --ray"
         )
-    spec = dict(zip(names[::2], names[1::2], strict=True))
-    return ray_backend_for(args.ray, spec["--app"], spec.get("--metric"))
+    return ray_backend_for(args.ray, specs["--app"], specs.get("--metric"))
 
 
 def _resume_run(
@@ -248,12 +246,15 @@ def _resume_run(
     journal: Path,
     run: tuple[Any, Any, Any],
     artifact: Path | None,
-    names: Sequence[str],
+    specs: Mapping[str, str],
 ) -> int:
+    """Resume on the rebuilt ``run``; ``specs`` are the flags it was imported by (none for a
+    demo journal)."""
     from . import resume
 
     program, metric, proposer = run
-    backend = _backend(args, names, journal)
+    names = [word for pair in specs.items() for word in pair]
+    backend = _backend(args, specs, journal)
     out(f"mipro resume: continuing the run in {journal} (finished steps are read, not re-paid)")
     try:
         result = resume(
@@ -277,9 +278,8 @@ def _resume_run(
     out(summary_lines(result, artifact=path, journal=journal))
     if path is None:
         out("  artifact  none written (the run recorded no path): pass --out FILE to save it")
-    elif "--app" in names:
-        app = names[names.index("--app") + 1]
-        out(f"  apply it  mipro apply {quoted(app)} {quoted(path)}")
+    elif "--app" in specs:
+        out(f"  apply it  mipro apply {quoted(specs['--app'])} {quoted(path)}")
     if interrupted:
         note(resume_hint(journal, names))
         return 130

@@ -19,6 +19,7 @@ from ._cli_common import (
     save_artifact,
     write_journal_meta,
 )
+from ._result import trial_kinds
 
 
 def configure_demo(parser: argparse.ArgumentParser) -> None:
@@ -103,8 +104,7 @@ def run_demo(args: argparse.Namespace) -> int:
     out(
         f"LM calls: {result.lm_calls} (task {result.task_lm_calls}, "
         f"proposer {result.proposer_lm_calls}); trials: {len(result.trials)} "
-        f"({sum(t.kind == 'minibatch' for t in result.trials)} minibatch, "
-        f"{sum(t.kind == 'full' for t in result.trials)} full evaluations); "
+        f"({trial_kinds(result.trials)}); "
         f"wall time: {time.monotonic() - started:.1f}s"
     )
     out()

@@ -276,7 +276,7 @@ class OptimizationResult:
         lines = [
             f"strategy: {self.strategy}  seed: {self.seed}  stopped: {self.stopped_reason}",
             f"validation score: baseline {self.baseline_score:.3f} -> best {self.best_score:.3f}",
-            f"trials: {len(self.trials)} ({_trial_kinds(self.trials)})  LM calls: {self.lm_calls} "
+            f"trials: {len(self.trials)} ({trial_kinds(self.trials)})  LM calls: {self.lm_calls} "
             f"(task {self.task_lm_calls}, proposer {self.proposer_lm_calls})  "
             f"tokens: ~{self.prompt_tokens + self.completion_tokens}  time: {self.seconds:.1f}s"
             + ("" if self.cost is None else f"  cost: {self.cost:.4f}"),
@@ -301,7 +301,7 @@ class OptimizationResult:
         return "\n".join(lines)
 
 
-def _trial_kinds(trials: Sequence[Trial]) -> str:
+def trial_kinds(trials: Sequence[Trial]) -> str:
     """``20 minibatch, 5 full evaluations``, as the report counts them."""
     minibatches = sum(1 for t in trials if t.kind == "minibatch")
     return f"{minibatches} minibatch, {len(trials) - minibatches} full evaluations"

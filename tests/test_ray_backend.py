@@ -372,5 +372,5 @@ def test_mipro_resume_ray_of_a_demo_journal_names_what_it_needs(tmp_path: Path) 
 
     args = argparse.Namespace(ray="local")
     with pytest.raises(mc.InvalidInputError, match="resume it without --ray"):
-        _backend(args, [], tmp_path / "demo.sqlite")
-    assert _backend(argparse.Namespace(ray=None), [], tmp_path / "demo.sqlite") is None
+        _backend(args, {}, tmp_path / "demo.sqlite")
+    assert _backend(argparse.Namespace(ray=None), {}, tmp_path / "demo.sqlite") is None

@@ -53,7 +53,8 @@ class _Runs(Protocol):
     def run(self, state_json: str | None, inputs: Mapping[str, Any]) -> tuple[Any, Trace]: ...
 
 
-def _inputs_key(inputs: Mapping[str, Any]) -> str:
+def inputs_key(inputs: Mapping[str, Any]) -> str:
+    """The key that finds an example by its inputs."""
     try:
         return json.dumps(dict(inputs), sort_keys=True)
     except (TypeError, ValueError):
@@ -138,6 +139,7 @@ class RemoteProgram:
         self._apply_locally = apply_locally
         # the full state the workers apply (a partial apply keeps the other modules' states)
         self._state = {name: m.state.to_dict() for name, m in local.modules.items()}
+        self._state_json = json.dumps(self._state, sort_keys=True)  # what each run sends
         self._lock = threading.Lock()
 
     @property
@@ -148,12 +150,13 @@ class RemoteProgram:
         """Record the state the workers apply; the original also gets it locally (write-back)."""
         with self._lock:
             self._state = {**self._state, **state.to_dict()}
+            self._state_json = json.dumps(self._state, sort_keys=True)
         if self._apply_locally:
             self._local.apply(state)
 
     def run(self, inputs: Mapping[str, Any]) -> tuple[Any, Trace]:
         with self._lock:
-            state_json = json.dumps(self._state, sort_keys=True)
+            state_json = self._state_json
         return self._session.run(state_json, inputs)
 
     def describe(self) -> str:
@@ -163,13 +166,8 @@ class RemoteProgram:
         """A replica for a parallel trial: its own state, the same workers, no local writes."""
         replica = RemoteProgram(self._session, self._local, apply_locally=False)
         with self._lock:
-            replica._state = dict(self._state)
+            replica._state, replica._state_json = dict(self._state), self._state_json
         return replica
-
-
-def inputs_key(inputs: Mapping[str, Any]) -> str:
-    """The key that finds an example by its inputs."""
-    return _inputs_key(inputs)
 
 
 def read_outcome(text: str, example_id: str | None) -> tuple[Any, Trace]:

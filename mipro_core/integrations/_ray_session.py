@@ -122,7 +122,11 @@ class RaySession:
         for example in examples:
             by_inputs.setdefault(inputs_key(example.inputs), []).append(example)
         # the worker scores a run only when its inputs name one example (the gold is known)
-        self._examples = {key: group[0] for key, group in by_inputs.items() if len(group) == 1}
+        self._examples = {  # with its JSON, sent with each run
+            key: (group[0], json.dumps(group[0].to_dict()))
+            for key, group in by_inputs.items()
+            if len(group) == 1
+        }
         self.program = RemoteProgram(self, program, apply_locally=True)
         self.metric = RemoteScoredMetric(metric)
 
@@ -153,8 +157,11 @@ class RaySession:
 
         A run waits here (not in Ray's queue) until a worker has room for it."""
         key = inputs_key(inputs)
-        example = self._examples.get(key) or Example(inputs=dict(inputs), outputs={})
-        metric_ref = self.metric_ref if key in self._examples else None
+        known = self._examples.get(key)
+        example_json = (
+            known[1] if known else json.dumps(Example(inputs=dict(inputs), outputs={}).to_dict())
+        )
+        metric_ref = self.metric_ref if known else None
         with self._slots:
             with self._lock:
                 if self._closed:
@@ -162,7 +169,7 @@ class RaySession:
                 index = min(range(len(self._load)), key=self._load.__getitem__)
                 self._load[index] += 1
                 ref = self._actors[index].run_example.remote(
-                    self.backend.factory, state_json, json.dumps(example.to_dict()), metric_ref
+                    self.backend.factory, state_json, example_json, metric_ref
                 )
                 self._outstanding.add(ref)
             try:
@@ -179,7 +186,7 @@ class RaySession:
                 with self._lock:
                     self._load[index] -= 1
                     self._outstanding.discard(ref)
-        return read_outcome(text, example.id if metric_ref else None)
+        return read_outcome(text, known[0].id if known and metric_ref else None)
 
     def close(self) -> None:
         """Cancel the runs still on the workers and stop them (and Ray, if this started it)."""

@@ -9,6 +9,7 @@ built from the factory, one per run in flight, and reuses them.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import math
@@ -101,17 +102,25 @@ def takes_trace(metric: Any) -> bool:
     )
 
 
+@functools.lru_cache(maxsize=8)
+def _metric(metric_ref: str) -> tuple[Any, bool]:
+    """The checked metric of ``metric_ref`` and whether it takes the trace (once per worker
+    process; a reference that fails to load is tried again on the next run)."""
+    from .._metric import checked_metric
+
+    raw_metric = load_reference(metric_ref)
+    return checked_metric(raw_metric, f"metric {metric_ref}"), takes_trace(raw_metric)
+
+
 def _scores(metric_ref: str, example: Example, prediction: Any, trace: Any) -> dict[str, Any]:
     """The metric's scores on the worker: without the trace, and with it if the metric takes it."""
     from .._eval_records import score_value
-    from .._metric import checked_metric
 
     scores: dict[str, Any] = {}
     try:
-        raw_metric = load_reference(metric_ref)
-        metric = checked_metric(raw_metric, f"metric {metric_ref}")
+        metric, with_trace = _metric(metric_ref)
         scores["plain"] = score_value(metric(example, prediction, None), example)
-        if takes_trace(raw_metric):
+        if with_trace:
             scores["trace"] = score_value(metric(example, prediction, trace), example)
     except MetricError as exc:
         return {"metric_error": str(exc)}
