@@ -29,6 +29,7 @@ TEST_SIZE = 60
 ZERO_SHOT = {
     "sentiment": "Classify the sentiment of the review.",
     "triage": "Classify the customer's problem.",
+    "lookup": "Answer the question using the context.",
 }
 
 
@@ -46,6 +47,8 @@ class CountingLM(dspy.LM):  # type: ignore[misc]
 def program(task: str) -> Any:
     if task == "sentiment":
         return dspy.Predict(dspy.Signature("review -> label", ZERO_SHOT[task]))
+    if task == "lookup":
+        return Lookup()
 
     class Triage(dspy.Module):  # type: ignore[misc]
         def __init__(self) -> None:
@@ -63,13 +66,33 @@ def program(task: str) -> Any:
     return Triage()
 
 
+class Lookup(dspy.Module):  # type: ignore[misc]
+    """The ``lookup`` query engine as a DSPy module: the same retrieved document
+    (``data.document_for``, what the LlamaIndex keyword retriever returns) as context, one
+    ``context, question -> answer`` prediction, returned as ``label`` like the other tasks'."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answer = dspy.Predict(
+            dspy.Signature("context, question -> answer", ZERO_SHOT["lookup"])
+        )
+
+    def forward(self, query: str) -> Any:
+        reply = self.answer(context=data.document_for(query), question=query)
+        return dspy.Prediction(label=reply.answer)
+
+
 def examples(task: str, part: str) -> list[Any]:
     field = data.INPUT[task]
     return [dspy.Example(**row).with_inputs(field) for row in data.split(task, part)]
 
 
+TASK = ""
+"""The task being run (set by ``main``): it picks the metric in ``data.METRICS``."""
+
+
 def metric(example: Any, prediction: Any, trace: Any = None) -> float:
-    return data.exact_label(example.label, getattr(prediction, "label", ""))
+    return data.METRICS[TASK](example.label, getattr(prediction, "label", ""))
 
 
 def score(prog: Any, test: list[Any]) -> float:
@@ -82,7 +105,9 @@ def score(prog: Any, test: list[Any]) -> float:
 
 
 def main() -> None:
+    global TASK
     task, seed, base_url, max_calls = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+    TASK = task
     with_baseline = "--no-baseline" not in sys.argv[5:]
     lm = CountingLM(
         "openai/smollm2", api_base=base_url, api_key="local", temperature=0.0,

@@ -51,7 +51,7 @@ SUMMARY_TOKENS = 40
 PROPOSER_TOKENS = 160
 CALLS = {"sentiment": 300, "triage": 400, "lookup": 300}
 LLAMAINDEX_TASKS = ("lookup",)
-"""Tasks whose app is a LlamaIndex query engine (``li_task.py``); DSPy runs only the others."""
+"""Tasks whose app is a LlamaIndex query engine (``li_task.py``)."""
 TEST_SIZE = 60
 DSPY_SPEC = "dspy[optuna]"
 
@@ -74,11 +74,18 @@ def chat_model(base_url: str, max_tokens: int) -> Any:
     )
 
 
-def metric(example: Any, prediction: Any, trace: Any = None) -> float:
-    return data.exact_label(example.outputs["label"], prediction)
+def metric_for(task: str) -> Any:
+    """The task's metric (``data.METRICS``) in mipro's ``metric(example, prediction, trace)``
+    form."""
+    score = data.METRICS[task]
+
+    def metric(example: Any, prediction: Any, trace: Any = None) -> float:
+        return score(example.outputs["label"], prediction)
+
+    return metric
 
 
-def test_score(chain: Any, test: list[Any]) -> float:
+def test_score(task: str, chain: Any, test: list[Any]) -> float:
     if not hasattr(chain, "batch"):  # a LlamaIndex query engine: two queries at a time
         import concurrent.futures as cf
 
@@ -88,6 +95,7 @@ def test_score(chain: Any, test: list[Any]) -> float:
             outputs = list(pool.map(lambda ex: li_task.answer(chain, ex.inputs["query"]), test))
     else:
         outputs = chain.batch([ex.inputs for ex in test], config={"max_concurrency": 2})
+    metric = metric_for(task)
     return sum(metric(ex, out) for ex, out in zip(test, outputs, strict=True)) / len(test)
 
 
@@ -141,7 +149,7 @@ def baselines(task: str, base_url: str) -> dict[str, Any]:
         if demos:
             _add_fixed_demos(task, chain)
         start = time.perf_counter()
-        row[name] = test_score(chain, test)
+        row[name] = test_score(task, chain, test)
         row[f"{name}_seconds"] = time.perf_counter() - start
         print(f"  {task} {name}: {row[name]:.3f}", file=sys.stderr, flush=True)
     return row
@@ -171,7 +179,7 @@ def run_mipro(task: str, seed: int, base_url: str, calls: int) -> dict[str, Any]
     result = mc.optimize(
         chain,
         train,
-        metric,
+        metric_for(task),
         valset=val,
         budget="light",
         seed=seed,
@@ -198,7 +206,7 @@ def run_mipro(task: str, seed: int, base_url: str, calls: int) -> dict[str, Any]
         "seed": seed,
         "baseline_val": result.baseline_score,
         "val": result.best_score,
-        "test": test_score(chain, test),
+        "test": test_score(task, chain, test),
         "lm_calls": result.lm_calls,
         "trials": len(result.trials),
         "seconds": wall,
@@ -299,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
                         row = run_mipro(task, seed, srv.base_url, calls)
                         print(f"  mipro {task} seed {seed}: {row['test']:.3f}", file=sys.stderr)
                         save(row)
-                    if dspy_python is not None and task not in LLAMAINDEX_TASKS:
+                    if dspy_python is not None:
                         row = run_dspy(
                             dspy_python, task, seed, srv.base_url, calls, args.dspy_baseline
                         )

@@ -49,7 +49,7 @@ def test_a_tiny_run_on_the_real_model_completes_and_its_artifact_applies(tmp_pat
         train = tasks.examples("sentiment", "train")[:8]
         val = tasks.examples("sentiment", "val")[:6]
         result = mc.optimize(
-            chain, train, run.metric, valset=val, max_lm_calls=30, num_candidates=2,
+            chain, train, run.metric_for("sentiment"), valset=val, max_lm_calls=30, num_candidates=2,
             minibatch_size=6, num_threads=2, seed=1, progress=False,
             proposer_lm=run.chat_model(srv.base_url, 80),
         )  # fmt: skip
