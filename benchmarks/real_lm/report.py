@@ -39,6 +39,21 @@ def _credit(row: dict[str, Any], module: str) -> str:
     return ""
 
 
+def _provenance(rows: list[dict[str, Any]]) -> str:
+    """Which commit each row was measured at (``run.provenance``), so rows from older code
+    show as such."""
+    groups: dict[str, list[str]] = {}
+    for r in rows:
+        commit = r.get("commit", "not recorded")
+        label = f"{r['task']} {r['kind']}" + (f" {r['seed']}" if "seed" in r else "")
+        groups.setdefault(commit, []).append(label)
+    parts = [f"`{c}`: {', '.join(labels)}" for c, labels in sorted(groups.items())]
+    return (
+        "Code measured (the repository's commit; rows saved before commits were recorded name "
+        "the commit that saved them, the code ran a little earlier): " + "; ".join(parts) + "."
+    )
+
+
 VARIANTS = ("zero_shot", "few_shot", "strong", "strong_zero_shot")
 """The baseline prompt variants measured before optimizing (``run.baselines``)."""
 
@@ -68,9 +83,13 @@ def render(rows: list[dict[str, Any]], machine: str) -> str:
         "test examples; `lookup`: 30, 15, 30): differences of a few points are noise. Temperature 0 from the client, "
         "fixed server seed, `n_ctx=2048`.",
         "",
-        "Tasks (data generated in `benchmarks/real_lm/data.py`, no download); the metric is exact "
-        "label after normalisation (lower case, quotes and final punctuation stripped), what a "
-        "user writes for a label task, so an answer in sentences scores 0:",
+        "Tasks (data generated in `benchmarks/real_lm/data.py`, no download). Metrics, what a "
+        "user writes for each: for `sentiment` and `triage` the exact label after normalisation "
+        "(lower case, quotes and final punctuation stripped), so an answer in sentences scores "
+        "0; for `lookup` a tolerant parser, the reply states the asked value and no other "
+        'colour, city or number ("The answer is 49." scores 1, a reply restating the whole '
+        "record scores 0; under the exact label every prompt variant scored 0.00, because this "
+        "model answers a question in a sentence whatever the prompt):",
         "",
         "- `sentiment`: `ChatPromptTemplate(system, 'Review: {review}') | ChatOpenAI | "
         "StrOutputParser()`, positive / negative (a third of the reviews open against their label).",
@@ -80,8 +99,9 @@ def render(rows: list[dict[str, Any]], machine: str) -> str:
         "- `lookup`: a LlamaIndex query engine, `SimpleKeywordTableIndex` over a generated "
         "catalog (one document per item: colour, city, price) queried with "
         "`as_query_engine(llm=OpenAILike(...), retriever_mode='simple', num_chunks_per_query=1)` "
-        "(keyword retrieval: no embedding model), one word out (`red`, `lyon`, `45`); the "
-        "answer prompt's output maps itself to the gold field `label`.",
+        "(keyword retrieval: no embedding model), asked for a colour, a city or a price; the "
+        "answer prompt's output maps itself to the gold field `label`. DSPy's program is a "
+        "`dspy.Predict('context, question -> answer')` given the same retrieved document.",
         "",
         "### What prompts can do on this model (test, before any optimization)",
         "",
@@ -116,6 +136,7 @@ def render(rows: list[dict[str, Any]], machine: str) -> str:
         "`OpenAILike(api_base=..., temperature=0, max_tokens=16)` and the same with 160 tokens "
         "as proposer. DSPy 3 `MIPROv2(auto='light', "
         "num_threads=2)` on the equivalent `dspy.Predict` program (`dspy_run.py`), same data, "
+        "same metric, "
         "same server, stopped at the same N calls (MIPROv2 has no cap of its own: past N its LM "
         "raises). LM calls include the proposer's. DSPy's answers may run to 64 tokens (its "
         "field markers need room); its un-optimized program was not scored on test when the "
@@ -157,9 +178,9 @@ def render(rows: list[dict[str, Any]], machine: str) -> str:
     lines += [
         "",
         "Rows with fewer than 3 seeds (and tasks without a DSPy row) were not run for lack of "
-        "time on the shared machine, not dropped: `run.py --first-seed K --seeds N` adds them. "
-        "DSPy is not run on `lookup`: it would need the retriever rebuilt as a DSPy module.",
+        "time on the shared machine, not dropped: `run.py --first-seed K --seeds N` adds them.",
     ]
+    lines += ["", _provenance(rows)]
     lines += [
         "",
         "### The winning prompts",

@@ -53,7 +53,7 @@ CALLS = {"sentiment": 300, "triage": 400, "lookup": 300}
 LLAMAINDEX_TASKS = ("lookup",)
 """Tasks whose app is a LlamaIndex query engine (``li_task.py``)."""
 TEST_SIZE = 60
-DSPY_SPEC = "dspy[optuna]"
+DSPY_SPEC = "dspy[optuna]==3.4.1"
 
 
 def chat_model(base_url: str, max_tokens: int) -> Any:
@@ -259,7 +259,48 @@ def run_dspy(
     return {"task": task, "kind": "dspy", "seed": seed, "seconds": wall, **row}
 
 
+def provenance() -> dict[str, str]:
+    """The commit (``+dirty`` with uncommitted changes) and ``mipro-core`` version a row was
+    measured with."""
+    from importlib.metadata import version
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=HERE, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "../../mipro_core",
+                "../../adapters", ".")  # fmt: skip
+    return {"commit": commit + ("+dirty" if dirty else ""), "mipro": version("mipro-core")}
+
+
+def check_clients() -> None:
+    """Stop before anything is built when the main environment lacks the apps' clients."""
+    missing = []
+    for module, extra in (
+        ("langchain_openai", "./adapters/langchain[test]"),
+        ("llama_index.llms.openai_like", "./adapters/llamaindex[test]"),
+    ):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(f"{module} (pip install -e '{extra}')")
+    if missing:
+        raise SystemExit("the real-model benchmark needs: " + "; ".join(missing))
+
+
+def _stop_on_sigterm() -> None:
+    """``kill`` stops the run like Ctrl-C: the ``with`` block and atexit stop the server."""
+    import signal
+
+    def handler(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def save(row: dict[str, Any]) -> None:
+    row = {**row, **provenance()}
     rows = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
     rows = [r for r in rows if not _same(r, row)] + [row]
     RESULTS.write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n")
@@ -275,9 +316,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--first-seed", type=int, default=1, help="seeds K..K+N-1 (1)")
     parser.add_argument(
-        "--dspy-baseline",
+        "--no-dspy-baseline",
         action="store_true",
-        help="also score DSPy's un-optimized program (60 slow calls at DSPy's longer answers)",
+        help="do not score DSPy's un-optimized program (60 slow calls, once per task)",
     )
     parser.add_argument("--calls", type=int, default=None, help="max_lm_calls (per task default)")
     parser.add_argument("--test-size", type=int, default=60, help="test examples scored (60)")
@@ -294,6 +335,8 @@ def main(argv: list[str] | None = None) -> int:
     global TEST_SIZE
     TEST_SIZE = args.test_size
     if not args.render:
+        check_clients()
+        _stop_on_sigterm()
         dspy_python = None
         if not args.skip_dspy:
             dspy_python = ensure_dspy(args.dspy_venv or args.home / "dspy-venv")
@@ -309,7 +352,12 @@ def main(argv: list[str] | None = None) -> int:
                         save(row)
                     if dspy_python is not None:
                         row = run_dspy(
-                            dspy_python, task, seed, srv.base_url, calls, args.dspy_baseline
+                            dspy_python,
+                            task,
+                            seed,
+                            srv.base_url,
+                            calls,
+                            not args.no_dspy_baseline,
                         )
                         print(f"  dspy {task} seed {seed}: {row}", file=sys.stderr)
                         save(row)

