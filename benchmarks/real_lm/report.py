@@ -27,6 +27,12 @@ def _short(text: str, limit: int = 150) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _instruction(text: str) -> str:
+    if not text.strip():  # a LlamaIndex prompt's preface: nothing added to the template's text
+        return "none added (the prompt template's own text)"
+    return f"“{_short(text)}”"
+
+
 def _credit(row: dict[str, Any], module: str) -> str:
     for text in row.get("credit", []):
         if f"module='{module}'" in text:
@@ -206,7 +212,7 @@ def render(rows: list[dict[str, Any]], machine: str) -> str:
                 lines.append(
                     f"- {t}, seed {r['seed']}, `{module}`: {w['demos']} demos ({sources}), "
                     f"{r['candidates'].get(module, 1)} instruction candidates{note}{share}; "
-                    f"instruction: “{_short(w['instruction'])}”"
+                    f"instruction: {_instruction(w['instruction'])}"
                 )
         for r in runs[(t, "dspy")]:
             for module, w in (r.get("winner") or {}).items():
