@@ -101,7 +101,7 @@ def test_with_parallel_trials_the_repair_round_comes_with_the_batch_holding_its_
     )
     minibatch = [t for t in result.trials if t.kind == "minibatch"]
     new = OPTIONS["num_candidates"]
-    first = next(i for i, t in enumerate(minibatch) if t.params.get("s0.instruction") == new)
+    first = next(i for i, t in enumerate(minibatch) if t.params["s0.instruction"] == new)
     assert first == 4  # the first of the third batch
 
 

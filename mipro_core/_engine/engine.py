@@ -24,7 +24,6 @@ from .._result import OptimizationResult, Trial
 from .._retry import Backoff
 from .._types import Example, ProgramState
 from .context import RunContext
-from .early import trial_slots
 from .ledger import Ledger
 from .loop import SearchLoop
 from .prepare import Prepared, prepare
@@ -134,10 +133,7 @@ class Engine:
             prepared = prepare(self.ctx, self.scorer, self.stop, self._client, self.searched)
             if prepared.stopped is not None:
                 return self._result(prepared.space, prepared.baseline, prepared.stopped)
-            if prepared.early:  # the instruction variables join the early trials' space
-                self.ledger.complete(prepared.space.variables)
-            else:
-                self.ledger.record_baseline(prepared.space.full_params({}), prepared.baseline)
+            self.ledger.record_baseline(prepared.space.full_params({}), prepared.baseline)
             loop = SearchLoop(
                 self.ctx,
                 prepared.space,
@@ -145,9 +141,10 @@ class Engine:
                 self.scorer,
                 self.stop,
                 self._rounds(prepared),
-                parallel=trial_slots(self.ctx.settings, self.evaluator),
+                parallel=max(
+                    1, min(self.ctx.settings.parallel_trials, len(self.evaluator.replicas))
+                ),
             )
-            loop.done = prepared.early
             reason = loop.run()
             return self._result(loop.space, prepared.baseline, reason)
         except BaseException:

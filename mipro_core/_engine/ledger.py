@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .._call_budget import CallBudget
@@ -111,17 +111,6 @@ class Ledger:
         """The baseline's score as the full score of the all-original configuration."""
         self.full_scores[config_key(params)] = score
         self.history.append(Observation(params, score, "full"))
-
-    def complete(self, variables: Iterable[str]) -> None:
-        """The space gained ``variables``: an observation without one had its candidate 0 (as
-        the sampler reads it), so its configuration is completed with 0, and equal
-        configurations keep one key (recorded trials keep the parameters they ran with)."""
-        names = tuple(variables)
-        self.history = [
-            Observation({v: int(o.params.get(v, 0)) for v in names}, o.value, o.kind)
-            for o in self.history
-        ]
-        self.full_scores = {config_key(o.params): o.value for o in self.history if o.kind == "full"}
 
     def keep_failures(
         self, examples: Sequence[Example], outcome: EvalOutcome, *, full: bool = False

@@ -59,7 +59,7 @@ class SearchLoop:
         self.rescue = ctx.settings.repairs and rounds is not None
         """Whether a search without signal may still run the repair round (see :meth:`_rescue`)."""
         self._forced: list[dict[str, int]] = []  # asked next: a rescue or side repair round's
-        self.done = 0  # trials run so far (the engine sets the early ones': .early)
+        self.done = 0  # trials run so far
 
     def run(self) -> StopReason:
         """Run the trials; the one place that decides why the search stopped.
@@ -96,7 +96,7 @@ class SearchLoop:
         self.ctx.progress.stage(
             f"searching {len(space.variables)} variables ({space.size()} configurations): {each}"
         )
-        done, idle = self.done, 0  # idle: trials in a row answered entirely from the cache
+        done, idle = 0, 0  # idle: trials in a row answered entirely from the cache
         next_full, next_round = search.full_eval_every, proposer.meta_round_every
         while done < self.total:
             if self.meta and len(self.ledger.full_scores) >= self.space.size():

@@ -16,7 +16,6 @@ from .._evaluate import Evaluator
 from .._gold import resolve_outputs
 from .._propose import Grounding, ProposerClient
 from .context import RunContext
-from .early import EarlyTrials, early_batches, trial_slots
 from .proposals import GroundingChains, Produced, propose_first
 from .scoring import Scorer
 from .space import DemoSets, SearchSpace
@@ -36,8 +35,6 @@ class Prepared:
         grounding: what the proposer knows about the program and data.
         produced: the proposal settings of each proposed instruction (MIPRO++'s credit).
         stopped: why the run stopped before the search, if it did.
-        early: the search's trials already run beside the proposer (see :mod:`.early`); the
-            baseline is then in the ledger already.
     """
 
     baseline: float
@@ -46,7 +43,6 @@ class Prepared:
     grounding: Grounding = attrs.field(factory=Grounding)
     produced: Produced = attrs.field(factory=dict)
     stopped: StopReason | None = None
-    early: int = 0
 
 
 def prepare(
@@ -168,25 +164,20 @@ def _build(
     instructions: dict[str, tuple[str, ...]] = {
         n: (ctx.initial_state[n].instruction,) for n in ctx.modules
     }
-    grounding, produced, early = Grounding(), Produced(), 0
+    grounding, produced = Grounding(), Produced()
     if client is not None and chains is not None:
-        demos_only = SearchSpace.build(instructions, demo_sets, searched, ctx.settings.search)
-        parallel = trial_slots(ctx.settings, scorer.evaluator)
-        batches = early_batches(ctx, demos_only, searched, parallel)
-        with EarlyTrials(ctx, scorer, demos_only, baseline, batches, parallel) as trials:
-            instructions, grounding, produced = propose_first(
-                ctx,
-                client,
-                searched,
-                demo_sets,
-                chains.described_grounding(),
-                chains.data_summary(),
-            )
-        early = trials.done
+        instructions, grounding, produced = propose_first(
+            ctx,
+            client,
+            searched,
+            demo_sets,
+            chains.described_grounding(),
+            chains.data_summary(),
+        )
     space = SearchSpace.build(instructions, demo_sets, searched, ctx.settings.search)
     ctx.memo.put("space", "variables", dict(space.variables))
     ctx.memo.put("space", "instructions", {n: list(v) for n, v in instructions.items()})
-    return Prepared(baseline, searched, space, grounding, produced, early=early)
+    return Prepared(baseline, searched, space, grounding, produced)
 
 
 def _bootstrap(ctx: RunContext, scorer: Scorer, searched: Sequence[str]) -> DemoPools:
