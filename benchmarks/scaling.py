@@ -512,8 +512,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if ray is not None:
         print(f"ray: {ray}", file=sys.stderr, flush=True)
     quality = quality_rows(args.quality_seeds, args.jobs) if args.quality_seeds >= 2 else []
-    plot(rows, IMG)
-    print(f"wrote {IMG}", file=sys.stderr)
     text = render(
         rows,
         own_cpu,
@@ -527,7 +525,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         load=load,
     )
     print(text)
-    if args.write_docs:
+    if args.write_docs:  # without it, prints only
+        plot(rows, IMG)
+        print(f"wrote {IMG}", file=sys.stderr)
         write_section(DOCS_PATH, SECTION, text)
         print(f"updated {DOCS_PATH}", file=sys.stderr)
     return 0
