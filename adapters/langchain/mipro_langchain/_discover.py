@@ -68,6 +68,9 @@ class FoundPrompt:
     prompt: BasePromptTemplate[Any]
     model: BaseLanguageModel[Any] | None = None
     parser: BaseOutputParser[Any] | None = None
+    steps_after: bool = False
+    """Whether more steps follow the model (and its parser) in the sequence: a lambda or a
+    second parser then reshapes the reply before the chain returns it."""
 
 
 @dataclass
@@ -187,18 +190,21 @@ def _flat_steps(steps: Sequence[Any]) -> Iterator[Any]:
             yield inner
 
 
-def _model_and_parser(
-    following: Sequence[Any],
-) -> tuple[BaseLanguageModel[Any] | None, BaseOutputParser[Any] | None]:
-    """The model that consumes a prompt's output (first one after it) and a parser right after."""
+_Link = tuple[BaseLanguageModel[Any], BaseOutputParser[Any] | None, bool]
+
+
+def _model_and_parser(following: Sequence[Any]) -> _Link | None:
+    """The model that consumes a prompt's output (first one after it), a parser right after,
+    and whether more steps follow them."""
     flat = list(_flat_steps(following))
     for i, step in enumerate(flat):
         if isinstance(step, BasePromptTemplate):
-            return None, None
+            return None
         if isinstance(step, BaseLanguageModel):
             nxt = flat[i + 1] if i + 1 < len(flat) else None
-            return step, nxt if isinstance(nxt, BaseOutputParser) else None
-    return None, None
+            parser = nxt if isinstance(nxt, BaseOutputParser) else None
+            return step, parser, len(flat) > i + 1 + (parser is not None)
+    return None
 
 
 def _is_passthrough(obj: Any) -> bool:
@@ -262,7 +268,7 @@ def discover(root: Any) -> Discovery:
 
 def _link_models(root: Any, found: Discovery) -> None:
     """Attach to each prompt the model (and parser) that follows it in its sequence."""
-    links: dict[int, tuple[Any, Any]] = {}
+    links: dict[int, _Link] = {}
     visited: set[int] = set()
 
     def visit(obj: Any) -> None:
@@ -273,16 +279,16 @@ def _link_models(root: Any, found: Discovery) -> None:
             flat = list(_flat_steps(obj.steps))
             for i, step in enumerate(flat):
                 if isinstance(step, BasePromptTemplate) and id(step) not in links:
-                    model, parser = _model_and_parser(flat[i + 1 :])
-                    if model is not None:
-                        links[id(step)] = (model, parser)
+                    link = _model_and_parser(flat[i + 1 :])
+                    if link is not None:
+                        links[id(step)] = link
         for _, child in children(obj):
             visit(child)
 
     visit(root)
     for item in found.prompts:
         if id(item.prompt) in links:
-            item.model, item.parser = links[id(item.prompt)]
+            item.model, item.parser, item.steps_after = links[id(item.prompt)]
 
 
 def _apply_explicit_names(prompts: list[FoundPrompt]) -> None:

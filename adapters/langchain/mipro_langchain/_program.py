@@ -58,9 +58,12 @@ class LangChainModule:
         self._signature = Signature(
             inputs=_prompt_inputs(found.prompt), outputs=_output_fields(found.parser)
         )
-        self.output_is_raw_text = found.parser is None or type(found.parser) is StrOutputParser
+        self.output_is_raw_text = not found.steps_after and (
+            found.parser is None or type(found.parser) is StrOutputParser
+        )
         """The output ``text`` is the model's reply as it is: no parser follows the model, or
-        ``StrOutputParser()`` (a JSON, Pydantic or tool-call parser makes it structured text).
+        ``StrOutputParser()`` (a JSON, Pydantic or tool-call parser makes it structured text),
+        and no later step (a lambda, a second parser) reshapes it before the chain returns.
         mipro_core reads it to map a one-prompt chain's output to the data's one gold field."""
 
     @property

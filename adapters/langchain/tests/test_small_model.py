@@ -180,6 +180,25 @@ def test_a_str_parser_chain_is_mapped_without_a_warning(caplog: pytest.LogCaptur
     assert any("takes the data's one gold field 'label'" in m for m in messages)
 
 
+def test_a_step_after_the_str_parser_makes_the_output_not_the_raw_reply(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # the lambda reshapes the reply: the gold answer is what the lambda returns, not what the
+    # model wrote, so the one gold field is not taken as the model's output
+    def chain() -> Any:
+        prompt = ChatPromptTemplate.from_messages(
+            [("system", "Classify the sentiment."), ("human", "Review: {review}")]
+        )
+        return prompt | SmallModel() | StrOutputParser() | (lambda text: {"label": text})
+
+    (module,) = mc.adapt(chain()).modules.values()
+    assert module.output_is_raw_text is False
+    with caplog.at_level(logging.WARNING, logger="mipro_core"):
+        mc.optimize(chain(), _data(8), _json_metric, valset=_data(6, 100), dry_run=True,
+                    progress=False)  # fmt: skip
+    assert any("not the model's raw reply" in r.getMessage() for r in caplog.records)
+
+
 @pytest.mark.parametrize("json_chain", [False, True])
 def test_outputs_option_forms_labeled_demos_for_either_parser(json_chain: bool) -> None:
     chain, metric = (_json_chain(), _json_metric) if json_chain else (_chain(), _metric)
