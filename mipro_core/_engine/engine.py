@@ -206,9 +206,10 @@ class Engine:
         ctx.program.apply(state)
         if evaluator.empty:
             warnings.warn(
-                f"{evaluator.empty} program run(s) failed because the model kept returning "
-                "empty completions (retried, then counted as errors, not scored); check the "
-                "provider (content filter, max_tokens, an overloaded endpoint)",
+                f"{evaluator.empty} program run(s) got an empty completion again when retried: "
+                "each scored 0 as a failed run of its configuration (malformed, not an error); "
+                "a model that answers nothing to some prompts (e.g. with demos) makes those "
+                "configurations lose; else check the provider (content filter, max_tokens)",
                 RuntimeWarning,
                 stacklevel=3,
             )

@@ -3,7 +3,8 @@
 Reproduces what the real server did (benchmarks/real_lm): a 2,048-token window answered with
 HTTP 400 ``context_length_exceeded`` when the prompt does not fit; ``max_tokens`` honoured but
 ``max_completion_tokens`` ignored; zero-shot answers are chatty sentences cut at the token cap
-(``finish_reason: "length"``); with few-shot turns in the prompt the answer is one word.
+(``finish_reason: "length"``); with few-shot turns in the prompt the answer is one word. ``empty_with_demos=True``: a model that
+answers ``""`` every time demos are in the prompt (deterministic at temperature 0).
 Tokens are counted as 4 characters. Loopback only, port 0.
 """
 
@@ -19,10 +20,14 @@ Answer = Callable[[list[dict[str, str]]], str]
 
 
 class LlamaStub:
-    def __init__(self, answer: Answer, *, n_ctx: int = 2048) -> None:
+    def __init__(
+        self, answer: Answer, *, n_ctx: int = 2048, empty_with_demos: bool = False
+    ) -> None:
         self.answer, self.n_ctx = answer, n_ctx
+        self.empty_with_demos = empty_with_demos
         self.requests: list[dict[str, Any]] = []
         self.overflows = 0
+        self.empties = 0
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._httpd.daemon_threads = True
         self._httpd.stub = self  # type: ignore[attr-defined]
@@ -72,6 +77,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, {"error": {**error, "code": "context_length_exceeded"}})
             return
         text = stub.answer(messages)
+        if stub.empty_with_demos and any(m["role"] == "assistant" for m in messages):
+            stub.empties += 1
+            text = ""
         words = text.split()
         finish = "stop"
         if cap is not None and len(words) > cap:

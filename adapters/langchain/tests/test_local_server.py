@@ -75,3 +75,19 @@ def test_the_token_cap_reaches_the_server_as_max_tokens() -> None:
     with LlamaStub(small_model) as stub:
         _chain(stub.base_url).invoke({"review": "great"})
         assert stub.requests[-1].get("max_tokens") == 16
+
+
+def test_a_model_that_answers_nothing_with_demos_fails_those_configurations_not_the_run() -> None:
+    # at temperature 0 the same prompt gets the same empty reply: retried once, then that run
+    # is a failed run of its configuration (scored 0), never an error toward max_errors
+    with LlamaStub(small_model, empty_with_demos=True) as stub:
+        result = mc.optimize(
+            _chain(stub.base_url), _data(16), _metric, valset=_data(12, 100), num_candidates=3,
+            max_trials=6, minibatch_size=6, max_errors=2, progress=False, seed=1,
+        )  # fmt: skip
+        assert stub.empties > 0
+    assert result.errors == 0
+    sizes = result.demo_set_sizes["steps[0]"]
+    with_demos = [t for t in result.trials if sizes[t.params.get("steps[0].demos", 0)] > 0]
+    assert with_demos and all(t.score == 0.0 for t in with_demos)
+    assert all(t.malformed == len(t.example_ids) for t in with_demos)
