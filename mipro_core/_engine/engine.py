@@ -234,6 +234,7 @@ class Engine:
             errors=evaluator.errors,
             malformed=evaluator.malformed,
             cost=self.ledger.usage()["cost"],
+            rejected_proposals={} if self._client is None else dict(self._client.rejected),
             repair_candidates={
                 name: index
                 for name in space.instructions
