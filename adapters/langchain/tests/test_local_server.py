@@ -66,9 +66,8 @@ def test_prompts_over_the_context_window_fail_their_configuration_not_the_run() 
         assert result.errors == 0  # ... counted as failed runs of their configuration, not errors
         assert 0 < result.malformed <= stub.overflows  # the rest were proposer prompts
         assert result.best_score > result.baseline_score
-        # a 400 is never retried: one request per overflowing run
-        overflowing = [r for r in stub.requests if len(r["messages"]) > 3]
-        assert len(overflowing) >= stub.overflows
+        # a 400 is never retried: no overflowing request is sent twice
+        assert len(set(stub.overflowing)) == len(stub.overflowing) == stub.overflows
 
 
 def test_the_token_cap_reaches_the_server_as_max_tokens() -> None:
@@ -91,3 +90,24 @@ def test_a_model_that_answers_nothing_with_demos_fails_those_configurations_not_
     with_demos = [t for t in result.trials if sizes[t.params.get("steps[0].demos", 0)] > 0]
     assert with_demos and all(t.score == 0.0 for t in with_demos)
     assert all(t.malformed == len(t.example_ids) for t in with_demos)
+
+
+def test_junk_proposals_are_rejected_and_capped_replies_are_scored_answers() -> None:
+    with LlamaStub(small_model, junk_proposals=True) as stub:
+        result = mc.optimize(
+            _chain(stub.base_url), _data(16), _metric, valset=_data(12, 100), num_candidates=8,
+            max_trials=6, minibatch_size=6, max_errors=2, progress=False, seed=1,
+        )  # fmt: skip
+    # a code block and the prompt echoed back are rejected, and the result says how many
+    rejected = stub.junk["code"] + stub.junk["echo"]
+    assert stub.junk["code"] > 0 and stub.junk["echo"] > 0
+    assert result.rejected_proposals == {"steps[0]": rejected}
+    # of several numbered options, the first is the instruction
+    assert stub.junk["options"] > 0
+    assert "Reply with positive or negative only." in result.instruction_candidates["steps[0]"]
+    # replies cut at the token cap (finish_reason "length") are ordinary answers: scored (0
+    # here, they are chatty sentences), neither errors nor malformed
+    assert stub.finish["length"] > 0
+    baseline = result.trials[0]
+    assert result.errors == 0 and baseline.score == 0.0
+    assert baseline.errors == 0 and baseline.malformed == 0
