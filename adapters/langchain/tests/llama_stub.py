@@ -8,7 +8,7 @@ is one word. ``empty_with_demos=True``: a model that answers ``""`` every time d
 prompt (deterministic at temperature 0). ``junk_proposals=True``: instruction proposals answered
 as the 135M model did, in turn: a code block, the prompt echoed back, numbered options, or the
 ``answer`` function's reply (counted in ``junk``). Overflowing request bodies are kept in
-``overflowing``. Tokens are counted as 4 characters. Loopback only, port 0.
+``overflowing``. ``delay``: seconds each answer takes. Tokens are counted as 4 characters. Loopback only, port 0.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -40,9 +41,11 @@ class LlamaStub:
         n_ctx: int = 2048,
         empty_with_demos: bool = False,
         junk_proposals: bool = False,
+        delay: float = 0.0,
     ) -> None:
         self.answer, self.n_ctx = answer, n_ctx
         self.empty_with_demos, self.junk_proposals = empty_with_demos, junk_proposals
+        self.delay = delay
         self.requests: list[dict[str, Any]] = []
         self.overflows = 0
         self.overflowing: list[str] = []
@@ -102,6 +105,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, {"error": {**error, "code": "context_length_exceeded"}})
             return
         text = self._reply(stub, messages)
+        time.sleep(stub.delay)  # a slow local model
         words = list(re.finditer(r"\S+", text))
         finish = "stop"
         if cap is not None and len(words) > cap:  # cut after the cap-th word, as generated

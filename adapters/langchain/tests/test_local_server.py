@@ -111,3 +111,19 @@ def test_junk_proposals_are_rejected_and_capped_replies_are_scored_answers() -> 
     baseline = result.trials[0]
     assert result.errors == 0 and baseline.score == 0.0
     assert baseline.errors == 0 and baseline.malformed == 0
+
+
+def test_default_settings_wait_for_a_slow_local_call() -> None:
+    # every answer takes 1.5 s: mipro's defaults (no per-run timeout) and the client's own
+    # (ChatOpenAI with only the server's address) wait for it rather than abandon the call
+    with LlamaStub(small_model, delay=1.5) as stub:
+        llm = langchain_openai.ChatOpenAI(base_url=stub.base_url, api_key="local", model="smollm2")
+        prompt = ChatPromptTemplate.from_messages(
+            [("system", "Classify the sentiment of the review."), ("human", "Review: {review}")]
+        )
+        result = mc.optimize(
+            prompt | llm | StrOutputParser(), _data(8), _metric, valset=_data(4, 100),
+            max_trials=1, num_candidates=1, progress=False, seed=1,
+        )  # fmt: skip
+        assert len(stub.requests) > 0
+    assert result.errors == 0 and result.lm_calls == len(stub.requests)
