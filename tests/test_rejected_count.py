@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 import mipro_core as mc
 from mipro_core import Message
@@ -35,11 +36,12 @@ class JunkProposer(ToyLM):
         return super().__call__(messages, n=n, temperature=temperature)
 
 
-def test_the_result_counts_the_rejected_proposals_per_module() -> None:
-    proposer = JunkProposer()
+def test_the_result_counts_the_rejected_proposals_per_module(tmp_path: Path) -> None:
+    proposer, journal = JunkProposer(), tmp_path / "run.sqlite"
     result = mc.optimize(
         toy_program(ToyLM(), stages=2), toy_data(16), toy_metric, valset=toy_data(12, 100),
         max_trials=6, num_candidates=8, proposer_lm=proposer, progress=False, seed=3,
+        journal=journal,
     )  # fmt: skip
     assert proposer.junk > 0
     assert sum(result.rejected_proposals.values()) == proposer.junk
@@ -47,6 +49,10 @@ def test_the_result_counts_the_rejected_proposals_per_module() -> None:
     summary = result.summary()
     for name, count in result.rejected_proposals.items():
         assert f"module {name}:" in summary and f"proposals rejected: {count}" in summary
+    # a resumed run replays the journaled replies: the same count, with no proposer call
+    replayed = JunkProposer()
+    resumed = mc.resume(journal, toy_program(ToyLM(), stages=2), toy_metric, proposer_lm=replayed)
+    assert resumed.rejected_proposals == result.rejected_proposals and replayed.calls == 0
 
 
 def test_a_clean_proposer_rejects_nothing() -> None:
