@@ -4,10 +4,11 @@ The engine calls ``stage(text)`` when a phase starts and ``trials(done, total, b
 after each batch of search trials; ``close()`` ends the display. :class:`ConsoleProgress` draws
 them (with the LM calls per second and, once trials run, an estimate of the time left);
 :class:`LogProgress` sends the same lines to the ``mipro_core`` logger. The estimate is the
-soonest of the trial count's end, the call cap's and the time limit's (:func:`time_left`):
-:func:`tell_limits` gives a reporter the run's ``max_lm_calls`` and ``max_seconds``. :func:`default_progress` picks the
-library default: the console display when standard error is a terminal, logging otherwise (as
-tqdm-style tools do: a notebook or shell user sees progress, a batch job's log is not flooded).
+soonest of the trial count's end, the call cap's and the time limit's (:func:`time_left`);
+:func:`tell_limits` gives a reporter the run's ``max_lm_calls`` and ``max_seconds``.
+:func:`default_progress` picks the library default: the console display when standard error is
+a terminal, logging otherwise (as tqdm-style tools do: a notebook or shell user sees progress, a
+batch job's log is not flooded).
 """
 
 from __future__ import annotations
