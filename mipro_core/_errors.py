@@ -85,8 +85,10 @@ class TransientLMError(LMError):
 
 
 class EmptyCompletionError(TransientLMError):
-    """The model returned an empty completion: retried, then scored as a failed run (an error,
-    never a silent 0 score)."""
+    """The model returned an empty completion. In a program run it is retried once (a glitch
+    of the provider); empty again, that run is scored as a failed (malformed) run of its
+    configuration, like a prompt over the context window, never counted toward ``max_errors``.
+    From the proposer it is retried like any transient fault."""
 
 
 class ParseError(LMError):

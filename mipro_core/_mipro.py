@@ -20,7 +20,7 @@ from ._gold import resolve_outputs
 from ._journal import Journal
 from ._memo import InMemoryMemo, Memo
 from ._metric import checked_metric
-from ._progress import ConsoleProgress, LogProgress, Progress, default_progress
+from ._progress import ConsoleProgress, LogProgress, Progress, default_progress, tell_limits
 from ._protocols import LM, CloneableProgram, EvaluationBackend, Metric, Program
 from ._result import CostEstimate, OptimizationResult
 from ._run_inputs import (
@@ -187,6 +187,8 @@ class MIPRO:
                 return self._run(*run, resumed=resumed)
         progress = self._progress()
         progress.stage(str(estimate))
+        budget = settings.budget
+        tell_limits(progress, max_lm_calls=budget.max_lm_calls, max_seconds=budget.max_seconds)
         own_executor = executor is None
         if executor is not None:
             check_executor(executor)

@@ -238,6 +238,9 @@ class OptimizationResult:
     """Spend in currency units, when a :class:`~mipro_core.Pricing` table was given."""
     repair_candidates: Mapping[str, int] = attrs.field(factory=dict)
     """Per module: the instruction candidate the repair round wrote (absent: none)."""
+    rejected_proposals: Mapping[str, int] = attrs.field(factory=dict)
+    """Per module: instruction proposals rejected because the proposer's reply held no usable
+    instruction (code, an echo of its prompt, a fragment); absent: none."""
 
     @property
     def credit(self) -> tuple[ModuleCredit, ...]:
@@ -297,6 +300,9 @@ class OptimizationResult:
                 lines.append(f"  winning instruction:  {_short(credit.best_instruction)}")
             else:
                 lines.append("  instruction: unchanged")
+            rejected = self.rejected_proposals.get(credit.module, 0)
+            if rejected:
+                lines.append(f"  proposals rejected: {rejected} (not a usable instruction)")
             lines.append(f"  demos: {credit.best_demos} (demo set #{credit.demo_set_index})")
         return "\n".join(lines)
 

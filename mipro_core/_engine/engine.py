@@ -206,9 +206,10 @@ class Engine:
         ctx.program.apply(state)
         if evaluator.empty:
             warnings.warn(
-                f"{evaluator.empty} program run(s) failed because the model kept returning "
-                "empty completions (retried, then counted as errors, not scored); check the "
-                "provider (content filter, max_tokens, an overloaded endpoint)",
+                f"{evaluator.empty} program run(s) got an empty completion again when retried: "
+                "each scored 0 as a failed run of its configuration (malformed, not an error); "
+                "a model that answers nothing to some prompts (e.g. with demos) makes those "
+                "configurations lose; else check the provider (content filter, max_tokens)",
                 RuntimeWarning,
                 stacklevel=3,
             )
@@ -233,6 +234,7 @@ class Engine:
             errors=evaluator.errors,
             malformed=evaluator.malformed,
             cost=self.ledger.usage()["cost"],
+            rejected_proposals={} if self._client is None else dict(self._client.rejected),
             repair_candidates={
                 name: index
                 for name in space.instructions
