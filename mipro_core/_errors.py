@@ -85,10 +85,11 @@ class TransientLMError(LMError):
 
 
 class EmptyCompletionError(TransientLMError):
-    """The model returned an empty completion. In a program run it is retried once (a glitch
-    of the provider); empty again, that run is scored as a failed (malformed) run of its
-    configuration, like a prompt over the context window, never counted toward ``max_errors``.
-    From the proposer it is retried like any transient fault."""
+    """The model returned an empty completion. In a program run it is retried (a glitch of the
+    provider); empty on every retry while the model answers other prompts, that run is scored
+    as a failed (malformed) run of its configuration, like a prompt over the context window,
+    never counted toward ``max_errors`` (see ``mipro_core._empty_reply``). From the proposer it
+    is retried like any transient fault."""
 
 
 class ParseError(LMError):

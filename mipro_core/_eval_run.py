@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._call_budget import CallBudget
-from ._empty_reply import EMPTY_RETRIES, EmptyAgain, is_empty_completion
+from ._empty_reply import EmptyAgain, EmptyReplies, is_empty_completion
 from ._errors import InvalidInputError, MetricError, ParseError
 from ._eval_records import (
     NO_CALLS_LEFT,
@@ -62,8 +62,8 @@ class RunExecutor:
         evaluation by the evaluator)."""
         self.stopping = False
         """Set on Ctrl-C: no run starts another attempt."""
-        self.empty = 0
-        """Runs scored as failed because the model's reply stayed empty when retried."""
+        self.empty = EmptyReplies()
+        """What the runs have seen of empty replies (see :mod:`mipro_core._empty_reply`)."""
         self.overflows = 0
         """Runs whose prompt exceeded the model's context window (scored 0, not errors)."""
         self.retries = 0
@@ -120,9 +120,10 @@ class RunExecutor:
             except Exception as exc:
                 if is_context_overflow(exc):  # a property of the prompt: never retried
                     raise ContextOverflow(exc, calls_made(exc)) from exc
-                if is_empty_completion(exc):  # a glitch retried once, then this answer
+                if is_empty_completion(exc):  # a glitch, retried, or the model's answer
                     empty[0] += 1
-                    if empty[0] > EMPTY_RETRIES:
+                    limit = self.empty.retry_limit()
+                    if limit is not None and empty[0] > limit:
                         raise EmptyAgain(exc, calls_made(exc)) from exc
                 raise
 
@@ -138,7 +139,8 @@ class RunExecutor:
             self._note_overflow(overflow)
             return RunRecord(example.id, 0.0, malformed=True, lm_calls=failed_calls[0])
         except EmptyAgain:  # the model answers nothing to this configuration's prompt: it fails
-            return self._empty_record(example, failed_calls[0])
+            self.empty.settle(empty[0])
+            return RunRecord(example.id, 0.0, malformed=True, lm_calls=failed_calls[0])
         except InvalidInputError:
             raise  # a usage problem (e.g. an example lacks a field a stage needs): fail fast
         except RetryStopped as stop:
@@ -148,9 +150,10 @@ class RunExecutor:
             return self._failed_record(example, stop.failure, failed_calls[0])
         except Exception as exc:  # recorded as an error, never as a 0 score
             _raise_if_missing_input(exc, example, self.input_fields)
-            if is_empty_completion(exc):  # empty, and no retry was allowed (max_retries=0)
-                return self._empty_record(example, failed_calls[0])
+            if is_empty_completion(exc) and self.empty.settle(empty[0]):  # every retry empty
+                return RunRecord(example.id, 0.0, malformed=True, lm_calls=failed_calls[0])
             return self._failed_record(example, exc, failed_calls[0])
+        self.empty.answered()
         return self._scored(example, prediction, trace, with_trace, failed_calls[0])
 
     def _scored(
@@ -191,13 +194,6 @@ class RunExecutor:
                 "max_bootstrapped_demos / max_labeled_demos",
                 str(overflow)[:200],
             )
-
-    def _empty_record(self, example: Example, calls: int) -> RunRecord:
-        """A run whose reply stayed empty: scored 0 as a malformed answer (the engine warns
-        once per run with the count), never an error."""
-        with self._lock:
-            self.empty += 1
-        return RunRecord(example.id, 0.0, malformed=True, lm_calls=calls)
 
     def _failed_record(self, example: Example, exc: BaseException, calls: int) -> RunRecord:
         return RunRecord(example.id, None, error=f"{type(exc).__name__}: {exc}", lm_calls=calls)

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ._call_budget import CallBudget
+from ._empty_reply import EmptyReplies
 from ._errors import ErrorBudgetExceededError
 from ._eval_collect import Pending, collect
 from ._eval_records import (
@@ -104,8 +105,8 @@ class Evaluator:
         self._calls_per_run = max(1, len(self.replicas[0].modules))
 
     @property
-    def empty(self) -> int:
-        """Runs that failed because the model kept returning empty completions."""
+    def empty(self) -> EmptyReplies:
+        """What the runs have seen of empty replies: runs scored 0 on them, runs errored."""
         return self.runner.empty
 
     @property

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._call_budget import CallBudget
+from .._empty_reply import EmptyReplies
 from .._errors import InvalidInputError
 from .._evaluate import Evaluator
 from .._memo import Memo
@@ -204,15 +205,7 @@ class Engine:
         state = space.state_for(best_params)
         state = ProgramState({n: state[n] for n in ctx.modules})
         ctx.program.apply(state)
-        if evaluator.empty:
-            warnings.warn(
-                f"{evaluator.empty} program run(s) got an empty completion again when retried: "
-                "each scored 0 as a failed run of its configuration (malformed, not an error); "
-                "a model that answers nothing to some prompts (e.g. with demos) makes those "
-                "configurations lose; else check the provider (content filter, max_tokens)",
-                RuntimeWarning,
-                stacklevel=3,
-            )
+        _warn_empty(evaluator.empty)
         return OptimizationResult(
             baseline_score=baseline,
             best_score=best,
@@ -240,4 +233,25 @@ class Engine:
                 for name in space.instructions
                 if isinstance(index := ctx.memo.get("repair", name), int)
             },
+        )
+
+
+def _warn_empty(empty: EmptyReplies) -> None:
+    """One warning per kind of run an empty reply ended (see mipro_core._empty_reply)."""
+    if empty.failed_runs:
+        warnings.warn(
+            f"{empty.failed_runs} program run(s) got an empty completion on every retry while "
+            "the model answered other prompts: each scored 0 as a failed run of its "
+            "configuration (malformed, not an error); a model that answers nothing to some "
+            "prompts (e.g. with demos) makes those configurations lose",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+    if empty.errors:
+        warnings.warn(
+            f"{empty.errors} program run(s) failed because the model kept returning empty "
+            "completions (counted as errors, not scored: no run had answered yet, or retries "
+            "were off); check the provider (content filter, max_tokens, an overloaded endpoint)",
+            RuntimeWarning,
+            stacklevel=4,
         )

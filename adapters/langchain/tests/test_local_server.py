@@ -77,13 +77,20 @@ def test_the_token_cap_reaches_the_server_as_max_tokens() -> None:
 
 
 def test_a_model_that_answers_nothing_with_demos_fails_those_configurations_not_the_run() -> None:
-    # at temperature 0 the same prompt gets the same empty reply: retried once, then that run
-    # is a failed run of its configuration (scored 0), never an error toward max_errors
+    # at temperature 0 the same prompt gets the same empty reply: empty on every retry while
+    # the model answers other prompts, that run is a failed run of its configuration (scored
+    # 0), never an error toward max_errors; after three such runs an empty reply is retried once
     with LlamaStub(small_model, empty_with_demos=True) as stub:
-        result = mc.optimize(
-            _chain(stub.base_url), _data(16), _metric, valset=_data(12, 100), num_candidates=3,
-            max_trials=6, minibatch_size=6, max_errors=2, progress=False, seed=1,
+        search = mc.SearchConfig(
+            minibatch_size=6, max_errors=2, retry_base_delay=0.0, retry_max_delay=0.0
+        )
+        optimizer = mc.MIPRO(
+            budget=mc.Budget(max_trials=6, num_candidates=3), search=search, seed=1,
+            progress=False,
         )  # fmt: skip
+        result = optimizer.optimize(
+            _chain(stub.base_url), _data(16), _metric, valset=_data(12, 100)
+        )
         assert stub.empties > 0
     assert result.errors == 0
     sizes = result.demo_set_sizes["steps[0]"]
