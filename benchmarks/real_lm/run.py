@@ -270,7 +270,7 @@ def provenance() -> dict[str, str]:
 
     commit = git("rev-parse", "--short", "HEAD") or "unknown"
     dirty = git("status", "--porcelain", "--untracked-files=no", "--", "../../mipro_core",
-                "../../adapters", ".")  # fmt: skip
+                "../../adapters", ".", ":(exclude)results.json")  # fmt: skip
     return {"commit": commit + ("+dirty" if dirty else ""), "mipro": version("mipro-core")}
 
 
