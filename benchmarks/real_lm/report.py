@@ -27,6 +27,17 @@ def _short(text: str, limit: int = 150) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _kept(runs: Sequence[dict[str, Any]]) -> str:
+    """Runs in which nothing beat the app as written on validation (it kept its prompts)."""
+    kept = sum(r["val"] <= r["baseline_val"] for r in runs)
+    if not kept:
+        return ""
+    return (
+        f"; in {kept} of {len(runs)} no configuration beat the app as written on validation "
+        f"({statistics.fmean(r['baseline_val'] for r in runs):.2f}): it kept its prompts"
+    )
+
+
 def _instruction(text: str) -> str:
     if not text.strip():  # a LlamaIndex prompt's preface: nothing added to the template's text
         return "none added (the prompt template's own text)"
@@ -161,7 +172,7 @@ def render(rows: list[dict[str, Any]], machine: str) -> str:
                 f"| {t} | mipro | {len(m)} | {before:.2f} | {_mean_sd(tests)} | {_each(tests)} | "
                 f"{statistics.fmean(r['lm_calls'] for r in m):.0f} | "
                 f"{statistics.fmean(r['seconds'] for r in m) / 60:.1f} | "
-                f"stopped: {', '.join(sorted({r['stopped'] for r in m}))} |"
+                f"stopped: {', '.join(sorted({r['stopped'] for r in m}))}{_kept(m)} |"
             )
         d = runs[(t, "dspy")]
         if d:
