@@ -5,6 +5,7 @@ failures instead of the run stopping early with 0.0 and most of its budget unspe
 from __future__ import annotations
 
 import zlib
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -219,3 +220,22 @@ def test_rescue_rounds_are_deterministic_and_resume_mid_rescue_as_if_uninterrupt
         assert resumed.state == whole.state and resumed.stopped_reason == "no signal"
         assert resumed.lm_calls == whole.lm_calls
         assert proposer.repairs == MAX_RESCUE_ROUNDS - crash_at + 1  # journaled ones replayed
+
+
+@pytest.mark.parametrize("options", MINIBATCH)
+def test_each_rescue_candidate_tries_the_demo_sets_tried_least(options: dict[str, Any]) -> None:
+    # labeled demos form (the gold field is the stage's output), but nothing passes the metric
+    data = [mc.Example(ex.inputs, {"answer": "yes"}, id=ex.id) for ex in DATA]
+    result = mc.optimize(
+        program(), data, lambda ex, p, t=None: 0.0, proposer_lm=Proposer(), progress=False,
+        seed=0, max_lm_calls=400, budget=mc.Budget(max_trials=4, num_candidates=5), **options,
+    )  # fmt: skip
+    assert result.stopped_reason == "no signal"
+    rescues = 0
+    for i, trial in enumerate(result.trials):
+        if trial.params.get("qa.instruction", 0) < 5:
+            continue  # not a rescue candidate
+        rescues += 1
+        tried = Counter(t.params.get("qa.demos", 0) for t in result.trials[:i])
+        assert tried[trial.params["qa.demos"]] == min(tried[d] for d in range(5))
+    assert rescues == MAX_RESCUE_ROUNDS

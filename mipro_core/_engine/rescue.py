@@ -7,8 +7,9 @@ evaluations' failures): it usually names the answer's format. One such round is 
 enough with a weak proposer, so a search without signal runs up to :data:`MAX_RESCUE_ROUNDS`
 of them, each drawing its own sample of failing runs (the newest included: the previous rescue
 candidate's), while the call cap and the deadline leave room for the round and a full
-evaluation of its candidate. As soon as any trial scores above 0 the rescue stops and the
-search goes on (or ends) as it would have.
+evaluation of its candidate; the candidate takes the demo sets the search has tried least.
+As soon as any trial scores above 0 the rescue stops and the search goes on (or ends) as it
+would have.
 
 Everything here reads the trial log and the engine's seeded streams, so a journaled run
 replays its rescue rounds exactly on resume.
@@ -17,7 +18,9 @@ replays its rescue rounds exactly on resume.
 from __future__ import annotations
 
 import time
+from collections import Counter
 
+from .._variables import VariableKey
 from .context import RunContext
 from .ledger import Ledger
 from .rounds import RoundResult, Rounds
@@ -92,8 +95,20 @@ class Rescue:
             self.ran += 1
             space, forced = self.rounds.repair_round(space, with_full=True)
             if forced:
-                return space, forced
+                return space, [self._fresh_demos(space, params) for params in forced]
         return space, []
+
+    def _fresh_demos(self, space: SearchSpace, params: dict[str, int]) -> dict[str, int]:
+        """``params`` with each searched demo set replaced by the one the trials have tried
+        least (the lowest index on ties): every configuration so far scored 0, so the rescue
+        candidate also tries demos the search has not (labeled demos are often what gives a
+        weak model its first right answers)."""
+        fresh = dict(params)
+        for name, count in space.variables.items():
+            if VariableKey.parse(name).kind == "demos":
+                tried = Counter(obs.params.get(name, 0) for obs in self.ledger.history)
+                fresh[name] = min(range(count), key=lambda i: (tried[i], i))
+        return fresh
 
     def reason(self, reason: StopReason) -> StopReason:
         """``reason``, or ``"no signal"`` when the search ended without a cap stopping it,
