@@ -57,7 +57,8 @@ class SearchLoop:
         self.full_eval_runs = len(ctx.valset) - self.minibatch
         self.meta = ctx.settings.proposer.meta_optimize and rounds is not None
         self.repair = ctx.settings.repairs and rounds is not None and self.use_minibatch
-        self.rescue = Rescue(ctx, ledger, stop, rounds, self.minibatch * self.use_minibatch)
+        trial_runs = self.minibatch if self.use_minibatch else 0  # besides a full evaluation
+        self.rescue = Rescue(ctx, ledger, stop, rounds, trial_runs)
         self._forced: list[dict[str, int]] = []  # asked next: a rescue or side repair round's
         self.done = 0  # trials run so far
 
@@ -207,13 +208,13 @@ class SearchLoop:
         self._repaired()
         return bool(self._forced)
 
-    def _round(self, *, meta: bool, with_full: bool = False) -> list[dict[str, int]]:
+    def _round(self, *, meta: bool) -> list[dict[str, int]]:
         """Run a proposal round; the space grows, the forced configurations are returned."""
         assert self.rounds is not None
         if meta:
             self.space, forced = self.rounds.meta_round(self.space)
         else:
-            self.space, forced = self.rounds.repair_round(self.space, with_full=with_full)
+            self.space, forced = self.rounds.repair_round(self.space)
             self._repaired()
         return forced
 
