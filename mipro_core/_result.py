@@ -228,7 +228,8 @@ class OptimizationResult:
     """Why the search ended: ``"completed"`` (every trial run), ``"max_lm_calls"``,
     ``"max_seconds"``, ``"interrupted"``, ``"every configuration fully evaluated"``, ``"search
     exhausted"`` (30 trials in a row were answered entirely from the cache: the sampler only
-    revisits what is already scored) or ``"nothing to search"``."""
+    revisits what is already scored), ``"nothing to search"`` or ``"no signal"`` (no trial
+    scored above 0, also after the rescue rounds)."""
     seed: int
     strategy: str
     estimate: CostEstimate | None = None

@@ -54,3 +54,9 @@ class VariableKey:
     def index_in(self, params: Mapping[str, int]) -> int:
         """The candidate ``params`` chooses for this variable (0, the original, when absent)."""
         return int(params.get(str(self), 0))
+
+
+def changed_count(params: Mapping[str, int]) -> int:
+    """How many variables the configuration ``params`` sets off their original candidate (0):
+    among configurations tied at the best score, the fewest changes wins."""
+    return sum(1 for index in params.values() if index != 0)

@@ -92,6 +92,7 @@ def test_stop_reasons_keep_the_strings_results_and_journals_hold() -> None:
         "nothing to search",
         "search exhausted",
         "every configuration fully evaluated",
+        "no signal",
         "max_lm_calls",
         "max_seconds",
         "interrupted",

@@ -4,12 +4,16 @@ failures instead of the run stopping early with 0.0 and most of its budget unspe
 
 from __future__ import annotations
 
+import zlib
+from collections import Counter
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import mipro_core as mc
+from mipro_core._engine.rescue import MAX_RESCUE_ROUNDS
 from mipro_core.native import NativeProgram, Stage
 
 # the data's gold field is not the stage's output: no labeled demo, nothing passes
@@ -106,3 +110,132 @@ def test_a_search_without_signal_that_runs_out_of_trials_tries_the_repair_round_
     assert result.best_score == 1.0 and len(result.trials) == len(off.trials)
     assert result.state["qa"].instruction == "Always answer with the single word yes."
     assert result.lm_calls <= 400
+
+
+# Rescue rounds: while nothing scores above 0, up to MAX_RESCUE_ROUNDS repair rounds (each on
+# its own sample of failing runs) try to create signal before the run ends.
+
+
+class Proposer:
+    """Proposes distinct useless instructions, each a function of its prompt; its
+    ``helps_at``-th repair prompt (1-based) names the answer. ``crash_at``: raise
+    :class:`Crash` at that repair prompt instead."""
+
+    def __init__(self, helps_at: int | None = None, crash_at: int | None = None) -> None:
+        self.helps_at, self.crash_at = helps_at, crash_at
+        self.repairs = 0
+
+    def __call__(
+        self, messages: Sequence[Mapping[str, str]], *, n: int = 1, temperature: float = 0.0
+    ) -> list[str]:
+        text = "\n".join(m["content"] for m in messages)
+        if "failing_examples:" not in text:
+            return [f"Answer the question, variant {len(text) % 997}."] * n
+        self.repairs += 1
+        if self.repairs == self.crash_at:
+            raise Crash
+        if self.repairs == self.helps_at:
+            return ["Always answer with the single word yes."] * n
+        return [f"Answer the question carefully, attempt {zlib.crc32(text.encode())}."] * n
+
+
+class Crash(BaseException):
+    """Ends a run as a crash would (not an ``Exception``: nothing catches it)."""
+
+
+def program() -> NativeProgram:
+    stage = Stage("qa", "question -> answer", "Answer.", lm=task_lm)
+    return NativeProgram([stage], lambda st, inp: st["qa"](question=inp["question"])["answer"])
+
+
+# every trial a full evaluation (20 validation examples), and trials on minibatches of 5
+MINIBATCH = [{}, {"minibatch_size": 5}]
+
+
+def rescued(proposer: Proposer, **options: Any) -> mc.OptimizationResult:
+    settings: dict[str, Any] = {
+        "proposer_lm": proposer, "progress": False, "seed": 0, "max_lm_calls": 400,
+        "budget": mc.Budget(max_trials=4, num_candidates=5), **options,
+    }  # fmt: skip
+    return mc.optimize(program(), DATA, metric, **settings)
+
+
+@pytest.mark.parametrize("options", MINIBATCH)
+def test_without_signal_the_rescue_rounds_spend_the_cap_and_say_why_they_stopped(
+    options: dict[str, Any],
+) -> None:
+    proposer = Proposer()  # no repair prompt ever helps
+    result = rescued(proposer, **options)
+    assert result.best_score == 0.0 and result.stopped_reason == "no signal"
+    assert proposer.repairs == MAX_RESCUE_ROUNDS  # one round used to be all
+    pool = result.instruction_candidates["qa"]
+    assert len(pool) == 5 + MAX_RESCUE_ROUNDS
+    # each rescue round's candidate got a trial beyond the four planned ones' pool
+    tried = {t.params.get("qa.instruction") for t in result.trials}
+    assert set(range(5, len(pool))) <= tried
+    assert result.lm_calls <= 400
+
+
+@pytest.mark.parametrize("options", MINIBATCH)
+def test_a_rescue_round_that_finds_signal_lets_the_search_end_as_usual(
+    options: dict[str, Any],
+) -> None:
+    proposer = Proposer(helps_at=2)
+    result = rescued(proposer, **options)
+    assert proposer.repairs == 2  # no third round once something scored above 0
+    assert result.best_score == 1.0 and result.stopped_reason == "completed"
+    assert result.state["qa"].instruction == "Always answer with the single word yes."
+    assert result.repair_candidates == {"qa": len(result.instruction_candidates["qa"]) - 1}
+
+
+@pytest.mark.parametrize("options", MINIBATCH)
+def test_the_rescue_rounds_are_bounded_without_a_cap_and_stop_at_the_cap(
+    options: dict[str, Any],
+) -> None:
+    unbounded = Proposer()
+    assert rescued(unbounded, max_lm_calls=None, **options).stopped_reason == "no signal"
+    assert unbounded.repairs == MAX_RESCUE_ROUNDS
+    # a cap that affords fewer rounds (each needs room for its candidate's evaluations)
+    whole = rescued(Proposer(), **options)
+    proposer = Proposer()
+    capped = rescued(proposer, **{**options, "max_lm_calls": whole.lm_calls - 10})
+    assert 1 <= proposer.repairs < MAX_RESCUE_ROUNDS
+    assert capped.lm_calls <= whole.lm_calls - 10 and capped.best_score == 0.0
+
+
+@pytest.mark.parametrize("options", MINIBATCH)
+def test_rescue_rounds_are_deterministic_and_resume_mid_rescue_as_if_uninterrupted(
+    tmp_path: Path, options: dict[str, Any]
+) -> None:
+    whole = rescued(Proposer(), journal=tmp_path / "whole.sqlite", **options)
+    again = rescued(Proposer(), **options)
+    assert [t.log_entry() for t in again.trials] == [t.log_entry() for t in whole.trials]
+    for crash_at in (2, 3):  # crashed at the second and at the third rescue round
+        journal = tmp_path / f"crash{crash_at}.sqlite"
+        with pytest.raises(Crash):
+            rescued(Proposer(crash_at=crash_at), journal=journal, **options)
+        proposer = Proposer()
+        resumed = mc.resume(journal, program(), metric, proposer_lm=proposer, progress=False)
+        assert [t.log_entry() for t in resumed.trials] == [t.log_entry() for t in whole.trials]
+        assert resumed.state == whole.state and resumed.stopped_reason == "no signal"
+        assert resumed.lm_calls == whole.lm_calls
+        assert proposer.repairs == MAX_RESCUE_ROUNDS - crash_at + 1  # journaled ones replayed
+
+
+@pytest.mark.parametrize("options", MINIBATCH)
+def test_each_rescue_candidate_tries_the_demo_sets_tried_least(options: dict[str, Any]) -> None:
+    # labeled demos form (the gold field is the stage's output), but nothing passes the metric
+    data = [mc.Example(ex.inputs, {"answer": "yes"}, id=ex.id) for ex in DATA]
+    result = mc.optimize(
+        program(), data, lambda ex, p, t=None: 0.0, proposer_lm=Proposer(), progress=False,
+        seed=0, max_lm_calls=400, budget=mc.Budget(max_trials=4, num_candidates=5), **options,
+    )  # fmt: skip
+    assert result.stopped_reason == "no signal"
+    rescues = 0
+    for i, trial in enumerate(result.trials):
+        if trial.params.get("qa.instruction", 0) < 5:
+            continue  # not a rescue candidate
+        rescues += 1
+        tried = Counter(t.params.get("qa.demos", 0) for t in result.trials[:i])
+        assert tried[trial.params["qa.demos"]] == min(tried[d] for d in range(5))
+    assert rescues == MAX_RESCUE_ROUNDS

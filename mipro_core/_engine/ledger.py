@@ -13,6 +13,7 @@ from .._memo import Memo
 from .._result import Trial
 from .._search import Observation
 from .._types import Example
+from .._variables import changed_count
 from .space import config_key
 
 KEPT_FAILURES = 60
@@ -158,14 +159,16 @@ class Ledger:
         self, baseline: float, default: Mapping[str, int]
     ) -> tuple[float, Mapping[str, int]]:
         """The best complete full evaluation's score and configuration; ``(baseline,
-        default)`` when none beat the baseline (the first one on ties)."""
+        default)`` when none beat the baseline. Among configurations tied at the best score,
+        the one closest to the original wins (the fewest variables off their original
+        candidate 0), then the first one evaluated: a proposed instruction that only ties
+        the original does not replace it."""
         best, best_params = baseline, default
         for trial in self.trials:
-            if (
-                trial.kind == "full"
-                and trial.complete
-                and trial.score is not None
-                and trial.score > best
+            if trial.kind != "full" or not trial.complete or trial.score is None:
+                continue
+            if trial.score > best or (
+                trial.score == best and changed_count(trial.params) < changed_count(best_params)
             ):
                 best, best_params = trial.score, trial.params
         return best, best_params

@@ -11,6 +11,7 @@ from .._result import Trial
 from .._search import sample_batch
 from .context import RunContext
 from .ledger import Ledger
+from .rescue import Rescue
 from .rounds import Rounds
 from .scoring import Scorer
 from .space import SearchSpace
@@ -56,8 +57,8 @@ class SearchLoop:
         self.full_eval_runs = len(ctx.valset) - self.minibatch
         self.meta = ctx.settings.proposer.meta_optimize and rounds is not None
         self.repair = ctx.settings.repairs and rounds is not None and self.use_minibatch
-        self.rescue = ctx.settings.repairs and rounds is not None
-        """Whether a search without signal may still run the repair round (see :meth:`_rescue`)."""
+        trial_runs = self.minibatch if self.use_minibatch else 0  # besides a full evaluation
+        self.rescue = Rescue(ctx, ledger, stop, rounds, trial_runs)
         self._forced: list[dict[str, int]] = []  # asked next: a rescue or side repair round's
         self.done = 0  # trials run so far
 
@@ -68,13 +69,13 @@ class SearchLoop:
             Why it stopped (:attr:`space` is the final space).
         """
         if not self.space.variables and not self._rescue():
-            return StopReason.NOTHING_TO_SEARCH
+            return self.rescue.reason(StopReason.NOTHING_TO_SEARCH)
         try:
             reason = self._trials()
             if self.use_minibatch and reason in _FULL_EVAL_AFTER:
                 self._full_eval_best()  # the last trials' best gets its full evaluation
                 self._tick()  # the bar's last count is the run's total, as in the summary
-            return reason
+            return self.rescue.reason(reason)
         except BudgetExhaustedError:
             return self.stop.budget_reason()
         except KeyboardInterrupt:
@@ -116,7 +117,7 @@ class SearchLoop:
             if reason is not None:
                 return reason
             if done + batch >= self.total:  # the last batch of a search without signal
-                self._rescue()  # tries the repair round's candidate rather than end at 0.0
+                self._rescue()  # tries a rescue round's candidate rather than end at 0.0
             asked = self._ask_batch(batch, done)
             spent = self.ledger.budget.used
             trials = self._score(asked)
@@ -136,6 +137,8 @@ class SearchLoop:
             if self.meta and done >= next_round and done < self.total:
                 next_round += proposer.meta_round_every
                 self._round(meta=True)
+            if done >= self.total and self.rescue.due():
+                self.total = done + 1  # one more trial, for the next rescue round's candidate
             self.done = done
             if done < self.total or not self.use_minibatch:
                 self._tick()  # the last one comes after the final full evaluation (run)
@@ -195,33 +198,31 @@ class SearchLoop:
 
     def _rescue(self) -> bool:
         """When no trial scored above 0 and none is left to try (all fully evaluated, nothing
-        to search, or the last batch), the repair round writes instructions from the failing
-        examples: the one thing left that can create signal, instead of ending with 0.0. Once
-        per run, and only if the round and a full evaluation of its result are affordable.
-        Returns whether the space grew (its new configuration is asked next).
-        """
-        if not self.rescue or any(o.value > 0 for o in self.ledger.history):
+        to search, or the last batch), rescue rounds write instructions from the failing
+        examples (see :class:`Rescue`). Returns whether the space grew (its new configuration
+        is asked next)."""
+        if not self.rescue.due():
             return False
-        self.rescue = self.repair = False  # one repair round per run
-        if not self.stop.affordable(len(self.ctx.valset) + self.minibatch):
-            return False
-        self._forced = self._round(meta=False, with_full=True)
+        self.repair = False  # the regular repair round does not come after a rescue
+        self.space, self._forced = self.rescue.round(self.space)
+        self._repaired()
         return bool(self._forced)
 
-    def _round(self, *, meta: bool, with_full: bool = False) -> list[dict[str, int]]:
+    def _round(self, *, meta: bool) -> list[dict[str, int]]:
         """Run a proposal round; the space grows, the forced configurations are returned."""
         assert self.rounds is not None
         if meta:
             self.space, forced = self.rounds.meta_round(self.space)
         else:
-            self.space, forced = self.rounds.repair_round(self.space, with_full=with_full)
+            self.space, forced = self.rounds.repair_round(self.space)
             self._repaired()
         return forced
 
     def _repaired(self) -> None:
-        """The repair round ran: it was the last reader of failing runs (MIPRO++ has none)."""
-        self.repair = self.rescue = False  # one round per run
-        self.scorer.keep_failures = False
+        """A repair round ran: the last reader of failing runs (MIPRO++ has none), unless
+        the search has no signal and rescue rounds may still come."""
+        self.repair = False  # one regular round per run
+        self.scorer.keep_failures = self.rescue.pending()
 
     def _repair_follows(self, done: int) -> bool:
         """Whether the repair round is certain to come right after this full evaluation, so

@@ -19,6 +19,8 @@ class StopReason(str, enum.Enum):
     """The sampler only revisited configurations already scored."""
     ALL_EVALUATED = "every configuration fully evaluated"
     """Every configuration of the space has a full-evaluation score."""
+    NO_SIGNAL = "no signal"
+    """No trial scored above 0, and the rescue rounds (see ``_engine/rescue.py``) found none."""
     MAX_LM_CALLS = "max_lm_calls"
     """The call cap left no room for another trial (and the final full evaluation)."""
     MAX_SECONDS = "max_seconds"

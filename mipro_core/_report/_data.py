@@ -18,7 +18,7 @@ import attrs
 
 from .._result import OptimizationResult, Trial, credit_trials
 from .._types import Demo
-from .._variables import VariableKey
+from .._variables import VariableKey, changed_count
 from .._version import __version__
 
 SourceKind = Literal["journal", "artifact", "result"]
@@ -198,18 +198,23 @@ def cumulative_lm_calls(trials: Sequence[Trial], total: int | None) -> tuple[int
 
 def best_of(trials: Sequence[Trial]) -> tuple[float | None, float | None, dict[str, int]]:
     """(baseline, best, best params) as the engine picks them: the baseline is the first full
-    evaluation of the unmodified program; a configuration wins only with a strictly higher
-    complete full-evaluation score."""
+    evaluation of the unmodified program; a configuration wins with a strictly higher complete
+    full-evaluation score, or the same score with fewer variables off the original
+    (:func:`changed_count`)."""
     baseline: float | None = None
     for trial in trials:
         if trial.kind == "full" and not trial.params and trial.score is not None:
             baseline = trial.score
             break
-    best, params = baseline, {}
+    best, params = baseline, dict[str, int]()
     for trial in trials:
         if trial.kind != "full" or not trial.complete or trial.score is None or not trial.params:
             continue
-        if best is None or trial.score > best:
+        if (
+            best is None
+            or trial.score > best
+            or (trial.score == best and changed_count(trial.params) < changed_count(params))
+        ):
             best, params = trial.score, dict(trial.params)
     return baseline, best, params
 
