@@ -216,6 +216,7 @@ def run_mipro(task: str, seed: int, base_url: str, calls: int) -> dict[str, Any]
         "stopped": result.stopped_reason,
         "errors": result.errors,
         "malformed": result.malformed,
+        "rejected_proposals": dict(result.rejected_proposals),
         "candidates": {n: len(c) for n, c in result.instruction_candidates.items()},
         "credit": [str(c) for c in result.credit],
         "warnings": warnings.messages,
