@@ -27,6 +27,35 @@ def _short(text: str, limit: int = 150) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _reading(
+    tasks: Sequence[str],
+    base: dict[str, dict[str, Any]],
+    runs: dict[tuple[str, str], list[dict[str, Any]]],
+) -> list[str]:
+    """Per task, mipro's mean test score against the best prompt written by hand, and its
+    validation score (what the search saw), so a gap between them shows."""
+    lines = ["Reading the rows (mipro's mean against the best prompt variant written by hand):"]
+    for t in tasks:
+        m, b = runs[(t, "mipro")], base.get(t)
+        if not m or not b:
+            continue
+        name, best = max(((k, b[k]) for k in VARIANTS if k in b), key=lambda kv: kv[1])
+        test = statistics.fmean(r["test"] for r in m)
+        val = statistics.fmean(r["val"] for r in m)
+        verdict = "above" if test > best + 0.02 else "below" if test < best - 0.02 else "level with"
+        lines.append(
+            f"- `{t}`: test {test:.2f}, {verdict} `{name}` ({best:.2f}); validation "
+            f"{val:.2f} after the search (from {statistics.fmean(r['baseline_val'] for r in m):.2f})."
+            + (
+                " Validation and test differ by more than 0.15: on so few validation examples "
+                "the search selects partly on noise."
+                if val - test > 0.15
+                else ""
+            )
+        )
+    return lines
+
+
 def _kept(runs: Sequence[dict[str, Any]]) -> str:
     """Runs in which nothing beat the app as written on validation (it kept its prompts)."""
     kept = sum(r["val"] <= r["baseline_val"] for r in runs)
@@ -197,6 +226,7 @@ def render(rows: list[dict[str, Any]], machine: str) -> str:
         "Rows with fewer than 3 seeds (and tasks without a DSPy row) were not run for lack of "
         "time on the shared machine, not dropped: `run.py --first-seed K --seeds N` adds them.",
     ]
+    lines += ["", *_reading(tasks, base, runs)]
     lines += ["", _provenance(rows)]
     lines += [
         "",
