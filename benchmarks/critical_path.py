@@ -26,7 +26,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import mipro_core as mc
+from scaling import run_job  # the script's own directory is on sys.path
+
 from mipro_core.testing import SimulatedLM, load_task
 
 
@@ -60,17 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     program = task.make_program(task_lm)
     start = time.perf_counter()
     task_lm.start = proposer.start = start
-    result = mc.optimize(
-        program,
-        task.trainset,
-        task.metric,
-        valset=task.valset,
-        strategy="mipro",
-        seed=0,
-        num_threads=threads,
-        proposer_lm=proposer,
-        progress=None,
-    )
+    result = run_job(task, program, threads, proposer_lm=proposer)
     rounds = (time.perf_counter() - start) / lat
     limit = len(log) / threads
     print(

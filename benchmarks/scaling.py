@@ -65,12 +65,10 @@ RSS_CAP = 400
 IMPORT_REPEATS = 5
 
 
-def thread_run(threads: int, latency: float = LATENCY) -> dict[str, float]:
-    task = load_task("rule_qa")
-    lm = SimulatedLM(seed=0, latency=latency)
-    program = task.make_program(lm)
-    start = time.perf_counter()
-    result = mc.optimize(
+def run_job(task: Any, program: Any, threads: int, proposer_lm: Any = None) -> Any:
+    """The fixed job (uncapped MIPRO ``budget="light"``, seed 0) on ``program``; also what
+    ``critical_path.py`` times."""
+    return mc.optimize(
         program,
         task.trainset,
         task.metric,
@@ -78,8 +76,17 @@ def thread_run(threads: int, latency: float = LATENCY) -> dict[str, float]:
         strategy="mipro",
         seed=0,
         num_threads=threads,
+        proposer_lm=proposer_lm,
         progress=None,
     )
+
+
+def thread_run(threads: int, latency: float = LATENCY) -> dict[str, float]:
+    task = load_task("rule_qa")
+    lm = SimulatedLM(seed=0, latency=latency)
+    program = task.make_program(lm)
+    start = time.perf_counter()
+    result = run_job(task, program, threads)
     wall = time.perf_counter() - start
     calls = float(lm.calls)
     limit = calls * latency / threads
