@@ -65,9 +65,11 @@ RSS_CAP = 400
 IMPORT_REPEATS = 5
 
 
-def run_job(task: Any, program: Any, threads: int, proposer_lm: Any = None) -> Any:
+def run_job(
+    task: Any, program: Any, threads: int, proposer_lm: Any = None, backend: Any = None
+) -> Any:
     """The fixed job (uncapped MIPRO ``budget="light"``, seed 0) on ``program``; also what
-    ``critical_path.py`` times."""
+    ``critical_path.py`` times and the Ray row runs."""
     return mc.optimize(
         program,
         task.trainset,
@@ -78,6 +80,7 @@ def run_job(task: Any, program: Any, threads: int, proposer_lm: Any = None) -> A
         num_threads=threads,
         proposer_lm=proposer_lm,
         progress=None,
+        backend=backend,
     )
 
 
@@ -120,19 +123,8 @@ def ray_run(threads: int = RAY_THREADS) -> dict[str, Any] | None:
     from mipro_core.integrations.ray import RayBackend
 
     def run(backend: Any) -> tuple[mc.OptimizationResult, float]:
-        task = load_task("rule_qa")
         start = time.perf_counter()
-        result = mc.optimize(
-            build(),
-            task.trainset,
-            task.metric,
-            valset=task.valset,
-            strategy="mipro",
-            seed=0,
-            num_threads=threads,
-            progress=None,
-            backend=backend,
-        )
+        result = run_job(load_task("rule_qa"), build(), threads, backend=backend)
         return result, time.perf_counter() - start
 
     local, local_wall = run(None)
