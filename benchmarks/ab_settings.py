@@ -1,4 +1,5 @@
-"""Paired A/B of MIPRO settings: the defaults (A) against overrides (B) at a fixed LM-call cap.
+"""Paired A/B of MIPRO settings: the defaults (A) against overrides (B) at a fixed LM-call cap
+(``--base-proposer`` / ``--base-search`` give A overrides of its own).
 
 Judging an engine or settings change on the published DSPy table alone is hopeless: its
 seed-to-seed sd is 0.06-0.14, so a 20-seed mean moves by +-0.03 between seed ranges. This script
@@ -60,6 +61,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default="{}",
         help="JSON keyword arguments of optimize() for B, e.g. minibatch_size, num_candidates",
     )
+    parser.add_argument(
+        "--base-proposer", default="{}", help="JSON ProposerConfig overrides for A (default none)"
+    )
+    parser.add_argument(
+        "--base-search", default="{}", help="JSON optimize() overrides for A (default none)"
+    )
     return parser.parse_args(argv)
 
 
@@ -69,19 +76,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown or args.seeds < 2:
         print(f"unknown tasks {unknown} or fewer than 2 seeds", file=sys.stderr)
         return 2
-    mc.ProposerConfig(**json.loads(args.proposer))  # fail early on a bad override
+    for overrides in (args.proposer, args.base_proposer):
+        mc.ProposerConfig(**json.loads(overrides))  # fail early on a bad override
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     cells = [(t, f) for t in args.tasks for f in args.fractions]
     jobs: list[tuple[str, int, int, str, str]] = []
     for name, frac in cells:
         cap = round(frac * DSPY_MEAN_CALLS[name])
         for seed in seeds:
-            jobs.append((name, seed, cap, "{}", "{}"))
+            jobs.append((name, seed, cap, args.base_proposer, args.base_search))
             jobs.append((name, seed, cap, args.proposer, args.search))
     with cf.ProcessPoolExecutor(max(1, args.jobs)) as pool:
         scores = list(pool.map(run_one, *zip(*jobs, strict=True)))
-    print(f"B = proposer {args.proposer}, search {args.search}; seeds {seeds[0]}-{seeds[-1]}")
-    print("| task | cap | A (defaults) | B | B − A | Wilcoxon p |")
+    print(
+        f"A = proposer {args.base_proposer}, search {args.base_search}; B = proposer "
+        f"{args.proposer}, search {args.search}; seeds {seeds[0]}-{seeds[-1]}"
+    )
+    print("| task | cap | A | B | B − A | Wilcoxon p |")
     print("|---|---|---|---|---|---|")
     for i, (name, frac) in enumerate(cells):
         block = scores[2 * i * len(seeds) : 2 * (i + 1) * len(seeds)]

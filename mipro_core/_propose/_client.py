@@ -82,8 +82,8 @@ class ProposerClient:
                 if not is_context_overflow(exc):
                     raise
                 logger.warning(
-                    "the proposer prompt %r exceeded the model's context window (%s): that "
-                    "proposal is dropped; a proposer_lm with a larger window avoids this",
+                    "the proposer prompt %r exceeded the model's context window (%s): it gets "
+                    "no reply; a proposer_lm with a larger window avoids this",
                     template,
                     str(exc)[:200],
                 )

@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Mapping, Sequence
 
 from .._types import Example, Signature
-from ._client import ProposerClient
+from ._client import OVERFLOW_REPLY, ProposerClient
+
+logger = logging.getLogger("mipro_core.propose")
 
 OBSERVE = Signature(("examples", "prior_observations"), ("observations",))
 SUMMARIZE = Signature(("observations",), ("summary",))
@@ -38,16 +41,17 @@ def summarize_data(
 ) -> str:
     """Observe batches of training data (stopping early on COMPLETE), then summarize.
 
-    Once ``stop`` is set (the run failed or was interrupted elsewhere) no further call is made
-    and the summary is abandoned (empty).
+    A batch whose prompt exceeds the proposer's context window is read again in halves (a
+    single example that does not fit is skipped), and the batches after it keep the smaller
+    size. Once ``stop`` is set (the run failed or was interrupted elsewhere) no further call
+    is made and the summary is abandoned (empty).
     """
     observations: list[str] = []
-    for b in range(max_batches):
+    start, calls, size = 0, 0, batch_size
+    while calls < max_batches and start < len(trainset):
         if stop is not None and stop.is_set():
             return ""
-        batch = trainset[b * batch_size : (b + 1) * batch_size]
-        if not batch:
-            break
+        batch = trainset[start : start + size]
         text = "\n\n".join(f"Example {i + 1}:\n{format_example(ex)}" for i, ex in enumerate(batch))
         reply = client.ask(
             "observe_data",
@@ -55,9 +59,23 @@ def summarize_data(
             {"examples": text, "prior_observations": "\n".join(observations) or "(none yet)"},
             temperature=temperature,
         )["observations"].strip()
+        calls += 1
+        if reply == OVERFLOW_REPLY:
+            if size > 1:
+                size = max(1, size // 2)
+                logger.warning(
+                    "the data summary's observation of %d examples exceeded the proposer's "
+                    "context window: reading %d at a time",
+                    len(batch),
+                    size,
+                )
+                continue
+            start += 1  # one example alone does not fit: the summary goes on without it
+            continue
         if not reply or reply.upper().startswith("COMPLETE"):
             break
         observations.append(reply)
+        start += len(batch)
     if not observations or (stop is not None and stop.is_set()):
         return ""
     summary = client.ask(
@@ -66,7 +84,7 @@ def summarize_data(
         {"observations": "\n".join(observations)},
         temperature=temperature,
     )["summary"]
-    return summary.strip()
+    return _unless_overflow(summary)
 
 
 def module_view(name: str, signature: Signature) -> str:
@@ -81,20 +99,34 @@ def describe_program(
     temperature: float,
 ) -> tuple[str, dict[str, str]]:
     """One program description, then one role description per module."""
-    program_description = client.ask(
-        "describe_program", DESCRIBE_PROGRAM, {"program": program_text}, temperature=temperature
-    )["program_description"].strip()
-    roles = {
-        name: client.ask(
-            "describe_module",
-            DESCRIBE_MODULE,
-            {
-                "program": program_text,
-                "program_description": program_description,
-                "module": module_view(name, sig),
-            },
+    program_description = _unless_overflow(
+        client.ask(
+            "describe_program",
+            DESCRIBE_PROGRAM,
+            {"program": program_text},
             temperature=temperature,
-        )["module_description"].strip()
+        )["program_description"]
+    )
+    roles = {
+        name: _unless_overflow(
+            client.ask(
+                "describe_module",
+                DESCRIBE_MODULE,
+                {
+                    "program": program_text,
+                    "program_description": program_description,
+                    "module": module_view(name, sig),
+                },
+                temperature=temperature,
+            )["module_description"]
+        )
         for name, sig in modules.items()
     }
     return program_description, roles
+
+
+def _unless_overflow(text: str) -> str:
+    """``text`` stripped, or ``""`` for the reply a prompt over the context window got (the
+    grounding part is then left out of the proposals, never shown as text)."""
+    text = text.strip()
+    return "" if text == OVERFLOW_REPLY else text

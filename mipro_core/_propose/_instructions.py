@@ -17,7 +17,7 @@ import numpy as np
 from .._config import ProposerConfig
 from .._errors import LMError
 from .._types import Demo, Signature
-from ._client import ProposerClient
+from ._client import OVERFLOW_REPLY, ProposerClient
 from ._extract import extract_instruction
 from ._grounding import module_view
 from ._tips import TIPS
@@ -84,7 +84,8 @@ def propose_one(
     if config.observe_demos and "task_demos" in inputs:
         if observations is None:
             observations = observe_stage(client, spec, inputs)
-        inputs["stage_observations"] = observations
+        if observations:
+            inputs["stage_observations"] = observations
     sig = Signature(
         tuple(f for f in PROPOSER_SIGNATURE.inputs if f in inputs), PROPOSER_SIGNATURE.outputs
     )
@@ -112,7 +113,8 @@ OBSERVE_STAGE = Signature(
 
 
 def observe_stage(client: ProposerClient, spec: ProposalSpec, inputs: Mapping[str, str]) -> str:
-    """The proposer's observations on one stage's demos (empty text when it has none)."""
+    """The proposer's observations on one stage's demos (empty text when it has none, or
+    when the prompt exceeded its context window)."""
     fields = {k: inputs[k] for k in OBSERVE_STAGE.inputs if k in inputs}
     sig = Signature(tuple(fields), OBSERVE_STAGE.outputs)
     reply = client.ask(
@@ -122,7 +124,8 @@ def observe_stage(client: ProposerClient, spec: ProposalSpec, inputs: Mapping[st
         temperature=spec.temperature,
         salt=f"{spec.module}#{spec.index}",
     )
-    return reply["stage_observations"].strip()
+    text = reply["stage_observations"].strip()
+    return "" if text == OVERFLOW_REPLY else text
 
 
 @attrs.frozen
