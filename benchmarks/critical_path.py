@@ -51,10 +51,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--threads", type=int, default=64)
     parser.add_argument("--latency", type=float, default=0.3)
+    parser.add_argument("--task", default="rule_qa", help="a bundled task (default rule_qa)")
     args = parser.parse_args(argv)
     logging.disable(logging.WARNING)
     lat, threads = args.latency, args.threads
-    task = load_task("rule_qa")
+    task = load_task(args.task)
     log: list[tuple[float, str, str]] = []
     task_lm = Timed(SimulatedLM(seed=0, latency=lat), "task", log)
     proposer = Timed(SimulatedLM(seed=0, latency=lat), "proposer", log)

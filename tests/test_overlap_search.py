@@ -128,3 +128,62 @@ def test_ctrl_c_during_the_full_evaluation_beside_the_repair_keeps_a_resumable_j
     resumed = mc.resume(journal, toy_program(ThreadsLM()), toy_metric)
     assert _log(resumed)[:2] == _log(whole)[:2]
     assert resumed.state == whole.state
+
+
+class BarrierLM(RecordingLM):
+    """Every module's repair call waits for the others': a round that wrote one module's
+    repair after the other would break the barrier (and so lose its instructions)."""
+
+    def __init__(self, modules: int) -> None:
+        super().__init__()
+        self.barrier = threading.Barrier(modules, timeout=10)
+        self.repairs = 0
+
+    def __call__(
+        self, messages: Sequence[Any], *, n: int = 1, temperature: float = 0.0
+    ) -> list[str]:
+        if "failing_examples:" in messages[-1]["content"]:
+            self.repairs += 1
+            self.barrier.wait()
+        return super().__call__(messages, n=n, temperature=temperature)
+
+
+def test_the_modules_repair_calls_of_a_round_run_at_once_with_the_same_result(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mipro_core._engine import rounds
+
+    concurrent_lm = BarrierLM(3)
+    at_once = mc.optimize(toy_program(concurrent_lm, stages=3), TRAIN, toy_metric, **OPTIONS)
+    assert concurrent_lm.repairs == 3
+    assert not concurrent_lm.barrier.broken
+    assert set(at_once.repair_candidates) == {"s0", "s1", "s2"}
+
+    # one module after the other (as before): the same trials and the same result
+    monkeypatch.setattr(rounds, "each_module", lambda propose, jobs: [propose(j) for j in jobs])
+    one_by_one = mc.optimize(toy_program(RecordingLM(), stages=3), TRAIN, toy_metric, **OPTIONS)
+    assert _log(at_once) == _log(one_by_one)
+    assert at_once.state == one_by_one.state
+    assert at_once.repair_candidates == one_by_one.repair_candidates
+
+
+def test_a_mipro_plus_plus_round_proposes_for_every_module_at_once_with_the_same_result(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mipro_core._engine import rounds
+
+    calls: list[int] = []
+    real = rounds.each_module
+
+    def counted(propose: Any, jobs: Any) -> list[str]:
+        calls.append(len(jobs))
+        return real(propose, jobs)
+
+    monkeypatch.setattr(rounds, "each_module", counted)
+    options = {**OPTIONS, "proposer": mc.ProposerConfig(meta_optimize=True, meta_round_every=3)}
+    at_once = mc.optimize(toy_program(RecordingLM(), stages=3), TRAIN, toy_metric, **options)
+    assert calls and all(n == 3 for n in calls)
+    monkeypatch.setattr(rounds, "each_module", lambda propose, jobs: [propose(j) for j in jobs])
+    one_by_one = mc.optimize(toy_program(RecordingLM(), stages=3), TRAIN, toy_metric, **options)
+    assert _log(at_once) == _log(one_by_one)
+    assert at_once.state == one_by_one.state

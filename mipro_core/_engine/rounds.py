@@ -6,8 +6,10 @@ and the configurations the search must try next.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from .._errors import LMError
 from .._propose import (
@@ -33,6 +35,22 @@ from .space import SearchSpace
 logger = logging.getLogger("mipro_core.engine")
 
 RoundResult = tuple[SearchSpace, list[dict[str, int]]]
+
+_T = TypeVar("_T")
+
+
+def each_module(propose: Callable[[_T], str], jobs: Sequence[_T]) -> list[str]:
+    """``propose`` on every module's job, at once when there are several (a round's modules
+    are independent: one proposer call after another would leave every thread idle for as
+    many call latencies as there are modules); the replies in the jobs' order.
+
+    The calls run on threads of their own rather than the shared executor, which may be
+    busy with a full evaluation's runs that this round runs beside.
+    """
+    if len(jobs) <= 1:
+        return [propose(job) for job in jobs]
+    with cf.ThreadPoolExecutor(len(jobs), thread_name_prefix="mipro-round") as pool:
+        return list(pool.map(propose, jobs))
 
 
 class Rounds:
@@ -75,27 +93,34 @@ class Rounds:
         pspace = proposal_space(config, ctx.settings.budget.num_candidates)
         history = proposal_observations(self.produced, trials)
         instructions = dict(space.instructions)
+        # every module's settings first, in module order (the stream's draws do not depend on
+        # the replies), then the modules' proposals at once
+        drawn = []
         for name in self.searched:
             params = ctx.settings.sampler.sample(pspace, history, ctx.rng["meta"])
-            params = {k: params[k] for k in pspace}
+            drawn.append((name, {k: params[k] for k in pspace}))
+
+        def propose(item: tuple[str, dict[str, int]]) -> str:
+            name, params = item
             index = len(instructions[name])
-            spec = spec_from_params(name, index, params, len(space.demo_sets[name]))
-            feedback = ModuleFeedback(
-                history=history_text(
-                    instructions[name], instruction_scores(trials, name), config.max_history
-                ),
-                failures=failures_text(name, self.ledger.failures[::-1], config.max_failures),
-            )
-            text = propose_one(
+            return propose_one(
                 self.client,
-                spec,
+                spec_from_params(name, index, params, len(space.demo_sets[name])),
                 ctx.modules[name].signature,
                 ctx.initial_state[name].instruction,
                 space.demo_sets[name],
                 self.grounding,
                 config,
-                feedback,
+                ModuleFeedback(
+                    history=history_text(
+                        instructions[name], instruction_scores(trials, name), config.max_history
+                    ),
+                    failures=failures_text(name, self.ledger.failures[::-1], config.max_failures),
+                ),
             )
+
+        for (name, params), text in zip(drawn, each_module(propose, drawn), strict=True):
+            index = len(instructions[name])
             if text and text not in instructions[name]:
                 instructions[name] = (*instructions[name], text)
                 self.produced[name][index] = params
@@ -114,37 +139,22 @@ class Rounds:
         ctx, config = self.ctx, self.ctx.settings.proposer
         instructions = dict(space.instructions)
         best = space.full_params(self.ledger.best_by_minibatch(skip_fully_scored=False) or {})
-        added = 0
-        for name in self.searched:
+        jobs: list[tuple[str, int, str]] = []
+        for name in self.searched:  # the failure samples in module order (one random stream)
             failures = sample_failures(
                 [*self.ledger.failures, *(self.ledger.full_failures if with_full else ())],
                 name,
                 config.max_failures,
                 ctx.rng["repair"],
             )
-            if not failures or ctx.memo.get("repair-error", name) is not None:
-                continue
-            index = len(instructions[name])
-            try:
-                text = propose_repair(
-                    self.client,
-                    name,
-                    index,
-                    ctx.modules[name].signature,
-                    ctx.initial_state[name].instruction,
-                    failures,
-                    self.grounding,
-                    config,
-                )
-            except LMError as exc:  # an extra candidate is not worth the trials already run
-                logger.warning("repair round: no instruction for module %r (%s)", name, exc)
-                # journaled, so a resumed run skips this module too instead of trying again
-                ctx.memo.put("repair-error", name, str(exc))
-                continue
+            if failures and ctx.memo.get("repair-error", name) is None:
+                jobs.append((name, len(instructions[name]), failures))
+        added = 0
+        for (name, index, _), text in zip(jobs, each_module(self._repair_one, jobs), strict=True):
             if text and text not in instructions[name]:
                 instructions[name] = (*instructions[name], text)
                 best[str(VariableKey.instruction(name))] = index
-                ctx.memo.put("repair", name, index)  # the report labels this candidate
+                self.ctx.memo.put("repair", name, index)  # the report labels this candidate
                 added += 1
         if not added:
             return space, []
@@ -154,6 +164,27 @@ class Rounds:
         )
         grown = self._grown(space, instructions)
         return grown, [grown.full_params(best)]
+
+    def _repair_one(self, job: tuple[str, int, str]) -> str:
+        """The repair instruction for one module (``""`` when the proposer failed on it)."""
+        name, index, failures = job  # failures: the sampled failing examples, as text
+        ctx = self.ctx
+        try:
+            return propose_repair(
+                self.client,
+                name,
+                index,
+                ctx.modules[name].signature,
+                ctx.initial_state[name].instruction,
+                failures,
+                self.grounding,
+                ctx.settings.proposer,
+            )
+        except LMError as exc:  # an extra candidate is not worth the trials already run
+            logger.warning("repair round: no instruction for module %r (%s)", name, exc)
+            # journaled, so a resumed run skips this module too instead of trying again
+            ctx.memo.put("repair-error", name, str(exc))
+            return ""
 
     def _grown(self, space: SearchSpace, instructions: dict[str, tuple[str, ...]]) -> SearchSpace:
         """``space`` with the grown instruction pools (journaled for resume)."""
