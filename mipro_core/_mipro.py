@@ -150,7 +150,7 @@ class MIPRO:
         memo: Memo
         if journal is not None:
             check_journalable(train, val)
-            config = journal_config(self, prog, train, val, freeze)
+            config = journal_config(self, prog, train, val, settings)
             config[FINGERPRINT_KEY] = fingerprint(prog, train, val, metric)
             memo = Journal.create(journal, config, overwrite=overwrite)
         else:
@@ -192,6 +192,9 @@ class MIPRO:
         own_executor = executor is None
         if executor is not None:
             check_executor(executor)
+        copies = replicas(prog, settings.parallel_trials)
+        if len(copies) + 1 < settings.parallel_trials:  # clone() refused: one at a time
+            settings = attrs.evolve(settings, parallel_trials=len(copies) + 1)
         observers = RunObservers(
             run_info(self, prog, train, val, settings, estimate, memo, resumed=resumed)
         )
@@ -209,7 +212,7 @@ class MIPRO:
                 executor=pool,
                 memo=memo,
                 progress=progress,
-                replicas=replicas(prog, settings.parallel_trials),
+                replicas=copies,
                 on_trial=observers.trial,
             )
             result = engine.run()
@@ -236,9 +239,16 @@ class MIPRO:
         parallel = self.parallel_trials
         if parallel is None:
             parallel = max(1, self.num_threads // max(1, self.search.minibatch_size))
-        if not isinstance(program, CloneableProgram) or not callable(
-            getattr(program, "clone", None)
+        if parallel > 1 and (
+            not isinstance(program, CloneableProgram)
+            or not callable(getattr(program, "clone", None))
         ):
+            logger.warning(
+                "parallel trials are off, one trial at a time: the %s program has no clone() "
+                "to score %d configurations at once on (see docs/adapters.md)",
+                type(program).__name__,
+                parallel,
+            )
             parallel = 1
         return EngineSettings(
             strategy=self.strategy,

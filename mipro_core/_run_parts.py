@@ -71,19 +71,22 @@ def journal_config(
     program: Program,
     train: Sequence[Example],
     val: Sequence[Example],
-    freeze: Sequence[str],
+    settings: EngineSettings,
 ) -> dict[str, Any]:
-    """The run configuration a journal records (what :func:`mipro_core.resume` rebuilds)."""
+    """The run configuration a journal records (what :func:`mipro_core.resume` rebuilds).
+
+    ``parallel_trials`` is the number the run chose (from ``num_threads`` unless given), so
+    a resume with another thread count tries the same configurations."""
     return {
         "strategy": optimizer.strategy,
         "seed": optimizer.seed,
         "num_threads": optimizer.num_threads,
-        "parallel_trials": optimizer.parallel_trials,
+        "parallel_trials": settings.parallel_trials,
         "budget": attrs.asdict(optimizer.budget),
         "proposer": attrs.asdict(optimizer.proposer),
         "search": attrs.asdict(optimizer.search),
         "sampler": sampler_spec(optimizer.sampler),  # refuses what a resume could not rebuild
-        "freeze": list(freeze),
+        "freeze": list(settings.freeze),
         "pricing": None if optimizer.pricing is None else attrs.asdict(optimizer.pricing),
         "modules": list(program.modules),
         "trainset": [ex.to_dict() for ex in train],
