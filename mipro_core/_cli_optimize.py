@@ -148,6 +148,14 @@ def configure_optimize(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="parallel program runs, each making its stages' LM calls in turn (8)",
     )
+    search.add_argument(
+        "--parallel-trials",
+        type=positive_int,
+        metavar="K",
+        help="configurations scored at once, each on its own copy of the app (default: "
+        "threads // minibatch size, at least 1); set it to keep runs comparable across "
+        "thread counts",
+    )
     search.add_argument("--max-trials", type=positive_int, metavar="N", help="cap the trials")
     search.add_argument(
         "--max-lm-calls", type=positive_int, metavar="N", help="hard cap on LM calls"
@@ -248,6 +256,8 @@ def _header(
     if type(program) is not type(app):
         kind += f" via {type(program).__name__}"
     limits = [f"seed {args.seed}", f"{args.threads} threads"]
+    if args.parallel_trials:
+        limits.append(f"{args.parallel_trials} trials at once")
     if args.max_trials:
         limits.append(f"at most {args.max_trials} trials")
     if args.max_lm_calls:
@@ -384,6 +394,7 @@ def _optimize(
         budget=args.budget,
         seed=args.seed,
         num_threads=args.threads,
+        parallel_trials=args.parallel_trials,
         strategy=args.strategy,
         sampler=None if args.sampler is None else make_sampler(args.sampler),
         max_trials=args.max_trials,

@@ -427,9 +427,21 @@ def test_help_lists_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
         "--train", "--val", "--metric", "--proposer", "--budget", "--seed", "--journal",
         "--out", "--dry-run", "--inputs", "--outputs", "--threads", "--max-trials",
         "--max-lm-calls", "--max-seconds", "--strategy", "--freeze", "--no-journal",
-        "--overwrite", "--sampler", "--map-output",
+        "--overwrite", "--sampler", "--map-output", "--parallel-trials",
     ):  # fmt: skip
         assert flag in text, flag
+
+
+def test_parallel_trials_flag_sets_the_trials_scored_at_once_and_the_journal_keeps_it(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, err = run(capsys, *optimize_args("--parallel-trials", "2"))
+    assert status == 0, err
+    assert "2 trials at once" in out
+    with Journal.open(workdir / "myapp.mipro.sqlite") as store:
+        assert store.config["parallel_trials"] == 2
+    status, _, err = run(capsys, *optimize_args("--parallel-trials", "0", "--overwrite"))
+    assert status == 2 and "--parallel-trials" in err
 
 
 def test_sampler_flag_picks_a_named_sampler_and_the_journal_records_it(
