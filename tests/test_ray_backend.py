@@ -329,6 +329,40 @@ def test_a_runtime_env_ray_refuses_is_named(cluster: None) -> None:
         backend.connect(build(), toy_metric, TRAIN, num_threads=2)
 
 
+def test_the_start_timeout_message_says_when_no_node_can_hold_a_worker() -> None:
+    # two 2-CPU nodes, 4 CPUs free: workers of 3 CPUs fit the total, never a node
+    from mipro_core.integrations._ray_start import died, unplaced
+
+    class Cluster:
+        @staticmethod
+        def cluster_resources() -> dict[str, float]:
+            return {"CPU": 4.0}
+
+        @staticmethod
+        def available_resources() -> dict[str, float]:
+            return {"CPU": 4.0}
+
+        @staticmethod
+        def nodes() -> list[dict[str, Any]]:
+            node = {"Alive": True, "Resources": {"CPU": 2.0}}
+            return [node, node, {"Alive": False, "Resources": {"CPU": 8.0}}]
+
+    text = unplaced(Cluster(), 1, 1, 3.0, 60)
+    assert text.startswith("1 of 1 Ray workers did not start within 60 s")
+    assert (
+        "each asks for 3 CPUs, and the cluster has 4 CPUs, 4 free; no node has more than 2" in text
+    )
+    report = (
+        "The actor died unexpectedly before finishing this task.\n\tactor_id: 1f\n\tpid: 7\n"
+        "The actor is dead because its worker process has died. Worker exit type: SYSTEM_ERROR "
+        "Worker exit detail: Worker unexpectedly exits with a connection error code 2. End of "
+        "file. Some common causes include: (1) the process was killed by the OOM killer"
+    )
+    assert died(RuntimeError(report)) == (
+        "Worker unexpectedly exits with a connection error code 2. End of file"
+    )
+
+
 def test_start_timeout_must_be_a_positive_number() -> None:
     for bad in (0, -1.0, True, "60", float("inf"), float("nan")):
         with pytest.raises(mc.InvalidInputError, match="start_timeout"):
