@@ -77,4 +77,14 @@ def build() -> NativeProgram:
     return toy_program(DyingLM(), stages=1)
 
 
+def build_failing() -> NativeProgram:
+    """A factory that raises on the workers (a missing key or file there)."""
+    raise RuntimeError("no API key on this node")
+
+
+def build_dying() -> NativeProgram:
+    """A factory whose worker process dies while building (a native crash, the OOM killer)."""
+    os._exit(3)
+
+
 metric = toy_metric

@@ -248,6 +248,127 @@ def test_a_worker_side_error_comes_back_as_a_plain_mipro_error(cluster: None) ->
     assert "\x1b" not in text and "Traceback" not in text and "RayTaskError" not in text
 
 
+@pytest.mark.parametrize(
+    ("factory", "cause"),
+    [
+        ("tests.ray_app:build_failing", "RuntimeError: no API key on this node"),
+        ("tests.ray_app:build_dying", "worker process died while building the program"),
+    ],
+)
+def test_a_factory_failing_on_the_workers_is_named_with_its_cause_before_any_lm_call(
+    cluster: None, factory: str, cause: str
+) -> None:
+    proposer = ToyLM()
+    with pytest.raises(mc.InvalidInputError) as raised:
+        mc.optimize(
+            build(),
+            TRAIN,
+            toy_metric,
+            valset=VAL,
+            proposer_lm=proposer,
+            backend=RayBackend(factory=factory, max_retries=1),
+            **OPTIONS,
+        )
+    text = str(raised.value)
+    assert text.startswith(f"RayBackend.factory {factory}")
+    assert cause in text
+    assert "\x1b" not in text and "Traceback" not in text and "actor_id" not in text
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__
+    assert proposer.calls == 0
+
+
+def test_workers_the_cluster_cannot_place_are_refused_after_start_timeout(
+    cluster: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # another job holds the cluster's 2 CPUs: the workers (1 CPU each) cannot be placed; the
+    # run used to wait for them forever
+    from ray.util.placement_group import placement_group, remove_placement_group
+
+    from mipro_core.integrations import _ray_session
+    from tests.ray_app import DyingLM
+
+    sessions: list[Any] = []
+    original = _ray_session.RaySession.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        sessions.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(_ray_session.RaySession, "__init__", init)
+    proposer, task_lm = ToyLM(), DyingLM()
+    held = placement_group([{"CPU": 2}])
+    ray.get(held.ready())
+    try:
+        with pytest.raises(mc.InvalidInputError) as raised:
+            mc.optimize(
+                toy_program(task_lm, stages=1),
+                TRAIN,
+                toy_metric,
+                valset=VAL,
+                proposer_lm=proposer,
+                backend=RayBackend(factory="tests.ray_app:build", start_timeout=1.5),
+                **OPTIONS,
+            )
+    finally:
+        remove_placement_group(held)
+    text = str(raised.value)
+    assert "2 of 2 Ray workers did not start within 1.5 s (RayBackend.start_timeout)" in text
+    assert "each asks for 1 CPU" in text
+    assert "the cluster has 2 CPUs, 0 free" in text
+    assert "raise start_timeout" in text
+    assert proposer.calls == 0 and task_lm.calls == 0  # nothing was spent
+    (session,) = sessions
+    for actor in session._actors:  # stopped, not left waiting for CPUs
+        with pytest.raises(ray.exceptions.RayActorError, match=r"ray\.kill"):
+            ray.get(actor.ready.remote(), timeout=30)
+
+
+def test_a_runtime_env_ray_refuses_is_named(cluster: None) -> None:
+    backend = RayBackend(factory="tests.ray_app:build", runtime_env={"working_dir": "/no/such"})
+    with pytest.raises(mc.InvalidInputError, match=r"RayBackend\.runtime_env: .*/no/such"):
+        backend.connect(build(), toy_metric, TRAIN, num_threads=2)
+
+
+def test_the_start_timeout_message_says_when_no_node_can_hold_a_worker() -> None:
+    # two 2-CPU nodes, 4 CPUs free: workers of 3 CPUs fit the total, never a node
+    from mipro_core.integrations._ray_start import died, unplaced
+
+    class Cluster:
+        @staticmethod
+        def cluster_resources() -> dict[str, float]:
+            return {"CPU": 4.0}
+
+        @staticmethod
+        def available_resources() -> dict[str, float]:
+            return {"CPU": 4.0}
+
+        @staticmethod
+        def nodes() -> list[dict[str, Any]]:
+            node = {"Alive": True, "Resources": {"CPU": 2.0}}
+            return [node, node, {"Alive": False, "Resources": {"CPU": 8.0}}]
+
+    text = unplaced(Cluster(), 1, 1, 3.0, 60)
+    assert text.startswith("1 of 1 Ray workers did not start within 60 s")
+    assert (
+        "each asks for 3 CPUs, and the cluster has 4 CPUs, 4 free; no node has more than 2" in text
+    )
+    report = (
+        "The actor died unexpectedly before finishing this task.\n\tactor_id: 1f\n\tpid: 7\n"
+        "The actor is dead because its worker process has died. Worker exit type: SYSTEM_ERROR "
+        "Worker exit detail: Worker unexpectedly exits with a connection error code 2. End of "
+        "file. Some common causes include: (1) the process was killed by the OOM killer"
+    )
+    assert died(RuntimeError(report)) == (
+        "Worker unexpectedly exits with a connection error code 2. End of file"
+    )
+
+
+def test_start_timeout_must_be_a_positive_number() -> None:
+    for bad in (0, -1.0, True, "60", float("inf"), float("nan")):
+        with pytest.raises(mc.InvalidInputError, match="start_timeout"):
+            RayBackend(factory="a:b", start_timeout=bad)  # type: ignore[arg-type]
+
+
 def test_a_task_error_names_its_cause_without_the_remote_traceback() -> None:
     from mipro_core.integrations._ray_remote import RemoteRunError, worker_error
 

@@ -14,6 +14,7 @@ from .._protocols import Metric, Program
 from .._types import Example
 from ._ray_remote import RemoteRunError
 from ._ray_session import RaySession
+from ._ray_start import check_start_timeout
 
 __all__ = ["RayBackend", "RaySession", "RemoteRunError"]
 
@@ -53,7 +54,9 @@ class RayBackend:
 
     The workers are threaded Ray actors, at most one per CPU of the cluster, each running
     several runs at once (LM runs mostly wait on the provider), every run on its own copy of
-    the program; they are started, and their programs built, before any LM call.
+    the program; they are started, and their programs built, before any LM call. Workers the
+    cluster cannot place within ``start_timeout``, or that die while building the program,
+    stop the run there with an error naming why.
 
     Args:
         factory: ``module:attribute`` of the app (or of a factory of it), importable on workers.
@@ -71,6 +74,10 @@ class RayBackend:
             model); only the runs that fit the cluster are in flight, the others wait on the
             driver. ``None`` (LM programs, I/O bound): all ``num_threads`` runs are in flight,
             in at most one worker process per CPU.
+        start_timeout: seconds to wait for the cluster to place and start the workers (with
+            their ``runtime_env``) before any LM call; past it the run is refused with an
+            :class:`~mipro_core.InvalidInputError` saying what the workers asked for and what
+            the cluster has. Building the programs on started workers is not counted.
     """
 
     factory: str
@@ -80,6 +87,7 @@ class RayBackend:
     runtime_env: Mapping[str, Any] | None = None
     max_retries: int = 3
     num_cpus_per_run: float | None = None
+    start_timeout: float = 120.0
 
     def __attrs_post_init__(self) -> None:
         _check_spec(self.factory, "factory")
@@ -95,6 +103,7 @@ class RayBackend:
             isinstance(per_run, bool) or not isinstance(per_run, (int, float)) or not per_run > 0
         ):
             raise InvalidInputError("RayBackend.num_cpus_per_run must be a number > 0 or None")
+        check_start_timeout(self.start_timeout)
 
     def connect(
         self,
@@ -125,7 +134,13 @@ class RayBackend:
                 options["num_cpus"] = self.num_cpus
             if self.runtime_env is not None:
                 options["runtime_env"] = dict(self.runtime_env)
-            ray.init(**options)
+            try:
+                ray.init(**options)
+            except ValueError as exc:  # e.g. a runtime_env working_dir that does not exist
+                settings = ", ".join(
+                    k for k in ("address", "num_cpus", "runtime_env") if k in options
+                )
+                raise InvalidInputError(f"RayBackend: Ray refused {settings}: {exc}") from None
             started = True
         try:
             session = RaySession(self, ray, started, program, metric, examples, num_threads)

@@ -24,6 +24,7 @@ from ._ray_remote import (
     read_outcome,
     worker_error,
 )
+from ._ray_start import settled, wait_started
 
 if TYPE_CHECKING:
     from ._ray import RayBackend
@@ -112,8 +113,13 @@ class RaySession:
         }
         if backend.runtime_env is not None and not started:
             options["runtime_env"] = dict(backend.runtime_env)
-        worker = ray.remote(_ray_worker.RunWorker).options(**options)
-        self._actors = [worker.remote() for _ in range(self.layout.actors)]
+        self._actors: list[Any] = []
+        try:
+            worker = ray.remote(_ray_worker.RunWorker).options(**options)
+            self._actors.extend(worker.remote() for _ in range(self.layout.actors))
+        except ValueError as exc:  # Ray checks the runtime_env here (e.g. its working_dir)
+            self._kill_actors()
+            raise InvalidInputError(f"RayBackend.runtime_env: Ray refused it: {exc}") from None
         self._load = [0] * len(self._actors)
         self._slots = threading.BoundedSemaphore(self.layout.runs)
         self._lock = threading.Lock()
@@ -131,16 +137,17 @@ class RaySession:
         self.metric = RemoteScoredMetric(metric)
 
     def check_fit(self) -> None:
-        """Start every worker, build its programs and load the metric there, before any LM
-        call; refuse a factory whose program differs from the driver's."""
+        """Start every worker (waiting ``start_timeout`` at most for the cluster to place them),
+        build its programs and load the metric there, before any LM call; refuse a factory
+        whose program differs from the driver's, and name why a worker could not start."""
+        factory = self.backend.factory
+        timeout = self.backend.start_timeout
+        wait_started(self._ray, self._actors, self.layout.actor_cpus, timeout, factory)
         calls = [
-            actor.describe.remote(self.backend.factory, self.metric_ref, self.layout.per_actor)
+            actor.describe.remote(factory, self.metric_ref, self.layout.per_actor)
             for actor in self._actors
         ]
-        try:
-            answers = self._ray.get(calls)
-        except self._ray.exceptions.RayTaskError as exc:
-            raise worker_error(exc) from None
+        answers = settled(self._ray, calls, factory)
         remote = json.loads(answers[0])
         local = json.loads(
             json.dumps({n: m.signature.to_dict() for n, m in self.program.modules.items()})
@@ -197,15 +204,18 @@ class RaySession:
             with contextlib.suppress(Exception):  # finished or gone meanwhile
                 self._ray.cancel(ref)
         if self._ray.is_initialized():
-            for actor in self._actors:
-                with contextlib.suppress(Exception):  # already dead
-                    self._ray.kill(actor)
+            self._kill_actors()
             if outstanding:  # let the threads still waiting on them see the end before shutdown
                 with contextlib.suppress(Exception):
                     self._ray.wait(outstanding, num_returns=len(outstanding), timeout=5.0)
         if self._started and self._ray.is_initialized():
             self._ray.shutdown()
         self._started = False
+
+    def _kill_actors(self) -> None:
+        for actor in self._actors:
+            with contextlib.suppress(Exception):  # already dead
+                self._ray.kill(actor)
 
 
 def _difference(local: Mapping[str, Any], remote: Mapping[str, Any]) -> str:

@@ -190,6 +190,10 @@ def describe(factory: str, metric_ref: str | None, programs: int) -> str:
 class RunWorker:
     """A Ray actor's body: runs of one app, several at once (each on its own program)."""
 
+    def ready(self) -> bool:
+        """Answers once the actor is placed and its process runs (a start-up check)."""
+        return True
+
     def describe(self, factory: str, metric_ref: str | None, programs: int) -> str:
         return describe(factory, metric_ref, programs)
 
