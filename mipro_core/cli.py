@@ -302,7 +302,7 @@ register_command(
 register_command(
     "optimize",
     "optimize the prompts of your app (chain, query engine or program) on a dataset file",
-    "mipro_core._cli_optimize:configure_optimize",
+    "mipro_core._cli_optimize_args:configure_optimize",
     "mipro_core._cli_optimize:run_optimize",
 )
 register_command(

@@ -19,7 +19,7 @@ import pytest
 import mipro_core
 from mipro_core import Journal, read_artifact
 from mipro_core._cli_common import CLI_META, FINISHED_META, RunProgress
-from mipro_core._cli_optimize import STRATEGY_NAMES
+from mipro_core._cli_optimize_args import STRATEGY_NAMES
 from mipro_core._progress import ConsoleProgress, trial_line
 from mipro_core.cli import main
 from mipro_core.testing import load_task

@@ -453,7 +453,7 @@ def test_the_metric_runs_on_the_workers_when_importable() -> None:
 def test_the_cli_flag_asks_for_a_ray_backend() -> None:
     import argparse
 
-    from mipro_core._cli_optimize import configure_optimize
+    from mipro_core._cli_optimize_args import configure_optimize
     from mipro_core._cli_ray import ray_backend as _ray_backend
 
     parser = argparse.ArgumentParser()
