@@ -11,6 +11,7 @@ from .._result import Trial
 from .._search import sample_batch
 from .context import RunContext
 from .ledger import Ledger
+from .repairs import RepairLog
 from .rescue import Rescue
 from .rounds import Rounds
 from .scoring import Scorer
@@ -61,6 +62,7 @@ class SearchLoop:
         self.rescue = Rescue(ctx, ledger, stop, rounds, trial_runs)
         self._forced: list[dict[str, int]] = []  # asked next: a rescue or side repair round's
         self.done = 0  # trials run so far
+        self.repairs = RepairLog(ctx.memo)  # the repair and rescue rounds' candidates
 
     def run(self) -> StopReason:
         """Run the trials; the one place that decides why the search stopped.
@@ -204,7 +206,7 @@ class SearchLoop:
         if not self.rescue.due():
             return False
         self.repair = False  # the regular repair round does not come after a rescue
-        self.space, self._forced = self.rescue.round(self.space)
+        self.space, self._forced = self.repairs.note(self.space, self.rescue.round(self.space))
         self._repaired()
         return bool(self._forced)
 
@@ -214,7 +216,7 @@ class SearchLoop:
         if meta:
             self.space, forced = self.rounds.meta_round(self.space)
         else:
-            self.space, forced = self.rounds.repair_round(self.space)
+            self.space, forced = self.repairs.note(self.space, self.rounds.repair_round(self.space))
             self._repaired()
         return forced
 
@@ -260,7 +262,7 @@ class SearchLoop:
         finally:
             # wait for a proposer call in flight (it is billed), unless Ctrl-C
             pool.shutdown(wait=not interrupted, cancel_futures=interrupted)
-        self.space, self._forced = repair.result()
+        self.space, self._forced = self.repairs.note(self.space, repair.result())
         self._repaired()
 
     def _full_eval_alone(self) -> None:
