@@ -3,12 +3,12 @@ ones full evaluations, and grow the space with proposal rounds, until a stop rul
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import logging
 
 from .._errors import BudgetExhaustedError
 from .._result import Trial
 from .._search import sample_batch
+from .beside import with_repair_beside
 from .context import RunContext
 from .ledger import Ledger
 from .repairs import RepairLog
@@ -251,18 +251,8 @@ class SearchLoop:
             self._full_eval_alone()
             return
         assert self.rounds is not None
-        pool = cf.ThreadPoolExecutor(1, thread_name_prefix="mipro-repair")
-        interrupted = False
-        try:
-            repair = pool.submit(self.rounds.repair_round, self.space)
-            self._full_eval_alone()
-        except KeyboardInterrupt:
-            interrupted = True
-            raise
-        finally:
-            # wait for a proposer call in flight (it is billed), unless Ctrl-C
-            pool.shutdown(wait=not interrupted, cancel_futures=interrupted)
-        self.space, self._forced = self.repairs.note(self.space, repair.result())
+        beside = with_repair_beside(self.rounds, self.space, self._full_eval_alone)
+        self.space, self._forced = self.repairs.note(self.space, beside)
         self._repaired()
 
     def _full_eval_alone(self) -> None:
