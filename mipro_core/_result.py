@@ -237,8 +237,9 @@ class OptimizationResult:
     malformed: int = 0
     cost: float | None = None
     """Spend in currency units, when a :class:`~mipro_core.Pricing` table was given."""
-    repair_candidates: Mapping[str, int] = attrs.field(factory=dict)
-    """Per module: the instruction candidate the repair round wrote (absent: none)."""
+    repair_candidates: Mapping[str, tuple[int, ...]] = attrs.field(factory=dict)
+    """Per module: the instruction candidates the repair round and the rescue rounds of a
+    search without signal wrote, in the order they were written (absent: none)."""
     rejected_proposals: Mapping[str, int] = attrs.field(factory=dict)
     """Per module: instruction proposals rejected because the proposer's reply held no usable
     instruction (code, an echo of its prompt, a fragment); absent: none."""

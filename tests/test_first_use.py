@@ -422,7 +422,7 @@ def test_the_repair_rounds_candidate_is_counted_and_labelled(
     assert "up to 4 candidates per module, the original included" in caplog.text
     assert "repair round: 1 instruction(s) written from failing examples" in caplog.text
     assert len(result.instruction_candidates["s0"]) == 5
-    assert result.repair_candidates == {"s0": 4}
+    assert result.repair_candidates == {"s0": (4,)}
     # the same labels whether the report is built from the journal or from the result object
     for source, name in ((journal, "journal.html"), (result, "result.html")):
         (page,) = write_report(source, tmp_path / name)

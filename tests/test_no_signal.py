@@ -69,7 +69,7 @@ def test_without_signal_the_repair_round_writes_from_the_full_evaluations_failur
     result = run(proposal)
     assert result.baseline_score == 0.0 and result.best_score == 1.0
     assert result.state["qa"].instruction == "Always answer with the single word yes."
-    assert result.repair_candidates == {"qa": len(result.instruction_candidates["qa"]) - 1}
+    assert result.repair_candidates == {"qa": (len(result.instruction_candidates["qa"]) - 1,)}
 
 
 def test_with_signal_there_is_no_extra_round() -> None:
@@ -185,7 +185,8 @@ def test_a_rescue_round_that_finds_signal_lets_the_search_end_as_usual(
     assert proposer.repairs == 2  # no third round once something scored above 0
     assert result.best_score == 1.0 and result.stopped_reason == "completed"
     assert result.state["qa"].instruction == "Always answer with the single word yes."
-    assert result.repair_candidates == {"qa": len(result.instruction_candidates["qa"]) - 1}
+    pool = result.instruction_candidates["qa"]
+    assert result.repair_candidates == {"qa": (len(pool) - 2, len(pool) - 1)}  # both rounds'
 
 
 @pytest.mark.parametrize("options", MINIBATCH)
@@ -239,3 +240,68 @@ def test_each_rescue_candidate_tries_the_demo_sets_tried_least(options: dict[str
         tried = Counter(t.params.get("qa.demos", 0) for t in result.trials[:i])
         assert tried[trial.params["qa.demos"]] == min(tried[d] for d in range(5))
     assert rescues == MAX_RESCUE_ROUNDS
+
+
+def _repair_labels(source: Any) -> tuple[int, ...]:
+    from mipro_core._report import load_report_data
+
+    (module,) = load_report_data(source).modules
+    return module.repair_indices
+
+
+def _forget_repairs(journal: Path) -> None:
+    """Make ``journal`` look like one from before the list of repair candidates was recorded
+    (only the last round's candidate, under ``("repair", module)``)."""
+    import sqlite3
+
+    with sqlite3.connect(journal) as db:
+        db.execute("DELETE FROM memo WHERE kind = 'repairs'")
+    db.close()
+
+
+@pytest.mark.parametrize("options", MINIBATCH)
+def test_every_rescue_round_candidate_is_listed_and_labelled(
+    tmp_path: Path, options: dict[str, Any]
+) -> None:
+    journal = tmp_path / "run.sqlite"
+    result = rescued(Proposer(), journal=journal, **options)
+    pool = result.instruction_candidates["qa"]
+    assert len(pool) == 5 + MAX_RESCUE_ROUNDS
+    assert result.repair_candidates == {"qa": (5, 6, 7)}  # not just the last round's
+    assert _repair_labels(result) == _repair_labels(journal) == (5, 6, 7)
+    from mipro_core._report import write_report
+
+    (page,) = write_report(journal, tmp_path / "report.html")
+    html = page.read_text()
+    assert all(f"#{i} (repair round)" in html for i in (5, 6, 7))
+    count = "8: 5 before the repair rounds, the original #0 included, + 3 from the repair rounds"
+    assert count in html
+
+
+def test_a_journal_with_only_the_last_repair_candidate_resumes_and_reports(
+    tmp_path: Path,
+) -> None:
+    whole = rescued(Proposer(), minibatch_size=5)
+    journal = tmp_path / "run.sqlite"
+    with pytest.raises(Crash):
+        rescued(Proposer(crash_at=3), journal=journal, minibatch_size=5)
+    _forget_repairs(journal)
+    resumed = mc.resume(journal, program(), metric, proposer_lm=Proposer(), progress=False)
+    assert resumed.repair_candidates == whole.repair_candidates == {"qa": (5, 6, 7)}
+    _forget_repairs(journal)
+    assert _repair_labels(journal) == (7,)  # what such a journal holds: the last one
+
+
+@pytest.mark.parametrize("record", [("repairs", "7"), ("repairs", [5, "6"]), ("repair", [5])])
+def test_a_malformed_record_of_the_repair_candidates_is_a_journal_error(
+    tmp_path: Path, record: tuple[str, Any]
+) -> None:
+    from mipro_core._journal import Journal
+
+    journal = tmp_path / "run.sqlite"
+    rescued(Proposer(), journal=journal, minibatch_size=5)
+    _forget_repairs(journal)
+    with Journal.open(journal) as store:
+        store.put(record[0], "qa", record[1])
+    with pytest.raises(mc.JournalError, match=f"{record[0]} record 'qa'"):
+        _repair_labels(journal)

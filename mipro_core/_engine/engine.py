@@ -10,7 +10,7 @@ import concurrent.futures as cf
 import contextlib
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .._call_budget import CallBudget
@@ -147,7 +147,7 @@ class Engine:
                 ),
             )
             reason = loop.run()
-            return self._result(loop.space, prepared.baseline, reason)
+            return self._result(loop.space, prepared.baseline, reason, loop.repairs.indices)
         except BaseException:
             # trials apply their candidate in place: a run that fails (a metric error, the
             # error budget) must not leave the user's program holding the last candidate
@@ -196,10 +196,14 @@ class Engine:
         )
 
     def _result(
-        self, space: SearchSpace, baseline: float, reason: StopReason
+        self,
+        space: SearchSpace,
+        baseline: float,
+        reason: StopReason,
+        repairs: Mapping[str, tuple[int, ...]] | None = None,
     ) -> OptimizationResult:
         """Apply the best fully evaluated configuration (the baseline's when none beat it)
-        and describe the run."""
+        and describe the run (``repairs``: the search's repair candidates, per module)."""
         ctx, budget, evaluator = self.ctx, self.ctx.budget, self.evaluator
         best, best_params = self.ledger.best_full(baseline, space.full_params({}))
         state = space.state_for(best_params)
@@ -228,11 +232,8 @@ class Engine:
             malformed=evaluator.malformed,
             cost=self.ledger.usage()["cost"],
             rejected_proposals={} if self._client is None else dict(self._client.rejected),
-            repair_candidates={
-                name: index
-                for name in space.instructions
-                if isinstance(index := ctx.memo.get("repair", name), int)
-            },
+            # the search's own record: a resumed run replays its rounds, so it needs no journal
+            repair_candidates=dict(repairs or {}),
         )
 
 

@@ -3,14 +3,15 @@ ones full evaluations, and grow the space with proposal rounds, until a stop rul
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import logging
 
 from .._errors import BudgetExhaustedError
 from .._result import Trial
 from .._search import sample_batch
+from .beside import with_repair_beside
 from .context import RunContext
 from .ledger import Ledger
+from .repairs import RepairLog
 from .rescue import Rescue
 from .rounds import Rounds
 from .scoring import Scorer
@@ -61,6 +62,7 @@ class SearchLoop:
         self.rescue = Rescue(ctx, ledger, stop, rounds, trial_runs)
         self._forced: list[dict[str, int]] = []  # asked next: a rescue or side repair round's
         self.done = 0  # trials run so far
+        self.repairs = RepairLog(ctx.memo)  # the repair and rescue rounds' candidates
 
     def run(self) -> StopReason:
         """Run the trials; the one place that decides why the search stopped.
@@ -204,7 +206,7 @@ class SearchLoop:
         if not self.rescue.due():
             return False
         self.repair = False  # the regular repair round does not come after a rescue
-        self.space, self._forced = self.rescue.round(self.space)
+        self.space, self._forced = self.repairs.note(self.space, self.rescue.round(self.space))
         self._repaired()
         return bool(self._forced)
 
@@ -214,7 +216,7 @@ class SearchLoop:
         if meta:
             self.space, forced = self.rounds.meta_round(self.space)
         else:
-            self.space, forced = self.rounds.repair_round(self.space)
+            self.space, forced = self.repairs.note(self.space, self.rounds.repair_round(self.space))
             self._repaired()
         return forced
 
@@ -249,18 +251,8 @@ class SearchLoop:
             self._full_eval_alone()
             return
         assert self.rounds is not None
-        pool = cf.ThreadPoolExecutor(1, thread_name_prefix="mipro-repair")
-        interrupted = False
-        try:
-            repair = pool.submit(self.rounds.repair_round, self.space)
-            self._full_eval_alone()
-        except KeyboardInterrupt:
-            interrupted = True
-            raise
-        finally:
-            # wait for a proposer call in flight (it is billed), unless Ctrl-C
-            pool.shutdown(wait=not interrupted, cancel_futures=interrupted)
-        self.space, self._forced = repair.result()
+        beside = with_repair_beside(self.rounds, self.space, self._full_eval_alone)
+        self.space, self._forced = self.repairs.note(self.space, beside)
         self._repaired()
 
     def _full_eval_alone(self) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from importlib import resources
 
 from .._call_budget import CallBudget
@@ -62,6 +63,40 @@ class ProposerClient:
         """Per module: proposals whose reply held no usable instruction."""
         self.rejected_examples: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._halted = False  # after Ctrl-C: no new call
+        self._abandoned = False  # after a second Ctrl-C: nothing a call in flight returns counts
+        self._commit_lock = threading.Lock()
+
+    def halt(self) -> None:
+        """The run was interrupted: no new call starts (the next :meth:`ask` raises
+        ``KeyboardInterrupt``); a call in flight completes, counted and memoized as usual."""
+        self._halted = True
+
+    def abandon(self) -> None:
+        """:meth:`halt`, and drop whatever a call still in flight returns: neither counted nor
+        memoized (the provider may still bill it). Returns once no :meth:`committing` block
+        is under way, so nothing from this client is counted or written after it."""
+        with self._commit_lock:
+            self._halted = self._abandoned = True
+
+    @contextlib.contextmanager
+    def committing(self) -> Iterator[None]:
+        """Held while what a call returned is counted and written (the repair round beside a
+        full evaluation writes its records through it too).
+
+        Raises:
+            KeyboardInterrupt: the client was abandoned; nothing is to be counted or written.
+        """
+        with self._commit_lock:
+            if self._abandoned:
+                raise KeyboardInterrupt("interrupted: a proposer call's result was dropped")
+            yield
+
+    def _settle_failed(self) -> None:
+        """Count a failed attempt (paid), unless the client was abandoned."""
+        with self._commit_lock:
+            if not self._abandoned:
+                self.budget.settle_proposer_call(1)
 
     def reject(self, module: str, reply: str) -> None:
         """Count a proposal for ``module`` whose ``reply`` was not an instruction."""
@@ -99,7 +134,7 @@ class ProposerClient:
             return self.policy.call(
                 attempt,
                 admit=lambda exc: None if self.budget.reserve(1) else "max_lm_calls",
-                on_failure=lambda exc: self.budget.settle_proposer_call(1),
+                on_failure=lambda exc: self._settle_failed(),
             )
         except RetryStopped as stop:
             raise BudgetExhaustedError(
@@ -120,6 +155,8 @@ class ProposerClient:
         temperature: float,
         salt: str = "",
     ) -> dict[str, str]:
+        if self._halted:
+            raise KeyboardInterrupt("interrupted: no new proposer call")
         messages = render_messages(signature, load_template(template), (), inputs)
         key = stable_hash({"messages": messages, "temperature": temperature, "salt": salt})
         cached = self.memo.get("proposer", key)
@@ -136,14 +173,20 @@ class ProposerClient:
             raise BudgetExhaustedError("max_seconds reached during instruction proposal")
         if not self.budget.reserve(1):
             raise BudgetExhaustedError("max_lm_calls reached during instruction proposal")
-        text = self._call(template, messages, temperature)
+        try:
+            text = self._call(template, messages, temperature)
+        except Exception:
+            with self.committing():  # abandoned: not a failure for the caller to record
+                pass
+            raise
         usage = (sum(len(m["content"]) for m in messages) // 4, len(text) // 4)
-        self.budget.settle_proposer_call(1, *usage)
         try:
             fields = parse_fields(text, signature.outputs)
         except ParseError:
             fields = {f: "" for f in signature.outputs}
             fields[signature.outputs[-1]] = text.strip()
-        self.budget.count_replayed(key, 0, 0, 0)  # paid in this process: never count it again
-        self.memo.put("proposer", key, {"fields": fields, "usage": list(usage)})
+        with self.committing():
+            self.budget.settle_proposer_call(1, *usage)
+            self.budget.count_replayed(key, 0, 0, 0)  # paid in this process: never again
+            self.memo.put("proposer", key, {"fields": fields, "usage": list(usage)})
         return fields

@@ -58,8 +58,9 @@ class ModuleReport:
     instruction_means: tuple[ChoiceScore, ...] = ()
     demo_means: tuple[ChoiceScore, ...] = ()
     searched: bool = True
-    repair_index: int | None = None
-    """The instruction candidate the repair round wrote (``None``: none, or not recorded)."""
+    repair_indices: tuple[int, ...] = ()
+    """The instruction candidates the repair and rescue rounds wrote (empty: none, or not
+    recorded)."""
 
     @property
     def changed(self) -> bool | None:
@@ -302,7 +303,7 @@ def from_result(result: OptimizationResult, source: str = "OptimizationResult") 
                 instruction_index=instruction_key.index_in(result.best_params),
                 demo_set_index=demos_key.index_in(result.best_params),
                 instruction_candidates=len(result.instruction_candidates.get(name, ())) or None,
-                repair_index=result.repair_candidates.get(name),
+                repair_indices=tuple(result.repair_candidates.get(name, ())),
                 demo_sets=len(result.demo_set_sizes.get(name, ())) or None,
                 instruction_share=None if c is None else c.instruction_share,
                 demos_share=None if c is None else c.demos_share,

@@ -188,20 +188,22 @@ def _credit_scores(data: ReportData) -> str:
 
 
 def _candidate_count(module: ModuleReport) -> str:
-    """``7: 6 before the repair round, the original #0 included, + 1 from the repair round``."""
-    total, repair = module.instruction_candidates or 0, module.repair_index
-    if repair is None:
+    """``7: 6 before the repair round, the original #0 included, + 1 from the repair round``
+    (``... rounds, ... + 3 from the repair rounds`` after rescue rounds)."""
+    total, repairs = module.instruction_candidates or 0, module.repair_indices
+    if not repairs:
         return f"{total}, the original #0 included"
-    later = total - repair - 1
+    first, rounds = repairs[0], "repair round" if len(repairs) == 1 else "repair rounds"
+    later = total - first - len(repairs)
     return (
-        f"{total}: {repair} before the repair round, the original #0 included, "
-        "+ 1 from the repair round"
+        f"{total}: {first} before the {rounds}, the original #0 included, "
+        f"+ {len(repairs)} from the {rounds}"
         + (f", + {later} from later proposal rounds" if later > 0 else "")
     )
 
 
 def _choice_table(
-    title: str, means: Sequence[ChoiceScore], chosen: int | None, *, repair: int | None = None
+    title: str, means: Sequence[ChoiceScore], chosen: int | None, *, repairs: Sequence[int] = ()
 ) -> str:
     if not means:
         return ""
@@ -209,7 +211,7 @@ def _choice_table(
         (
             f"#{c.index}"
             + (" (original)" if c.index == 0 else "")
-            + (" (repair round)" if c.index == repair else "")
+            + (" (repair round)" if c.index in repairs else "")
             + (" ★ chosen" if c.index == chosen else ""),
             "–" if c.best_full is None else f"{c.best_full:.3f}",
             "–" if c.mean is None else f"{c.mean:.3f}",
@@ -297,7 +299,7 @@ def _module(module: ModuleReport) -> str:
             "Instruction candidates tried",
             module.instruction_means,
             module.instruction_index,
-            repair=module.repair_index,
+            repairs=module.repair_indices,
         )
     )
     parts.append(_choice_table("Demo sets tried", module.demo_means, module.demo_set_index))

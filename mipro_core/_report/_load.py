@@ -84,11 +84,35 @@ def _demo_sets(value: Any, path: Path) -> dict[str, list[tuple[Demo, ...]]]:
         raise JournalError(f"journal {path} has an invalid demo set record ({exc})") from exc
 
 
-def _repair_index(value: Any, pool: list[str] | None) -> int | None:
-    """The repair round's candidate, when recorded and within the pool (else unlabelled)."""
-    if isinstance(value, int) and not isinstance(value, bool) and pool and 0 < value < len(pool):
-        return value
-    return None
+def _repair_indices(
+    listed: Any, last: Any, pool: list[str] | None, path: Path, name: str
+) -> tuple[int, ...]:
+    """The repair and rescue rounds' candidates of module ``name``: the ``repairs`` record (a
+    list), or in a journal from before it was kept, the ``repair`` record (the last round's
+    candidate only); those within the pool (a journal that ends mid-round may name one its
+    pool does not hold yet: unlabelled).
+
+    Raises:
+        JournalError: a record is not of either shape.
+    """
+    if listed is not None:  # this version's record
+        if isinstance(listed, list) and all(_is_index(i) for i in listed):
+            return tuple(i for i in listed if pool and 0 < i < len(pool))
+        raise JournalError(
+            f"journal {path}: the repairs record {name!r} is not a list of instruction "
+            f"indices ({listed!r:.80})"
+        )
+    if last is None:
+        return ()
+    if not _is_index(last):  # an earlier version's record: the last round's candidate
+        raise JournalError(
+            f"journal {path}: the repair record {name!r} is not an instruction index ({last!r:.80})"
+        )
+    return (last,) if pool and 0 < last < len(pool) else ()
+
+
+def _is_index(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _pick(pool: list[Any], index: int, path: Path, what: str) -> Any:
@@ -99,7 +123,7 @@ def _pick(pool: list[Any], index: int, path: Path, what: str) -> Any:
 
 def _from_journal(path: Path) -> ReportData:
     with open_read_only(path) as db:
-        content = read_contents(db, path, ("trial", "space", "usage", "repair"))
+        content = read_contents(db, path, ("trial", "space", "usage", "repair", "repairs"))
     config = content.config
     trials = content.trials()
     instructions = _instructions(content.record("space", "instructions"), path)
@@ -143,7 +167,13 @@ def _from_journal(path: Path) -> ReportData:
                 instruction_means=choice_means(trials, i_var),
                 demo_means=choice_means(trials, d_var),
                 searched=searched,
-                repair_index=_repair_index(content.record("repair", name), pool),
+                repair_indices=_repair_indices(
+                    content.record("repairs", name),
+                    content.record("repair", name),
+                    pool,
+                    path,
+                    name,
+                ),
             )
         )
     if trials and best is not None and best == baseline and not best_params:
