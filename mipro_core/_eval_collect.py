@@ -32,10 +32,11 @@ def collect(
     reserved for it, to ``record``. A cancelled or aborted run only gives its reservation back.
 
     Raises the first exception a run raised (a MetricError) or a KeyboardInterrupt, once the
-    runs in flight have finished (``stop`` is called on the first Ctrl-C; a second one stops
-    waiting).
+    runs in flight have finished: runs not started yet are cancelled then (``stop`` is also
+    called on the first Ctrl-C; a second one stops waiting, whatever failed before).
     """
     failure: BaseException | None = None
+    interrupted = False
     not_done = set(pending)
     while not_done:
         wait_for = None
@@ -45,8 +46,9 @@ def collect(
         try:
             done = _next_finished(finished, wait_for)
         except KeyboardInterrupt as exc:  # Ctrl-C: finish what is in flight, keep it
-            if isinstance(failure, KeyboardInterrupt):
+            if interrupted:
                 raise  # a second Ctrl-C: stop waiting for the runs in flight
+            interrupted = True
             stop()
             for future in not_done:
                 future.cancel()  # cancelled runs arrive in ``finished`` too
@@ -75,6 +77,9 @@ def collect(
             try:
                 result = future.result()
             except BaseException as exc:  # MetricError or interruption: finish in-flight first
+                if failure is None:
+                    for queued in not_done:
+                        queued.cancel()  # the evaluation failed: start no run it would pay for
                 failure = failure or exc
                 budget.settle_run(reserved, RunRecord(example.id, None, error="aborted"))
                 continue
