@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from mipro_core.native import NativeProgram
+from mipro_core.native import NativeProgram, Stage
 from tests.toy import ToyLM, toy_metric, toy_program
 
 KILL_DIR = "MIPRO_TEST_KILL_DIR"
@@ -88,3 +88,17 @@ def build_dying() -> NativeProgram:
 
 
 metric = toy_metric
+
+
+class SoloProgram(NativeProgram):
+    """A program that cannot be cloned (its prompts sit where a copy cannot reach them): the
+    run scores one trial at a time."""
+
+    def clone(self) -> NativeProgram:
+        raise NotImplementedError("SoloProgram keeps its prompts behind a function")
+
+
+def build_solo() -> SoloProgram:
+    """:func:`build` as a program whose ``clone()`` refuses."""
+    stage = Stage("s0", "question -> answer", "Answer the question.", lm=DyingLM())
+    return SoloProgram([stage], lambda st, inputs: st["s0"](question=inputs["question"]))

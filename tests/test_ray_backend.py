@@ -104,6 +104,33 @@ def test_budgets_hold_on_ray(local: mc.OptimizationResult, cluster: None) -> Non
     assert outcome(result) == outcome(capped)
 
 
+def test_a_program_whose_clone_refuses_runs_one_trial_at_a_time_on_ray_too(
+    cluster: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    # 8 threads, minibatches of 4: two trials at once, unless clone() refuses; the workers'
+    # copies used to hide the refusal, so Ray ran two trials at once where threads ran one
+    from tests.ray_app import build_solo
+
+    settings = {"num_threads": 8, "max_trials": 4}
+    caplog.set_level("WARNING", logger="mipro_core")
+    threads = mc.optimize(
+        build_solo(), TRAIN, toy_metric, valset=VAL, proposer_lm=ToyLM(), **{**OPTIONS, **settings}
+    )
+    assert "parallel trials are off" in caplog.text
+    caplog.clear()
+    remote = mc.optimize(
+        build_solo(),
+        TRAIN,
+        toy_metric,
+        valset=VAL,
+        proposer_lm=ToyLM(),
+        backend=RayBackend(factory="tests.ray_app:build_solo"),
+        **{**OPTIONS, **settings},
+    )
+    assert "parallel trials are off, one trial at a time: SoloProgram keeps" in caplog.text
+    assert outcome(remote) == outcome(threads)
+
+
 class _StopAfter:
     """A progress reporter that presses Ctrl-C once ``count`` trials are done."""
 

@@ -141,6 +141,8 @@ class RemoteProgram:
         self._state = {name: m.state.to_dict() for name, m in local.modules.items()}
         self._state_json = json.dumps(self._state, sort_keys=True)  # what each run sends
         self._lock = threading.Lock()
+        self._refusal: str | None = None  # why the local program cannot be cloned
+        self._probed = False  # whether its clone() was tried (on the first clone())
 
     @property
     def modules(self) -> Mapping[str, Module]:
@@ -163,11 +165,34 @@ class RemoteProgram:
         return self._local.describe()
 
     def clone(self) -> RemoteProgram:
-        """A replica for a parallel trial: its own state, the same workers, no local writes."""
+        """A replica for a parallel trial: its own state, the same workers, no local writes.
+
+        Refuses as the local program does (``NotImplementedError`` with its reason, or none
+        when it has no ``clone()``): the run then scores one trial at a time, as on threads."""
+        with self._lock:
+            if not self._probed:
+                self._refusal, self._probed = clone_refusal(self._local), True
+            refusal = self._refusal
+        if refusal is not None:
+            raise NotImplementedError(refusal)
         replica = RemoteProgram(self._session, self._local, apply_locally=False)
+        replica._refusal, replica._probed = None, True
         with self._lock:
             replica._state, replica._state_json = dict(self._state), self._state_json
         return replica
+
+
+def clone_refusal(program: Program) -> str | None:
+    """Why ``program`` cannot be cloned (None: it can): it has no ``clone()``, or its
+    ``clone()`` raises ``NotImplementedError(reason)`` (docs/adapters.md)."""
+    clone = getattr(program, "clone", None)
+    if not callable(clone):
+        return f"the {type(program).__name__} program has no clone()"
+    try:
+        clone()
+    except NotImplementedError as exc:
+        return str(exc)
+    return None
 
 
 def read_outcome(text: str, example_id: str | None) -> tuple[Any, Trace]:
