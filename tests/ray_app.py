@@ -31,6 +31,35 @@ class DyingLM(ToyLM):
         return super().__call__(messages, n=n, temperature=temperature)
 
 
+PAID_DIR = "MIPRO_TEST_PAID_DIR"
+"""A folder where :class:`PaidDyingLM` records each call it made as a file in ``calls``; while
+it holds ``armed`` and no ``killed``, the next call is made, then its worker process killed."""
+
+
+class PaidDyingLM(ToyLM):
+    """The toy model, except that it kills its worker right after a call it made (and that the
+    provider bills) when armed (see ``PAID_DIR``); every call is recorded there."""
+
+    def __call__(self, messages: Any, *, n: int = 1, temperature: float = 0.0) -> list[str]:
+        answer = super().__call__(messages, n=n, temperature=temperature)
+        folder = Path(os.environ[PAID_DIR])
+        (folder / "calls").mkdir(exist_ok=True)
+        (folder / "calls" / uuid.uuid4().hex).touch()
+        if (folder / "armed").exists():
+            try:
+                (folder / "killed").touch(exist_ok=False)
+            except FileExistsError:
+                pass
+            else:
+                os._exit(1)  # the call was made and billed; its answer is lost with the worker
+        return answer
+
+
+def build_paid() -> NativeProgram:
+    """:func:`build` with a model that records its calls and dies after one (see ``PAID_DIR``)."""
+    return toy_program(PaidDyingLM(), stages=1)
+
+
 CALL_LOG = "MIPRO_TEST_CALL_LOG"
 """A folder where :class:`SlowLM` records each call as a file holding its start and end time."""
 

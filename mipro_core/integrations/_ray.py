@@ -69,7 +69,9 @@ class RayBackend:
             such as API keys) so they can import the factory and metric and reach the model;
             it applies to the instance started for the run, or to this run's workers when Ray
             is already initialised.
-        max_retries: how often Ray re-runs a run whose worker died.
+        max_retries: how often Ray restarts a worker process that died. The runs lost with it
+            are retried by the run's retry policy, as a provider fault is, each counting the
+            most LM calls a run has made (an upper bound of what it paid before it died).
         num_cpus_per_run: CPUs one run needs (e.g. ``1`` for a program running a local
             model); only the runs that fit the cluster are in flight, the others wait on the
             driver. ``None`` (LM programs, I/O bound): all ``num_threads`` runs are in flight,
