@@ -131,3 +131,22 @@ def build_solo() -> SoloProgram:
     """:func:`build` as a program whose ``clone()`` refuses."""
     stage = Stage("s0", "question -> answer", "Answer the question.", lm=DyingLM())
     return SoloProgram([stage], lambda st, inputs: st["s0"](question=inputs["question"]))
+
+
+class Answer:
+    """What many apps return: an object (an AIMessage, a pydantic model), not JSON."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def build_answer() -> NativeProgram:
+    """:func:`build` returning an :class:`Answer`: only a metric on the workers can score it."""
+    stage = Stage("s0", "question -> answer", "Answer the question.", lm=DyingLM())
+    return NativeProgram(
+        [stage], lambda st, inputs: Answer(st["s0"](question=inputs["question"])["answer"])
+    )
+
+
+def answer_metric(example: Any, prediction: Answer, trace: Any = None) -> bool:
+    return bool(prediction.text == example.outputs["answer"])

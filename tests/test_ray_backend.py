@@ -134,6 +134,34 @@ def test_max_lm_calls_holds_when_a_worker_dies_after_its_calls(
     assert result.lm_calls <= cap
 
 
+def test_examples_with_the_same_inputs_and_other_labels_are_each_scored_on_the_workers(
+    cluster: None,
+) -> None:
+    # a validation example asks what a training example asks, with another label: the workers
+    # scored only runs whose inputs named one example, and the prediction (not JSON) could not
+    # be scored here either
+    from tests.ray_app import answer_metric, build_answer
+
+    val = [*VAL, mc.Example({"question": "word3"}, {"answer": "WORD3 "})]
+    settings = {**OPTIONS, "max_trials": 3}
+
+    def run(backend: RayBackend | None) -> mc.OptimizationResult:
+        return mc.optimize(
+            build_answer(),
+            TRAIN,
+            answer_metric,
+            valset=val,
+            proposer_lm=ToyLM(),
+            backend=backend,
+            **settings,
+        )
+
+    remote = run(RayBackend(factory="tests.ray_app:build_answer"))
+    # the same trials and state (the call counts may differ: on threads a native program's
+    # prompt cache can answer the two examples' identical prompt once; see docs/scaling.md)
+    assert outcome(remote)[:2] == outcome(run(None))[:2]
+
+
 def test_budgets_hold_on_ray(local: mc.OptimizationResult, cluster: None) -> None:
     cap = local.lm_calls // 2
     result, _ = optimize(backend=backend(), max_lm_calls=cap)

@@ -94,11 +94,11 @@ class UncarriedPrediction:
 
 @attrs.frozen
 class WorkerScores:
-    """The metric's scores a worker computed for one run's prediction."""
+    """The metric's scores a worker computed for one run's prediction: per example id (every
+    example with the run's inputs), or None when the worker did not score it."""
 
-    example_id: str | None
     prediction: Any
-    scores: Mapping[str, Any] | None
+    scores: Mapping[str, Mapping[str, Any]] | None
 
 
 _last = threading.local()
@@ -114,8 +114,8 @@ class RemoteScoredMetric:
     def __call__(self, example: Example, prediction: Any, trace: Trace | None = None) -> Any:
         found: WorkerScores | None = getattr(_last, "outcome", None)
         if found is not None and found.prediction is prediction:
-            scores = found.scores
-            if scores is not None and found.example_id == example.id:
+            scores = (found.scores or {}).get(example.id)
+            if scores is not None:
                 if "metric_error" in scores:
                     raise MetricError(str(scores["metric_error"]))
                 if trace is not None and "trace" in scores:
@@ -195,10 +195,8 @@ def clone_refusal(program: Program) -> str | None:
     return None
 
 
-def read_outcome(text: str, example_id: str | None) -> tuple[Any, Trace]:
-    """The prediction and trace of a worker's outcome JSON; raises what the run raised.
-
-    ``example_id`` names the example the worker scored (None: not scored there)."""
+def read_outcome(text: str) -> tuple[Any, Trace]:
+    """The prediction and trace of a worker's outcome JSON; raises what the run raised."""
     outcome = json.loads(text)
     if "error" in outcome:
         raise _raised(outcome["error"])
@@ -208,5 +206,5 @@ def read_outcome(text: str, example_id: str | None) -> tuple[Any, Trace]:
         prediction = UncarriedPrediction(str(prediction))
     # the evaluator scores a run in the thread that ran it, right after the run: the metric
     # finds the worker's scores here, tied to this very prediction object
-    _last.outcome = WorkerScores(example_id, prediction, outcome.get("scores"))
+    _last.outcome = WorkerScores(prediction, outcome.get("scores"))
     return prediction, trace

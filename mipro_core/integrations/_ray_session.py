@@ -127,14 +127,14 @@ class RaySession:
         self._lock = threading.Lock()
         self._outstanding: set[Any] = set()
         self._most_calls = max(1, len(program.modules))  # the most LM calls a run has made
-        by_inputs: dict[str, list[Example]] = {}
+        by_inputs: dict[str, dict[str, Example]] = {}
         for example in examples:
-            by_inputs.setdefault(inputs_key(example.inputs), []).append(example)
-        # the worker scores a run only when its inputs name one example (the gold is known)
-        self._examples = {  # with its JSON, sent with each run
-            key: (group[0], json.dumps(group[0].to_dict()))
+            by_inputs.setdefault(inputs_key(example.inputs), {})[example.id] = example
+        # sent with each run: the worker scores the run against every example with its inputs
+        # (examples may share inputs with other labels) and the metric picks its example's
+        self._examples = {
+            key: json.dumps([e.to_dict() for e in group.values()])
             for key, group in by_inputs.items()
-            if len(group) == 1
         }
         self.program = RemoteProgram(self, program, apply_locally=True)
         self.metric = RemoteScoredMetric(metric)
@@ -166,12 +166,9 @@ class RaySession:
         """One run on a worker; the prediction carries the worker's score when it has one.
 
         A run waits here (not in Ray's queue) until a worker has room for it."""
-        key = inputs_key(inputs)
-        known = self._examples.get(key)
-        example_json = (
-            known[1] if known else json.dumps(Example(inputs=dict(inputs), outputs={}).to_dict())
-        )
-        metric_ref = self.metric_ref if known else None
+        known = self._examples.get(inputs_key(inputs))
+        examples_json = known or json.dumps([Example(inputs=dict(inputs), outputs={}).to_dict()])
+        metric_ref = self.metric_ref if known else None  # no gold to score against
         with self._slots:
             with self._lock:
                 if self._closed:
@@ -179,7 +176,7 @@ class RaySession:
                 index = min(range(len(self._load)), key=self._load.__getitem__)
                 self._load[index] += 1
                 ref = self._actors[index].run_example.remote(
-                    self.backend.factory, state_json, example_json, metric_ref
+                    self.backend.factory, state_json, examples_json, metric_ref
                 )
                 self._outstanding.add(ref)
             try:
@@ -195,7 +192,7 @@ class RaySession:
                     self._load[index] -= 1
                     self._outstanding.discard(ref)
         try:
-            prediction, trace = read_outcome(text, known[0].id if known and metric_ref else None)
+            prediction, trace = read_outcome(text)
         except Exception as exc:
             self._note_calls(getattr(exc, "mipro_lm_calls", None))
             raise
