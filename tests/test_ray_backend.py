@@ -491,6 +491,47 @@ def test_an_unreachable_address_is_refused_at_once(monkeypatch: pytest.MonkeyPat
             )
 
 
+def test_an_address_that_is_not_a_cluster_address_is_refused_before_ray_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 'headnode' (no port) used to reach ray.init and fail there with Ray's own ValueError
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **options: pytest.fail("ray.init was called"))
+    for address in ("headnode", "http://head:8265", "ray://head", "head:port", ""):
+        with pytest.raises(mc.InvalidInputError) as raised:
+            RayBackend(factory="tests.ray_app:build", address=address).connect(
+                build(), toy_metric, TRAIN, num_threads=2
+            )
+        text = str(raised.value)
+        assert text.startswith(f"RayBackend.address {address!r}")
+        assert "'host:port', 'ray://host:port' or 'auto'" in text
+    for good in ("auto", "head:6379", "ray://head:10001", "[::1]:6379"):
+        assert RayBackend(factory="a:b", address=good).address == good
+
+
+def test_the_cli_says_when_ray_took_the_app_as_its_address(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import argparse
+
+    from mipro_core._cli_optimize import configure_optimize
+
+    parser = argparse.ArgumentParser()
+    configure_optimize(parser)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--ray", "myapp:build", "--train", "t.jsonl", "--metric", "a:b"])
+    error = capsys.readouterr().err
+    assert "--ray took 'myapp:build' (APP?) as the cluster address" in error
+    assert "put --ray after APP or write --ray=ADDRESS" in error
+    with pytest.raises(SystemExit):
+        parser.parse_args(["app:build", "--train", "t.jsonl", "--ray", "headnode"])
+    assert "'host:port', 'ray://host:port' or 'auto'" in capsys.readouterr().err
+    args = parser.parse_args(
+        ["app:build", "--train", "t.jsonl", "--metric", "a:b", "--ray=head:6379"]
+    )
+    assert args.ray == "head:6379"
+
+
 def test_the_runs_in_flight_follow_num_threads_or_the_cpus_a_run_needs() -> None:
     from mipro_core.integrations._ray_session import Layout, plan
 
