@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from mipro_core.native import NativeProgram
+from mipro_core.native import NativeProgram, Stage
 from tests.toy import ToyLM, toy_metric, toy_program
 
 KILL_DIR = "MIPRO_TEST_KILL_DIR"
@@ -29,6 +29,35 @@ class DyingLM(ToyLM):
             else:
                 os._exit(1)  # a worker dying mid-run, as a killed process or a lost node would
         return super().__call__(messages, n=n, temperature=temperature)
+
+
+PAID_DIR = "MIPRO_TEST_PAID_DIR"
+"""A folder where :class:`PaidDyingLM` records each call it made as a file in ``calls``; while
+it holds ``armed`` and no ``killed``, the next call is made, then its worker process killed."""
+
+
+class PaidDyingLM(ToyLM):
+    """The toy model, except that it kills its worker right after a call it made (and that the
+    provider bills) when armed (see ``PAID_DIR``); every call is recorded there."""
+
+    def __call__(self, messages: Any, *, n: int = 1, temperature: float = 0.0) -> list[str]:
+        answer = super().__call__(messages, n=n, temperature=temperature)
+        folder = Path(os.environ[PAID_DIR])
+        (folder / "calls").mkdir(exist_ok=True)
+        (folder / "calls" / uuid.uuid4().hex).touch()
+        if (folder / "armed").exists():
+            try:
+                (folder / "killed").touch(exist_ok=False)
+            except FileExistsError:
+                pass
+            else:
+                os._exit(1)  # the call was made and billed; its answer is lost with the worker
+        return answer
+
+
+def build_paid() -> NativeProgram:
+    """:func:`build` with a model that records its calls and dies after one (see ``PAID_DIR``)."""
+    return toy_program(PaidDyingLM(), stages=1)
 
 
 CALL_LOG = "MIPRO_TEST_CALL_LOG"
@@ -88,3 +117,36 @@ def build_dying() -> NativeProgram:
 
 
 metric = toy_metric
+
+
+class SoloProgram(NativeProgram):
+    """A program that cannot be cloned (its prompts sit where a copy cannot reach them): the
+    run scores one trial at a time."""
+
+    def clone(self) -> NativeProgram:
+        raise NotImplementedError("SoloProgram keeps its prompts behind a function")
+
+
+def build_solo() -> SoloProgram:
+    """:func:`build` as a program whose ``clone()`` refuses."""
+    stage = Stage("s0", "question -> answer", "Answer the question.", lm=DyingLM())
+    return SoloProgram([stage], lambda st, inputs: st["s0"](question=inputs["question"]))
+
+
+class Answer:
+    """What many apps return: an object (an AIMessage, a pydantic model), not JSON."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def build_answer() -> NativeProgram:
+    """:func:`build` returning an :class:`Answer`: only a metric on the workers can score it."""
+    stage = Stage("s0", "question -> answer", "Answer the question.", lm=DyingLM())
+    return NativeProgram(
+        [stage], lambda st, inputs: Answer(st["s0"](question=inputs["question"])["answer"])
+    )
+
+
+def answer_metric(example: Any, prediction: Answer, trace: Any = None) -> bool:
+    return bool(prediction.text == example.outputs["answer"])

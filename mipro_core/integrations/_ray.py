@@ -40,6 +40,26 @@ def _check_spec(value: str | None, field: str) -> None:
         raise InvalidInputError(f"RayBackend.{field} must be 'module:attribute', got {value!r}")
 
 
+ADDRESS_FORMS = "'host:port', 'ray://host:port' or 'auto'"
+"""The cluster addresses :class:`RayBackend` accepts."""
+
+
+def address_problem(address: str) -> str | None:
+    """Why ``address`` is not a Ray cluster address (None: it is ``host:port``,
+    ``ray://host:port`` or ``auto``)."""
+    if not isinstance(address, str):
+        return f"{address!r} is not a cluster address: use {ADDRESS_FORMS}"
+    if address == "auto":
+        return None
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if sep and host and port.isdigit() and "://" not in host and "/" not in host:
+        return None
+    return (
+        f"{address!r} is not a cluster address: use {ADDRESS_FORMS} (e.g. 'head-node:6379', "
+        "'ray://head-node:10001')"
+    )
+
+
 @attrs.frozen(kw_only=True)
 class RayBackend:
     """Run the program's runs on Ray workers.
@@ -60,7 +80,8 @@ class RayBackend:
 
     Args:
         factory: ``module:attribute`` of the app (or of a factory of it), importable on workers.
-        address: a running cluster's address; ``None`` starts a local instance for the run
+        address: a running cluster's address (``host:port``, ``ray://host:port`` or
+            ``auto``; anything else is refused at once); ``None`` starts a local instance for the run
             (and stops it afterwards) unless Ray is already initialised in this process.
         metric: ``module:attribute`` of the metric for the workers; ``None`` derives it from
             the metric passed to ``optimize`` when that is importable, else scores here.
@@ -69,7 +90,9 @@ class RayBackend:
             such as API keys) so they can import the factory and metric and reach the model;
             it applies to the instance started for the run, or to this run's workers when Ray
             is already initialised.
-        max_retries: how often Ray re-runs a run whose worker died.
+        max_retries: how often Ray restarts a worker process that died. The runs lost with it
+            are retried by the run's retry policy, as a provider fault is, each counting the
+            most LM calls a run has made (an upper bound of what it paid before it died).
         num_cpus_per_run: CPUs one run needs (e.g. ``1`` for a program running a local
             model); only the runs that fit the cluster are in flight, the others wait on the
             driver. ``None`` (LM programs, I/O bound): all ``num_threads`` runs are in flight,
@@ -92,6 +115,10 @@ class RayBackend:
     def __attrs_post_init__(self) -> None:
         _check_spec(self.factory, "factory")
         _check_spec(self.metric, "metric")
+        if self.address is not None:
+            problem = address_problem(self.address)
+            if problem is not None:
+                raise InvalidInputError(f"RayBackend.address {problem}")
         if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int):
             raise InvalidInputError("RayBackend.max_retries must be an int >= 0")
         if self.max_retries < 0:
@@ -158,7 +185,7 @@ class RayBackend:
 
 def check_reachable(address: str) -> None:
     """Refuse a ``host:port`` / ``ray://host:port`` address nothing answers at, before Ray
-    spends minutes retrying it (``auto`` and other forms are left to Ray)."""
+    spends minutes retrying it (``auto`` is left to Ray)."""
     text = address.removeprefix("ray://")
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit():

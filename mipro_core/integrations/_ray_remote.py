@@ -94,11 +94,11 @@ class UncarriedPrediction:
 
 @attrs.frozen
 class WorkerScores:
-    """The metric's scores a worker computed for one run's prediction."""
+    """The metric's scores a worker computed for one run's prediction: per example id (every
+    example with the run's inputs), or None when the worker did not score it."""
 
-    example_id: str | None
     prediction: Any
-    scores: Mapping[str, Any] | None
+    scores: Mapping[str, Mapping[str, Any]] | None
 
 
 _last = threading.local()
@@ -114,8 +114,8 @@ class RemoteScoredMetric:
     def __call__(self, example: Example, prediction: Any, trace: Trace | None = None) -> Any:
         found: WorkerScores | None = getattr(_last, "outcome", None)
         if found is not None and found.prediction is prediction:
-            scores = found.scores
-            if scores is not None and found.example_id == example.id:
+            scores = (found.scores or {}).get(example.id)
+            if scores is not None:
                 if "metric_error" in scores:
                     raise MetricError(str(scores["metric_error"]))
                 if trace is not None and "trace" in scores:
@@ -141,6 +141,8 @@ class RemoteProgram:
         self._state = {name: m.state.to_dict() for name, m in local.modules.items()}
         self._state_json = json.dumps(self._state, sort_keys=True)  # what each run sends
         self._lock = threading.Lock()
+        self._refusal: str | None = None  # why the local program cannot be cloned
+        self._probed = False  # whether its clone() was tried (on the first clone())
 
     @property
     def modules(self) -> Mapping[str, Module]:
@@ -163,17 +165,38 @@ class RemoteProgram:
         return self._local.describe()
 
     def clone(self) -> RemoteProgram:
-        """A replica for a parallel trial: its own state, the same workers, no local writes."""
+        """A replica for a parallel trial: its own state, the same workers, no local writes.
+
+        Refuses as the local program does (``NotImplementedError`` with its reason, or none
+        when it has no ``clone()``): the run then scores one trial at a time, as on threads."""
+        with self._lock:
+            if not self._probed:
+                self._refusal, self._probed = clone_refusal(self._local), True
+            refusal = self._refusal
+        if refusal is not None:
+            raise NotImplementedError(refusal)
         replica = RemoteProgram(self._session, self._local, apply_locally=False)
+        replica._refusal, replica._probed = None, True
         with self._lock:
             replica._state, replica._state_json = dict(self._state), self._state_json
         return replica
 
 
-def read_outcome(text: str, example_id: str | None) -> tuple[Any, Trace]:
-    """The prediction and trace of a worker's outcome JSON; raises what the run raised.
+def clone_refusal(program: Program) -> str | None:
+    """Why ``program`` cannot be cloned (None: it can): it has no ``clone()``, or its
+    ``clone()`` raises ``NotImplementedError(reason)`` (docs/adapters.md)."""
+    clone = getattr(program, "clone", None)
+    if not callable(clone):
+        return f"the {type(program).__name__} program has no clone()"
+    try:
+        clone()
+    except NotImplementedError as exc:
+        return str(exc)
+    return None
 
-    ``example_id`` names the example the worker scored (None: not scored there)."""
+
+def read_outcome(text: str) -> tuple[Any, Trace]:
+    """The prediction and trace of a worker's outcome JSON; raises what the run raised."""
     outcome = json.loads(text)
     if "error" in outcome:
         raise _raised(outcome["error"])
@@ -183,5 +206,5 @@ def read_outcome(text: str, example_id: str | None) -> tuple[Any, Trace]:
         prediction = UncarriedPrediction(str(prediction))
     # the evaluator scores a run in the thread that ran it, right after the run: the metric
     # finds the worker's scores here, tied to this very prediction object
-    _last.outcome = WorkerScores(example_id, prediction, outcome.get("scores"))
+    _last.outcome = WorkerScores(prediction, outcome.get("scores"))
     return prediction, trace

@@ -109,7 +109,9 @@ class RaySession:
             "num_cpus": self.layout.actor_cpus,
             "max_concurrency": self.layout.per_actor,
             "max_restarts": backend.max_retries,
-            "max_task_retries": backend.max_retries,
+            # a run whose worker died comes back here as a transient failure, so the retry
+            # policy reserves and counts its retry (a re-run inside Ray was never counted)
+            "max_task_retries": 0,
         }
         if backend.runtime_env is not None and not started:
             options["runtime_env"] = dict(backend.runtime_env)
@@ -124,14 +126,15 @@ class RaySession:
         self._slots = threading.BoundedSemaphore(self.layout.runs)
         self._lock = threading.Lock()
         self._outstanding: set[Any] = set()
-        by_inputs: dict[str, list[Example]] = {}
+        self._most_calls = max(1, len(program.modules))  # the most LM calls a run has made
+        by_inputs: dict[str, dict[str, Example]] = {}
         for example in examples:
-            by_inputs.setdefault(inputs_key(example.inputs), []).append(example)
-        # the worker scores a run only when its inputs name one example (the gold is known)
-        self._examples = {  # with its JSON, sent with each run
-            key: (group[0], json.dumps(group[0].to_dict()))
+            by_inputs.setdefault(inputs_key(example.inputs), {})[example.id] = example
+        # sent with each run: the worker scores the run against every example with its inputs
+        # (examples may share inputs with other labels) and the metric picks its example's
+        self._examples = {
+            key: json.dumps([e.to_dict() for e in group.values()])
             for key, group in by_inputs.items()
-            if len(group) == 1
         }
         self.program = RemoteProgram(self, program, apply_locally=True)
         self.metric = RemoteScoredMetric(metric)
@@ -163,12 +166,9 @@ class RaySession:
         """One run on a worker; the prediction carries the worker's score when it has one.
 
         A run waits here (not in Ray's queue) until a worker has room for it."""
-        key = inputs_key(inputs)
-        known = self._examples.get(key)
-        example_json = (
-            known[1] if known else json.dumps(Example(inputs=dict(inputs), outputs={}).to_dict())
-        )
-        metric_ref = self.metric_ref if known else None
+        known = self._examples.get(inputs_key(inputs))
+        examples_json = known or json.dumps([Example(inputs=dict(inputs), outputs={}).to_dict()])
+        metric_ref = self.metric_ref if known else None  # no gold to score against
         with self._slots:
             with self._lock:
                 if self._closed:
@@ -176,24 +176,42 @@ class RaySession:
                 index = min(range(len(self._load)), key=self._load.__getitem__)
                 self._load[index] += 1
                 ref = self._actors[index].run_example.remote(
-                    self.backend.factory, state_json, example_json, metric_ref
+                    self.backend.factory, state_json, examples_json, metric_ref
                 )
                 self._outstanding.add(ref)
             try:
                 text = self._ray.get(ref)
             except self._ray.exceptions.RayTaskError as exc:  # the task itself failed to run
                 raise worker_error(exc) from None
-            except self._ray.exceptions.RayError as exc:  # a worker died past its retries
+            except self._ray.exceptions.RayError as exc:  # the worker died (or is restarting)
                 if self._closed:
                     raise RemoteRunError("the run's Ray session ended during the run") from None
-                raise TransientLMError(
-                    f"Ray could not run the program: {type(exc).__name__}"
-                ) from exc
+                raise self._lost(exc) from exc
             finally:
                 with self._lock:
                     self._load[index] -= 1
                     self._outstanding.discard(ref)
-        return read_outcome(text, known[0].id if known and metric_ref else None)
+        try:
+            prediction, trace = read_outcome(text)
+        except Exception as exc:
+            self._note_calls(getattr(exc, "mipro_lm_calls", None))
+            raise
+        self._note_calls(trace.lm_calls)
+        return prediction, trace
+
+    def _note_calls(self, calls: object) -> None:
+        if isinstance(calls, int):
+            with self._lock:
+                self._most_calls = max(self._most_calls, calls)
+
+    def _lost(self, exc: BaseException) -> TransientLMError:
+        """The transient failure of a run whose worker died: retried like a provider fault,
+        its calls counted as the most a run has made (the worker cannot say how many it made
+        before it died, and the provider bills them)."""
+        error = TransientLMError(f"Ray could not run the program: {type(exc).__name__}")
+        with self._lock:
+            setattr(error, "mipro_lm_calls", self._most_calls)  # noqa: B010  # docs/adapters.md
+        return error
 
     def close(self) -> None:
         """Cancel the runs still on the workers and stop them (and Ray, if this started it)."""

@@ -132,15 +132,18 @@ def _scores(metric_ref: str, example: Example, prediction: Any, trace: Any) -> d
 
 
 def run_example(
-    factory: str, state_json: str | None, example_json: str, metric_ref: str | None
+    factory: str, state_json: str | None, examples_json: str, metric_ref: str | None
 ) -> str:
-    """Run one example on the worker's program in ``state_json``; the outcome as JSON text.
+    """Run the inputs of ``examples_json`` (a JSON list of examples sharing their inputs) on
+    the worker's program in ``state_json``; the outcome as JSON text.
 
     The outcome holds ``trace`` (the module calls), ``prediction`` (when JSON can carry it) and
-    ``scores`` (when ``metric_ref`` names the metric), or ``error`` describing what the run
-    raised (its kind says whether it is worth retrying).
+    ``scores`` (when ``metric_ref`` names the metric: the scores against each example, by its
+    id), or ``error`` describing what the run raised (its kind says whether it is worth
+    retrying).
     """
-    example = Example.from_dict(json.loads(example_json))
+    examples = [Example.from_dict(e) for e in json.loads(examples_json)]
+    example = examples[0]
     program, applied = _take(factory)
     try:
         if state_json is not None and state_json != applied:
@@ -159,7 +162,7 @@ def run_example(
         "prediction": value if carried else repr(prediction),
     }
     if metric_ref is not None:
-        outcome["scores"] = _scores(metric_ref, example, prediction, trace)
+        outcome["scores"] = {e.id: _scores(metric_ref, e, prediction, trace) for e in examples}
     return json.dumps(outcome)
 
 
@@ -198,6 +201,6 @@ class RunWorker:
         return describe(factory, metric_ref, programs)
 
     def run_example(
-        self, factory: str, state_json: str | None, example_json: str, metric_ref: str | None
+        self, factory: str, state_json: str | None, examples_json: str, metric_ref: str | None
     ) -> str:
-        return run_example(factory, state_json, example_json, metric_ref)
+        return run_example(factory, state_json, examples_json, metric_ref)
