@@ -103,11 +103,6 @@ def cached_record(data: Any, key: str) -> RunRecord:
         ) from exc
 
 
-def prediction_text(prediction: Any, limit: int = 500) -> str:
-    text = prediction if isinstance(prediction, str) else repr(prediction)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def score_value(raw: Any, example: Example) -> float:
     """Turn a metric's return value into a float, or raise :class:`MetricError`."""
     if isinstance(raw, tuple) and len(raw) == 2:  # (score, feedback)

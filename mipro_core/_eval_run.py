@@ -22,11 +22,11 @@ from ._eval_records import (
     RunRecord,
     calls_made,
     feedback_of,
-    prediction_text,
     score_value,
 )
 from ._memo import Memo
 from ._overflow import ContextOverflow, is_context_overflow
+from ._prediction_text import prediction_text
 from ._protocols import Metric, Program
 from ._retry import RetryPolicy, RetryStopped
 from ._types import Example, Trace
