@@ -514,7 +514,7 @@ def test_the_cli_says_when_ray_took_the_app_as_its_address(
 ) -> None:
     import argparse
 
-    from mipro_core._cli_optimize import configure_optimize
+    from mipro_core._cli_optimize_args import configure_optimize
 
     parser = argparse.ArgumentParser()
     configure_optimize(parser)
