@@ -412,7 +412,7 @@ def render(
             ratio = by_t[threads]["ratio"]
             lines.append(
                 f"| wall within {target}× of the limit at {threads} threads (issue 20) | "
-                f"{ratio:.2f}× | {'yes' if ratio <= target else '**no**'} |"
+                f"{ratio:.3f}× | {'yes' if ratio <= target else '**no**'} |"
             )
     if ray is not None:
         lines.append(
