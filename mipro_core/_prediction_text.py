@@ -4,12 +4,13 @@ It must be the same in every run of the same answer: a proposer prompt that diff
 run writes another instruction (the run is no longer determined by its seed) and misses the
 journal on resume (the call is paid again). ``repr`` is not: an object without a ``__repr__``
 shows its memory address, and a chat message its run id and token counts. Plain data keeps its
-``repr``; a chat message becomes ``role: text``; any other object its ``repr`` without memory
-addresses.
+``repr`` (a set's elements sorted: its order follows the hash seed); a chat message becomes
+``role: text``; any other object its ``repr`` without memory addresses.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -42,10 +43,17 @@ def _stable(value: Any, depth: int) -> Any:
     if depth >= _MAX_DEPTH:
         return _Shown(_ADDRESS.sub("", repr(value)))
     if isinstance(value, Mapping):
-        items = [(k, _stable(v, depth + 1)) for k, v in value.items()]
-        if all(new is value[k] for k, new in items):
+        items = [(_stable(k, depth + 1), _stable(v, depth + 1)) for k, v in value.items()]
+        pairs = zip(items, value.items(), strict=True)
+        if all(k is old_k and v is old_v for (k, v), (old_k, old_v) in pairs):
             return value
         return dict(items)
+    if isinstance(value, (set, frozenset)):  # its repr follows the hash seed: sorted instead
+        parts = sorted(repr(_stable(v, depth + 1)) for v in value)
+        inner = "{" + ", ".join(parts) + "}" if parts else ""
+        if isinstance(value, frozenset):
+            return _Shown(f"frozenset({inner})")
+        return _Shown(inner or "set()")
     if isinstance(value, (list, tuple)):
         parts = [_stable(v, depth + 1) for v in value]
         if all(new is old for new, old in zip(parts, value, strict=True)):
@@ -58,8 +66,11 @@ def _stable(value: Any, depth: int) -> Any:
 
 
 def _message_text(value: Any) -> str | None:
-    """``role: text`` for a chat message (LangChain's, LlamaIndex's: a ``content`` string and
-    a ``type`` or ``role``), else ``None``."""
+    """``role: text`` for a chat message (a class named ``...Message``, as LangChain's and
+    LlamaIndex's, with a ``content`` string and a ``type`` or ``role``), its tool calls' names
+    and arguments after it; else ``None``."""
+    if not any(cls.__name__.endswith("Message") for cls in type(value).__mro__):
+        return None
     content = getattr(value, "content", None)
     if not isinstance(content, str):
         text = getattr(value, "text", None)  # LangChain messages with content blocks
@@ -68,4 +79,11 @@ def _message_text(value: Any) -> str | None:
     if content is None or role is None:
         return None
     role = getattr(role, "value", role)  # LlamaIndex's MessageRole enum
+    calls = getattr(value, "tool_calls", None)
+    if isinstance(calls, list) and calls:
+        named = [
+            {"name": c.get("name"), "args": c.get("args")} for c in calls if isinstance(c, dict)
+        ]
+        tools = json.dumps(named, sort_keys=True, ensure_ascii=False, default=str)
+        return f"{role}: {content} [tool calls: {tools}]"
     return f"{role}: {content}"

@@ -130,7 +130,7 @@ def _recorded_run(
             sampler=sampler_from_spec(config["sampler"], sampler),
             seed=int(config["seed"]),
             num_threads=num_threads or int(config["num_threads"]),
-            parallel_trials=config.get("parallel_trials"),
+            parallel_trials=_recorded_parallel_trials(config),
             pricing=Pricing(**config["pricing"]) if config.get("pricing") else None,
         )
         train = tuple(Example.from_dict(d) for d in config["trainset"])
@@ -162,3 +162,15 @@ def _check_fingerprint(
         "(freshly built, not yet optimized) and metric of that run, or pass force=True "
         "(--force) to resume anyway"
     )
+
+
+def _recorded_parallel_trials(config: Mapping[str, Any]) -> int | None:
+    """The parallel trials the journaled run used: recorded since the journal keeps them;
+    for an older journal (``None``), what its own thread count chose, so that a resume with
+    another ``num_threads`` still tries the same configurations."""
+    recorded = config.get("parallel_trials")
+    if recorded is not None:
+        return int(recorded)
+    search = config.get("search")
+    minibatch = int(search.get("minibatch_size", 30)) if isinstance(search, Mapping) else 30
+    return max(1, int(config["num_threads"]) // max(1, minibatch))

@@ -201,3 +201,113 @@ def test_an_abandoned_proposer_client_counts_and_writes_nothing_a_late_call_retu
     assert len(memo) == 0
     with pytest.raises(KeyboardInterrupt):  # and a halted client starts no new call
         client.ask("propose_instruction", Signature.parse("a -> b"), {"a": "x"}, temperature=0)
+
+
+class HeldRepairsLM(RecordingLM):
+    """Each repair call notes that it started, then waits for ``release`` before answering."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = threading.Semaphore(0)
+        self.release = threading.Event()
+        self.repairs_started = 0
+        self.repairs_answered = 0
+        self._held = threading.Lock()
+
+    def __call__(
+        self, messages: Sequence[Any], *, n: int = 1, temperature: float = 0.0
+    ) -> list[str]:
+        if "failing_examples:" not in messages[-1]["content"]:
+            return super().__call__(messages, n=n, temperature=temperature)
+        with self._held:
+            self.repairs_started += 1
+        self.started.release()
+        self.release.wait(10)
+        reply = super().__call__(messages, n=n, temperature=temperature)
+        with self._held:
+            self.repairs_answered += 1
+        return reply
+
+
+def _ctrl_c_once_both_repairs_run(lm: HeldRepairsLM, release: bool) -> Any:
+    """A stand-in for ``rounds._wait_all``: Ctrl-C once both modules' repair calls are in
+    flight (letting them answer first when ``release``)."""
+
+    def wait_all(futures: Any) -> None:
+        lm.started.acquire(timeout=10)
+        lm.started.acquire(timeout=10)
+        if release:
+            lm.release.set()
+        raise KeyboardInterrupt
+
+    return wait_all
+
+
+# a call cap that never binds keeps the repair round on the main thread (not beside)
+CAPPED = {**OPTIONS, "max_lm_calls": 100_000, "proposer_lm": None}
+
+
+def test_ctrl_c_during_a_rounds_module_calls_lets_them_settle_counted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mipro_core._engine import rounds
+
+    lm = HeldRepairsLM()
+    monkeypatch.setattr(rounds, "_wait_all", _ctrl_c_once_both_repairs_run(lm, release=True))
+    result = mc.optimize(toy_program(lm, stages=2), TRAIN, toy_metric, **CAPPED)
+    assert result.stopped_reason == "interrupted"
+    assert lm.repairs_answered == 2
+    assert result.lm_calls == lm.calls  # both settled calls are counted
+    assert not [t for t in threading.enumerate() if t.name.startswith("mipro-round")]
+
+
+def test_calls_still_running_when_the_settling_time_is_up_are_abandoned(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from mipro_core._engine import rounds
+
+    lm = HeldRepairsLM()
+    monkeypatch.setattr(rounds, "_wait_all", _ctrl_c_once_both_repairs_run(lm, release=False))
+    monkeypatch.setattr(rounds, "SETTLE_SECONDS", 0.0)
+    journal = tmp_path / "run.sqlite"
+    result = mc.optimize(toy_program(lm, stages=2), TRAIN, toy_metric, journal=journal, **CAPPED)
+    assert result.stopped_reason == "interrupted"
+    calls = result.lm_calls
+    lm.release.set()  # the abandoned calls answer after optimize() returned
+    for thread in [t for t in threading.enumerate() if t.name.startswith("mipro-round")]:
+        thread.join(10)
+    assert lm.repairs_answered == 2
+    assert result.lm_calls == calls == lm.calls - 2  # neither counted
+    # nor journaled: a resume asks for both repairs again and ends as an uninterrupted run
+    monkeypatch.undo()
+    whole = mc.optimize(toy_program(RecordingLM(), stages=2), TRAIN, toy_metric, **CAPPED)
+    resumed = mc.resume(journal, toy_program(RecordingLM(), stages=2), toy_metric)
+    assert _log(resumed)[:2] == _log(whole)[:2]
+    assert resumed.state == whole.state
+
+
+def test_a_halted_proposer_client_makes_no_retry() -> None:
+    from mipro_core import TransientLMError
+    from mipro_core._call_budget import CallBudget
+    from mipro_core._memo import InMemoryMemo
+    from mipro_core._propose import ProposerClient
+    from mipro_core._types import Signature
+
+    attempts: list[int] = []
+
+    def failing(messages: Sequence[Any], *, n: int = 1, temperature: float = 0.0) -> list[str]:
+        attempts.append(1)
+        client.halt()  # a Ctrl-C while this attempt runs
+        raise TransientLMError("HTTP 503")
+
+    budget = CallBudget(None)
+    client = ProposerClient(failing, InMemoryMemo(), budget, max_retries=5)
+    with pytest.raises(KeyboardInterrupt):
+        client.ask(
+            "propose_instruction",
+            Signature.parse("task -> proposed_instruction"),
+            {"task": "t"},
+            temperature=0.0,
+        )
+    assert len(attempts) == 1  # no retry started after the Ctrl-C
+    assert budget.used == 1  # the failed attempt is paid and counted

@@ -160,7 +160,9 @@ def test_the_modules_repair_calls_of_a_round_run_at_once_with_the_same_result(
     assert set(at_once.repair_candidates) == {"s0", "s1", "s2"}
 
     # one module after the other (as before): the same trials and the same result
-    monkeypatch.setattr(rounds, "each_module", lambda propose, jobs: [propose(j) for j in jobs])
+    monkeypatch.setattr(
+        rounds, "each_module", lambda propose, jobs, client: [propose(j) for j in jobs]
+    )
     one_by_one = mc.optimize(toy_program(RecordingLM(), stages=3), TRAIN, toy_metric, **OPTIONS)
     assert _log(at_once) == _log(one_by_one)
     assert at_once.state == one_by_one.state
@@ -175,15 +177,17 @@ def test_a_mipro_plus_plus_round_proposes_for_every_module_at_once_with_the_same
     calls: list[int] = []
     real = rounds.each_module
 
-    def counted(propose: Any, jobs: Any) -> list[str]:
+    def counted(propose: Any, jobs: Any, client: Any) -> list[str]:
         calls.append(len(jobs))
-        return real(propose, jobs)
+        return real(propose, jobs, client)
 
     monkeypatch.setattr(rounds, "each_module", counted)
     options = {**OPTIONS, "proposer": mc.ProposerConfig(meta_optimize=True, meta_round_every=3)}
     at_once = mc.optimize(toy_program(RecordingLM(), stages=3), TRAIN, toy_metric, **options)
     assert calls and all(n == 3 for n in calls)
-    monkeypatch.setattr(rounds, "each_module", lambda propose, jobs: [propose(j) for j in jobs])
+    monkeypatch.setattr(
+        rounds, "each_module", lambda propose, jobs, client: [propose(j) for j in jobs]
+    )
     one_by_one = mc.optimize(toy_program(RecordingLM(), stages=3), TRAIN, toy_metric, **options)
     assert _log(at_once) == _log(one_by_one)
     assert at_once.state == one_by_one.state

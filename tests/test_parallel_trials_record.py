@@ -167,3 +167,31 @@ def test_observers_learn_the_number_of_parallel_trials_actually_used(
         **OPTIONS,
     )
     assert [run.parallel_trials for run in recorder.runs] == [1, 4]
+
+
+def test_a_journal_from_before_the_record_resumes_with_its_own_threads_choice(
+    tmp_path: Path,
+) -> None:
+    # journals written before the number was recorded hold None: the resume takes what the
+    # run's own thread count chose (8 threads, minibatches of 4: two at once), not the new one
+    whole = mc.optimize(
+        toy_program(ToyLM()), TRAIN, toy_metric, num_threads=8, proposer_lm=ToyLM(), **OPTIONS
+    )
+    journal = tmp_path / "run.sqlite"
+    mc.optimize(
+        toy_program(ToyLM()),
+        TRAIN,
+        toy_metric,
+        num_threads=8,
+        proposer_lm=ToyLM(),
+        journal=journal,
+        **{**OPTIONS, "progress": StopAfter(2)},
+    )
+    with mc.Journal.open(journal) as store:
+        config = store.config
+        config["parallel_trials"] = None
+        store.set_meta("config", config)
+    resumed = mc.resume(
+        journal, toy_program(ToyLM()), toy_metric, proposer_lm=ToyLM(), num_threads=2
+    )
+    assert _log(resumed) == _log(whole)

@@ -81,3 +81,43 @@ def test_two_runs_of_an_app_answering_with_objects_write_the_same_repair_instruc
     candidates = [r.instruction_candidates["s0"] for r in runs]
     assert candidates[0] == candidates[1] == candidates[2]
     assert [t.score for t in runs[0].trials] == [t.score for t in runs[1].trials]
+
+
+def test_a_set_is_shown_in_the_same_order_whatever_the_hash_seed() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "from mipro_core._prediction_text import prediction_text;"
+        "print(prediction_text({'answer': {'paris', 'london', 'rome', 'berlin'}}))"
+    )
+    texts = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**__import__("os").environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in (1, 2, 3)
+    }
+    assert texts == {"{'answer': {'berlin', 'london', 'paris', 'rome'}}\n"}
+
+
+def test_a_tool_calling_message_keeps_its_calls_without_their_ids() -> None:
+    message = AIMessage(
+        "", tool_calls=[{"name": "search", "args": {"q": "paris"}, "id": "call_8f2"}]
+    )
+    text = prediction_text(message)
+    assert text == 'ai:  [tool calls: [{"args": {"q": "paris"}, "name": "search"}]]'
+
+
+def test_an_object_that_only_looks_like_a_message_keeps_its_fields() -> None:
+    class Verdict:
+        def __init__(self) -> None:
+            self.content, self.type, self.confidence = "yes", "label", 0.9
+
+        def __repr__(self) -> str:
+            return f"Verdict({self.content!r}, {self.type!r}, {self.confidence})"
+
+    assert prediction_text(Verdict()) == "Verdict('yes', 'label', 0.9)"

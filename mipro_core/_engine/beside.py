@@ -24,12 +24,10 @@ import attrs
 from .._memo import Memo
 from .._propose import ProposerClient
 from .rounds import RoundResult, Rounds
+from .settle import SETTLE_SECONDS
 from .space import SearchSpace
 
 logger = logging.getLogger("mipro_core.engine")
-
-SETTLE_SECONDS = 30.0
-"""How long a first Ctrl-C waits for the repair round's proposer call in flight."""
 
 
 def with_repair_beside(

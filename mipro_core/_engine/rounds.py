@@ -30,6 +30,7 @@ from .._variables import VariableKey
 from .context import RunContext
 from .ledger import Ledger
 from .proposals import Produced
+from .settle import SETTLE_SECONDS, settle
 from .space import SearchSpace
 
 logger = logging.getLogger("mipro_core.engine")
@@ -39,18 +40,37 @@ RoundResult = tuple[SearchSpace, list[dict[str, int]]]
 _T = TypeVar("_T")
 
 
-def each_module(propose: Callable[[_T], str], jobs: Sequence[_T]) -> list[str]:
+def each_module(
+    propose: Callable[[_T], str], jobs: Sequence[_T], client: ProposerClient
+) -> list[str]:
     """``propose`` on every module's job, at once when there are several (a round's modules
     are independent: one proposer call after another would leave every thread idle for as
     many call latencies as there are modules); the replies in the jobs' order.
 
     The calls run on threads of their own rather than the shared executor, which may be
-    busy with a full evaluation's runs that this round runs beside.
+    busy with a full evaluation's runs that this round runs beside. A Ctrl-C lets the calls
+    in flight settle or abandons them (see :mod:`.settle`) before it is raised, so none is
+    still running, uncounted, once ``optimize()`` returns.
     """
     if len(jobs) <= 1:
         return [propose(job) for job in jobs]
-    with cf.ThreadPoolExecutor(len(jobs), thread_name_prefix="mipro-round") as pool:
-        return list(pool.map(propose, jobs))
+    pool = cf.ThreadPoolExecutor(len(jobs), thread_name_prefix="mipro-round")
+    futures: list[cf.Future[str]] = []
+    try:
+        try:
+            futures.extend(pool.submit(propose, job) for job in jobs)
+            _wait_all(futures)
+        except KeyboardInterrupt:
+            settle(client, futures, SETTLE_SECONDS)
+            raise
+        return [future.result() for future in futures]
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _wait_all(futures: Sequence[cf.Future[str]]) -> None:
+    """Wait for ``futures`` (a Ctrl-C raises ``KeyboardInterrupt``)."""
+    cf.wait(futures)
 
 
 class Rounds:
@@ -119,7 +139,9 @@ class Rounds:
                 ),
             )
 
-        for (name, params), text in zip(drawn, each_module(propose, drawn), strict=True):
+        for (name, params), text in zip(
+            drawn, each_module(propose, drawn, self.client), strict=True
+        ):
             index = len(instructions[name])
             if text and text not in instructions[name]:
                 instructions[name] = (*instructions[name], text)
@@ -150,7 +172,9 @@ class Rounds:
             if failures and ctx.memo.get("repair-error", name) is None:
                 jobs.append((name, len(instructions[name]), failures))
         added = 0
-        for (name, index, _), text in zip(jobs, each_module(self._repair_one, jobs), strict=True):
+        for (name, index, _), text in zip(
+            jobs, each_module(self._repair_one, jobs, self.client), strict=True
+        ):
             if text and text not in instructions[name]:
                 instructions[name] = (*instructions[name], text)
                 best[str(VariableKey.instruction(name))] = index
@@ -182,8 +206,10 @@ class Rounds:
             )
         except LMError as exc:  # an extra candidate is not worth the trials already run
             logger.warning("repair round: no instruction for module %r (%s)", name, exc)
-            # journaled, so a resumed run skips this module too instead of trying again
-            ctx.memo.put("repair-error", name, str(exc))
+            # journaled, so a resumed run skips this module too instead of trying again (not
+            # once the client was abandoned after Ctrl-C: then nothing of the call is kept)
+            with self.client.committing():
+                ctx.memo.put("repair-error", name, str(exc))
             return ""
 
     def _grown(self, space: SearchSpace, instructions: dict[str, tuple[str, ...]]) -> SearchSpace:

@@ -92,6 +92,12 @@ class ProposerClient:
                 raise KeyboardInterrupt("interrupted: a proposer call's result was dropped")
             yield
 
+    def _admit_retry(self) -> str | None:
+        """Why no retry may start (``None``: it may): a Ctrl-C, or the call cap."""
+        if self._halted:
+            return "interrupted"
+        return None if self.budget.reserve(1) else "max_lm_calls"
+
     def _settle_failed(self) -> None:
         """Count a failed attempt (paid), unless the client was abandoned."""
         with self._commit_lock:
@@ -133,10 +139,14 @@ class ProposerClient:
         try:
             return self.policy.call(
                 attempt,
-                admit=lambda exc: None if self.budget.reserve(1) else "max_lm_calls",
+                admit=lambda exc: self._admit_retry(),
                 on_failure=lambda exc: self._settle_failed(),
             )
         except RetryStopped as stop:
+            if stop.reason == "interrupted":
+                raise KeyboardInterrupt(
+                    f"interrupted: no retry of the proposer on {template!r}"
+                ) from stop.failure
             raise BudgetExhaustedError(
                 f"{stop.reason} reached while retrying the proposer on {template!r} "
                 f"({type(stop.failure).__name__}: {stop.failure})"

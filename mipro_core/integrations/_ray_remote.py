@@ -83,7 +83,8 @@ def _raised(error: Mapping[str, Any]) -> Exception:
 
 
 class UncarriedPrediction:
-    """A worker's prediction that JSON could not carry back: only its ``repr`` is here."""
+    """A worker's prediction that JSON could not carry back: only its text is here (see
+    :func:`mipro_core._prediction_text.prediction_text`)."""
 
     def __init__(self, text: str) -> None:
         self.text = text

@@ -17,6 +17,7 @@ import threading
 from typing import Any
 
 from .._errors import EmptyCompletionError, InvalidInputError, MetricError, ParseError
+from .._prediction_text import prediction_text
 from .._protocols import Program
 from .._retry import is_transient, retry_after
 from .._types import Example, ProgramState
@@ -159,7 +160,8 @@ def run_example(
     outcome: dict[str, Any] = {
         "trace": trace.to_dict(),
         "carried": carried,
-        "prediction": value if carried else repr(prediction),
+        # what the proposer and the report are shown, the same text as on threads
+        "prediction": value if carried else prediction_text(prediction, limit=100_000),
     }
     if metric_ref is not None:
         outcome["scores"] = {e.id: _scores(metric_ref, e, prediction, trace) for e in examples}
