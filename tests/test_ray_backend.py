@@ -7,6 +7,7 @@ Ray installed the tests skip.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,8 +45,8 @@ def _unauthenticated() -> Iterator[None]:
         yield
 
 
-def backend() -> RayBackend:
-    return RayBackend(factory="tests.ray_app:build", num_cpus=2, runtime_env=ENV)
+def backend(**options: Any) -> RayBackend:
+    return RayBackend(factory="tests.ray_app:build", num_cpus=2, runtime_env=ENV, **options)
 
 
 def optimize(**options: Any) -> tuple[mc.OptimizationResult, Any]:
@@ -99,6 +100,24 @@ def test_a_worker_killed_mid_run_is_retried_without_losing_a_run(
     # it while it restarted ran) counts the most calls a run made, one here, as it may have
     # paid for them (this worker died before its call)
     assert 1 <= result.task_lm_calls - local.task_lm_calls <= 2 * OPTIONS["num_threads"]
+
+
+def test_a_worker_dead_for_good_gets_no_more_runs_the_others_take_them(
+    local: mc.OptimizationResult, cluster: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    # max_retries=0: the killed worker is not restarted; its runs (and their retries) used to
+    # keep going to it, failing at once, until the error budget was spent
+    (KILLS / "killed").unlink(missing_ok=True)  # an earlier test's death
+    (KILLS / "armed").touch()
+    try:
+        with caplog.at_level(logging.WARNING, logger="mipro_core"):
+            result, _ = optimize(backend=backend(max_retries=0))
+    finally:
+        (KILLS / "armed").unlink()
+    assert (KILLS / "killed").exists()
+    assert result.errors == 0
+    assert outcome(result)[:2] == outcome(local)[:2]
+    assert any("died for good" in r.getMessage() for r in caplog.records)
 
 
 def paid_backend(folder: Path) -> RayBackend:

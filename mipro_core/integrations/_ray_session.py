@@ -127,6 +127,7 @@ class RaySession:
         self._lock = threading.Lock()
         self._outstanding: set[Any] = set()
         self._most_calls = max(1, len(program.modules))  # the most LM calls a run has made
+        self._dead: set[int] = set()  # workers past their restarts: no run goes there
         by_inputs: dict[str, dict[str, Example]] = {}
         for example in examples:
             by_inputs.setdefault(inputs_key(example.inputs), {})[example.id] = example
@@ -173,7 +174,13 @@ class RaySession:
             with self._lock:
                 if self._closed:
                     raise RemoteRunError("the run's Ray session has ended")
-                index = min(range(len(self._load)), key=self._load.__getitem__)
+                alive = [i for i in range(len(self._load)) if i not in self._dead]
+                if not alive:
+                    raise RemoteRunError(
+                        f"every Ray worker of the run died for good (after max_retries="
+                        f"{self.backend.max_retries} restarts each); see the workers' logs"
+                    )
+                index = min(alive, key=self._load.__getitem__)
                 self._load[index] += 1
                 ref = self._actors[index].run_example.remote(
                     self.backend.factory, state_json, examples_json, metric_ref
@@ -186,6 +193,7 @@ class RaySession:
             except self._ray.exceptions.RayError as exc:  # the worker died (or is restarting)
                 if self._closed:
                     raise RemoteRunError("the run's Ray session ended during the run") from None
+                self._check_alive(index)
                 raise self._lost(exc) from exc
             finally:
                 with self._lock:
@@ -203,6 +211,26 @@ class RaySession:
         if isinstance(calls, int):
             with self._lock:
                 self._most_calls = max(self._most_calls, calls)
+
+    def _check_alive(self, index: int) -> None:
+        """After a run was lost with worker ``index``: ask the worker whether it is back (Ray
+        restarts it up to ``max_retries`` times); one that is gone for good gets no more runs,
+        so its retries go to the others instead of failing at once, each counted as calls."""
+        if index in self._dead:
+            return
+        try:
+            self._ray.get(self._actors[index].ready.remote(), timeout=self.backend.start_timeout)
+        except self._ray.exceptions.GetTimeoutError:
+            return  # still restarting: runs go to it again once it is up
+        except self._ray.exceptions.RayError:
+            with self._lock:
+                self._dead.add(index)
+            logger.warning(
+                "a Ray worker died for good (after max_retries=%d restarts): the run goes on "
+                "with the other %d",
+                self.backend.max_retries,
+                len(self._actors) - len(self._dead),
+            )
 
     def _lost(self, exc: BaseException) -> TransientLMError:
         """The transient failure of a run whose worker died: retried like a provider fault,
