@@ -65,7 +65,7 @@ class ProposerClient:
         self._lock = threading.Lock()
         self._halted = False  # after Ctrl-C: no new call
         self._abandoned = False  # after a second Ctrl-C: nothing a call in flight returns counts
-        self._commit_lock = threading.Lock()
+        self._commit_lock = threading.RLock()  # a round's gated memo writes nest in it
 
     def halt(self) -> None:
         """The run was interrupted: no new call starts (the next :meth:`ask` raises
