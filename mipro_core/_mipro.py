@@ -150,6 +150,10 @@ class MIPRO:
         memo: Memo
         if journal is not None:
             check_journalable(train, val)
+            if backend is None and settings.parallel_trials > 1 and not replicas(prog, 2):
+                # clone() refused (and said why): the journal records the trials the run
+                # will score at once, not the number asked for
+                settings = attrs.evolve(settings, parallel_trials=1)
             config = journal_config(self, prog, train, val, settings)
             config[FINGERPRINT_KEY] = fingerprint(prog, train, val, metric)
             memo = Journal.create(journal, config, overwrite=overwrite)

@@ -195,3 +195,19 @@ def test_a_journal_from_before_the_record_resumes_with_its_own_threads_choice(
         journal, toy_program(ToyLM()), toy_metric, proposer_lm=ToyLM(), num_threads=2
     )
     assert _log(resumed) == _log(whole)
+
+
+def test_the_journal_records_one_trial_at_a_time_when_clone_refuses(tmp_path: Path) -> None:
+    journal = tmp_path / "run.sqlite"
+    mc.optimize(
+        RefusingClone(toy_program(ToyLM())),
+        TRAIN,
+        toy_metric,
+        num_threads=16,
+        parallel_trials=4,
+        proposer_lm=ToyLM(),
+        journal=journal,
+        **OPTIONS,
+    )
+    with mc.Journal.open(journal) as store:
+        assert store.config["parallel_trials"] == 1
