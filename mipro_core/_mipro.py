@@ -30,7 +30,14 @@ from ._run_inputs import (
     resolve_proposer,
     split_data,
 )
-from ._run_parts import connected, dry_result, journal_config, replicas, run_info
+from ._run_parts import (
+    connected,
+    default_parallel_trials,
+    dry_result,
+    fitted_replicas,
+    journal_config,
+    run_info,
+)
 from ._search._sampler import Sampler
 from ._search._tpe import TPESampler
 from ._types import Example
@@ -147,20 +154,29 @@ class MIPRO:
             progress.stage(f"dry run: {estimate}")
             progress.close()
             return dry_result(prog, estimate, self.seed, self.strategy)
+        copies: list[Program] | None = None
+        if backend is None:  # made now so the journal records the trials scored at once
+            copies, settings = fitted_replicas(prog, settings)
         memo: Memo
         if journal is not None:
             check_journalable(train, val)
-            if backend is None and settings.parallel_trials > 1 and not replicas(prog, 2):
-                # clone() refused (and said why): the journal records the trials the run
-                # will score at once, not the number asked for
-                settings = attrs.evolve(settings, parallel_trials=1)
             config = journal_config(self, prog, train, val, settings)
             config[FINGERPRINT_KEY] = fingerprint(prog, train, val, metric)
             memo = Journal.create(journal, config, overwrite=overwrite)
         else:
             memo = InMemoryMemo()
         return self._run(
-            prog, train, val, metric, settings, estimate, lm, executor, memo, backend=backend
+            prog,
+            train,
+            val,
+            metric,
+            settings,
+            estimate,
+            lm,
+            executor,
+            memo,
+            backend=backend,
+            copies=copies,
         )
 
     def _run(
@@ -177,8 +193,11 @@ class MIPRO:
         *,
         resumed: bool = False,
         backend: EvaluationBackend | None = None,
+        copies: list[Program] | None = None,
     ) -> OptimizationResult:
-        """Run the engine; ``lm`` is the proposer resolved by :func:`resolve_proposer`."""
+        """Run the engine; ``lm`` is the proposer resolved by :func:`resolve_proposer`;
+        ``copies`` (with ``settings`` fitted to them) when already made by
+        :func:`fitted_replicas`."""
         from ._observers import RunObservers
 
         if backend is not None:  # the same run, with the program's runs going elsewhere
@@ -196,9 +215,8 @@ class MIPRO:
         own_executor = executor is None
         if executor is not None:
             check_executor(executor)
-        copies = replicas(prog, settings.parallel_trials)
-        if len(copies) + 1 < settings.parallel_trials:  # clone() refused: one at a time
-            settings = attrs.evolve(settings, parallel_trials=len(copies) + 1)
+        if copies is None:
+            copies, settings = fitted_replicas(prog, settings)
         observers = RunObservers(
             run_info(self, prog, train, val, settings, estimate, memo, resumed=resumed)
         )
@@ -242,7 +260,7 @@ class MIPRO:
     def _settings(self, program: Program, freeze: Sequence[str]) -> EngineSettings:
         parallel = self.parallel_trials
         if parallel is None:
-            parallel = max(1, self.num_threads // max(1, self.search.minibatch_size))
+            parallel = default_parallel_trials(self.num_threads, self.search.minibatch_size)
         if parallel > 1 and (
             not isinstance(program, CloneableProgram)
             or not callable(getattr(program, "clone", None))

@@ -19,6 +19,7 @@ from ._progress import Progress
 from ._protocols import EvaluationBackend, Metric
 from ._result import OptimizationResult
 from ._run_inputs import resolve_proposer
+from ._run_parts import default_parallel_trials
 from ._search._registry import sampler_from_spec
 from ._search._sampler import Sampler
 from ._types import Example
@@ -173,4 +174,4 @@ def _recorded_parallel_trials(config: Mapping[str, Any]) -> int | None:
         return int(recorded)
     search = config.get("search")
     minibatch = int(search.get("minibatch_size", 30)) if isinstance(search, Mapping) else 30
-    return max(1, int(config["num_threads"]) // max(1, minibatch))
+    return default_parallel_trials(int(config["num_threads"]), minibatch)

@@ -94,6 +94,23 @@ def journal_config(
     }
 
 
+def default_parallel_trials(num_threads: int, minibatch_size: int) -> int:
+    """The trials scored at once unless ``parallel_trials`` is given: as many minibatches as
+    the threads hold (at least one)."""
+    return max(1, num_threads // max(1, minibatch_size))
+
+
+def fitted_replicas(
+    program: Program, settings: EngineSettings
+) -> tuple[list[Program], EngineSettings]:
+    """The replicas for ``settings.parallel_trials`` (see :func:`replicas`), and the settings
+    with the number of trials then scored at once (one when ``clone()`` refused)."""
+    copies = replicas(program, settings.parallel_trials)
+    if len(copies) + 1 < settings.parallel_trials:
+        settings = attrs.evolve(settings, parallel_trials=len(copies) + 1)
+    return copies, settings
+
+
 def replicas(program: Program, count: int) -> list[Program]:
     """``count - 1`` replicas for parallel trials; none when the program cannot be cloned.
 

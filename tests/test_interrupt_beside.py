@@ -98,11 +98,11 @@ def test_a_first_ctrl_c_beside_the_repair_round_lets_its_call_in_flight_settle(
 
         real_wait = beside.wait_settled
 
-        def ctrl_c_while_waiting(future: Any, seconds: float | None) -> bool:
+        def ctrl_c_while_waiting(futures: Any, seconds: float | None) -> bool:
             if seconds is None:  # the evaluation is over, the round's call still in flight
                 lm.started.wait(60)
                 raise KeyboardInterrupt
-            return real_wait(future, seconds)
+            return real_wait(futures, seconds)
 
         monkeypatch.setattr(beside, "wait_settled", ctrl_c_while_waiting)
     real_halt = getattr(ProposerClient, "halt", lambda self: None)
@@ -131,16 +131,16 @@ def test_a_first_ctrl_c_beside_the_repair_round_lets_its_call_in_flight_settle(
 def test_a_repair_call_abandoned_after_ctrl_c_is_neither_counted_nor_journaled(
     tmp_path: Any, monkeypatch: pytest.MonkeyPatch, how: str
 ) -> None:
-    from mipro_core._engine import beside
+    from mipro_core._engine import beside, settle
 
     lm, journal = BlockingRepairLM(), tmp_path / "run.sqlite"
     _interrupt_beside_the_repair(monkeypatch, lm)
     if how == "second Ctrl-C":
 
-        def second_ctrl_c(future: Any, seconds: float | None) -> bool:
+        def second_ctrl_c(futures: Any, seconds: float | None) -> bool:
             raise KeyboardInterrupt
 
-        monkeypatch.setattr(beside, "wait_settled", second_ctrl_c)
+        monkeypatch.setattr(settle, "wait_settled", second_ctrl_c)
     else:
         monkeypatch.setattr(beside, "SETTLE_SECONDS", 0.0)
     try:
@@ -230,10 +230,10 @@ class HeldRepairsLM(RecordingLM):
 
 
 def _ctrl_c_once_both_repairs_run(lm: HeldRepairsLM, release: bool) -> Any:
-    """A stand-in for ``rounds._wait_all``: Ctrl-C once both modules' repair calls are in
+    """A stand-in for ``rounds.wait_settled``: Ctrl-C once both modules' repair calls are in
     flight (letting them answer first when ``release``)."""
 
-    def wait_all(futures: Any) -> None:
+    def wait_all(futures: Any, seconds: float | None) -> bool:
         lm.started.acquire(timeout=10)
         lm.started.acquire(timeout=10)
         if release:
@@ -253,7 +253,7 @@ def test_ctrl_c_during_a_rounds_module_calls_lets_them_settle_counted(
     from mipro_core._engine import rounds
 
     lm = HeldRepairsLM()
-    monkeypatch.setattr(rounds, "_wait_all", _ctrl_c_once_both_repairs_run(lm, release=True))
+    monkeypatch.setattr(rounds, "wait_settled", _ctrl_c_once_both_repairs_run(lm, release=True))
     result = mc.optimize(toy_program(lm, stages=2), TRAIN, toy_metric, **CAPPED)
     assert result.stopped_reason == "interrupted"
     assert lm.repairs_answered == 2
@@ -267,7 +267,7 @@ def test_calls_still_running_when_the_settling_time_is_up_are_abandoned(
     from mipro_core._engine import rounds
 
     lm = HeldRepairsLM()
-    monkeypatch.setattr(rounds, "_wait_all", _ctrl_c_once_both_repairs_run(lm, release=False))
+    monkeypatch.setattr(rounds, "wait_settled", _ctrl_c_once_both_repairs_run(lm, release=False))
     monkeypatch.setattr(rounds, "SETTLE_SECONDS", 0.0)
     journal = tmp_path / "run.sqlite"
     result = mc.optimize(toy_program(lm, stages=2), TRAIN, toy_metric, journal=journal, **CAPPED)

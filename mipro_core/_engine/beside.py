@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import copy
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -24,10 +23,8 @@ import attrs
 from .._memo import Memo
 from .._propose import ProposerClient
 from .rounds import RoundResult, Rounds
-from .settle import SETTLE_SECONDS
+from .settle import SETTLE_SECONDS, settle, wait_settled
 from .space import SearchSpace
-
-logger = logging.getLogger("mipro_core.engine")
 
 
 def with_repair_beside(
@@ -65,24 +62,14 @@ class RepairBeside:
         """Ctrl-C: no new proposer call; the one in flight may finish for
         :data:`SETTLE_SECONDS`, else (or on a second Ctrl-C) it is abandoned."""
         self._interrupted = True
-        self.client.halt()
-        try:
-            settled = wait_settled(self._future, SETTLE_SECONDS)
-        except KeyboardInterrupt:
-            settled = False  # a second Ctrl-C: stop waiting now
-        if not settled:
-            self.client.abandon()
-            logger.warning(
-                "interrupted: the repair round's proposer call in flight was abandoned (the "
-                "provider may bill it; it is neither counted nor journaled)"
-            )
+        settle(self.client, [self._future], SETTLE_SECONDS)
 
     def wait(self) -> None:
         """Let the round end (its calls are billed), at once after :meth:`interrupt`; a
         Ctrl-C meanwhile is one during the round (:meth:`interrupt`, then raised)."""
         try:
             if not self._interrupted:
-                wait_settled(self._future, None)
+                wait_settled([self._future], None)
         except KeyboardInterrupt:
             self.interrupt()
             raise
@@ -92,13 +79,6 @@ class RepairBeside:
     def result(self) -> RoundResult:
         """The round's result (after :meth:`wait`)."""
         return self._future.result()
-
-
-def wait_settled(future: cf.Future[Any], seconds: float | None) -> bool:
-    """Whether ``future`` finished within ``seconds`` (``None``: no limit); a Ctrl-C raises
-    ``KeyboardInterrupt``."""
-    done, _ = cf.wait([future], timeout=seconds)
-    return bool(done)
 
 
 class _Committed:

@@ -30,7 +30,7 @@ from .._variables import VariableKey
 from .context import RunContext
 from .ledger import Ledger
 from .proposals import Produced
-from .settle import SETTLE_SECONDS, settle
+from .settle import SETTLE_SECONDS, settle, wait_settled
 from .space import SearchSpace
 
 logger = logging.getLogger("mipro_core.engine")
@@ -59,18 +59,13 @@ def each_module(
     try:
         try:
             futures.extend(pool.submit(propose, job) for job in jobs)
-            _wait_all(futures)
+            wait_settled(futures, None)
         except KeyboardInterrupt:
             settle(client, futures, SETTLE_SECONDS)
             raise
         return [future.result() for future in futures]
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _wait_all(futures: Sequence[cf.Future[str]]) -> None:
-    """Wait for ``futures`` (a Ctrl-C raises ``KeyboardInterrupt``)."""
-    cf.wait(futures)
 
 
 class Rounds:
@@ -178,7 +173,7 @@ class Rounds:
             if text and text not in instructions[name]:
                 instructions[name] = (*instructions[name], text)
                 best[str(VariableKey.instruction(name))] = index
-                self.ctx.memo.put("repair", name, index)  # the report labels this candidate
+                ctx.memo.put("repair", name, index)  # the report labels this candidate
                 added += 1
         if not added:
             return space, []

@@ -24,14 +24,20 @@ SETTLE_SECONDS = 30.0
 """How long a first Ctrl-C waits for proposer calls in flight on other threads."""
 
 
+def wait_settled(futures: Sequence[cf.Future[Any]], seconds: float | None) -> bool:
+    """Whether all ``futures`` finished within ``seconds`` (``None``: no limit); a Ctrl-C
+    raises ``KeyboardInterrupt``."""
+    _, pending = cf.wait(futures, timeout=seconds)
+    return not pending
+
+
 def settle(client: ProposerClient, futures: Sequence[cf.Future[Any]], seconds: float) -> bool:
     """After a Ctrl-C: halt ``client`` and wait for ``futures`` at most ``seconds``; abandon
     the client when they are not all done by then or on a second Ctrl-C. Returns whether
     they all finished."""
     client.halt()
     try:
-        _, pending = cf.wait(futures, timeout=seconds)
-        settled = not pending
+        settled = wait_settled(futures, seconds)
     except KeyboardInterrupt:
         settled = False  # a second Ctrl-C: stop waiting now
     if not settled:

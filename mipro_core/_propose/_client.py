@@ -31,6 +31,13 @@ OVERFLOW_REPLY = "[[ ## no reply: the prompt exceeded the model's context window
 """What a proposer call whose prompt did not fit returns: never an instruction (rejected)."""
 
 
+def unless_overflow(text: str) -> str:
+    """``text`` stripped, or ``""`` for :data:`OVERFLOW_REPLY`: a grounding part whose prompt
+    exceeded the context window is left out of the proposals, never shown as text."""
+    text = text.strip()
+    return "" if text == OVERFLOW_REPLY else text
+
+
 @functools.cache
 def load_template(name: str) -> str:
     """The text of ``prompts/<name>.txt`` shipped in the package."""

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Mapping, Sequence
 
 from .._types import Example, Signature
-from ._client import OVERFLOW_REPLY, ProposerClient
+from ._client import OVERFLOW_REPLY, ProposerClient, unless_overflow
 
 logger = logging.getLogger("mipro_core.propose")
 
@@ -84,7 +84,7 @@ def summarize_data(
         {"observations": "\n".join(observations)},
         temperature=temperature,
     )["summary"]
-    return _unless_overflow(summary)
+    return unless_overflow(summary)
 
 
 def module_view(name: str, signature: Signature) -> str:
@@ -99,7 +99,7 @@ def describe_program(
     temperature: float,
 ) -> tuple[str, dict[str, str]]:
     """One program description, then one role description per module."""
-    program_description = _unless_overflow(
+    program_description = unless_overflow(
         client.ask(
             "describe_program",
             DESCRIBE_PROGRAM,
@@ -108,7 +108,7 @@ def describe_program(
         )["program_description"]
     )
     roles = {
-        name: _unless_overflow(
+        name: unless_overflow(
             client.ask(
                 "describe_module",
                 DESCRIBE_MODULE,
@@ -123,10 +123,3 @@ def describe_program(
         for name, sig in modules.items()
     }
     return program_description, roles
-
-
-def _unless_overflow(text: str) -> str:
-    """``text`` stripped, or ``""`` for the reply a prompt over the context window got (the
-    grounding part is then left out of the proposals, never shown as text)."""
-    text = text.strip()
-    return "" if text == OVERFLOW_REPLY else text

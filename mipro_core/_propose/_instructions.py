@@ -17,7 +17,7 @@ import numpy as np
 from .._config import ProposerConfig
 from .._errors import LMError
 from .._types import Demo, Signature
-from ._client import OVERFLOW_REPLY, ProposerClient
+from ._client import ProposerClient, unless_overflow
 from ._extract import extract_instruction
 from ._grounding import module_view
 from ._tips import TIPS
@@ -124,8 +124,7 @@ def observe_stage(client: ProposerClient, spec: ProposalSpec, inputs: Mapping[st
         temperature=spec.temperature,
         salt=f"{spec.module}#{spec.index}",
     )
-    text = reply["stage_observations"].strip()
-    return "" if text == OVERFLOW_REPLY else text
+    return unless_overflow(reply["stage_observations"])
 
 
 @attrs.frozen
