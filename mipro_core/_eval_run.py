@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._call_budget import CallBudget
+from ._cpu_watch import CpuWatch
 from ._empty_reply import EmptyAgain, EmptyReplies, is_empty_completion
 from ._errors import InvalidInputError, MetricError, ParseError
 from ._eval_records import (
@@ -49,8 +50,10 @@ class RunExecutor:
         run_once: Callable[[Program, Example], tuple[Any, Trace]],
         input_fields: frozenset[str],
         deadline: float | None,
+        cpu_watch: CpuWatch | None = None,
     ) -> None:
         self.metric = metric
+        self.cpu_watch = cpu_watch
         self.memo = memo
         self.budget = budget
         self.policy = policy
@@ -84,7 +87,14 @@ class RunExecutor:
             return RunRecord(example.id, None, error=SKIPPED)
         if self.deadline is not None and started[0] >= self.deadline:
             return RunRecord(example.id, None, error=OVER_TIME)
-        record = self._execute(program, example, kind == "bootstrap", started)
+        if self.cpu_watch is None:
+            record = self._execute(program, example, kind == "bootstrap", started)
+        else:
+            cpu = self.cpu_watch.clock()
+            try:
+                record = self._execute(program, example, kind == "bootstrap", started)
+            finally:
+                self.cpu_watch.add(self.cpu_watch.clock() - cpu)
         if record.error is None:
             self.budget.count_replayed(f"{kind}:{key}:{example.id}", 0, 0, 0)  # paid here
             self.memo.put(kind, f"{key}:{example.id}", record.to_dict())

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ._call_budget import CallBudget
+from ._cpu_watch import CpuWatch
 from ._empty_reply import EmptyReplies
 from ._errors import ErrorBudgetExceededError
 from ._eval_collect import Pending, collect
@@ -74,8 +75,11 @@ class Evaluator:
         run_once: Callable[[Program, Example], tuple[Any, Trace]] | None = None,
         input_fields: frozenset[str] = frozenset(),
         deadline: float | None = None,
+        threads: int = 1,
     ) -> None:
         self.replicas = list(replicas)
+        self.cpu_watch = CpuWatch(threads)
+        """Whether the runs' own CPU work bounds their progress (warned once per run)."""
         self.executor = executor
         self.memo = memo
         self.budget = budget
@@ -95,6 +99,7 @@ class Evaluator:
             run_once=run_once or (lambda program, ex: program.run(dict(ex.inputs))),
             input_fields=input_fields,
             deadline=deadline,
+            cpu_watch=self.cpu_watch,
         )
         """Runs one example (in a worker thread), with its retries."""
         # what the evaluation in progress was asked for (see evaluate(); it is not reentrant)
@@ -159,6 +164,7 @@ class Evaluator:
         finished: queue.SimpleQueue[cf.Future[RunRecord]] = queue.SimpleQueue()
         complete = [True] * len(jobs)
         estimate = self.budget.per_run_estimate(self._calls_per_run)
+        mark = self.cpu_watch.start()
         self._submitting = True
         try:
             self._submit(jobs, kind, estimate, results, complete, pending, finished)
@@ -166,6 +172,7 @@ class Evaluator:
             self._submitting = False
         self._first_success_callback()
         self._collect(pending, finished, results)
+        self.cpu_watch.finish(mark)
         outcomes = []
         for j, job in enumerate(jobs):
             records = tuple(results[j][ex.id] for ex in job.examples if ex.id in results[j])

@@ -104,6 +104,7 @@ class Engine:
             backoff=backoff,
             input_fields=frozenset(k for ex in (*trainset, *valset) for k in ex.inputs),
             deadline=self.ctx.deadline,
+            threads=settings.num_threads,
         )
         self.ledger = Ledger(
             memo, budget, pricing=settings.pricing, started=started, on_trial=on_trial

@@ -1,0 +1,174 @@
+"""How much of one Python process a real client's LM call costs, and what that does to threads.
+
+The scaling benchmark's program calls ``SimulatedLM`` in-process. A real app calls its provider
+through a framework and an SDK (LangChain's ``ChatOpenAI``, LlamaIndex's ``OpenAILike``), and
+every call then costs CPU in *your* process: building the request, HTTP, parsing the reply into
+the framework's objects. That work holds the interpreter lock, so one process can drive at most
+about ``1 / cpu_per_call`` calls a second, whatever ``num_threads`` is. This measures it::
+
+    python benchmarks/client_cpu.py               # prints
+    python benchmarks/client_cpu.py --write-docs  # writes its section of docs/benchmarks.md
+
+The provider is the project's OpenAI-compatible server around ``SimulatedLM(latency=0.05)``,
+started in a *separate process* (its own CPU is the provider's, as it would be for a real
+one). For each client: the CPU time of this process per call (one thread, ``process_time``),
+and the wall time of ``n`` invocations on a thread pool of ``T`` threads against the limit
+``n × latency / T``. Needs ``langchain-openai`` and ``llama-index-llms-openai-like``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from compare_optimizers import machine_info
+from docs_sections import write_section
+
+from mipro_core.testing import load_task
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS_PATH = ROOT / "docs" / "benchmarks.md"
+SECTION = "client_cpu.py"
+LATENCY = 0.05
+THREADS = (1, 16, 64)
+CALLS = 128
+SERVER = (
+    "import sys, time\n"
+    "from mipro_core.testing import SimulatedLM, serve_openai_compatible\n"
+    f"server = serve_openai_compatible(SimulatedLM(seed=0, latency={LATENCY}))\n"
+    "print(server.base_url, flush=True)\n"
+    "sys.stdin.read()\n"
+)
+
+
+def langchain_client(base_url: str) -> Callable[[str], Any]:
+    """``prompt | ChatOpenAI | StrOutputParser()``: one LangChain call per question."""
+    from langchain_core.output_parsers import StrOutputParser
+    from langchain_core.prompts import ChatPromptTemplate
+    from langchain_openai import ChatOpenAI
+
+    llm = ChatOpenAI(base_url=base_url, api_key="x", model="simulated", max_retries=0)
+    prompt = ChatPromptTemplate.from_messages(
+        [("system", "Answer the question."), ("human", "Question: {question}")]
+    )
+    chain = prompt | llm | StrOutputParser()
+    return lambda question: chain.invoke({"question": question})
+
+
+def llamaindex_client(base_url: str) -> Callable[[str], Any]:
+    """``OpenAILike.predict`` of a LlamaIndex prompt template: one call per question."""
+    from llama_index.core.prompts import PromptTemplate
+    from llama_index.llms.openai_like import OpenAILike
+
+    llm = OpenAILike(
+        api_base=base_url, api_key="x", model="simulated", is_chat_model=True, max_retries=0
+    )
+    template = PromptTemplate("Answer the question.\nQuestion: {question}")
+    return lambda question: llm.predict(template, question=question)
+
+
+CLIENTS = {
+    "LangChain `ChatOpenAI`": langchain_client,
+    "LlamaIndex `OpenAILike`": llamaindex_client,
+}
+
+
+def cpu_per_call(call: Callable[[str], Any], questions: list[str]) -> float:
+    """Seconds of this process's CPU per call, one call at a time."""
+    call(questions[0])  # connections, lazy imports
+    start = time.process_time()
+    for question in questions:
+        call(question)
+    return (time.process_time() - start) / len(questions)
+
+
+def pool_ratio(call: Callable[[str], Any], questions: list[str], threads: int) -> float:
+    """Wall time of every call on ``threads`` threads, over ``len(questions) × latency / T``."""
+    with cf.ThreadPoolExecutor(threads) as pool:
+        start = time.perf_counter()
+        list(pool.map(call, questions))
+        wall = time.perf_counter() - start
+    return wall / (len(questions) * LATENCY / threads)
+
+
+def measure(base_url: str, calls: int) -> list[dict[str, Any]]:
+    questions = [str(ex.inputs["question"]) for ex in load_task("rule_qa").trainset]
+    questions = (questions * (calls // len(questions) + 1))[:calls]
+    rows = []
+    for name, make in CLIENTS.items():
+        call = make(base_url)
+        cpu = cpu_per_call(call, questions[:40])
+        ratios = {t: pool_ratio(call, questions[: 32 if t == 1 else calls], t) for t in THREADS}
+        rows.append({"client": name, "cpu": cpu, "ratios": ratios})
+        print(name, f"{1000 * cpu:.1f} ms CPU per call", ratios, flush=True)
+    return rows
+
+
+def report(rows: list[dict[str, Any]], calls: int, seconds: float) -> str:
+    load = os.getloadavg()
+    heads = " | ".join(f"wall / limit, T = {t}" for t in THREADS)
+    lines = [
+        "## Client CPU per call",
+        "",
+        f"Generated by `python benchmarks/client_cpu.py --write-docs` ({seconds:.0f} s total).",
+        "",
+        *machine_info(),
+        "",
+        f"The provider: the OpenAI-compatible server around `SimulatedLM(latency={LATENCY})` in "
+        f"a separate process. CPU per call: this process's CPU time over 40 calls made one at a "
+        f"time. Wall / limit: {calls} calls on a pool of T threads (32 for T = 1) against "
+        f"calls × {LATENCY} s / T. Load average when it ran: "
+        f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}.",
+        "",
+        f"| client | CPU per call | calls/s one process can make | {heads} |",
+        "|---|---|---|" + "---|" * len(THREADS),
+    ]
+    for row in rows:
+        ratios = " | ".join(f"{row['ratios'][t]:.2f}" for t in THREADS)
+        lines.append(
+            f"| {row['client']} | {1000 * row['cpu']:.1f} ms | about {1 / row['cpu']:.0f} | "
+            f"{ratios} |"
+        )
+    lines += [
+        "",
+        "A call's CPU holds the interpreter lock, so one process makes at most about "
+        "`1 / (CPU per call)` calls a second, however many threads wait on the provider. With "
+        f"{1000 * LATENCY:.0f} ms calls that ceiling is reached at a few dozen threads; with a "
+        "real provider's one to five seconds per call it is some hundreds of threads "
+        "(`latency / CPU per call`). Past it, more threads only queue for the lock: spread the "
+        "runs over processes with `RayBackend` (docs/scaling.md).",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=CALLS)
+    parser.add_argument("--write-docs", action="store_true")
+    args = parser.parse_args()
+    began = time.perf_counter()
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None
+        base_url = server.stdout.readline().strip()
+        rows = measure(base_url, args.calls)
+    finally:
+        server.kill()
+        server.wait()
+    text = report(rows, args.calls, time.perf_counter() - began)
+    print(text)
+    if args.write_docs:
+        write_section(DOCS_PATH, SECTION, text)
+
+
+if __name__ == "__main__":
+    main()
