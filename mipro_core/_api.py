@@ -155,10 +155,14 @@ def optimize(
         proposer, sampler, pricing: a :class:`ProposerConfig`, a sampler
             (:mod:`mipro_core.samplers`), a :class:`Pricing` table for cost.
         executor: a thread pool of yours to run on (a process pool is refused: runs share the
-            program object).
+            program object). Its threads run the program runs and proposer calls (with
+            ``backend``, they wait on the remote runs); give it at least ``num_threads``
+            workers, as ``num_threads`` still sizes batches and parallel trials.
         backend: where program runs happen instead of local threads, e.g.
             ``RayBackend(factory="app:build")`` from :mod:`mipro_core.integrations.ray` (the
-            search, journal and budgets stay here; docs/scaling.md).
+            search, journal and budgets stay here; docs/scaling.md). ``num_threads`` runs are
+            in flight on it, each waited on by a thread of ``executor`` (or of the pool
+            ``optimize`` makes).
         parallel_trials: configurations scored at once on program clones (default:
             ``num_threads // minibatch_size``).
         progress: ``None`` draws a progress line on standard error when it is a terminal and
