@@ -33,6 +33,7 @@ from ._clone import copy_runnable
 from ._discover import Discovery, FoundPrompt, discover
 from ._lm import LangChainLM
 from ._rewrite import Rewriter, make_rewriter
+from ._templates import pretty_text
 from ._trace import MODULE_KEY, ModuleInfo, TraceRecorder
 
 logger = logging.getLogger("mipro_langchain")
@@ -86,8 +87,7 @@ class LangChainModule:
             f"- {name or self._name} ({type(self.prompt).__name__}): "
             f"({', '.join(sig.inputs)}) -> ({', '.join(sig.outputs)})"
         ]
-        pretty = getattr(self.prompt, "pretty_repr", None)
-        text = pretty() if callable(pretty) else repr(self.prompt)
+        text = pretty_text(self.prompt)
         return lines + [f"    {line}" for line in text[:1500].splitlines()]
 
     @property
@@ -194,8 +194,13 @@ def _output_fields(parser: BaseOutputParser[Any] | None) -> tuple[str, ...]:
 
 
 def prediction_of(output: Any) -> Any:
-    """What ``run`` returns: message text for a message, a plain ``str`` for text, else as is."""
+    """What ``run`` returns: message text for a message, a plain ``str`` for text, else as is.
+
+    A message carrying tool calls (``llm.bind_tools(...)`` last) stays the message: its text
+    is often empty and the metric needs ``prediction.tool_calls``."""
     if isinstance(output, BaseMessage):
+        if getattr(output, "tool_calls", None):
+            return output
         return str(output.text)
     if isinstance(output, str):
         return str(output)

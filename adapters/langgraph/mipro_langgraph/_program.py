@@ -29,6 +29,12 @@ from mipro_langchain import (
 from mipro_core import InvalidInputError, ModuleState, ParseError, ProgramState, Signature, Trace
 from mipro_core.eventloop import run_coroutine
 
+from ._interrupts import (
+    INTERRUPT_KEY,
+    dynamic_interrupt_message,
+    static_interrupt_message,
+    static_interrupts,
+)
 from ._walk import GraphWalk, walk
 
 logger = logging.getLogger("mipro_langgraph")
@@ -187,6 +193,7 @@ class LangGraphProgram:
         }
         self._apply_lock = threading.Lock()
         self._warned = threading.Event()
+        self._interrupts = static_interrupts(graph)
 
     def _collect_modules(self) -> None:
         seen: set[int] = set()
@@ -241,6 +248,8 @@ class LangGraphProgram:
         return config
 
     def run(self, inputs: Mapping[str, Any]) -> tuple[Any, Trace]:
+        if self._interrupts:
+            raise InvalidInputError(static_interrupt_message(self._interrupts))
         recorder = TraceRecorder(self._infos)
         config = self._run_config(recorder)
         value = dict(inputs)
@@ -250,6 +259,10 @@ class LangGraphProgram:
                 output = run_coroutine(lambda: graph.ainvoke(value, config))
             else:
                 output = graph.invoke(value, config)
+            if isinstance(output, Mapping) and output.get(INTERRUPT_KEY):
+                error = InvalidInputError(dynamic_interrupt_message(graph, config))
+                error.mipro_lm_calls = recorder.started  # type: ignore[attr-defined]
+                raise error
         except OutputParserException as exc:
             raise ParseError(f"an output parser in the graph rejected the answer: {exc}") from exc
         finally:

@@ -1,0 +1,79 @@
+"""App shapes run through ``optimize()`` end to end: the proposer sees the program, the winning
+prompts are written into the user's objects and used on the next invoke."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.messages import AIMessage
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate, FewShotChatMessagePromptTemplate
+from langchain_core.tools import tool
+from lc_test_support import EchoChatModel
+from mipro_langchain import LangChainProgram
+from test_app_shapes import ToolCallingChatModel
+
+import mipro_core
+from mipro_core import Example
+from mipro_core.testing import SimulatedLM
+
+ORIGINAL = "Answer the quiz question."
+
+
+def _data(n: int = 8) -> list[Example]:
+    return [Example({"question": f"What is item {i}?"}, {"answer": f"a{i}"}) for i in range(n)]
+
+
+def _lost_the_original(example: Example, prediction: Any, trace: Any = None) -> float:
+    """1 when the echoed prompt no longer has the original instruction: any proposal wins."""
+    return float(ORIGINAL not in str(prediction))
+
+
+def _optimize(app: Any, metric: Any = _lost_the_original) -> mipro_core.OptimizationResult:
+    return mipro_core.optimize(
+        app, _data(), metric, proposer_lm=SimulatedLM(seed=0), max_trials=3, progress=False
+    )
+
+
+def test_a_chat_prompt_holding_few_shot_examples_optimizes_and_keeps_the_winner() -> None:
+    """``FewShotChatMessagePromptTemplate`` has no ``pretty_repr``: describing the program for
+    the proposer must not fail, and must show the prompt's examples."""
+    examples = ChatPromptTemplate.from_messages([("human", "{input}"), ("ai", "{output}")])
+    few_shot = FewShotChatMessagePromptTemplate(
+        example_prompt=examples, examples=[{"input": "2+2?", "output": "4"}]
+    )
+    prompt = ChatPromptTemplate.from_messages(
+        [("system", ORIGINAL), few_shot, ("human", "{question}")]
+    )
+    chain = prompt | EchoChatModel() | StrOutputParser()
+    described = LangChainProgram(chain).describe()
+    assert "2+2?" in described and ORIGINAL in described
+    result = _optimize(chain)
+    assert result.best_score == 1.0 > result.baseline_score
+    (winner,) = result.state.modules.values()
+    assert ORIGINAL not in winner.instruction
+    assert chain.invoke({"question": "Q?"}).startswith(f"system: {winner.instruction}")
+
+
+@tool
+def lookup(item: str) -> str:
+    """Look an item up."""
+    return item
+
+
+def test_a_bind_tools_chain_s_tool_calls_reach_the_metric() -> None:
+    """``prompt | llm.bind_tools(tools)`` answers with an ``AIMessage`` whose text is empty:
+    the metric must see the message (its ``tool_calls``), not an empty string."""
+    chain = ChatPromptTemplate.from_messages(
+        [("system", ORIGINAL), ("human", "{question}")]
+    ) | ToolCallingChatModel().bind_tools([lookup])
+    prediction, trace = LangChainProgram(chain).run({"question": "Q?"})
+    assert isinstance(prediction, AIMessage)
+    assert [c["name"] for c in prediction.tool_calls] == ["lookup"]
+    assert trace.calls[0].outputs["text"]  # the call's arguments, as JSON text
+
+    def called_lookup(example: Example, prediction: Any, trace: Any = None) -> float:
+        return float([c["name"] for c in prediction.tool_calls] == ["lookup"])
+
+    result = _optimize(chain, called_lookup)
+    assert result.baseline_score == 1.0
