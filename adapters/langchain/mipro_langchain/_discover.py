@@ -39,6 +39,7 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import (
     Runnable,
     RunnableBranch,
+    RunnableGenerator,
     RunnableLambda,
     RunnableParallel,
     RunnableSequence,
@@ -201,10 +202,23 @@ def _model_and_parser(following: Sequence[Any]) -> _Link | None:
         if isinstance(step, BasePromptTemplate):
             return None
         if isinstance(step, BaseLanguageModel):
-            nxt = flat[i + 1] if i + 1 < len(flat) else None
+            j = i + 1
+            while j < len(flat) and _passes_message_through(flat[j]):
+                j += 1
+            nxt = flat[j] if j < len(flat) else None
             parser = nxt if isinstance(nxt, BaseOutputParser) else None
-            return step, parser, len(flat) > i + 1 + (parser is not None)
+            return step, parser, len(flat) > j + (parser is not None)
     return None
+
+
+def _passes_message_through(step: Any) -> bool:
+    """A provider package's check between a model and its parser that yields each message
+    unchanged (``ChatOpenAI.with_structured_output``'s refusal check, a ``RunnableGenerator``
+    over a function of ``langchain_openai``)."""
+    if not isinstance(step, RunnableGenerator):
+        return False
+    module = getattr(getattr(step, "_transform", None), "__module__", None) or ""
+    return module.startswith("langchain_") and module.split(".")[0] != "langchain_core"
 
 
 def _is_passthrough(obj: Any) -> bool:

@@ -59,10 +59,13 @@ class LangChainModule:
         self._signature = Signature(
             inputs=_prompt_inputs(found.prompt), outputs=_output_fields(found.parser)
         )
-        self.output_is_raw_text = not found.steps_after and (
-            found.parser is None or type(found.parser) is StrOutputParser
+        self.output_is_raw_text = (
+            found.model is not None
+            and not found.steps_after
+            and (found.parser is None or type(found.parser) is StrOutputParser)
         )
-        """The output ``text`` is the model's reply as it is: no parser follows the model, or
+        """The output ``text`` is the model's reply as it is: the model follows the prompt (not
+        inside a ``RunnableParallel``, e.g. ``include_raw=True``'s), then no parser or
         ``StrOutputParser()`` (a JSON, Pydantic or tool-call parser makes it structured text),
         and no later step (a lambda, a second parser) reshapes it before the chain returns.
         mipro_core reads it to map a one-prompt chain's output to the data's one gold field."""
@@ -194,10 +197,8 @@ def _output_fields(parser: BaseOutputParser[Any] | None) -> tuple[str, ...]:
 
 
 def prediction_of(output: Any) -> Any:
-    """What ``run`` returns: message text for a message, a plain ``str`` for text, else as is.
-
-    A message carrying tool calls (``llm.bind_tools(...)`` last) stays the message: its text
-    is often empty and the metric needs ``prediction.tool_calls``."""
+    """What ``run`` returns: message text for a message (one with tool calls stays the message:
+    the metric needs ``prediction.tool_calls``), a plain ``str`` for text, else as is."""
     if isinstance(output, BaseMessage):
         if getattr(output, "tool_calls", None):
             return output

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from langchain_core.messages import AIMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate, FewShotChatMessagePromptTemplate
 from langchain_core.tools import tool
 from lc_test_support import EchoChatModel
 from mipro_langchain import LangChainProgram
-from test_app_shapes import ToolCallingChatModel
+from test_app_shapes import Answer, ToolCallingChatModel
 
 import mipro_core
 from mipro_core import Example
@@ -77,3 +78,28 @@ def test_a_bind_tools_chain_s_tool_calls_reach_the_metric() -> None:
 
     result = _optimize(chain, called_lookup)
     assert result.baseline_score == 1.0
+
+
+def test_structured_output_with_the_raw_reply_is_not_taken_as_raw_text() -> None:
+    """``with_structured_output(Model, include_raw=True)`` returns ``{"raw", "parsed",
+    "parsing_error"}``: the model sits inside a ``RunnableParallel``, and the chain's answer is
+    not its reply text, so the data's gold field must not be mapped to it as raw text."""
+    prompt = ChatPromptTemplate.from_messages([("system", ORIGINAL), ("human", "{question}")])
+    structured = ToolCallingChatModel().with_structured_output(Answer, include_raw=True)
+    (module,) = LangChainProgram(prompt | structured).modules.values()
+    assert module.output_is_raw_text is False
+    prediction, _ = LangChainProgram(prompt | structured).run({"question": "Q?"})
+    assert prediction["parsed"] == Answer(answer="answer to Q?")
+
+
+def test_chat_openai_structured_output_by_tool_calling_has_the_model_s_fields() -> None:
+    """``ChatOpenAI.with_structured_output(Model, method="function_calling")`` puts a refusal
+    check (a ``RunnableGenerator`` that passes each message through) between the model and its
+    ``PydanticToolsParser``: the module's outputs are still the model's fields."""
+    openai = pytest.importorskip("langchain_openai", reason="langchain-openai is not installed")
+    llm = openai.ChatOpenAI(api_key="unused", base_url="http://127.0.0.1:9/v1", model="m")
+    prompt = ChatPromptTemplate.from_messages([("system", ORIGINAL), ("human", "{question}")])
+    chain = prompt | llm.with_structured_output(Answer, method="function_calling")
+    (module,) = LangChainProgram(chain).modules.values()
+    assert module.signature.outputs == ("answer",)
+    assert module.output_is_raw_text is False
