@@ -3,12 +3,17 @@ prompts are written into the user's objects and used on the next invoke."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage
 from langchain_core.output_parsers import StrOutputParser
-from langchain_core.prompts import ChatPromptTemplate, FewShotChatMessagePromptTemplate
+from langchain_core.prompts import (
+    ChatPromptTemplate,
+    FewShotChatMessagePromptTemplate,
+    MessagesPlaceholder,
+)
 from langchain_core.tools import tool
 from lc_test_support import EchoChatModel
 from mipro_langchain import LangChainProgram
@@ -103,3 +108,30 @@ def test_chat_openai_structured_output_by_tool_calling_has_the_model_s_fields() 
     (module,) = LangChainProgram(chain).modules.values()
     assert module.signature.outputs == ("answer",)
     assert module.output_is_raw_text is False
+
+
+def test_a_chatbot_s_artifact_with_labeled_demos_applies_to_a_fresh_chain(tmp_path: Path) -> None:
+    """Labeled demos keep the example's conversation as given, ``[("user", "...")]``; saved as
+    JSON each tuple is a ``["user", "..."]`` list, and ``apply`` must accept it as a message."""
+
+    def build() -> Any:
+        prompt = ChatPromptTemplate.from_messages(
+            [("system", ORIGINAL), MessagesPlaceholder("messages")]
+        )
+        return prompt | EchoChatModel() | StrOutputParser()
+
+    chain = build()
+    data = [
+        Example({"messages": [("user", f"Who is {i}?")]}, {"answer": f"a{i}"}) for i in range(8)
+    ]
+    result = mipro_core.optimize(
+        chain, data, _lost_the_original, proposer_lm=SimulatedLM(seed=0), max_trials=3,
+        max_bootstrapped_demos=0, max_labeled_demos=2, progress=False,
+    )  # fmt: skip
+    (winner,) = result.state.modules.values()
+    assert winner.demos  # the case of interest: labeled demos holding a conversation
+    result.save(tmp_path / "chatbot.json")
+    fresh = build()
+    mipro_core.apply(fresh, tmp_path / "chatbot.json")
+    turn = {"messages": [("user", "Next?")]}
+    assert fresh.invoke(turn) == chain.invoke(turn)
