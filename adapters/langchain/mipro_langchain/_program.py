@@ -9,9 +9,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from langchain_core.callbacks import BaseCallbackHandler, BaseCallbackManager
 from langchain_core.exceptions import OutputParserException
-from langchain_core.messages import BaseMessage
 from langchain_core.output_parsers import BaseOutputParser, JsonOutputParser, StrOutputParser
 from langchain_core.output_parsers.openai_tools import PydanticToolsParser
 from langchain_core.prompts import BasePromptTemplate
@@ -33,6 +31,7 @@ from ._clone import copy_runnable
 from ._discover import Discovery, FoundPrompt, discover
 from ._lm import LangChainLM
 from ._rewrite import Rewriter, make_rewriter
+from ._running import input_type, no_sync_path_error, prediction_of, with_callback
 from ._templates import pretty_text
 from ._trace import MODULE_KEY, ModuleInfo, TraceRecorder
 
@@ -196,35 +195,6 @@ def _output_fields(parser: BaseOutputParser[Any] | None) -> tuple[str, ...]:
     return ("text",)
 
 
-def prediction_of(output: Any) -> Any:
-    """What ``run`` returns: message text for a message (one with tool calls stays the message:
-    the metric needs ``prediction.tool_calls``), a plain ``str`` for text, else as is."""
-    if isinstance(output, BaseMessage):
-        if getattr(output, "tool_calls", None):
-            return output
-        return str(output.text)
-    if isinstance(output, str):
-        return str(output)
-    return output
-
-
-def _input_type(runnable: Runnable[Any, Any]) -> Any:
-    try:
-        return runnable.InputType
-    except Exception:  # some runnables cannot infer it: treat the input as a dict
-        return None
-
-
-def _with_callback(config: RunnableConfig, handler: BaseCallbackHandler) -> RunnableConfig:
-    """A copy of ``config`` whose callbacks also include ``handler``."""
-    callbacks = config.get("callbacks")
-    if isinstance(callbacks, BaseCallbackManager):
-        manager = callbacks.copy()
-        manager.add_handler(handler, inherit=True)
-        return {**config, "callbacks": manager}
-    return {**config, "callbacks": [*(callbacks or []), handler]}
-
-
 class LangChainProgram:
     """A LangChain runnable as a :class:`~mipro_core.Program`; every prompt is a module.
 
@@ -266,7 +236,7 @@ class LangChainProgram:
         self.runnable = runnable
         self.input_key = input_key
         self.config: RunnableConfig = dict(config or {})  # type: ignore[assignment]
-        self._takes_string = input_key is None and _input_type(runnable) is str
+        self._takes_string = input_key is None and input_type(runnable) is str
         self._discovery: Discovery = _discover(runnable)
         self.use_async = self._discovery.async_only if use_async is None else use_async
         self._modules: dict[str, LangChainModule] = {}
@@ -344,7 +314,7 @@ class LangChainProgram:
 
     def run(self, inputs: Mapping[str, Any]) -> tuple[Any, Trace]:
         recorder = TraceRecorder(self._infos)
-        config = _with_callback(self.config, recorder)
+        config = with_callback(self.config, recorder)
         value: Any = dict(inputs)
         if self.input_key is not None:
             if self.input_key not in inputs:
@@ -375,6 +345,13 @@ class LangChainProgram:
             error = ParseError(f"the chain's output parser rejected the answer: {exc}")
             error.mipro_lm_calls = recorder.started  # type: ignore[attr-defined]
             raise error from exc
+        except NotImplementedError as exc:
+            if self.use_async:
+                exc.mipro_lm_calls = recorder.started  # type: ignore[attr-defined]
+                raise
+            refused = no_sync_path_error(exc, "LangChainProgram(chain, use_async=True)")
+            refused.mipro_lm_calls = recorder.started  # type: ignore[attr-defined]
+            raise refused from exc
         except Exception as exc:
             exc.mipro_lm_calls = recorder.started  # type: ignore[attr-defined]  # what it cost
             raise

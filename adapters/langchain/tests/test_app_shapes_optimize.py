@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.output_parsers import StrOutputParser
+from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.prompts import (
     ChatPromptTemplate,
     FewShotChatMessagePromptTemplate,
@@ -20,7 +22,7 @@ from mipro_langchain import LangChainProgram
 from test_app_shapes import Answer, ToolCallingChatModel
 
 import mipro_core
-from mipro_core import Example
+from mipro_core import Example, InvalidInputError
 from mipro_core.testing import SimulatedLM
 
 ORIGINAL = "Answer the quiz question."
@@ -135,3 +137,31 @@ def test_a_chatbot_s_artifact_with_labeled_demos_applies_to_a_fresh_chain(tmp_pa
     mipro_core.apply(fresh, tmp_path / "chatbot.json")
     turn = {"messages": [("user", "Next?")]}
     assert fresh.invoke(turn) == chain.invoke(turn)
+
+
+class AsyncOnlyChatModel(BaseChatModel):
+    """A model written for async apps: ``_agenerate`` only."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "async-only"
+
+    def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any) -> Any:
+        raise NotImplementedError("this model is async only")
+
+    async def _agenerate(
+        self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any
+    ) -> ChatResult:
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content="async answer"))])
+
+
+def test_an_async_only_step_fails_fast_naming_use_async_which_then_works() -> None:
+    chain = (
+        ChatPromptTemplate.from_messages([("system", ORIGINAL), ("human", "{question}")])
+        | AsyncOnlyChatModel()
+    )
+    with pytest.raises(InvalidInputError, match=r"use_async=True") as caught:
+        _optimize(chain)
+    assert "this model is async only" in str(caught.value)
+    output, trace = LangChainProgram(chain, use_async=True).run({"question": "Q?"})
+    assert output == "async answer" and len(trace.calls) == 1

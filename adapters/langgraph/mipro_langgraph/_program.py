@@ -265,6 +265,14 @@ class LangGraphProgram:
                 raise error
         except OutputParserException as exc:
             raise ParseError(f"an output parser in the graph rejected the answer: {exc}") from exc
+        except NotImplementedError as exc:
+            if self.use_async:
+                raise
+            raise InvalidInputError(  # every run would fail the same way: stop at once
+                "a step of this graph has no synchronous implementation (NotImplementedError on "
+                f"invoke: {exc}); run it with ainvoke: adapt it as LangGraphProgram(graph, "
+                "use_async=True) and pass that program to mipro_core.optimize"
+            ) from exc
         finally:
             if self._saver is not None:
                 _delete_thread(self._saver, config["configurable"]["thread_id"])

@@ -6,12 +6,19 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+import pytest
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.tools import BaseTool, StructuredTool
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, create_react_agent
 from lg_agent import ScriptedToolModel, calculator
 from mipro_langgraph import LangGraphProgram
+
+import mipro_core
+from mipro_core import InvalidInputError
 
 
 async def _calculate(expression: str) -> str:
@@ -61,3 +68,35 @@ def test_a_tool_node_of_a_user_graph_with_an_async_only_tool_runs_async() -> Non
     output, trace = program.run(QUESTION)
     assert _tool_results(output) == ["1440"]
     assert [c.module for c in trace.calls] == ["agent/steps[0]"]
+
+
+class AsyncOnlyChatModel(BaseChatModel):
+    """A model written for async apps: ``_agenerate`` only."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "async-only"
+
+    def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any) -> Any:
+        raise NotImplementedError("this model is async only")
+
+    async def _agenerate(
+        self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any
+    ) -> ChatResult:
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content="async answer"))])
+
+
+def test_an_async_only_model_fails_fast_naming_use_async_which_then_works() -> None:
+    prompt = ChatPromptTemplate.from_messages(
+        [("system", "Answer."), MessagesPlaceholder("messages")]
+    )
+    builder = StateGraph(MessagesState)
+    builder.add_node("agent", prompt | AsyncOnlyChatModel() | (lambda m: {"messages": [m]}))
+    builder.add_edge(START, "agent")
+    builder.add_edge("agent", END)
+    graph = builder.compile()
+    data = [mipro_core.Example({"messages": [("user", f"q{i}?")]}, {"a": "x"}) for i in range(4)]
+    with pytest.raises(InvalidInputError, match=r"LangGraphProgram\(graph, use_async=True\)"):
+        mipro_core.optimize(graph, data, lambda ex, pred, trace=None: 0.0, progress=False)
+    output, trace = LangGraphProgram(graph, use_async=True).run(QUESTION)
+    assert output["messages"][-1].content == "async answer" and len(trace.calls) == 1
