@@ -8,7 +8,10 @@ truncated runs.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
+
+from ._walk import is_graph
 
 INTERRUPT_KEY = "__interrupt__"
 """The key LangGraph puts in ``invoke``'s output when the run stopped at ``interrupt()``."""
@@ -29,7 +32,36 @@ def static_interrupts(graph: Any) -> str:
     return ", ".join(parts)
 
 
-def static_interrupt_message(interrupts: str) -> str:
+def interrupt_problem(graph: Any) -> str:
+    """Why runs of ``graph`` would stop at a compiled interrupt (its own, or a subgraph's used
+    as a node), ``""`` when they would not."""
+    own = static_interrupts(graph)
+    if own:
+        return _static_interrupt_message(own)
+    for path, found in _subgraph_interrupts(graph, ""):
+        return (
+            f"subgraph {path!r} of this graph was compiled with {found}: every evaluation run "
+            "would stop there and the prompts after it would never run (mipro does not resume "
+            "interrupts). Compile that subgraph without them for the optimization (its nodes "
+            "and prompt objects are the same, so the winning prompts land in them), then "
+            "compile your graph as before; mipro_core.apply works on the graph as it is"
+        )
+    return ""
+
+
+def _subgraph_interrupts(graph: Any, prefix: str) -> Iterator[tuple[str, str]]:
+    for name, node in getattr(graph, "nodes", {}).items():
+        bound = getattr(node, "bound", None)
+        if not is_graph(bound):
+            continue
+        path = f"{prefix}/{name}" if prefix else name
+        found = static_interrupts(bound)
+        if found:
+            yield path, found
+        yield from _subgraph_interrupts(bound, path)
+
+
+def _static_interrupt_message(interrupts: str) -> str:
     return (
         f"this graph was compiled with {interrupts}: every evaluation run would stop there "
         "and the prompts after it would never run (mipro does not resume interrupts). "

@@ -32,8 +32,7 @@ from mipro_core.eventloop import run_coroutine
 from ._interrupts import (
     INTERRUPT_KEY,
     dynamic_interrupt_message,
-    static_interrupt_message,
-    static_interrupts,
+    interrupt_problem,
 )
 from ._walk import GraphWalk, walk
 
@@ -193,7 +192,7 @@ class LangGraphProgram:
         }
         self._apply_lock = threading.Lock()
         self._warned = threading.Event()
-        self._interrupts = static_interrupts(graph)
+        self._interrupts = interrupt_problem(graph)
 
     def _collect_modules(self) -> None:
         seen: set[int] = set()
@@ -249,7 +248,7 @@ class LangGraphProgram:
 
     def run(self, inputs: Mapping[str, Any]) -> tuple[Any, Trace]:
         if self._interrupts:
-            raise InvalidInputError(static_interrupt_message(self._interrupts))
+            raise InvalidInputError(self._interrupts)
         recorder = TraceRecorder(self._infos)
         config = self._run_config(recorder)
         value = dict(inputs)

@@ -102,3 +102,16 @@ def test_a_run_stopping_at_a_dynamic_interrupt_is_a_clear_error() -> None:
         LangGraphProgram(graph).run({"question": "q?"})
     with pytest.raises(InvalidInputError, match="interrupt"):
         _optimize(graph)
+
+
+def test_a_subgraph_compiled_with_interrupts_is_refused_naming_it() -> None:
+    """A static interrupt in a subgraph ends the parent's run silently (no ``__interrupt__``
+    in the output): it must be refused like the top graph's."""
+    sub = _builder().compile(interrupt_before=["answer"])
+    parent = StateGraph(State)
+    parent.add_node("inner", sub)
+    parent.add_edge(START, "inner")
+    parent.add_edge("inner", END)
+    graph = parent.compile(checkpointer=InMemorySaver())
+    with pytest.raises(InvalidInputError, match=r"subgraph 'inner'.*interrupt_before=\['answer'\]"):
+        LangGraphProgram(graph).run({"question": "q?"})
