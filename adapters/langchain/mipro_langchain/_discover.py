@@ -72,6 +72,9 @@ class FoundPrompt:
     steps_after: bool = False
     """Whether more steps follow the model (and its parser) in the sequence: a lambda or a
     second parser then reshapes the reply before the chain returns it."""
+    tools_bound: bool = False
+    """Whether the model is bound with tools there (``llm.bind_tools(tools)``): its reply is
+    usually a tool call, not text."""
 
 
 @dataclass
@@ -283,6 +286,7 @@ def discover(root: Any) -> Discovery:
 def _link_models(root: Any, found: Discovery) -> None:
     """Attach to each prompt the model (and parser) that follows it in its sequence."""
     links: dict[int, _Link] = {}
+    tooled: set[int] = set()
     visited: set[int] = set()
 
     def visit(obj: Any) -> None:
@@ -296,6 +300,8 @@ def _link_models(root: Any, found: Discovery) -> None:
                     link = _model_and_parser(flat[i + 1 :])
                     if link is not None:
                         links[id(step)] = link
+                        if _bound_with_tools(obj.steps, link[0]):
+                            tooled.add(id(step))
         for _, child in children(obj):
             visit(child)
 
@@ -303,6 +309,24 @@ def _link_models(root: Any, found: Discovery) -> None:
     for item in found.prompts:
         if id(item.prompt) in links:
             item.model, item.parser, item.steps_after = links[id(item.prompt)]
+            item.tools_bound = id(item.prompt) in tooled
+
+
+def _bound_with_tools(steps: Sequence[Any], model: BaseLanguageModel[Any]) -> bool:
+    """Whether ``model`` is bound with tools in these steps (``llm.bind_tools(tools)``)."""
+    stack = list(steps)
+    while stack:
+        obj = stack.pop()
+        if isinstance(obj, RunnableBindingBase):
+            kwargs = obj.kwargs or {}
+            if unwrap(obj) is model and ("tools" in kwargs or "functions" in kwargs):
+                return True
+            stack.append(obj.bound)
+        elif isinstance(obj, RunnableSequence):
+            stack.extend(obj.steps)
+        elif isinstance(obj, RunnableWithFallbacks):
+            stack.append(obj.runnable)
+    return False
 
 
 def _apply_explicit_names(prompts: list[FoundPrompt]) -> None:

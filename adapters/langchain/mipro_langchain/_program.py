@@ -60,11 +60,13 @@ class LangChainModule:
         )
         self.output_is_raw_text = (
             found.model is not None
+            and not found.tools_bound
             and not found.steps_after
             and (found.parser is None or type(found.parser) is StrOutputParser)
         )
         """The output ``text`` is the model's reply as it is: the model follows the prompt (not
-        inside a ``RunnableParallel``, e.g. ``include_raw=True``'s), then no parser or
+        inside a ``RunnableParallel``, e.g. ``include_raw=True``'s; not bound with tools, whose
+        reply is usually a tool call), then no parser or
         ``StrOutputParser()`` (a JSON, Pydantic or tool-call parser makes it structured text),
         and no later step (a lambda, a second parser) reshapes it before the chain returns.
         mipro_core reads it to map a one-prompt chain's output to the data's one gold field."""

@@ -87,6 +87,17 @@ def test_a_bind_tools_chain_s_tool_calls_reach_the_metric() -> None:
     assert result.baseline_score == 1.0
 
 
+def test_a_model_bound_with_tools_does_not_answer_raw_text() -> None:
+    """Its reply is usually a tool call: a labeled demo showing the gold answer as the reply's
+    text would teach the model to answer instead of calling a tool."""
+    prompt = ChatPromptTemplate.from_messages([("system", ORIGINAL), ("human", "{question}")])
+    model = ToolCallingChatModel()
+    (tools,) = LangChainProgram(prompt | model.bind_tools([lookup])).modules.values()
+    assert tools.output_is_raw_text is False
+    (plain,) = LangChainProgram(prompt | model.bind(stop=["###"])).modules.values()
+    assert plain.output_is_raw_text is True
+
+
 def test_structured_output_with_the_raw_reply_is_not_taken_as_raw_text() -> None:
     """``with_structured_output(Model, include_raw=True)`` returns ``{"raw", "parsed",
     "parsing_error"}``: the model sits inside a ``RunnableParallel``, and the chain's answer is
