@@ -46,7 +46,8 @@ def no_sync_path_error(exc: NotImplementedError, fix: str) -> InvalidInputError:
     ``_agenerate``, a tool made with ``coroutine=`` only): every run would fail the same way,
     so the optimization stops at once, naming the switch to ``ainvoke``."""
     return InvalidInputError(
-        f"a step of this app has no synchronous implementation (NotImplementedError on invoke: "
-        f"{exc}); run it with ainvoke: adapt it as {fix} and pass that program to "
-        "mipro_core.optimize / mipro_core.apply"
+        f"a step of this app raised NotImplementedError on invoke ({exc}): a step with only an "
+        "async implementation (a chat model with only _agenerate, a tool made with coroutine= "
+        f"only) runs with ainvoke: adapt the app as {fix} and pass that program to "
+        "mipro_core.optimize"
     )

@@ -268,9 +268,10 @@ class LangGraphProgram:
             if self.use_async:
                 raise
             raise InvalidInputError(  # every run would fail the same way: stop at once
-                "a step of this graph has no synchronous implementation (NotImplementedError on "
-                f"invoke: {exc}); run it with ainvoke: adapt it as LangGraphProgram(graph, "
-                "use_async=True) and pass that program to mipro_core.optimize"
+                f"a step of this graph raised NotImplementedError on invoke ({exc}): a step with "
+                "only an async implementation (a chat model with only _agenerate) runs with "
+                "ainvoke: adapt the graph as LangGraphProgram(graph, use_async=True) and pass "
+                "that program to mipro_core.optimize"
             ) from exc
         finally:
             if self._saver is not None:
