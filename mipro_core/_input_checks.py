@@ -66,7 +66,7 @@ def check_distinct(data: Sequence[Example], name: str, minimum: int) -> None:
 def _is_message(value: Any) -> bool:
     if isinstance(value, Mapping):
         return "content" in value and ("role" in value or "type" in value)
-    if isinstance(value, tuple) and len(value) == 2:
+    if isinstance(value, (tuple, list)) and len(value) == 2:  # a list: a tuple read from JSON
         return all(isinstance(v, str) for v in value)
     return hasattr(value, "content") and hasattr(value, "type")
 

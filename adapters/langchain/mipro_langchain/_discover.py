@@ -39,6 +39,7 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import (
     Runnable,
     RunnableBranch,
+    RunnableGenerator,
     RunnableLambda,
     RunnableParallel,
     RunnableSequence,
@@ -71,6 +72,9 @@ class FoundPrompt:
     steps_after: bool = False
     """Whether more steps follow the model (and its parser) in the sequence: a lambda or a
     second parser then reshapes the reply before the chain returns it."""
+    tools_bound: bool = False
+    """Whether the model is bound with tools there (``llm.bind_tools(tools)``): its reply is
+    usually a tool call, not text."""
 
 
 @dataclass
@@ -201,10 +205,23 @@ def _model_and_parser(following: Sequence[Any]) -> _Link | None:
         if isinstance(step, BasePromptTemplate):
             return None
         if isinstance(step, BaseLanguageModel):
-            nxt = flat[i + 1] if i + 1 < len(flat) else None
+            j = i + 1
+            while j < len(flat) and _passes_message_through(flat[j]):
+                j += 1
+            nxt = flat[j] if j < len(flat) else None
             parser = nxt if isinstance(nxt, BaseOutputParser) else None
-            return step, parser, len(flat) > i + 1 + (parser is not None)
+            return step, parser, len(flat) > j + (parser is not None)
     return None
+
+
+def _passes_message_through(step: Any) -> bool:
+    """A provider package's check between a model and its parser that yields each message
+    unchanged (``ChatOpenAI.with_structured_output``'s refusal check, a ``RunnableGenerator``
+    over a function of ``langchain_openai``)."""
+    if not isinstance(step, RunnableGenerator):
+        return False
+    module = getattr(getattr(step, "_transform", None), "__module__", None) or ""
+    return module.startswith("langchain_") and module.split(".")[0] != "langchain_core"
 
 
 def _is_passthrough(obj: Any) -> bool:
@@ -269,6 +286,7 @@ def discover(root: Any) -> Discovery:
 def _link_models(root: Any, found: Discovery) -> None:
     """Attach to each prompt the model (and parser) that follows it in its sequence."""
     links: dict[int, _Link] = {}
+    tooled: set[int] = set()
     visited: set[int] = set()
 
     def visit(obj: Any) -> None:
@@ -282,6 +300,8 @@ def _link_models(root: Any, found: Discovery) -> None:
                     link = _model_and_parser(flat[i + 1 :])
                     if link is not None:
                         links[id(step)] = link
+                        if _bound_with_tools(obj.steps, link[0]):
+                            tooled.add(id(step))
         for _, child in children(obj):
             visit(child)
 
@@ -289,6 +309,24 @@ def _link_models(root: Any, found: Discovery) -> None:
     for item in found.prompts:
         if id(item.prompt) in links:
             item.model, item.parser, item.steps_after = links[id(item.prompt)]
+            item.tools_bound = id(item.prompt) in tooled
+
+
+def _bound_with_tools(steps: Sequence[Any], model: BaseLanguageModel[Any]) -> bool:
+    """Whether ``model`` is bound with tools in these steps (``llm.bind_tools(tools)``)."""
+    stack = list(steps)
+    while stack:
+        obj = stack.pop()
+        if isinstance(obj, RunnableBindingBase):
+            kwargs = obj.kwargs or {}
+            if unwrap(obj) is model and ("tools" in kwargs or "functions" in kwargs):
+                return True
+            stack.append(obj.bound)
+        elif isinstance(obj, RunnableSequence):
+            stack.extend(obj.steps)
+        elif isinstance(obj, RunnableWithFallbacks):
+            stack.append(obj.runnable)
+    return False
 
 
 def _apply_explicit_names(prompts: list[FoundPrompt]) -> None:

@@ -9,9 +9,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from langchain_core.callbacks import BaseCallbackHandler, BaseCallbackManager
 from langchain_core.exceptions import OutputParserException
-from langchain_core.messages import BaseMessage
 from langchain_core.output_parsers import BaseOutputParser, JsonOutputParser, StrOutputParser
 from langchain_core.output_parsers.openai_tools import PydanticToolsParser
 from langchain_core.prompts import BasePromptTemplate
@@ -33,6 +31,8 @@ from ._clone import copy_runnable
 from ._discover import Discovery, FoundPrompt, discover
 from ._lm import LangChainLM
 from ._rewrite import Rewriter, make_rewriter
+from ._running import input_type, no_sync_path_error, prediction_of, with_callback
+from ._templates import pretty_text
 from ._trace import MODULE_KEY, ModuleInfo, TraceRecorder
 
 logger = logging.getLogger("mipro_langchain")
@@ -58,10 +58,15 @@ class LangChainModule:
         self._signature = Signature(
             inputs=_prompt_inputs(found.prompt), outputs=_output_fields(found.parser)
         )
-        self.output_is_raw_text = not found.steps_after and (
-            found.parser is None or type(found.parser) is StrOutputParser
+        self.output_is_raw_text = (
+            found.model is not None
+            and not found.tools_bound
+            and not found.steps_after
+            and (found.parser is None or type(found.parser) is StrOutputParser)
         )
-        """The output ``text`` is the model's reply as it is: no parser follows the model, or
+        """The output ``text`` is the model's reply as it is: the model follows the prompt (not
+        inside a ``RunnableParallel``, e.g. ``include_raw=True``'s; not bound with tools, whose
+        reply is usually a tool call), then no parser or
         ``StrOutputParser()`` (a JSON, Pydantic or tool-call parser makes it structured text),
         and no later step (a lambda, a second parser) reshapes it before the chain returns.
         mipro_core reads it to map a one-prompt chain's output to the data's one gold field."""
@@ -86,8 +91,7 @@ class LangChainModule:
             f"- {name or self._name} ({type(self.prompt).__name__}): "
             f"({', '.join(sig.inputs)}) -> ({', '.join(sig.outputs)})"
         ]
-        pretty = getattr(self.prompt, "pretty_repr", None)
-        text = pretty() if callable(pretty) else repr(self.prompt)
+        text = pretty_text(self.prompt)
         return lines + [f"    {line}" for line in text[:1500].splitlines()]
 
     @property
@@ -193,32 +197,6 @@ def _output_fields(parser: BaseOutputParser[Any] | None) -> tuple[str, ...]:
     return ("text",)
 
 
-def prediction_of(output: Any) -> Any:
-    """What ``run`` returns: message text for a message, a plain ``str`` for text, else as is."""
-    if isinstance(output, BaseMessage):
-        return str(output.text)
-    if isinstance(output, str):
-        return str(output)
-    return output
-
-
-def _input_type(runnable: Runnable[Any, Any]) -> Any:
-    try:
-        return runnable.InputType
-    except Exception:  # some runnables cannot infer it: treat the input as a dict
-        return None
-
-
-def _with_callback(config: RunnableConfig, handler: BaseCallbackHandler) -> RunnableConfig:
-    """A copy of ``config`` whose callbacks also include ``handler``."""
-    callbacks = config.get("callbacks")
-    if isinstance(callbacks, BaseCallbackManager):
-        manager = callbacks.copy()
-        manager.add_handler(handler, inherit=True)
-        return {**config, "callbacks": manager}
-    return {**config, "callbacks": [*(callbacks or []), handler]}
-
-
 class LangChainProgram:
     """A LangChain runnable as a :class:`~mipro_core.Program`; every prompt is a module.
 
@@ -260,7 +238,7 @@ class LangChainProgram:
         self.runnable = runnable
         self.input_key = input_key
         self.config: RunnableConfig = dict(config or {})  # type: ignore[assignment]
-        self._takes_string = input_key is None and _input_type(runnable) is str
+        self._takes_string = input_key is None and input_type(runnable) is str
         self._discovery: Discovery = _discover(runnable)
         self.use_async = self._discovery.async_only if use_async is None else use_async
         self._modules: dict[str, LangChainModule] = {}
@@ -338,7 +316,7 @@ class LangChainProgram:
 
     def run(self, inputs: Mapping[str, Any]) -> tuple[Any, Trace]:
         recorder = TraceRecorder(self._infos)
-        config = _with_callback(self.config, recorder)
+        config = with_callback(self.config, recorder)
         value: Any = dict(inputs)
         if self.input_key is not None:
             if self.input_key not in inputs:
@@ -369,6 +347,13 @@ class LangChainProgram:
             error = ParseError(f"the chain's output parser rejected the answer: {exc}")
             error.mipro_lm_calls = recorder.started  # type: ignore[attr-defined]
             raise error from exc
+        except NotImplementedError as exc:
+            if self.use_async:
+                exc.mipro_lm_calls = recorder.started  # type: ignore[attr-defined]
+                raise
+            refused = no_sync_path_error(exc, "LangChainProgram(chain, use_async=True)")
+            refused.mipro_lm_calls = recorder.started  # type: ignore[attr-defined]
+            raise refused from exc
         except Exception as exc:
             exc.mipro_lm_calls = recorder.started  # type: ignore[attr-defined]  # what it cost
             raise

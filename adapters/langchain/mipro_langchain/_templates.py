@@ -90,3 +90,28 @@ def literal_text(template: str, template_format: str) -> str:
 
 def join_paragraphs(*parts: str) -> str:
     return "\n\n".join(p for p in parts if p)
+
+
+def pretty_text(prompt: Any) -> str:
+    """A prompt as text for the proposer: LangChain's ``pretty_repr``, part by part when a part
+    has none (a ``FewShotChatMessagePromptTemplate`` raises ``NotImplementedError``: its
+    examples are shown as messages instead)."""
+    try:
+        return str(prompt.pretty_repr())
+    except Exception:  # a part without a pretty form: render the parts one by one
+        pass
+    parts = getattr(prompt, "messages", None)
+    if not isinstance(parts, list):
+        return repr(prompt)
+    return "\n\n".join(_pretty_part(part) for part in parts)
+
+
+def _pretty_part(part: Any) -> str:
+    try:
+        return str(part.pretty_repr())
+    except Exception:  # few-shot examples: their messages (static examples need no input)
+        pass
+    try:
+        return "\n\n".join(str(m.pretty_repr()) for m in part.format_messages())
+    except Exception:  # examples chosen by a selector at call time: name the part only
+        return f"<{type(part).__name__}>"

@@ -96,15 +96,21 @@ def jsonable(value: Any) -> Any:
 
 def as_messages(value: Any) -> list[BaseMessage] | None:
     """``value`` as chat messages when it is a list of them (message objects, ``(role,
-    content)`` pairs or ``{"role"/"type": ..., "content": ...}`` dicts), else ``None``."""
+    content)`` pairs, also as ``[role, content]`` lists (a pair read back from JSON), or
+    ``{"role"/"type": ..., "content": ...}`` dicts), else ``None``."""
     if not isinstance(value, (list, tuple)) or not value:
         return None
-    if not all(isinstance(v, (BaseMessage, tuple, dict)) for v in value):
+    items = [tuple(v) if _is_json_pair(v) else v for v in value]
+    if not all(isinstance(v, (BaseMessage, tuple, dict)) for v in items):
         return None
     try:
-        return convert_to_messages(value)
+        return convert_to_messages(items)
     except Exception:  # not message-shaped after all
         return None
+
+
+def _is_json_pair(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)
 
 
 def usage_of(response: LLMResult) -> dict[str, int]:

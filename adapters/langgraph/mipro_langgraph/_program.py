@@ -29,6 +29,11 @@ from mipro_langchain import (
 from mipro_core import InvalidInputError, ModuleState, ParseError, ProgramState, Signature, Trace
 from mipro_core.eventloop import run_coroutine
 
+from ._interrupts import (
+    INTERRUPT_KEY,
+    dynamic_interrupt_message,
+    interrupt_problem,
+)
 from ._walk import GraphWalk, walk
 
 logger = logging.getLogger("mipro_langgraph")
@@ -187,6 +192,7 @@ class LangGraphProgram:
         }
         self._apply_lock = threading.Lock()
         self._warned = threading.Event()
+        self._interrupts = interrupt_problem(graph)
 
     def _collect_modules(self) -> None:
         seen: set[int] = set()
@@ -241,6 +247,8 @@ class LangGraphProgram:
         return config
 
     def run(self, inputs: Mapping[str, Any]) -> tuple[Any, Trace]:
+        if self._interrupts:
+            raise InvalidInputError(self._interrupts)
         recorder = TraceRecorder(self._infos)
         config = self._run_config(recorder)
         value = dict(inputs)
@@ -250,8 +258,21 @@ class LangGraphProgram:
                 output = run_coroutine(lambda: graph.ainvoke(value, config))
             else:
                 output = graph.invoke(value, config)
+            if isinstance(output, Mapping) and output.get(INTERRUPT_KEY):
+                error = InvalidInputError(dynamic_interrupt_message(graph, config))
+                error.mipro_lm_calls = recorder.started  # type: ignore[attr-defined]
+                raise error
         except OutputParserException as exc:
             raise ParseError(f"an output parser in the graph rejected the answer: {exc}") from exc
+        except NotImplementedError as exc:
+            if self.use_async:
+                raise
+            raise InvalidInputError(  # every run would fail the same way: stop at once
+                f"a step of this graph raised NotImplementedError on invoke ({exc}): a step with "
+                "only an async implementation (a chat model with only _agenerate) runs with "
+                "ainvoke: adapt the graph as LangGraphProgram(graph, use_async=True) and pass "
+                "that program to mipro_core.optimize"
+            ) from exc
         finally:
             if self._saver is not None:
                 _delete_thread(self._saver, config["configurable"]["thread_id"])

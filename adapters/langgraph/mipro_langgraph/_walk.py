@@ -92,6 +92,18 @@ def is_graph(obj: Any) -> bool:
 _FUNCTIONS = (types.FunctionType, types.MethodType, functools.partial)
 
 
+def has_async_only_tool(node: Any) -> bool:
+    """A ``ToolNode`` holding a tool made with ``coroutine=`` only (MCP tool adapters make them
+    so): run synchronously, each call of it fails, so the graph must run on ``ainvoke``."""
+    tools = getattr(node, "tools_by_name", None) or getattr(node, "_tools_by_name", None)
+    if not isinstance(tools, dict):
+        return False
+    return any(
+        getattr(tool, "func", True) is None and getattr(tool, "coroutine", None) is not None
+        for tool in tools.values()
+    )
+
+
 def _is_callable_node(obj: Any) -> bool:
     """LangGraph's ``RunnableCallable`` (a node function), recognised by its attributes."""
     return (
@@ -239,7 +251,7 @@ def walk(graph: Any) -> GraphWalk:
         if id(node) in seen:
             return
         seen.add(id(node))
-        if node.func is None and node.afunc is not None:
+        if (node.func is None and node.afunc is not None) or has_async_only_tool(node):
             found.async_only = True
         for func in (node.func, node.afunc):
             if func is not None:

@@ -158,7 +158,12 @@ class LlamaIndexProgram:
         if not self._modules:
             found = "; ".join(f"{n}: {r}" for n, r in self._skipped.items()) or "no prompt at all"
             raise InvalidInputError(
-                f"{type(obj).__name__} has no prompt template that reaches the LLM ({found})"
+                f"{type(obj).__name__} has no prompt template that reaches the LLM ({found}). "
+                "mipro rewrites the PromptTemplate / ChatPromptTemplate objects an engine or "
+                "workflow holds; a system prompt given as a plain string (SimpleChatEngine, "
+                "agents) is not one: use an engine with templates (as_query_engine, a "
+                "context chat engine) or a Workflow holding a PromptTemplate; see "
+                "docs/llamaindex.md"
             )
         self._attributor = Attributor(slots)
         self._slots = {slot.name: slot for slot in slots}

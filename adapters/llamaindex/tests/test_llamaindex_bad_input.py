@@ -73,3 +73,14 @@ def test_a_prompt_replaced_by_something_else_is_named_on_apply(
     engine._response_synthesizer._text_qa_template = "not a template"
     with pytest.raises(mc.InvalidInputError, match=rf"prompt '{QA}'.*no longer holds"):
         program.apply(mc.ProgramState({QA: mc.ModuleState("Be brief.")}))
+
+
+def test_an_engine_without_a_template_is_refused_saying_what_is_optimized(
+    index: VectorStoreIndex, scripted: Any
+) -> None:
+    engine = index.as_chat_engine(llm=scripted(chat_model=True), chat_mode="simple")
+    with pytest.raises(mc.InvalidInputError) as caught:
+        mc.optimize(engine, [mc.Example({"message": "hi"}, {"answer": "x"})], _metric)
+    message = str(caught.value)
+    assert "SimpleChatEngine has no prompt template" in message
+    assert "plain string" in message and "docs/llamaindex.md" in message
