@@ -32,14 +32,13 @@ import argparse
 import concurrent.futures as cf
 import contextlib
 import io
-import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import attrs
 import dspy
 
 import mipro_core as mc
@@ -47,13 +46,9 @@ from mipro_core import Example
 from mipro_core.testing import SimulatedLM, Task, answer_text, load_task
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compare_dspy import check_parity, parity_table, quiet_dspy
+from compare_dspy import check_parity, quiet_dspy
 from compare_optimizers import (
     MAX_TRIALS,
-    fmt_p,
-    machine_info,
-    mean_sd,
-    paired_tests,
     run_baseline,
     run_one,
     test_score,
@@ -67,13 +62,11 @@ from dspy_tasks import (
     make_dspy_program,
     to_dspy_examples,
 )
+from gepa_report import REFLECTION_TEMPERATURE, GepaOptions, Row, render
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS_PATH = ROOT / "docs" / "benchmarks.md"
 SECTION = "compare_gepa.py"
-REFLECTION_TEMPERATURE = 1.0
-
-Row = dict[str, float]
 
 
 def feedback(gold: str, predicted: str, score: float) -> str:
@@ -112,12 +105,12 @@ def native_metric(task: Task) -> Callable[..., tuple[float, str]]:
     return metric
 
 
-def run_gepa(task: Task, seed: int) -> Row:
+def run_gepa(task: Task, seed: int, options: GepaOptions) -> Row:
     """DSPy GEPA light on the task (task and reflection LM: the same simulated model)."""
     task_stats, reflection_stats = Stats(), Stats()
     lm = SimulatedDSPyLM(SimulatedLM(seed=seed), task_stats)
     reflection_lm = SimulatedDSPyLM(
-        SimulatedLM(seed=seed), reflection_stats, temperature=REFLECTION_TEMPERATURE
+        SimulatedLM(seed=seed), reflection_stats, temperature=options.temperature
     )
     dspy.configure(lm=lm)
     optimizer = dspy.GEPA(
@@ -127,6 +120,7 @@ def run_gepa(task: Task, seed: int) -> Row:
         seed=seed,
         num_threads=8,
         track_stats=True,
+        component_selector=options.component_selector,
     )
     start = time.perf_counter()
     sink = io.StringIO()  # DSPy and GEPA print progress bars
@@ -175,11 +169,13 @@ def run_mipro(task: Task, seed: int, cap: int) -> Row:
     }
 
 
-def run_seed(name: str, seed: int) -> dict[str, Row]:
+def run_seed(name: str, seed: int, options: GepaOptions) -> dict[str, Row]:
     """GEPA, then MIPRO with and without feedback at GEPA's calls, and the baseline."""
     quiet_dspy()  # again: a worker process starts with DSPy's default logging
     task = load_task(name)
-    gepa = run_gepa(task, seed)
+    if options.val_size is not None:  # both optimizers get the same, smaller split
+        task = attrs.evolve(task, valset=task.valset[: options.val_size])
+    gepa = run_gepa(task, seed, options)
     cap = int(gepa["lm_calls"])
     mipro = run_mipro(task, seed, cap)
     plain = run_one(task, "mipro", seed, cap)
@@ -195,128 +191,21 @@ def run_seed(name: str, seed: int) -> dict[str, Row]:
 
 
 def run_tasks(
-    names: Sequence[str], seeds: Sequence[int], jobs: int
+    names: Sequence[str], seeds: Sequence[int], jobs: int, options: GepaOptions
 ) -> dict[str, dict[str, list[Row]]]:
     """Every (task, seed) pair, ``jobs`` processes at a time; rows keep the seeds' order."""
-    pairs = [(name, seed) for name in names for seed in seeds]
+    pairs = [(name, seed, options) for name in names for seed in seeds]
     if jobs > 1:
         with cf.ProcessPoolExecutor(jobs) as pool:
             done = list(pool.map(run_seed, *zip(*pairs, strict=True)))
     else:
-        done = [run_seed(name, seed) for name, seed in pairs]
+        done = [run_seed(*pair) for pair in pairs]
     results: dict[str, dict[str, list[Row]]] = {}
-    for (name, _), one in zip(pairs, done, strict=True):
+    for (name, _, _), one in zip(pairs, done, strict=True):
         res = results.setdefault(name, {})
         for label, row in one.items():
             res.setdefault(label, []).append(row)
     return results
-
-
-LABELS = {
-    "gepa": "**DSPy GEPA** (auto=light)",
-    "mipro": "MIPRO, feedback metric",
-    "plain": "MIPRO, plain metric",
-}
-
-
-def task_lines(name: str, res: dict[str, list[Row]]) -> list[str]:
-    c = [int(r["lm_calls"]) for r in res["gepa"]]
-    refl = statistics.fmean(r["reflection_calls"] for r in res["gepa"])
-    cands = statistics.fmean(r["candidates"] for r in res["gepa"])
-    metric_calls = statistics.fmean(r["metric_calls"] for r in res["gepa"])
-    lines = [
-        f"### {name}",
-        "",
-        f"GEPA's LM calls per seed (C): {', '.join(map(str, c))} (mean {statistics.fmean(c):.0f}"
-        f", of which {refl:.0f} reflection calls); GEPA evaluated {cands:.1f} candidates and "
-        f"made {metric_calls:.0f} metric calls on average.",
-        "",
-        "| optimizer | LM-call cap | test score (mean ± sd) | val score | LM calls | wall s |",
-        "|---|---|---|---|---|---|",
-        f"| un-optimized | – | {mean_sd([r['test'] for r in res['baseline']])} | – | 0 | – |",
-    ]
-    for label, text in LABELS.items():
-        rows = res[label]
-        cap = "none (C)" if label == "gepa" else "C"
-        calls = statistics.fmean(r["lm_calls"] for r in rows)
-        secs = statistics.fmean(r["seconds"] for r in rows)
-        lines.append(
-            f"| {text} | {cap} | {mean_sd([r['test'] for r in rows])} | "
-            f"{mean_sd([r['val'] for r in rows])} | {calls:.0f} | {secs:.2f} |"
-        )
-    gepa = [r["test"] for r in res["gepa"]]
-    lines += [
-        "",
-        "| comparison | Δ mean (MIPRO − GEPA) | MIPRO better / worse / tied seeds | t-test p "
-        "| Wilcoxon p |",
-        "|---|---|---|---|---|",
-    ]
-    for label in ("mipro", "plain"):
-        ours = [r["test"] for r in res[label]]
-        diff, t_p, w_p = paired_tests(ours, gepa)
-        wins = sum(a > b for a, b in zip(ours, gepa, strict=True))
-        losses = sum(a < b for a, b in zip(ours, gepa, strict=True))
-        ties = len(ours) - wins - losses
-        lines.append(
-            f"| {LABELS[label]} vs GEPA | {diff:+.3f} | {wins} / {losses} / {ties} | "
-            f"{fmt_p(t_p)} | {fmt_p(w_p)} |"
-        )
-    return [*lines, ""]
-
-
-def render(
-    seeds: Sequence[int],
-    results: dict[str, dict[str, list[Row]]],
-    parity: dict[str, dict[str, Any]],
-    elapsed: float,
-    jobs: int,
-) -> str:
-    tasks = " ".join(results)
-    command = f"python benchmarks/compare_gepa.py --seeds {len(seeds)} --tasks {tasks}"
-    if jobs > 1:
-        command += f" --jobs {jobs}"
-    lines = [
-        "## MIPRO vs DSPy GEPA",
-        "",
-        f"Generated by `{command} --write-docs` (seeds {seeds[0]}–{seeds[-1]}, "
-        f"{elapsed:.0f} s total"
-        + (f"; {jobs} (task, seed) pairs ran at once" if jobs > 1 else "")
-        + ").",
-        "",
-        *machine_info(),
-        f"- dspy {dspy.__version__}, gepa {metadata.version('gepa')}",
-        "",
-        "### Setup",
-        "",
-        "- GEPA side: the DSPy versions of the tasks of `benchmarks/dspy_tasks.py` (as in the "
-        "MIPROv2 comparison), `dspy.GEPA(auto='light', seed=s, num_threads=8)` with the "
-        "task's train and validation splits and GEPA's default instruction proposer. Task LM "
-        "and reflection LM are the same `SimulatedLM(seed=s)` behind `SimulatedDSPyLM` "
-        f"(temperature 0 for the task, {REFLECTION_TEMPERATURE:g} for reflection as GEPA's "
-        "docs recommend). GEPA's proposer asks through DSPy's `JSONAdapter`; the wrapper "
-        "translates it like `ChatAdapter` (native `field: value` layout in, a JSON object "
-        "out) and renders the reflective examples in the `gepa` package's markdown layout "
-        "(documented in `dspy_tasks.py` / `dspy_prompts.py`). C = the calls that reached the "
-        "model (task + reflection; cache misses, as DSPy's cached `dspy.LM`).",
-        "- Metric feedback, the same text on both sides (GEPA: `dspy.Prediction(score, "
-        "feedback)`; MIPRO: `(score, feedback)`, read by its repair round for failing "
-        "examples): `The answer is correct.` or `The answer '<predicted>' is incorrect.`, then "
-        "a line `Expected answer: <gold>`.",
-        "- Our side: `mipro_core.optimize(strategy='mipro')` with defaults, `max_lm_calls=C` "
-        "(C of the same seed), `max_trials=1000`, `num_threads=8`, same `SimulatedLM` seed. "
-        "`MIPRO, plain metric` is the same run with the task's metric without feedback.",
-        "- Test score on the 200-example test split; `val score` is each optimizer's own best "
-        "validation score (GEPA: its best candidate's validation average). Paired tests across "
-        "seeds (`scipy.stats.ttest_rel`, `scipy.stats.wilcoxon`).",
-        "",
-        "### Parity of the un-optimized programs",
-        "",
-        *parity_table(parity),
-        "",
-    ]
-    for name, res in results.items():
-        lines += task_lines(name, res)
-    return "\n".join(lines)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -327,6 +216,25 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--tasks", nargs="+", default=list(DSPY_TASKS), choices=list(DSPY_TASKS), metavar="TASK"
+    )
+    parser.add_argument(
+        "--reflection-temperature",
+        type=float,
+        default=REFLECTION_TEMPERATURE,
+        help=f"sampling temperature of GEPA's reflection LM (default {REFLECTION_TEMPERATURE:g})",
+    )
+    parser.add_argument(
+        "--component-selector",
+        choices=("round_robin", "all"),
+        default="round_robin",
+        help="which predictors one GEPA step rewrites (GEPA's default: round_robin, one)",
+    )
+    parser.add_argument(
+        "--val-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help="give both optimizers only the first N validation examples (default: all)",
     )
     parser.add_argument("--write-docs", action="store_true", help=f"update {DOCS_PATH.name}")
     return parser.parse_args(argv)
@@ -344,8 +252,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not all(r["identical"] and r["native"] == r["dspy"] for r in parity.values()):
         print("parity check failed: not comparing", file=sys.stderr)
         return 1
-    results = run_tasks(args.tasks, seeds, max(1, args.jobs))
-    text = render(seeds, results, parity, time.perf_counter() - begin, args.jobs)
+    options = GepaOptions(args.reflection_temperature, args.component_selector, args.val_size)
+    results = run_tasks(args.tasks, seeds, max(1, args.jobs), options)
+    text = render(seeds, results, parity, time.perf_counter() - begin, args.jobs, options)
     print(text)
     if args.write_docs:
         write_section(DOCS_PATH, SECTION, text)
