@@ -183,8 +183,8 @@ def reading(results: dict[str, dict[str, list[Row]]], val_size: int) -> list[str
         "results on this simulator, not a claim about real models.",
         "- **Where GEPA's budget goes.** With `auto='light'` GEPA scores every candidate that "
         f"passes its minibatch check on the whole validation split ({val_size} examples "
-        "here, the split MIPRO gets too); reflection calls were a small part of C "
-        f"({shares}). GEPA's docs advise the smallest validation set that still represents "
+        "here, the split MIPRO gets too), so reflection calls were a small share of C where "
+        f"candidates passed ({shares}). GEPA's docs advise the smallest validation set that still represents "
         "the task; both optimizers get the same splits here.",
         f"- **Feedback** moved MIPRO's mean test score by at most {feedback_gap:.3f} "
         "(feedback vs plain metric): its repair round reads it, but most of its gain comes from "
