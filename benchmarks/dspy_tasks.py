@@ -38,7 +38,19 @@ the wrapper re-renders each DSPy request in the native format before calling the
   corresponding output fields..." reminder are dropped; any other text is kept;
 * the reply's ``field: value`` lines are re-rendered as ``[[ ## field ## ]]`` sections followed
   by ``[[ ## completed ## ]]``, which ``ChatAdapter`` parses. A reply lacking a field is passed on
-  unchanged (DSPy then handles it as a parse failure, as with a real model).
+  unchanged (DSPy then handles it as a parse failure, as with a real model);
+* ``JSONAdapter`` requests (GEPA's instruction proposer in dspy >= 3.4, whose system message says
+  "Outputs will be a JSON object") are read the same way (their "Respond with a JSON object..."
+  reminder is dropped too) and answered with a JSON object of the output fields, which
+  ``JSONAdapter`` parses. A section whose value is a JSON list of objects (GEPA's
+  ``examples_with_feedback``: inputs, generated outputs and the metric's feedback per example) is
+  rendered in the markdown layout of the ``gepa`` package's own reflection prompt (``# Example
+  1``, ``## Inputs``, ``### question``, each value on its own lines): the same text, without JSON's
+  escaped newlines and quotes, which the simulator would read as one long free-form line.
+
+The translation lives in ``dspy_prompts.py``. ``temperature`` sets the wrapper's default sampling
+temperature (DSPy's ``dspy.LM`` argument; 0 for task models, GEPA's docs recommend 1.0 for the
+reflection model).
 
 ``SimulatedLM`` itself is unchanged and gets the same seed as the native runs. Its output depends
 only on (seed, prompt text, temperature, sample index); DSPy's ``rollout_id`` is not part of
@@ -58,7 +70,6 @@ native program's memo keys on stage name and prompt, so there each voter pays.)
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 import warnings
@@ -68,16 +79,12 @@ from typing import Any
 
 import dspy
 from dspy.clients.base_lm import BaseLM
+from dspy_prompts import to_chat_adapter, to_json_adapter, to_native
 
-from mipro_core import LM, Example, Message
+from mipro_core import LM, Example
 from mipro_core.testing import SimulatedLM, Task
 
 warnings.filterwarnings("ignore", message=".*BaseLM.forward.*", category=DeprecationWarning)
-
-_HEADER = re.compile(r"^\[\[ ## (\w+) ## \]\]\s*$", re.MULTILINE)
-_FIELD_DESC = re.compile(r"^\d+\. `(\w+)` \([^)]*\):[ \t]*(.*)$", re.MULTILINE)
-_OBJECTIVE = "In adhering to this structure, your objective is:"
-_REMINDER = re.compile(r"\n*Respond with the corresponding output fields.*\Z", re.DOTALL)
 
 
 class Stats:
@@ -97,99 +104,16 @@ class Stats:
             self.cache.clear()
 
 
-def _field_section(text: str, start: str, stop: str) -> list[tuple[str, str]]:
-    """``(name, description)`` of the numbered field lines between two headings."""
-    i = text.find(start)
-    if i < 0:
-        return []
-    j = text.find(stop, i + len(start))
-    block = text[i + len(start) : j if j >= 0 else len(text)]
-    return [(m.group(1), m.group(2).strip()) for m in _FIELD_DESC.finditer(block)]
-
-
-def native_system(system: str) -> tuple[str, list[str]]:
-    """A ChatAdapter system message in the native layout, and its output field names."""
-    inputs = _field_section(system, "Your input fields are:", "Your output fields are:")
-    outputs = _field_section(system, "Your output fields are:", "All interactions will")
-    i = system.find(_OBJECTIVE)
-    objective = system[i + len(_OBJECTIVE) :] if i >= 0 else ""
-    instruction = "\n".join(line.strip() for line in objective.strip().splitlines()).strip()
-    lines = [instruction] if instruction else []
-    lines.append("")
-    lines.append("Input fields: " + ", ".join(name for name, _ in inputs))
-    lines.append("Output fields: " + ", ".join(name for name, _ in outputs))
-    lines.extend(f"- {name}: {desc}" for name, desc in (*inputs, *outputs) if desc)
-    lines.append("")
-    lines.append("Reply with exactly these lines:")
-    lines.extend(f"{name}: <{name}>" for name, _ in outputs)
-    return "\n".join(lines).strip(), [name for name, _ in outputs]
-
-
-def native_turn(content: str) -> str:
-    """A ChatAdapter user/assistant message as ``field: value`` lines."""
-    content = _REMINDER.sub("", content)
-    headers = list(_HEADER.finditer(content))
-    if not headers:
-        return content
-    parts = [content[: headers[0].start()].strip()]
-    for k, match in enumerate(headers):
-        end = headers[k + 1].start() if k + 1 < len(headers) else len(content)
-        name = match.group(1)
-        if name == "completed":
-            continue
-        parts.append(f"{name}: {content[match.end() : end].strip()}")
-    return "\n".join(p for p in parts if p)
-
-
-def to_native(messages: Sequence[dict[str, Any]]) -> tuple[list[Message], list[str]]:
-    """DSPy ChatAdapter messages in the native format, and the requested output fields."""
-    out: list[Message] = []
-    fields: list[str] = []
-    for message in messages:
-        role = str(message.get("role", "user"))
-        content = message.get("content", "")
-        if not isinstance(content, str):  # OpenAI-style content parts
-            content = "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-        if role == "system":
-            text, fields = native_system(content)
-            out.append({"role": "system", "content": text})
-        else:
-            text = native_turn(content)  # ChatAdapter sends only user and assistant turns
-            if role == "assistant":
-                out.append({"role": "assistant", "content": text})
-            else:
-                out.append({"role": "user", "content": text})
-    return out, fields
-
-
-def to_chat_adapter(reply: str, fields: Sequence[str]) -> str:
-    """A native ``field: value`` reply as ChatAdapter sections (unchanged if a field is missing)."""
-    if not fields:
-        return reply
-    names = "|".join(re.escape(f) for f in fields)
-    pattern = re.compile(rf"^\s*(?:\*\*)?({names})(?:\*\*)?\s*:\s*", re.IGNORECASE | re.MULTILINE)
-    matches = list(pattern.finditer(reply))
-    values: dict[str, str] = {}
-    for k, match in enumerate(matches):
-        end = matches[k + 1].start() if k + 1 < len(matches) else len(reply)
-        name = next(f for f in fields if f.lower() == match.group(1).lower())
-        values.setdefault(name, reply[match.end() : end].strip())
-    if not values and len(fields) == 1 and reply.strip():
-        values[fields[0]] = reply.strip()
-    if any(f not in values for f in fields):
-        return reply
-    sections = [f"[[ ## {f} ## ]]\n{values[f]}" for f in fields]
-    return "\n\n".join([*sections, "[[ ## completed ## ]]"])
-
-
 class SimulatedDSPyLM(BaseLM):  # type: ignore[misc]
     """A DSPy ``BaseLM`` answering through a :class:`SimulatedLM` (see the module docstring)."""
 
-    def __init__(self, sim: SimulatedLM, stats: Stats | None = None) -> None:
+    def __init__(
+        self, sim: SimulatedLM, stats: Stats | None = None, temperature: float = 0.0
+    ) -> None:
         super().__init__(
             model=f"simulated-{sim.seed}",
             model_type="chat",
-            temperature=0.0,
+            temperature=temperature,
             max_tokens=1000,
             cache=False,
         )
@@ -225,9 +149,10 @@ class SimulatedDSPyLM(BaseLM):  # type: ignore[misc]
             cached = self.stats.cache.get(key)
         if cached is not None:
             return cached
-        native, fields = to_native(messages)
+        native, fields, wants_json = to_native(messages)
         replies = self.sim(native, n=n, temperature=min(temperature, 10.0))
-        texts = [to_chat_adapter(r, fields) for r in replies]
+        back = to_json_adapter if wants_json else to_chat_adapter
+        texts = [back(r, fields) for r in replies]
         with self.stats.lock:
             if key not in self.stats.cache:
                 self.stats.calls += 1
