@@ -34,6 +34,7 @@ from ._journal_read import (
     FORMAT,
     SCHEMA_VERSION,
     JournalContents,
+    check_journal_file,
     check_meta,
     checksum,
     checksum_error,
@@ -109,23 +110,15 @@ class Journal:
     @classmethod
     def open(cls, path: str | Path) -> Journal:
         """Open an existing journal, checking that it is one, of this schema version, and that
-        its metadata (the run configuration included) passes its checksums."""
+        its metadata (the run configuration included) passes its checksums.
+
+        The checks read the file read-only first: a file that is not a journal (another
+        application's SQLite database, an empty file) is refused as it was, never switched to
+        WAL mode or otherwise written to."""
         path = Path(path)
-        if not path.is_file():
-            raise JournalError(f"journal {path} does not exist")
+        check_journal_file(path)  # read-only: a file that is no journal is never written to
         db = _connect(path)
         try:
-            try:
-                rows = db.execute("SELECT key, value FROM meta").fetchall()
-                db.execute("SELECT count(*) FROM memo").fetchone()
-                db.execute("SELECT count(*) FROM events").fetchone()
-            except sqlite3.DatabaseError as exc:
-                raise JournalError(f"{path} is not a readable mipro journal ({exc})") from exc
-            try:
-                meta = {k: json.loads(v) for k, v in rows}
-            except (json.JSONDecodeError, TypeError, UnicodeDecodeError) as exc:
-                raise JournalError(f"journal {path} has corrupt metadata ({exc})") from exc
-            check_meta(path, meta)
             journal = cls(path, db)
             journal._verify_table("meta")
         except BaseException:

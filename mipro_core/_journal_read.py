@@ -28,6 +28,7 @@ __all__ = [
     "FORMAT",
     "SCHEMA_VERSION",
     "JournalContents",
+    "check_journal_file",
     "check_meta",
     "checksum",
     "open_read_only",
@@ -74,6 +75,24 @@ def check_meta(path: object, meta: Mapping[str, Any]) -> None:
         )
     if not isinstance(meta.get("config"), dict):
         raise JournalError(f"journal {path} has no run configuration")
+
+
+def check_journal_file(path: Path) -> None:
+    """Raise :class:`JournalError` unless ``path`` is a journal this version reads, reading it
+    read-only (:func:`open_read_only`): a regular file, a SQLite database with the journal's
+    tables, metadata that decodes and passes :func:`check_meta`."""
+    if path.is_dir():
+        raise JournalError(f"journal {path} is a directory, not a journal file")
+    if not path.exists():
+        raise JournalError(f"journal {path} does not exist")
+    if not path.is_file():
+        raise JournalError(f"journal {path} is not a regular file (a pipe or a device?)")
+    with open_read_only(path) as db:
+        rows = db.execute("SELECT key, value FROM meta").fetchall()
+        db.execute("SELECT count(*) FROM memo").fetchone()
+        db.execute("SELECT count(*) FROM events").fetchone()
+    meta = {str(key): _decoded(value, path, f"meta record {key!r}") for key, value in rows}
+    check_meta(path, meta)
 
 
 def record_name(table: str, kind: str, key: object) -> str:
