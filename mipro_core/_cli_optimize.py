@@ -137,7 +137,8 @@ def run_optimize(args: argparse.Namespace) -> int:
     artifact, journal = _output_paths(args)
     for flag, path in (("--train", args.train), ("--val", args.val)):
         if path is not None and not Path(path).is_file():
-            raise InvalidInputError(f"{flag} {path}: no such file")
+            problem = "not a regular file" if Path(path).exists() else "no such file"
+            raise InvalidInputError(f"{flag} {path}: {problem}")
     with import_path(os.getcwd()):
         app = load_app(args.app)
         program = adapt_app(app, args.app)

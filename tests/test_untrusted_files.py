@@ -8,7 +8,9 @@ error naming it and the problem, and nothing is written to a file that is not mi
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import json
 import os
 import sqlite3
 from collections.abc import Callable
@@ -17,7 +19,9 @@ from pathlib import Path
 import pytest
 
 import mipro_core as mc
-from mipro_core import Journal, JournalError
+from mipro_core import InvalidInputError, Journal, JournalError
+from mipro_core._data_files import ProgramFields, load_dataset
+from mipro_core.cli import main
 from tests.toy import ToyLM, toy_metric, toy_program
 
 
@@ -67,3 +71,91 @@ def test_a_directory_or_fifo_given_as_the_journal_is_named_as_such(tmp_path: Pat
             Journal.open(fifo)
     with pytest.raises(JournalError, match="does not exist"):
         Journal.open(tmp_path / "missing.sqlite")
+
+
+# --- datasets ----------------------------------------------------------------------------------
+
+QA = ProgramFields(inputs=("question",), outputs=("answer",))
+
+
+def dataset_error(path: Path) -> str:
+    with pytest.raises(InvalidInputError) as info:
+        load_dataset(path, QA)
+    message = str(info.value)
+    assert message.startswith(str(path)) and "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize("char", ["\u2028", "\u2029", "\x85"])
+def test_jsonl_values_may_hold_characters_python_counts_as_line_breaks(
+    tmp_path: Path, char: str
+) -> None:
+    """JSON lets a string hold U+2028, U+2029 and U+0085 unescaped (``json.dumps(...,
+    ensure_ascii=False)`` writes them so); ``str.splitlines`` cut such a row in two."""
+    rows = [{"question": f"a{char}b", "answer": "c"}, {"question": "d", "answer": "e"}]
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    assert [dict(e.inputs) for e in load_dataset(path, QA).examples] == [
+        {"question": f"a{char}b"},
+        {"question": "d"},
+    ]
+    path.write_text(path.read_text("utf-8") + "{oops}\n", "utf-8")
+    assert ":3: invalid JSON" in dataset_error(path)
+
+
+def test_a_deeply_nested_jsonl_value_is_an_invalid_input_error(tmp_path: Path) -> None:
+    path = tmp_path / "train.jsonl"
+    deep = "[" * 100_000 + "]" * 100_000
+    path.write_text('{"question": "a", "answer": "b"}\n{"question": ' + deep + "}\n")
+    assert ":2: invalid JSON (nested too deeply)" in dataset_error(path)
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        (
+            [{"inputs": {"question": "a"}, "id": "x"}, {"inputs": {"question": "b"}, "id": "x"}],
+            ":2: duplicate id 'x' (first on line 1)",
+        ),
+        ([{"inputs": {"question": "a"}, "id": True}], ":1: 'id' must be a string or a number"),
+    ],
+)
+def test_example_objects_have_their_ids_checked_like_flat_rows(
+    tmp_path: Path, rows: list[dict[str, object]], expected: str
+) -> None:
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert expected in dataset_error(path)
+
+
+def test_a_lone_surrogate_in_a_row_names_the_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "train.jsonl"
+    path.write_text('{"question": "a", "answer": "b"}\n{"question": "\\ud800", "answer": "c"}\n')
+    assert ":2:" in dataset_error(path)
+
+
+def test_a_nul_byte_is_refused_naming_its_line(tmp_path: Path) -> None:
+    """A CSV of UTF-16 text without a byte order mark decodes as UTF-8 full of NULs."""
+    path = tmp_path / "train.csv"
+    path.write_bytes(b"question,answer\nok,yes\n" + "q,a\n".encode("utf-16-le"))
+    assert ":3: a NUL byte" in dataset_error(path)
+
+
+def test_a_csv_field_longer_than_the_csv_module_default_is_read(tmp_path: Path) -> None:
+    """A long context (over 128 KiB) in one CSV cell is data like any other."""
+    path = tmp_path / "train.csv"
+    path.write_text("question,answer\n" + "x" * 200_000 + ",c\n")
+    limit = csv.field_size_limit()
+    assert load_dataset(path, QA).examples[0].inputs["question"] == "x" * 200_000
+    assert csv.field_size_limit() == limit  # the process-wide limit is left as it was
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_pipe_given_as_training_data_is_named_as_such(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    os.mkfifo("train.jsonl")
+    argv = ["optimize", "app:build", "--train", "train.jsonl", "--metric", "m:f"]
+    assert main(argv) == 1
+    assert "--train train.jsonl: not a regular file" in capsys.readouterr().err
