@@ -28,6 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from . import _journal_lock
 from ._errors import JournalError
 from ._files import sync_directory
 from ._journal_read import (
@@ -72,10 +73,16 @@ CREATE TABLE events (
 class Journal:
     """A memo (see :mod:`mipro_core._memo`) persisted in SQLite; thread-safe."""
 
-    def __init__(self, path: str | Path, connection: sqlite3.Connection) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        connection: sqlite3.Connection,
+        lock: _journal_lock.LockKey | None = None,
+    ) -> None:
         self.path = Path(path)
         self._db = connection
         self._lock = threading.Lock()
+        self._file_lock = lock  # this process's hold on the file (released by close)
 
     # ------------------------------------------------------------------ opening
 
@@ -97,15 +104,26 @@ class Journal:
         try:
             _write_new(temp, config)
             if overwrite:
-                _remove_db(path)  # its log first: a stale log must never meet the new file
-                os.replace(temp, path)
+                with _journal_lock.held(path) if path.is_file() else contextlib.nullcontext():
+                    _remove_db(path)  # its log first: a stale log must never meet the new file
+                    os.replace(temp, path)
             else:
                 _remove_db(path, main=False)
                 _rename_new(temp, path)
             sync_directory(path.parent)
         finally:
             _remove_db(temp)
-        return cls(path, _connect(path))
+        return cls._connected(path)
+
+    @classmethod
+    def _connected(cls, path: Path) -> Journal:
+        """The journal at ``path``, locked for this process, connected read-write."""
+        key = _journal_lock.acquire(path)  # another process running it: refused
+        try:
+            return cls(path, _connect(path), key)
+        except BaseException:
+            _journal_lock.release(key)
+            raise
 
     @classmethod
     def open(cls, path: str | Path) -> Journal:
@@ -117,12 +135,12 @@ class Journal:
         WAL mode or otherwise written to."""
         path = Path(path)
         check_journal_file(path)  # read-only: a file that is no journal is never written to
-        db = _connect(path)
+        journal = cls._connected(path)
         try:
-            journal = cls(path, db)
             journal._verify_table("meta")
         except BaseException:
-            db.close()
+            journal._db.close()  # no checkpoint: nothing is written to a damaged file
+            _journal_lock.release(journal._file_lock)
             raise
         return journal
 
@@ -254,6 +272,8 @@ class Journal:
             with contextlib.suppress(sqlite3.Error):
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
             self._db.close()
+            key, self._file_lock = self._file_lock, None
+            _journal_lock.release(key)  # after the connection: see mipro_core._journal_lock
 
     def __enter__(self) -> Journal:
         return self

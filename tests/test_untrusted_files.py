@@ -13,6 +13,8 @@ import hashlib
 import json
 import os
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -159,3 +161,39 @@ def test_a_pipe_given_as_training_data_is_named_as_such(
     argv = ["optimize", "app:build", "--train", "train.jsonl", "--metric", "m:f"]
     assert main(argv) == 1
     assert "--train train.jsonl: not a regular file" in capsys.readouterr().err
+
+
+HOLDER = """
+import sys
+from mipro_core import Journal
+with Journal.open(sys.argv[1]):
+    print("open", flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_a_journal_another_process_has_open_is_refused_at_once(tmp_path: Path) -> None:
+    """Two processes resuming one journal would each pay for every missing step."""
+    path = tmp_path / "run.sqlite"
+    Journal.create(path, {"run": 1}).close()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "open\n"
+        with pytest.raises(JournalError, match="in use by another process"):
+            mc.resume(path, toy_program(ToyLM()), toy_metric)
+        with pytest.raises(JournalError, match="in use by another process"):
+            Journal.create(path, {"run": 2}, overwrite=True)
+    finally:
+        holder.communicate("", timeout=60)
+    assert holder.returncode == 0
+    with Journal.open(path) as first, Journal.open(path) as second:  # one process: shared
+        assert first.config == second.config == {"run": 1}
+    with Journal.create(path, {"run": 2}, overwrite=True) as journal:
+        assert journal.config == {"run": 2}
