@@ -110,7 +110,8 @@ def _header(
     return [
         f"mipro optimize: {args.app} ({kind}; {len(modules)} module(s): "
         f"{printable(', '.join(modules))})",
-        f"  train     {train.path}, {len(train.examples)} examples ({train.columns.describe()})",
+        f"  train     {train.path}, {len(train.examples)} examples "
+        f"({printable(train.columns.describe())})",
         f"  val       {val_text}",
         f"  metric    {args.metric}",
         f"  proposer  {args.proposer or DEFAULT_PROPOSER}",

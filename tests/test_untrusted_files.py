@@ -163,6 +163,16 @@ def test_a_pipe_given_as_training_data_is_named_as_such(
     assert "--train train.jsonl: not a regular file" in capsys.readouterr().err
 
 
+APP = """
+from mipro_core.native import NativeProgram, Stage
+from mipro_core.testing import SimulatedLM
+
+
+def build():
+    stage = Stage("answer", "question -> answer", "Answer.", lm=SimulatedLM(seed=0))
+    return NativeProgram([stage], lambda stages, inputs: stages["answer"](**inputs))
+"""
+
 HOLDER = """
 import sys
 from mipro_core import Journal
@@ -197,3 +207,26 @@ def test_a_journal_another_process_has_open_is_refused_at_once(tmp_path: Path) -
         assert first.config == second.config == {"run": 1}
     with Journal.create(path, {"run": 2}, overwrite=True) as journal:
         assert journal.config == {"run": 2}
+
+
+def test_column_names_from_a_file_reach_the_terminal_escaped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A column name is file content: an escape sequence in it must not drive the terminal."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "escapes_app.py").write_text(APP)
+    (tmp_path / "escapes_metric.py").write_text(
+        "def f(example, prediction, trace=None):\n    return 1.0\n"
+    )
+    title = "\x1b]0;owned\x07"
+    rows = [{"question": f"q{i}", "answer": "a", f"note{title}": "x"} for i in range(4)]
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    args = ["optimize", "escapes_app:build", "--train", "train.jsonl"]
+    args += ["--metric", "escapes_metric:f", "--dry-run"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "note\\x1b]0;owned\\x07" in out
+    (tmp_path / "bad.jsonl").write_text(json.dumps({f"q{title}": "x", "answer": "a"}) + "\n")
+    assert main([*args[:3], "bad.jsonl", *args[4:]]) == 1
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "q\\x1b]0;owned\\x07" in err
