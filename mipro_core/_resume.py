@@ -88,6 +88,12 @@ def resume(
                 f"{missing}, modules not in the journal {extra}"
             )
         optimizer, train, val, freeze = _recorded_run(journal, config, sampler, num_threads)
+        unknown = sorted(set(freeze) - set(prog.modules))
+        if unknown:
+            raise JournalError(
+                f"journal {journal} has an invalid run configuration: freeze names unknown "
+                f"module(s) {unknown}"
+            )
         optimizer.progress = progress
         _check_fingerprint(journal, config, fingerprint(prog, train, val, metric), force)
     except BaseException:
@@ -129,17 +135,28 @@ def _recorded_run(
             proposer=ProposerConfig(**{"repair_round": False, **config["proposer"]}),
             search=SearchConfig(**config["search"]),
             sampler=sampler_from_spec(config["sampler"], sampler),
-            seed=int(config["seed"]),
-            num_threads=num_threads or int(config["num_threads"]),
+            seed=_whole(config, "seed"),
+            num_threads=num_threads or _whole(config, "num_threads"),
             parallel_trials=_recorded_parallel_trials(config),
             pricing=Pricing(**config["pricing"]) if config.get("pricing") else None,
         )
         train = tuple(Example.from_dict(d) for d in config["trainset"])
         val = tuple(Example.from_dict(d) for d in config["valset"])
-        freeze = tuple(config.get("freeze", ()))
+        freeze = config.get("freeze", [])
+        if not isinstance(freeze, list) or not all(isinstance(n, str) for n in freeze):
+            raise TypeError(f"freeze must be a list of module names, got {freeze!r:.80}")
     except (KeyError, TypeError, ValueError) as exc:
         raise JournalError(f"journal {journal} has an invalid run configuration: {exc}") from exc
-    return optimizer, train, val, freeze
+    return optimizer, train, val, tuple(freeze)
+
+
+def _whole(config: Mapping[str, Any], key: str) -> int:
+    """``config[key]``, a whole number as mipro records it (an edited ``1.5`` or ``"4"`` is
+    refused, never rounded into another run)."""
+    value = config[key]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{key} must be a whole number, got {value!r:.40}")
+    return value
 
 
 def _check_fingerprint(
@@ -169,9 +186,8 @@ def _recorded_parallel_trials(config: Mapping[str, Any]) -> int | None:
     """The parallel trials the journaled run used: recorded since the journal keeps them;
     for an older journal (``None``), what its own thread count chose, so that a resume with
     another ``num_threads`` still tries the same configurations."""
-    recorded = config.get("parallel_trials")
-    if recorded is not None:
-        return int(recorded)
+    if config.get("parallel_trials") is not None:
+        return _whole(config, "parallel_trials")
     search = config.get("search")
     minibatch = int(search.get("minibatch_size", 30)) if isinstance(search, Mapping) else 30
-    return default_parallel_trials(int(config["num_threads"]), minibatch)
+    return default_parallel_trials(_whole(config, "num_threads"), minibatch)

@@ -12,6 +12,7 @@ import csv
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -24,7 +25,7 @@ import mipro_core as mc
 from mipro_core import InvalidInputError, Journal, JournalError
 from mipro_core._data_files import ProgramFields, load_dataset
 from mipro_core.cli import main
-from tests.toy import ToyLM, toy_metric, toy_program
+from tests.toy import ToyLM, toy_data, toy_metric, toy_program
 
 
 def digest(path: Path) -> str:
@@ -230,3 +231,43 @@ def test_column_names_from_a_file_reach_the_terminal_escaped(
     assert main([*args[:3], "bad.jsonl", *args[4:]]) == 1
     err = capsys.readouterr().err
     assert "\x1b" not in err and "q\\x1b]0;owned\\x07" in err
+
+
+@pytest.fixture(scope="module")
+def finished_journal(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("journal") / "run.sqlite"
+    mc.optimize(
+        toy_program(ToyLM()),
+        toy_data(12),
+        toy_metric,
+        valset=toy_data(12, 100),
+        journal=path,
+        max_trials=1,
+        num_candidates=2,
+        num_threads=2,
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "problem"),
+    [
+        ("seed", 1.5, "seed must be a whole number, got 1.5"),
+        ("num_threads", "4", "num_threads must be a whole number, got '4'"),
+        ("freeze", "s0", "freeze must be a list of module names, got 's0'"),
+        ("freeze", ["s9"], "freeze names unknown module(s) ['s9']"),
+    ],
+)
+def test_an_edited_run_setting_is_refused_not_coerced(
+    tmp_path: Path, finished_journal: Path, key: str, value: object, problem: str
+) -> None:
+    """Whoever can write a journal can recompute its checksums: its settings are checked as
+    strictly as `optimize` checks arguments (a `"s0"` freeze was read as modules 's' and '0',
+    a seed of 1.5 as 1)."""
+    path = tmp_path / "run.sqlite"
+    shutil.copy(finished_journal, path)
+    with Journal.open(path) as journal:
+        journal.set_meta("config", {**journal.config, key: value})
+    with pytest.raises(JournalError) as info:
+        mc.resume(path, toy_program(ToyLM()), toy_metric)
+    assert "invalid run configuration" in str(info.value) and problem in str(info.value)
