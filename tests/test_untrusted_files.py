@@ -271,3 +271,10 @@ def test_an_edited_run_setting_is_refused_not_coerced(
     with pytest.raises(JournalError) as info:
         mc.resume(path, toy_program(ToyLM()), toy_metric)
     assert "invalid run configuration" in str(info.value) and problem in str(info.value)
+
+
+def test_a_journal_given_as_an_artifact_is_named_as_one(
+    tmp_path: Path, finished_journal: Path
+) -> None:
+    with pytest.raises(mc.ArtifactError, match="a SQLite database \\(a mipro journal\\?\\)"):
+        mc.load_state(finished_journal)
