@@ -172,20 +172,24 @@ def _artifact_path(args: argparse.Namespace, recorded: Any, run_id: str | None) 
         return Path(args.output)
     if recorded is None:
         return None
-    if not isinstance(recorded, str) or not recorded:
+    if not isinstance(recorded, str) or not recorded or "\x00" in recorded:
         raise JournalError(f"journal {args.journal} records an invalid artifact path")
     path = Path(recorded)
     if args.overwrite:
         note(f"the artifact goes to {printable(recorded)} (recorded in the journal; --overwrite)")
         return path
-    if not path.resolve().is_relative_to(Path.cwd().resolve()):
-        problem = "is outside the current directory"
-    elif path.exists() and not _artifact_of(path, run_id):
-        problem = "holds a file that is not this run's artifact"
-    else:
-        return path
+    try:
+        if not path.resolve().is_relative_to(Path.cwd().resolve()):
+            problem = "is outside the current directory"
+        elif path.exists() and not _artifact_of(path, run_id):
+            problem = "holds a file that is not this run's artifact"
+        else:
+            return path
+    except OSError as exc:  # a name too long, a loop of links: nothing to write there
+        problem = f"cannot be used ({exc.strerror or exc})"
+    shown = printable(recorded if len(recorded) <= 200 else recorded[:199] + "…")
     raise InvalidInputError(
-        f"the journal names the artifact path {printable(recorded)}, which {problem}; a journal "
+        f"the journal names the artifact path {shown}, which {problem}; a journal "
         "is data, so resume does not write there: pass --out FILE (or --overwrite to write "
         "that path anyway)"
     )
