@@ -12,6 +12,7 @@ from ._api import MIPRO, STRATEGIES
 from ._config import Budget, Pricing, ProposerConfig, SearchConfig
 from ._errors import JournalError
 from ._estimate import estimate_cost
+from ._eval_records import cached_record
 from ._fingerprint import FINGERPRINT_KEY, differences, fingerprint
 from ._journal import Journal
 from ._metric import checked_metric
@@ -77,7 +78,9 @@ def resume(
     metric = checked_metric(metric)
     store = Journal.open(journal)
     try:
-        config = store.read(kinds=()).config  # every record's checksum verified first
+        contents = store.read(kinds=("run",))  # every record's checksum verified first
+        config = contents.config
+        _check_run_records(journal, contents.records)  # a bad one stops the run before a call
         prog = adapt(program)
         recorded = list(config.get("modules", []))
         if sorted(recorded) != sorted(prog.modules):
@@ -148,6 +151,16 @@ def _recorded_run(
     except (KeyError, TypeError, ValueError) as exc:
         raise JournalError(f"journal {journal} has an invalid run configuration: {exc}") from exc
     return optimizer, train, val, tuple(freeze)
+
+
+def _check_run_records(journal: str | Path, records: Mapping[tuple[str, str], Any]) -> None:
+    """Decode every recorded program run as the replay will (its score a finite number, its
+    counts whole), so that a malformed one is refused before the resumed run pays for a call."""
+    for (_, key), value in records.items():
+        try:
+            cached_record(value, key)
+        except JournalError as exc:
+            raise JournalError(f"journal {journal}: {exc}") from exc
 
 
 def _whole(config: Mapping[str, Any], key: str) -> int:

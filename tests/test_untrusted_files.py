@@ -18,12 +18,14 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import mipro_core as mc
 from mipro_core import InvalidInputError, Journal, JournalError
 from mipro_core._data_files import ProgramFields, load_dataset
+from mipro_core._journal_read import checksum
 from mipro_core.cli import main
 from tests.toy import ToyLM, toy_data, toy_metric, toy_program
 
@@ -278,3 +280,39 @@ def test_a_journal_given_as_an_artifact_is_named_as_one(
 ) -> None:
     with pytest.raises(mc.ArtifactError, match="a SQLite database \\(a mipro journal\\?\\)"):
         mc.load_state(finished_journal)
+
+
+def rewrite_records(path: Path, kind: str, change: Callable[[dict[str, Any]], str]) -> None:
+    """Rewrite every ``kind`` memo record as someone holding the file can (new checksums)."""
+    db = sqlite3.connect(path)
+    try:
+        with db:
+            rows = db.execute("SELECT key, value FROM memo WHERE kind = ?", (kind,)).fetchall()
+            for key, value in rows:
+                text = change(json.loads(value))
+                db.execute(
+                    "UPDATE memo SET value = ?, checksum = ? WHERE kind = ? AND key = ?",
+                    (text, checksum("memo", kind, key, text), kind, key),
+                )
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize(
+    ("score", "problem"),
+    [("NaN", "score nan is not a finite number"), ('"high"', "score 'high' is not")],
+)
+def test_a_recorded_run_with_a_score_that_is_no_number_is_refused_before_any_call(
+    tmp_path: Path, finished_journal: Path, score: str, problem: str
+) -> None:
+    """A NaN score reached the sampler (an InvalidInputError about an Observation) mid-run."""
+    path = tmp_path / "run.sqlite"
+    shutil.copy(finished_journal, path)
+    rewrite_records(
+        path, "run", lambda run: json.dumps({**run, "score": 0.5}).replace("0.5", score)
+    )
+    lm = ToyLM()
+    with pytest.raises(JournalError) as info:
+        mc.resume(path, toy_program(lm), toy_metric)
+    assert str(info.value).startswith(f"journal {path}: ") and problem in str(info.value)
+    assert lm.calls == 0
