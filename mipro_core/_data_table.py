@@ -28,6 +28,9 @@ _NESTED_KEYS = frozenset({"inputs", "outputs", "id"})
 _LINE_BREAK = re.compile("\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e]")
 """What ends a JSONL line: the line breaks of :meth:`str.splitlines` that JSON forbids inside a
 string (U+0085, U+2028 and U+2029 are allowed there unescaped, so they end no line)."""
+MAX_DEPTH = 100
+"""The deepest nesting of a data row (as for artifacts): deeper values are refused when read,
+not when a journal holding them fails to read back."""
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]", re.ASCII)
 
 
@@ -122,6 +125,11 @@ def _read_jsonl(path: Path, text: str) -> Table:
             raise InvalidInputError(f"{path}:{number}: invalid JSON (nested too deeply)") from None
         if _SURROGATE_ESCAPE.search(line):
             _check_surrogates(path, number, value)
+        if line.count("[") + line.count("{") > MAX_DEPTH and _too_deep(value):
+            raise InvalidInputError(
+                f"{path}:{number}: a value nested more than {MAX_DEPTH} levels deep (the journal "
+                "and the prompts could not hold it)"
+            )
         if not isinstance(value, dict):
             raise InvalidInputError(
                 f"{path}:{number}: expected a JSON object (one example per line), "
@@ -141,6 +149,24 @@ def _read_jsonl(path: Path, text: str) -> Table:
         columns.update(dict.fromkeys(value))
         rows.append(Row(number, value))
     return Table(path, "jsonl", tuple(columns), tuple(rows), nested=bool(nested))
+
+
+def _depth(value: Any) -> int:
+    """How many arrays and objects deep ``value`` nests (iteratively: no recursion limit)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, depth + 1)
+            stack.extend((child, depth + 1) for child in item)
+    return deepest
+
+
+def _too_deep(row: Any) -> bool:
+    """Whether a field of ``row`` nests deeper than :data:`MAX_DEPTH`."""
+    return isinstance(row, dict) and max(map(_depth, row.values()), default=0) > MAX_DEPTH
 
 
 def _check_surrogates(path: Path, number: int, value: Any) -> None:

@@ -115,6 +115,17 @@ def test_a_deeply_nested_jsonl_value_is_an_invalid_input_error(tmp_path: Path) -
     assert ":2: invalid JSON (nested too deeply)" in dataset_error(path)
 
 
+def test_a_value_nested_deeper_than_a_journal_can_read_back_is_refused(tmp_path: Path) -> None:
+    """980 levels parse, and were journaled, but the journal then failed to read back ("a
+    corrupt meta record 'config'"), blaming the journal for the data."""
+    path = tmp_path / "train.jsonl"
+    ok = "[" * 100 + "]" * 100
+    path.write_text(f'{{"question": "a", "answer": {ok}}}\n')
+    assert load_dataset(path, QA).examples[0].outputs["answer"] == json.loads(ok)
+    path.write_text('{"question": "a", "answer": ' + "[" * 300 + "]" * 300 + "}\n")
+    assert ":1: a value nested more than 100 levels deep" in dataset_error(path)
+
+
 @pytest.mark.parametrize(
     ("rows", "expected"),
     [
