@@ -39,6 +39,7 @@ from ._journal_read import (
     check_meta,
     checksum,
     checksum_error,
+    is_journal,
     read_contents,
     verify_table,
 )
@@ -94,15 +95,19 @@ class Journal:
 
         The journal is built under a temporary name and renamed once its schema and
         configuration are committed: a process killed at any point leaves either no journal
-        at ``path`` or a complete one.
+        at ``path`` or a complete one. ``overwrite`` replaces only a mipro journal (of any
+        version, damaged or not) or an empty file: never a directory, a device or another file.
         """
         path = Path(path)
-        if path.exists() and not overwrite:
-            raise _exists(path)
+        _check_target(path, overwrite)
         temp = path.with_name(f".{path.name}.{os.getpid()}{TEMP_SUFFIX}")
         _remove_db(temp)
         try:
-            _write_new(temp, config)
+            try:
+                _write_new(temp, config)
+            except (JournalError, OSError) as exc:
+                reason = exc.__cause__ or exc
+                raise JournalError(f"cannot create the journal {path}: {reason}") from exc
             if overwrite:
                 with _journal_lock.held(path) if path.is_file() else contextlib.nullcontext():
                     _remove_db(path)  # its log first: a stale log must never meet the new file
@@ -334,6 +339,26 @@ def _rename_new(temp: Path, path: Path) -> None:
 def _remove_db(path: Path, *, main: bool = True) -> None:
     for suffix in ("-wal", "-shm", *([""] if main else [])):
         Path(str(path) + suffix).unlink(missing_ok=True)
+
+
+def _check_target(path: Path, overwrite: bool) -> None:
+    """Refuse a journal path whose directory is missing or that holds something that is not a
+    journal (or, without ``overwrite``, anything)."""
+    if not path.parent.is_dir():
+        raise JournalError(f"journal {path}: the directory {path.parent} does not exist")
+    if path.is_dir():
+        raise JournalError(f"journal {path} is a directory; name a file")
+    if not path.exists():
+        return
+    if not path.is_file():
+        raise JournalError(f"journal {path} is not a regular file (a device or a pipe?)")
+    if path.stat().st_size and not is_journal(path):
+        raise JournalError(
+            f"{path} exists and is not a mipro journal: name another file (nothing but a "
+            "journal is replaced, even with overwrite=True)"
+        )
+    if not overwrite:
+        raise _exists(path)
 
 
 def _exists(path: Path) -> JournalError:

@@ -31,6 +31,7 @@ __all__ = [
     "check_journal_file",
     "check_meta",
     "checksum",
+    "is_journal",
     "open_read_only",
     "read_contents",
     "verify_table",
@@ -93,6 +94,20 @@ def check_journal_file(path: Path) -> None:
         db.execute("SELECT count(*) FROM events").fetchone()
     meta = {str(key): _decoded(value, path, f"meta record {key!r}") for key, value in rows}
     check_meta(path, meta)
+
+
+def is_journal(path: Path) -> bool:
+    """Whether ``path`` is a mipro journal of any schema version, damaged or not (its metadata
+    names the format), read read-only."""
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(16) != b"SQLite format 3\x00":
+                return False
+        with open_read_only(path) as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+        return row is not None and isinstance(row[0], str) and json.loads(row[0]) == FORMAT
+    except (OSError, JournalError, ValueError, sqlite3.Error):
+        return False
 
 
 def record_name(table: str, kind: str, key: object) -> str:

@@ -327,3 +327,36 @@ def test_a_recorded_run_with_a_score_that_is_no_number_is_refused_before_any_cal
         mc.resume(path, toy_program(lm), toy_metric)
     assert str(info.value).startswith(f"journal {path}: ") and problem in str(info.value)
     assert lm.calls == 0
+
+
+def test_overwrite_replaces_only_a_journal(tmp_path: Path) -> None:
+    """``overwrite=True`` unlinked whatever the path named: a data file given by mistake, a
+    named pipe, even a device (``journal="/dev/null"``, run as root)."""
+    data = tmp_path / "train.csv"
+    data.write_text("question,answer\na,b\n")
+    with pytest.raises(JournalError, match="exists and is not a mipro journal"):
+        Journal.create(data, {"run": 1}, overwrite=True)
+    assert data.read_text() == "question,answer\na,b\n"
+    if hasattr(os, "mkfifo"):
+        pipe = tmp_path / "pipe"
+        os.mkfifo(pipe)
+        with pytest.raises(JournalError, match="is not a regular file"):
+            Journal.create(pipe, {"run": 1}, overwrite=True)
+        assert pipe.exists()
+    with pytest.raises(JournalError, match="is a directory; name a file"):
+        Journal.create(tmp_path, {"run": 1}, overwrite=True)
+    journal = tmp_path / "run.sqlite"
+    Journal.create(journal, {"run": 1}).close()
+    with sqlite3.connect(journal) as db:  # an old or damaged journal is still a journal
+        db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    db.close()
+    with Journal.create(journal, {"run": 2}, overwrite=True) as replaced:
+        assert replaced.config == {"run": 2}
+
+
+def test_a_journal_in_a_missing_directory_is_named_before_any_call(tmp_path: Path) -> None:
+    lm = ToyLM()
+    path = tmp_path / "nowhere" / "run.sqlite"
+    with pytest.raises(JournalError, match=r"the directory .*nowhere does not exist"):
+        mc.optimize(toy_program(lm), toy_data(12), toy_metric, journal=path, max_trials=1)
+    assert lm.calls == 0 and not path.parent.exists()
