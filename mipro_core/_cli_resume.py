@@ -40,6 +40,8 @@ from ._cli_common import (
 from ._cli_ray import add_ray_argument, ray_backend_for
 from ._errors import InvalidInputError, JournalError
 
+MAX_DEMO_LATENCY = 60.0
+"""The most simulated seconds per call a ``mipro demo`` journal may record."""
 SPEC_FLAGS = (("app", "--app"), ("metric", "--metric"), ("proposer", "--proposer"))
 """The journal's ``cli`` record keys and the flags that name the same objects."""
 
@@ -225,10 +227,14 @@ def _demo(demo: Any, journal: Path) -> tuple[Any, Any, Any]:
 
     if not isinstance(demo, dict) or demo.get("task") not in TASK_NAMES:
         raise JournalError(f"journal {journal} names no bundled demo task")
-    try:
-        latency = float(demo.get("latency", 0.0))
-    except (TypeError, ValueError):
-        raise JournalError(f"journal {journal} records an invalid demo latency") from None
+    latency = demo.get("latency", 0.0)
+    if isinstance(latency, bool) or not isinstance(latency, (int, float)):
+        raise JournalError(f"journal {journal} records an invalid demo latency")
+    if not 0 <= latency <= MAX_DEMO_LATENCY:  # NaN too; an hour per call would hang resume
+        raise JournalError(
+            f"journal {journal} records a demo latency of {latency} s per call; `mipro demo` "
+            f"simulates at most {MAX_DEMO_LATENCY} s"
+        )
     task, program = _demo_program(str(demo["task"]), latency)
     return program, task.metric, None
 

@@ -360,3 +360,20 @@ def test_a_journal_in_a_missing_directory_is_named_before_any_call(tmp_path: Pat
     with pytest.raises(JournalError, match=r"the directory .*nowhere does not exist"):
         mc.optimize(toy_program(lm), toy_data(12), toy_metric, journal=path, max_trials=1)
     assert lm.calls == 0 and not path.parent.exists()
+
+
+@pytest.mark.parametrize("latency", [1e9, float("nan"), -1.0])
+def test_a_demo_journal_recording_an_impossible_latency_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], latency: float
+) -> None:
+    """A recorded latency of 1e9 s made `mipro resume` sleep that long per call; NaN failed
+    every call (time.sleep(nan))."""
+    from mipro_core.testing import TASK_NAMES
+
+    path = tmp_path / "demo.sqlite"
+    with Journal.create(path, {"run": 1}) as journal:
+        journal.set_meta("demo", {"task": TASK_NAMES[0], "latency": latency})
+    assert main(["resume", str(path)]) == 1
+    assert "records a demo latency of" in capsys.readouterr().err
+    assert main(["demo", "--latency", str(latency)]) == 2
+    assert "--latency" in capsys.readouterr().err
