@@ -27,6 +27,9 @@ from ._types import Example
 
 logger = logging.getLogger("mipro_core")
 
+RUN_KINDS = ("run", "bootstrap")
+"""The memo records of program runs (scored, and bootstrap traces), decoded before a resume."""
+
 
 def resume(
     journal: str | Path,
@@ -78,7 +81,7 @@ def resume(
     metric = checked_metric(metric)
     store = Journal.open(journal)
     try:
-        contents = store.read(kinds=("run",))  # every record's checksum verified first
+        contents = store.read(kinds=RUN_KINDS)  # every record's checksum verified first
         config = contents.config
         _check_run_records(journal, contents.records)  # a bad one stops the run before a call
         prog = adapt(program)

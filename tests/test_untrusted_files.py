@@ -310,18 +310,20 @@ def rewrite_records(path: Path, kind: str, change: Callable[[dict[str, Any]], st
 
 
 @pytest.mark.parametrize(
-    ("score", "problem"),
-    [("NaN", "score nan is not a finite number"), ('"high"', "score 'high' is not")],
+    ("kind", "score", "problem"),
+    [
+        ("run", "NaN", "score nan is not a finite number"),
+        ("run", '"high"', "score 'high' is not"),
+        ("bootstrap", "Infinity", "score inf is not a finite number"),
+    ],
 )
 def test_a_recorded_run_with_a_score_that_is_no_number_is_refused_before_any_call(
-    tmp_path: Path, finished_journal: Path, score: str, problem: str
+    tmp_path: Path, finished_journal: Path, kind: str, score: str, problem: str
 ) -> None:
     """A NaN score reached the sampler (an InvalidInputError about an Observation) mid-run."""
     path = tmp_path / "run.sqlite"
     shutil.copy(finished_journal, path)
-    rewrite_records(
-        path, "run", lambda run: json.dumps({**run, "score": 0.5}).replace("0.5", score)
-    )
+    rewrite_records(path, kind, lambda run: json.dumps({**run, "score": 0.5}).replace("0.5", score))
     lm = ToyLM()
     with pytest.raises(JournalError) as info:
         mc.resume(path, toy_program(lm), toy_metric)
