@@ -81,9 +81,7 @@ def resume(
     metric = checked_metric(metric)
     store = Journal.open(journal)
     try:
-        contents = store.read(kinds=RUN_KINDS)  # every record's checksum verified first
-        config = contents.config
-        _check_run_records(journal, contents.records)  # a bad one stops the run before a call
+        config = _verified_config(store, journal)
         prog = adapt(program)
         recorded = list(config.get("modules", []))
         if sorted(recorded) != sorted(prog.modules):
@@ -156,14 +154,18 @@ def _recorded_run(
     return optimizer, train, val, tuple(freeze)
 
 
-def _check_run_records(journal: str | Path, records: Mapping[tuple[str, str], Any]) -> None:
-    """Decode every recorded program run as the replay will (its score a finite number, its
-    counts whole), so that a malformed one is refused before the resumed run pays for a call."""
-    for (_, key), value in records.items():
+def _verified_config(store: Journal, journal: str | Path) -> dict[str, Any]:
+    """The run configuration, once every record's checksum is verified and every recorded
+    program run decodes as the replay will decode it (its score a finite number, its counts
+    whole): a malformed one is refused before the resumed run pays for a call. The decoded
+    runs are dropped on return (the replay reads them again, one at a time)."""
+    contents = store.read(kinds=RUN_KINDS)
+    for (_, key), value in contents.records.items():
         try:
             cached_record(value, key)
         except JournalError as exc:
             raise JournalError(f"journal {journal}: {exc}") from exc
+    return contents.config
 
 
 def _whole(config: Mapping[str, Any], key: str) -> int:
