@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from ._api import MIPRO, STRATEGIES
 from ._config import Budget, Pricing, ProposerConfig, SearchConfig
 from ._errors import JournalError
@@ -133,6 +135,8 @@ def _recorded_run(
 ) -> tuple[MIPRO, tuple[Example, ...], tuple[Example, ...], tuple[str, ...]]:
     """The optimizer, data and frozen modules a journal's configuration records."""
     try:
+        _check_switches(config, "proposer", ProposerConfig)
+        _check_switches(config, "search", SearchConfig)
         optimizer = STRATEGIES[config["strategy"]](
             budget=Budget(**config["budget"]),
             # a journal from before the repair round existed recorded a run without it
@@ -166,6 +170,18 @@ def _verified_config(store: Journal, journal: str | Path) -> dict[str, Any]:
         except JournalError as exc:
             raise JournalError(f"journal {journal}: {exc}") from exc
     return contents.config
+
+
+def _check_switches(config: Mapping[str, Any], section: str, settings: type) -> None:
+    """Refuse a recorded on/off setting that is not ``true`` / ``false`` (the text ``"false"``
+    would switch it on)."""
+    values = config[section]
+    if not isinstance(values, Mapping):
+        raise TypeError(f"{section} must be an object, got {values!r:.40}")
+    for field in attrs.fields(settings):
+        value = values.get(field.name)
+        if isinstance(field.default, bool) and value is not None and not isinstance(value, bool):
+            raise TypeError(f"{section}.{field.name} must be true or false, got {value!r:.40}")
 
 
 def _whole(config: Mapping[str, Any], key: str) -> int:

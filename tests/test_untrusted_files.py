@@ -269,6 +269,7 @@ def finished_journal(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("num_threads", "4", "num_threads must be a whole number, got '4'"),
         ("freeze", "s0", "freeze must be a list of module names, got 's0'"),
         ("freeze", ["s9"], "freeze names unknown module(s) ['s9']"),
+        ("search", {"search_demos": "false"}, "search.search_demos must be true or false"),
     ],
 )
 def test_an_edited_run_setting_is_refused_not_coerced(
@@ -280,7 +281,10 @@ def test_an_edited_run_setting_is_refused_not_coerced(
     path = tmp_path / "run.sqlite"
     shutil.copy(finished_journal, path)
     with Journal.open(path) as journal:
-        journal.set_meta("config", {**journal.config, key: value})
+        config = journal.config
+        if isinstance(value, dict):  # one setting of a section
+            value = {**config[key], **value}
+        journal.set_meta("config", {**config, key: value})
     with pytest.raises(JournalError) as info:
         mc.resume(path, toy_program(ToyLM()), toy_metric)
     assert "invalid run configuration" in str(info.value) and problem in str(info.value)
