@@ -201,7 +201,9 @@ def _check_nested(path: Path, number: int, value: Mapping[str, Any]) -> None:
 
 
 def _read_csv(path: Path, text: str, kind: Kind) -> Table:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t" if kind == "tsv" else ",")
+    # strict: an unclosed quote is an error, not the rest of the file swallowed into one cell
+    delimiter = "\t" if kind == "tsv" else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     with _field_limit(len(text)):
         return _csv_rows(path, reader, kind)
 
@@ -237,6 +239,11 @@ def _csv_rows(path: Path, reader: Any, kind: Kind) -> Table:
                 )
             rows.append(Row(start, dict(zip(header, record, strict=True))))
     except csv.Error as exc:
+        if "unexpected end of data" in str(exc):  # the record that starts on `line`
+            raise InvalidInputError(
+                f"{path}:{line}: malformed CSV (a quoted field of this row is never closed: "
+                "it would take in every line after it)"
+            ) from None
         raise InvalidInputError(f"{path}:{reader.line_num}: malformed CSV ({exc})") from None
     return Table(path, kind, tuple(header or ()), tuple(rows))
 

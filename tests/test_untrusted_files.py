@@ -383,3 +383,20 @@ def test_a_demo_journal_recording_an_impossible_latency_is_refused(
     assert "records a demo latency of" in capsys.readouterr().err
     assert main(["demo", "--latency", str(latency)]) == 2
     assert "--latency" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('question,answer\nq1,"a1\nq2,a2\nq3,a3\n', ":2: malformed CSV (a quoted field"),
+        ('question,answer\nq1,"a1"x\n', ":2: malformed CSV (',' expected after '\"')"),
+    ],
+)
+def test_a_csv_quote_left_open_is_refused_not_read_as_one_cell(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    """An unclosed quote took every later line into one cell (three examples read as one);
+    text after a closing quote was glued on (`"a1"x` read as `a1x`)."""
+    path = tmp_path / "train.csv"
+    path.write_text(text)
+    assert expected in dataset_error(path)
