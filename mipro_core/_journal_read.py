@@ -40,6 +40,16 @@ __all__ = [
 SCHEMA_VERSION = 2
 """2: every row has a checksum, the configuration a program/data fingerprint (1: neither)."""
 FORMAT = "mipro.journal"
+SCHEMA_OBJECTS = frozenset(
+    {
+        ("table", "meta"),
+        ("index", "sqlite_autoindex_meta_1"),
+        ("table", "memo"),
+        ("index", "sqlite_autoindex_memo_1"),
+        ("table", "events"),
+    }
+)
+"""What a journal's ``sqlite_master`` lists: its three tables and their primary-key indexes."""
 
 _VERIFY = {
     "meta": "SELECT 'meta', key, '', value, checksum FROM meta",
@@ -92,8 +102,16 @@ def check_journal_file(path: Path) -> None:
         rows = db.execute("SELECT key, value FROM meta").fetchall()
         db.execute("SELECT count(*) FROM memo").fetchone()
         db.execute("SELECT count(*) FROM events").fetchone()
+        objects = set(db.execute("SELECT type, name FROM sqlite_master").fetchall())
     meta = {str(key): _decoded(value, path, f"meta record {key!r}") for key, value in rows}
     check_meta(path, meta)
+    extra = sorted(objects - SCHEMA_OBJECTS)
+    if extra:  # a trigger would run SQL of the file's choosing on every record mipro writes
+        shown = ", ".join(f"{kind} {name!r:.60}" for kind, name in extra[:3])
+        raise JournalError(
+            f"journal {path} holds SQL objects a mipro journal never has ({shown}): it was "
+            "edited, and is not opened"
+        )
 
 
 def is_journal(path: Path) -> bool:

@@ -400,3 +400,30 @@ def test_a_csv_quote_left_open_is_refused_not_read_as_one_cell(
     path = tmp_path / "train.csv"
     path.write_text(text)
     assert expected in dataset_error(path)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "CREATE TRIGGER spy AFTER INSERT ON memo BEGIN DELETE FROM memo; END",
+        "CREATE VIEW shadow AS SELECT * FROM memo",
+        "CREATE TABLE extra (x)",
+    ],
+)
+def test_a_journal_holding_sql_a_journal_never_has_is_not_opened(
+    tmp_path: Path, finished_journal: Path, sql: str
+) -> None:
+    """A trigger in the file ran on every record resume wrote (here: deleting them all)."""
+    path = tmp_path / "run.sqlite"
+    shutil.copy(finished_journal, path)
+    db = sqlite3.connect(path)
+    try:
+        db.execute(sql)
+        db.commit()
+    finally:
+        db.close()
+    before = digest(path)
+    lm = ToyLM()
+    with pytest.raises(JournalError, match="holds SQL objects a mipro journal never has"):
+        mc.resume(path, toy_program(lm), toy_metric)
+    assert lm.calls == 0 and digest(path) == before
