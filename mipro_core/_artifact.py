@@ -229,6 +229,11 @@ def _read_bounded(source: Path) -> bytes:
 def _parse(raw: bytes) -> Any:
     if not raw.strip():
         raise _Invalid("file is empty")
+    if raw.startswith(b"SQLite format 3\x00"):
+        raise _Invalid(
+            "a SQLite database (a mipro journal?), not an artifact: `mipro resume JOURNAL "
+            "--out FILE` writes the artifact of a journaled run"
+        )
     if raw.startswith(codecs.BOM_UTF8):
         raw = raw[len(codecs.BOM_UTF8) :]
     try:

@@ -63,7 +63,9 @@ def out(lines: Sequence[str] | str = "") -> None:
 
 def note(text: str) -> None:
     """One ``mipro: ...`` line on standard error (not an error: hints, interruptions)."""
-    sys.stderr.write(f"mipro: {text}\n")
+    from ._printable import printable
+
+    sys.stderr.write(f"mipro: {printable(text)}\n")
     sys.stderr.flush()
 
 

@@ -110,7 +110,8 @@ def _header(
     return [
         f"mipro optimize: {args.app} ({kind}; {len(modules)} module(s): "
         f"{printable(', '.join(modules))})",
-        f"  train     {train.path}, {len(train.examples)} examples ({train.columns.describe()})",
+        f"  train     {train.path}, {len(train.examples)} examples "
+        f"({printable(train.columns.describe())})",
         f"  val       {val_text}",
         f"  metric    {args.metric}",
         f"  proposer  {args.proposer or DEFAULT_PROPOSER}",
@@ -137,7 +138,8 @@ def run_optimize(args: argparse.Namespace) -> int:
     artifact, journal = _output_paths(args)
     for flag, path in (("--train", args.train), ("--val", args.val)):
         if path is not None and not Path(path).is_file():
-            raise InvalidInputError(f"{flag} {path}: no such file")
+            problem = "not a regular file" if Path(path).exists() else "no such file"
+            raise InvalidInputError(f"{flag} {path}: {problem}")
     with import_path(os.getcwd()):
         app = load_app(args.app)
         program = adapt_app(app, args.app)

@@ -40,6 +40,8 @@ from ._cli_common import (
 from ._cli_ray import add_ray_argument, ray_backend_for
 from ._errors import InvalidInputError, JournalError
 
+MAX_DEMO_LATENCY = 60.0
+"""The most simulated seconds per call a ``mipro demo`` journal may record."""
 SPEC_FLAGS = (("app", "--app"), ("metric", "--metric"), ("proposer", "--proposer"))
 """The journal's ``cli`` record keys and the flags that name the same objects."""
 
@@ -172,20 +174,24 @@ def _artifact_path(args: argparse.Namespace, recorded: Any, run_id: str | None) 
         return Path(args.output)
     if recorded is None:
         return None
-    if not isinstance(recorded, str) or not recorded:
+    if not isinstance(recorded, str) or not recorded or "\x00" in recorded:
         raise JournalError(f"journal {args.journal} records an invalid artifact path")
     path = Path(recorded)
     if args.overwrite:
         note(f"the artifact goes to {printable(recorded)} (recorded in the journal; --overwrite)")
         return path
-    if not path.resolve().is_relative_to(Path.cwd().resolve()):
-        problem = "is outside the current directory"
-    elif path.exists() and not _artifact_of(path, run_id):
-        problem = "holds a file that is not this run's artifact"
-    else:
-        return path
+    try:
+        if not path.resolve().is_relative_to(Path.cwd().resolve()):
+            problem = "is outside the current directory"
+        elif path.exists() and not _artifact_of(path, run_id):
+            problem = "holds a file that is not this run's artifact"
+        else:
+            return path
+    except OSError as exc:  # a name too long, a loop of links: nothing to write there
+        problem = f"cannot be used ({exc.strerror or exc})"
+    shown = printable(recorded if len(recorded) <= 200 else recorded[:199] + "…")
     raise InvalidInputError(
-        f"the journal names the artifact path {printable(recorded)}, which {problem}; a journal "
+        f"the journal names the artifact path {shown}, which {problem}; a journal "
         "is data, so resume does not write there: pass --out FILE (or --overwrite to write "
         "that path anyway)"
     )
@@ -221,10 +227,14 @@ def _demo(demo: Any, journal: Path) -> tuple[Any, Any, Any]:
 
     if not isinstance(demo, dict) or demo.get("task") not in TASK_NAMES:
         raise JournalError(f"journal {journal} names no bundled demo task")
-    try:
-        latency = float(demo.get("latency", 0.0))
-    except (TypeError, ValueError):
-        raise JournalError(f"journal {journal} records an invalid demo latency") from None
+    latency = demo.get("latency", 0.0)
+    if isinstance(latency, bool) or not isinstance(latency, (int, float)):
+        raise JournalError(f"journal {journal} records an invalid demo latency")
+    if not 0 <= latency <= MAX_DEMO_LATENCY:  # NaN too; an hour per call would hang resume
+        raise JournalError(
+            f"journal {journal} records a demo latency of {latency} s per call; `mipro demo` "
+            f"simulates at most {MAX_DEMO_LATENCY} s"
+        )
     task, program = _demo_program(str(demo["task"]), latency)
     return program, task.metric, None
 

@@ -32,13 +32,30 @@ def configure_demo(parser: argparse.ArgumentParser) -> None:
         default=8,
         help="parallel program runs, each making its stages' LM calls in turn (default 8)",
     )
-    parser.add_argument("--latency", type=float, default=0.0, help="simulated seconds per LM call")
+    parser.add_argument(
+        "--latency",
+        type=_latency,
+        default=0.0,
+        help="simulated seconds per LM call (0 to 60)",
+    )
     parser.add_argument(
         "--output",
         default="mipro-demo.json",
         help="artifact path (default mipro-demo.json in the current directory)",
     )
     parser.add_argument("--journal", default=None, help="also journal the run to this SQLite file")
+
+
+def _latency(text: str) -> float:
+    """``--latency``: simulated seconds per call, 0 to 60 (what a resume of the journal
+    accepts)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 60:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 60 seconds, got {text}")
+    return value
 
 
 def _demo_program(task_name: str, latency: float) -> tuple[Any, Any]:

@@ -214,34 +214,45 @@ def _nested_columns(table: Table) -> Columns:
 
 def to_examples(table: Table, columns: Columns) -> tuple[Example, ...]:
     """The rows of ``table`` as examples; every row must have every chosen column."""
-    if table.nested:
-        return tuple(Example.from_dict(row.values) for row in table.rows)
     examples: list[Example] = []
-    seen: dict[str, int] = {}
+    seen: dict[str, tuple[int, Example]] = {}
     for row in table.rows:
-        missing = [c for c in (*columns.inputs, *columns.outputs) if c not in row.values]
-        if missing:
+        try:
+            example = _example(table, row, columns)
+        except InvalidInputError as exc:
+            if str(exc).startswith(f"{table.path}:"):
+                raise
+            raise InvalidInputError(f"{table.path}:{row.line}: {exc}") from None
+        first = seen.setdefault(example.id, (row.line, example))
+        # an id column names each row once; another id (a content hash by default, or an
+        # example object's own) may repeat on a copy of the same example, never on another
+        named = not table.nested and columns.id_column in row.values
+        if first[0] != row.line and (named or first[1] != example):
             raise InvalidInputError(
-                f"{table.path}:{row.line}: missing field(s) {missing}; every row needs the "
-                f"columns {list(columns.inputs + columns.outputs)} ({columns.describe()})"
+                f"{table.path}:{row.line}: duplicate id {example.id!r} (first on line {first[0]})"
+                + ("" if named else " for a different example")
             )
-        example_id = ""
-        if columns.id_column is not None and columns.id_column in row.values:
-            example_id = _id_text(table, row)
-            if example_id in seen:
-                raise InvalidInputError(
-                    f"{table.path}:{row.line}: duplicate id {example_id!r} "
-                    f"(first on line {seen[example_id]})"
-                )
-            seen[example_id] = row.line
-        examples.append(
-            Example(
-                {c: row.values[c] for c in columns.inputs},
-                {c: row.values[c] for c in columns.outputs},
-                id=example_id,
-            )
-        )
+        examples.append(example)
     return tuple(examples)
+
+
+def _example(table: Table, row: Row, columns: Columns) -> Example:
+    if table.nested:
+        return Example.from_dict(row.values)
+    missing = [c for c in (*columns.inputs, *columns.outputs) if c not in row.values]
+    if missing:
+        raise InvalidInputError(
+            f"{table.path}:{row.line}: missing field(s) {missing}; every row needs the "
+            f"columns {list(columns.inputs + columns.outputs)} ({columns.describe()})"
+        )
+    example_id = ""
+    if columns.id_column is not None and columns.id_column in row.values:
+        example_id = _id_text(table, row)
+    return Example(
+        {c: row.values[c] for c in columns.inputs},
+        {c: row.values[c] for c in columns.outputs},
+        id=example_id,
+    )
 
 
 def _id_text(table: Table, row: Row) -> str:

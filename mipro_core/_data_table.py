@@ -7,10 +7,12 @@ later (:mod:`mipro_core._data_files`).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,6 +25,13 @@ Kind = Literal["jsonl", "csv", "tsv"]
 
 _SUFFIXES: dict[str, Kind] = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "tsv"}
 _NESTED_KEYS = frozenset({"inputs", "outputs", "id"})
+_LINE_BREAK = re.compile("\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e]")
+"""What ends a JSONL line: the line breaks of :meth:`str.splitlines` that JSON forbids inside a
+string (U+0085, U+2028 and U+2029 are allowed there unescaped, so they end no line)."""
+MAX_DEPTH = 100
+"""The deepest nesting of a data row (as for artifacts): deeper values are refused when read,
+not when a journal holding them fails to read back."""
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]", re.ASCII)
 
 
 @attrs.frozen
@@ -68,6 +77,12 @@ def read_table(path: str | Path) -> Table:
         raise InvalidInputError(f"{source}: not a regular file")
     data = source.read_bytes()
     kind = data_kind(source, data[:64])
+    if b"\x00" in data:
+        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
+        raise InvalidInputError(
+            f"{source}:{line}: a NUL byte: this is not UTF-8 text (a UTF-16 file or a binary "
+            "one?); save the file as UTF-8"
+        )
     text = _decode(source, data)
     table = _read_jsonl(source, text) if kind == "jsonl" else _read_csv(source, text, kind)
     if not table.rows:
@@ -97,7 +112,7 @@ def _read_jsonl(path: Path, text: str) -> Table:
     rows: list[Row] = []
     columns: dict[str, None] = {}
     nested: bool | None = None
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(_LINE_BREAK.split(text), 1):
         if not line.strip():
             continue
         try:
@@ -106,6 +121,15 @@ def _read_jsonl(path: Path, text: str) -> Table:
             reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
             where = f" at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
             raise InvalidInputError(f"{path}:{number}: invalid JSON ({reason}{where})") from None
+        except RecursionError:
+            raise InvalidInputError(f"{path}:{number}: invalid JSON (nested too deeply)") from None
+        if _SURROGATE_ESCAPE.search(line):
+            _check_surrogates(path, number, value)
+        if line.count("[") + line.count("{") > MAX_DEPTH and _too_deep(value):
+            raise InvalidInputError(
+                f"{path}:{number}: a value nested more than {MAX_DEPTH} levels deep (the journal "
+                "and the prompts could not hold it)"
+            )
         if not isinstance(value, dict):
             raise InvalidInputError(
                 f"{path}:{number}: expected a JSON object (one example per line), "
@@ -127,6 +151,36 @@ def _read_jsonl(path: Path, text: str) -> Table:
     return Table(path, "jsonl", tuple(columns), tuple(rows), nested=bool(nested))
 
 
+def _depth(value: Any) -> int:
+    """How many arrays and objects deep ``value`` nests (iteratively: no recursion limit)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, depth + 1)
+            stack.extend((child, depth + 1) for child in item)
+    return deepest
+
+
+def _too_deep(row: Any) -> bool:
+    """Whether a field of ``row`` nests deeper than :data:`MAX_DEPTH`."""
+    return isinstance(row, dict) and max(map(_depth, row.values()), default=0) > MAX_DEPTH
+
+
+def _check_surrogates(path: Path, number: int, value: Any) -> None:
+    """Refuse a row holding a lone UTF-16 surrogate (``"\\ud800"``): not text any model or
+    journal can take."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInputError(
+            f"{path}:{number}: a lone UTF-16 surrogate escape (\\ud800-\\udfff without its "
+            "pair) is not text; fix the escape"
+        ) from None
+
+
 def json_type(value: Any) -> str:
     names = {list: "list", str: "string", bool: "boolean", int: "number", float: "number"}
     return "null" if value is None else names.get(type(value), type(value).__name__)
@@ -142,12 +196,31 @@ def _check_nested(path: Path, number: int, value: Mapping[str, Any]) -> None:
         raise InvalidInputError(
             f"{path}:{number}: 'outputs' must be a JSON object, got a {json_type(outputs)}"
         )
-    if "id" in value and not isinstance(value["id"], (str, int)):
+    if "id" in value and (isinstance(value["id"], bool) or not isinstance(value["id"], (str, int))):
         raise InvalidInputError(f"{path}:{number}: 'id' must be a string or a number")
 
 
 def _read_csv(path: Path, text: str, kind: Kind) -> Table:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t" if kind == "tsv" else ",")
+    # strict: an unclosed quote is an error, not the rest of the file swallowed into one cell
+    delimiter = "\t" if kind == "tsv" else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    with _field_limit(len(text)):
+        return _csv_rows(path, reader, kind)
+
+
+@contextlib.contextmanager
+def _field_limit(size: int) -> Iterator[None]:
+    """The csv module's (process-wide) field size limit raised to ``size`` for the block: a
+    cell of a long context is data, not the 128 KiB default's error."""
+    before = csv.field_size_limit()
+    csv.field_size_limit(max(before, size))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(before)
+
+
+def _csv_rows(path: Path, reader: Any, kind: Kind) -> Table:
     rows: list[Row] = []
     header: list[str] | None = None
     line = 1
@@ -166,6 +239,11 @@ def _read_csv(path: Path, text: str, kind: Kind) -> Table:
                 )
             rows.append(Row(start, dict(zip(header, record, strict=True))))
     except csv.Error as exc:
+        if "unexpected end of data" in str(exc):  # the record that starts on `line`
+            raise InvalidInputError(
+                f"{path}:{line}: malformed CSV (a quoted field of this row is never closed: "
+                "it would take in every line after it)"
+            ) from None
         raise InvalidInputError(f"{path}:{reader.line_num}: malformed CSV ({exc})") from None
     return Table(path, kind, tuple(header or ()), tuple(rows))
 

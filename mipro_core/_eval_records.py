@@ -69,20 +69,35 @@ class RunRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunRecord:
+        """The record ``to_dict`` wrote; raises ``ValueError`` / ``TypeError`` / ``KeyError``
+        for anything else (a score that is not a finite number, a negative call count)."""
         trace = data.get("trace")
+        score = data["score"]
+        if score is not None and not _finite_number(score):
+            raise ValueError(f"score {score!r:.40} is not a finite number")
+        counts: dict[str, int] = {}
+        for name in ("lm_calls", "prompt_tokens", "completion_tokens"):
+            value = data.get(name, 0)
+            if not _finite_number(value) or value < 0 or value != int(value):
+                raise ValueError(f"{name} {value!r:.40} is not a count")
+            counts[name] = int(value)
         return cls(
             example_id=str(data["example_id"]),
-            score=None if data["score"] is None else float(data["score"]),
+            score=None if score is None else float(score),
             error=data.get("error"),
             malformed=bool(data.get("malformed", False)),
-            lm_calls=int(data.get("lm_calls", 0)),
-            prompt_tokens=int(data.get("prompt_tokens", 0)),
-            completion_tokens=int(data.get("completion_tokens", 0)),
+            lm_calls=counts["lm_calls"],
+            prompt_tokens=counts["prompt_tokens"],
+            completion_tokens=counts["completion_tokens"],
             trace=Trace.from_dict(trace) if trace is not None else None,
             prediction=data.get("prediction"),
             feedback=data.get("feedback"),
             modules=None if data.get("modules") is None else tuple(str(m) for m in data["modules"]),
         )
+
+
+def _finite_number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def feedback_of(raw: Any) -> str | None:

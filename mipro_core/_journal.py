@@ -28,15 +28,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from . import _journal_lock
 from ._errors import JournalError
 from ._files import sync_directory
 from ._journal_read import (
     FORMAT,
     SCHEMA_VERSION,
     JournalContents,
+    check_journal_file,
     check_meta,
     checksum,
     checksum_error,
+    is_journal,
     read_contents,
     verify_table,
 )
@@ -71,10 +74,16 @@ CREATE TABLE events (
 class Journal:
     """A memo (see :mod:`mipro_core._memo`) persisted in SQLite; thread-safe."""
 
-    def __init__(self, path: str | Path, connection: sqlite3.Connection) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        connection: sqlite3.Connection,
+        lock: _journal_lock.LockKey | None = None,
+    ) -> None:
         self.path = Path(path)
         self._db = connection
         self._lock = threading.Lock()
+        self._file_lock = lock  # this process's hold on the file (released by close)
 
     # ------------------------------------------------------------------ opening
 
@@ -86,50 +95,57 @@ class Journal:
 
         The journal is built under a temporary name and renamed once its schema and
         configuration are committed: a process killed at any point leaves either no journal
-        at ``path`` or a complete one.
+        at ``path`` or a complete one. ``overwrite`` replaces only a mipro journal (of any
+        version, damaged or not) or an empty file: never a directory, a device or another file.
         """
         path = Path(path)
-        if path.exists() and not overwrite:
-            raise _exists(path)
+        _check_target(path, overwrite)
         temp = path.with_name(f".{path.name}.{os.getpid()}{TEMP_SUFFIX}")
         _remove_db(temp)
         try:
-            _write_new(temp, config)
+            try:
+                _write_new(temp, config)
+            except (JournalError, OSError) as exc:
+                reason = exc.__cause__ or exc
+                raise JournalError(f"cannot create the journal {path}: {reason}") from exc
             if overwrite:
-                _remove_db(path)  # its log first: a stale log must never meet the new file
-                os.replace(temp, path)
+                with _journal_lock.held(path) if path.is_file() else contextlib.nullcontext():
+                    _remove_db(path)  # its log first: a stale log must never meet the new file
+                    os.replace(temp, path)
             else:
                 _remove_db(path, main=False)
                 _rename_new(temp, path)
             sync_directory(path.parent)
         finally:
             _remove_db(temp)
-        return cls(path, _connect(path))
+        return cls._connected(path)
+
+    @classmethod
+    def _connected(cls, path: Path) -> Journal:
+        """The journal at ``path``, locked for this process, connected read-write."""
+        key = _journal_lock.acquire(path)  # another process running it: refused
+        try:
+            return cls(path, _connect(path), key)
+        except BaseException:
+            _journal_lock.release(key)
+            raise
 
     @classmethod
     def open(cls, path: str | Path) -> Journal:
         """Open an existing journal, checking that it is one, of this schema version, and that
-        its metadata (the run configuration included) passes its checksums."""
+        its metadata (the run configuration included) passes its checksums.
+
+        The checks read the file read-only first: a file that is not a journal (another
+        application's SQLite database, an empty file) is refused as it was, never switched to
+        WAL mode or otherwise written to."""
         path = Path(path)
-        if not path.is_file():
-            raise JournalError(f"journal {path} does not exist")
-        db = _connect(path)
+        check_journal_file(path)  # read-only: a file that is no journal is never written to
+        journal = cls._connected(path)
         try:
-            try:
-                rows = db.execute("SELECT key, value FROM meta").fetchall()
-                db.execute("SELECT count(*) FROM memo").fetchone()
-                db.execute("SELECT count(*) FROM events").fetchone()
-            except sqlite3.DatabaseError as exc:
-                raise JournalError(f"{path} is not a readable mipro journal ({exc})") from exc
-            try:
-                meta = {k: json.loads(v) for k, v in rows}
-            except (json.JSONDecodeError, TypeError, UnicodeDecodeError) as exc:
-                raise JournalError(f"journal {path} has corrupt metadata ({exc})") from exc
-            check_meta(path, meta)
-            journal = cls(path, db)
             journal._verify_table("meta")
         except BaseException:
-            db.close()
+            journal._db.close()  # no checkpoint: nothing is written to a damaged file
+            _journal_lock.release(journal._file_lock)
             raise
         return journal
 
@@ -261,6 +277,8 @@ class Journal:
             with contextlib.suppress(sqlite3.Error):
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
             self._db.close()
+            key, self._file_lock = self._file_lock, None
+            _journal_lock.release(key)  # after the connection: see mipro_core._journal_lock
 
     def __enter__(self) -> Journal:
         return self
@@ -321,6 +339,26 @@ def _rename_new(temp: Path, path: Path) -> None:
 def _remove_db(path: Path, *, main: bool = True) -> None:
     for suffix in ("-wal", "-shm", *([""] if main else [])):
         Path(str(path) + suffix).unlink(missing_ok=True)
+
+
+def _check_target(path: Path, overwrite: bool) -> None:
+    """Refuse a journal path whose directory is missing or that holds something that is not a
+    journal (or, without ``overwrite``, anything)."""
+    if not path.parent.is_dir():
+        raise JournalError(f"journal {path}: the directory {path.parent} does not exist")
+    if path.is_dir():
+        raise JournalError(f"journal {path} is a directory; name a file")
+    if not path.exists():
+        return
+    if not path.is_file():
+        raise JournalError(f"journal {path} is not a regular file (a device or a pipe?)")
+    if path.stat().st_size and not is_journal(path):
+        raise JournalError(
+            f"{path} exists and is not a mipro journal: name another file (nothing but a "
+            "journal is replaced, even with overwrite=True)"
+        )
+    if not overwrite:
+        raise _exists(path)
 
 
 def _exists(path: Path) -> JournalError:

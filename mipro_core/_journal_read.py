@@ -28,8 +28,10 @@ __all__ = [
     "FORMAT",
     "SCHEMA_VERSION",
     "JournalContents",
+    "check_journal_file",
     "check_meta",
     "checksum",
+    "is_journal",
     "open_read_only",
     "read_contents",
     "verify_table",
@@ -38,6 +40,16 @@ __all__ = [
 SCHEMA_VERSION = 2
 """2: every row has a checksum, the configuration a program/data fingerprint (1: neither)."""
 FORMAT = "mipro.journal"
+SCHEMA_OBJECTS = frozenset(
+    {
+        ("table", "meta"),
+        ("index", "sqlite_autoindex_meta_1"),
+        ("table", "memo"),
+        ("index", "sqlite_autoindex_memo_1"),
+        ("table", "events"),
+    }
+)
+"""What a journal's ``sqlite_master`` lists: its three tables and their primary-key indexes."""
 
 _VERIFY = {
     "meta": "SELECT 'meta', key, '', value, checksum FROM meta",
@@ -74,6 +86,46 @@ def check_meta(path: object, meta: Mapping[str, Any]) -> None:
         )
     if not isinstance(meta.get("config"), dict):
         raise JournalError(f"journal {path} has no run configuration")
+
+
+def check_journal_file(path: Path) -> None:
+    """Raise :class:`JournalError` unless ``path`` is a journal this version reads, reading it
+    read-only (:func:`open_read_only`): a regular file, a SQLite database with the journal's
+    tables, metadata that decodes and passes :func:`check_meta`."""
+    if path.is_dir():
+        raise JournalError(f"journal {path} is a directory, not a journal file")
+    if not path.exists():
+        raise JournalError(f"journal {path} does not exist")
+    if not path.is_file():
+        raise JournalError(f"journal {path} is not a regular file (a pipe or a device?)")
+    with open_read_only(path) as db:
+        rows = db.execute("SELECT key, value FROM meta").fetchall()
+        db.execute("SELECT count(*) FROM memo").fetchone()
+        db.execute("SELECT count(*) FROM events").fetchone()
+        objects = set(db.execute("SELECT type, name FROM sqlite_master").fetchall())
+    meta = {str(key): _decoded(value, path, f"meta record {key!r}") for key, value in rows}
+    check_meta(path, meta)
+    extra = sorted(objects - SCHEMA_OBJECTS)
+    if extra:  # a trigger would run SQL of the file's choosing on every record mipro writes
+        shown = ", ".join(f"{kind} {name!r:.60}" for kind, name in extra[:3])
+        raise JournalError(
+            f"journal {path} holds SQL objects a mipro journal never has ({shown}): it was "
+            "edited, and is not opened"
+        )
+
+
+def is_journal(path: Path) -> bool:
+    """Whether ``path`` is a mipro journal of any schema version, damaged or not (its metadata
+    names the format), read read-only."""
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(16) != b"SQLite format 3\x00":
+                return False
+        with open_read_only(path) as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+        return row is not None and isinstance(row[0], str) and json.loads(row[0]) == FORMAT
+    except (OSError, JournalError, ValueError, sqlite3.Error):
+        return False
 
 
 def record_name(table: str, kind: str, key: object) -> str:

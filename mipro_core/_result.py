@@ -91,6 +91,11 @@ class Trial:
         score = data["score"]
         if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))):
             raise TypeError("score must be a number or null")
+        if score is not None and not math.isfinite(score):  # a mean of finite run scores
+            raise ValueError(f"score must be a finite number, got {score}")
+        seconds = float(data.get("seconds", 0.0))
+        if not (math.isfinite(seconds) and seconds >= 0):
+            raise ValueError(f"seconds must be a finite number >= 0, got {seconds}")
         ids = data["example_ids"]
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
             raise TypeError("example_ids must be a list of strings")
@@ -103,7 +108,7 @@ class Trial:
             errors=_int(data.get("errors", 0)),
             malformed=_int(data.get("malformed", 0)),
             lm_calls=_int(data.get("lm_calls", 0)),
-            seconds=float(data.get("seconds", 0.0)),
+            seconds=seconds,
             complete=bool(data.get("complete", True)),
             best_score=_optional_float(data.get("best_score")),
             total_lm_calls=_int(data.get("total_lm_calls", 0)),
@@ -135,6 +140,8 @@ def _optional_float(value: Any) -> float | None:
 def _int(value: Any) -> int:
     if type(value) is not int:
         raise TypeError(f"expected an integer, got {value!r}")
+    if value < 0:  # numbers and counts
+        raise ValueError(f"expected a count, got {value}")
     return value
 
 

@@ -8,10 +8,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from ._api import MIPRO, STRATEGIES
 from ._config import Budget, Pricing, ProposerConfig, SearchConfig
 from ._errors import JournalError
 from ._estimate import estimate_cost
+from ._eval_records import cached_record
 from ._fingerprint import FINGERPRINT_KEY, differences, fingerprint
 from ._journal import Journal
 from ._metric import checked_metric
@@ -25,6 +28,9 @@ from ._search._sampler import Sampler
 from ._types import Example
 
 logger = logging.getLogger("mipro_core")
+
+RUN_KINDS = ("run", "bootstrap")
+"""The memo records of program runs (scored, and bootstrap traces), decoded before a resume."""
 
 
 def resume(
@@ -77,7 +83,7 @@ def resume(
     metric = checked_metric(metric)
     store = Journal.open(journal)
     try:
-        config = store.read(kinds=()).config  # every record's checksum verified first
+        config = _verified_config(store, journal)
         prog = adapt(program)
         recorded = list(config.get("modules", []))
         if sorted(recorded) != sorted(prog.modules):
@@ -88,6 +94,12 @@ def resume(
                 f"{missing}, modules not in the journal {extra}"
             )
         optimizer, train, val, freeze = _recorded_run(journal, config, sampler, num_threads)
+        unknown = sorted(set(freeze) - set(prog.modules))
+        if unknown:
+            raise JournalError(
+                f"journal {journal} has an invalid run configuration: freeze names unknown "
+                f"module(s) {unknown}"
+            )
         optimizer.progress = progress
         _check_fingerprint(journal, config, fingerprint(prog, train, val, metric), force)
     except BaseException:
@@ -123,23 +135,62 @@ def _recorded_run(
 ) -> tuple[MIPRO, tuple[Example, ...], tuple[Example, ...], tuple[str, ...]]:
     """The optimizer, data and frozen modules a journal's configuration records."""
     try:
+        _check_switches(config, "proposer", ProposerConfig)
+        _check_switches(config, "search", SearchConfig)
         optimizer = STRATEGIES[config["strategy"]](
             budget=Budget(**config["budget"]),
             # a journal from before the repair round existed recorded a run without it
             proposer=ProposerConfig(**{"repair_round": False, **config["proposer"]}),
             search=SearchConfig(**config["search"]),
             sampler=sampler_from_spec(config["sampler"], sampler),
-            seed=int(config["seed"]),
-            num_threads=num_threads or int(config["num_threads"]),
+            seed=_whole(config, "seed"),
+            num_threads=num_threads or _whole(config, "num_threads"),
             parallel_trials=_recorded_parallel_trials(config),
             pricing=Pricing(**config["pricing"]) if config.get("pricing") else None,
         )
         train = tuple(Example.from_dict(d) for d in config["trainset"])
         val = tuple(Example.from_dict(d) for d in config["valset"])
-        freeze = tuple(config.get("freeze", ()))
+        freeze = config.get("freeze", [])
+        if not isinstance(freeze, list) or not all(isinstance(n, str) for n in freeze):
+            raise TypeError(f"freeze must be a list of module names, got {freeze!r:.80}")
     except (KeyError, TypeError, ValueError) as exc:
         raise JournalError(f"journal {journal} has an invalid run configuration: {exc}") from exc
-    return optimizer, train, val, freeze
+    return optimizer, train, val, tuple(freeze)
+
+
+def _verified_config(store: Journal, journal: str | Path) -> dict[str, Any]:
+    """The run configuration, once every record's checksum is verified and every recorded
+    program run decodes as the replay will decode it (its score a finite number, its counts
+    whole): a malformed one is refused before the resumed run pays for a call. The decoded
+    runs are dropped on return (the replay reads them again, one at a time)."""
+    contents = store.read(kinds=RUN_KINDS)
+    for (_, key), value in contents.records.items():
+        try:
+            cached_record(value, key)
+        except JournalError as exc:
+            raise JournalError(f"journal {journal}: {exc}") from exc
+    return contents.config
+
+
+def _check_switches(config: Mapping[str, Any], section: str, settings: type) -> None:
+    """Refuse a recorded on/off setting that is not ``true`` / ``false`` (the text ``"false"``
+    would switch it on)."""
+    values = config[section]
+    if not isinstance(values, Mapping):
+        raise TypeError(f"{section} must be an object, got {values!r:.40}")
+    for field in attrs.fields(settings):
+        value = values.get(field.name)
+        if isinstance(field.default, bool) and value is not None and not isinstance(value, bool):
+            raise TypeError(f"{section}.{field.name} must be true or false, got {value!r:.40}")
+
+
+def _whole(config: Mapping[str, Any], key: str) -> int:
+    """``config[key]``, a whole number as mipro records it (an edited ``1.5`` or ``"4"`` is
+    refused, never rounded into another run)."""
+    value = config[key]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{key} must be a whole number, got {value!r:.40}")
+    return value
 
 
 def _check_fingerprint(
@@ -169,9 +220,8 @@ def _recorded_parallel_trials(config: Mapping[str, Any]) -> int | None:
     """The parallel trials the journaled run used: recorded since the journal keeps them;
     for an older journal (``None``), what its own thread count chose, so that a resume with
     another ``num_threads`` still tries the same configurations."""
-    recorded = config.get("parallel_trials")
-    if recorded is not None:
-        return int(recorded)
+    if config.get("parallel_trials") is not None:
+        return _whole(config, "parallel_trials")
     search = config.get("search")
     minibatch = int(search.get("minibatch_size", 30)) if isinstance(search, Mapping) else 30
-    return default_parallel_trials(int(config["num_threads"]), minibatch)
+    return default_parallel_trials(_whole(config, "num_threads"), minibatch)

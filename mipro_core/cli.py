@@ -114,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _stderr_line(text: str) -> None:
-    sys.stderr.write(f"{PROG}: error: {' '.join(text.split())}\n")
+    # messages quote file content (a column name, a journal record): escaped, never a command
+    sys.stderr.write(f"{PROG}: error: {printable(' '.join(text.split()))}\n")
 
 
 def _show_warning(
@@ -125,7 +126,7 @@ def _show_warning(
     file: TextIO | None = None,
     line: str | None = None,
 ) -> None:
-    sys.stderr.write(f"{PROG}: warning: {' '.join(str(message).split())}\n")
+    sys.stderr.write(f"{PROG}: warning: {printable(' '.join(str(message).split()))}\n")
 
 
 def _os_error_text(exc: OSError) -> str:

@@ -101,6 +101,21 @@ def test_resume_writes_no_file_the_journal_names(
     assert read_artifact(precious).state.names() == ("answer",)
 
 
+@pytest.mark.parametrize(
+    ("recorded", "problem"),
+    [("a\x00b.json", "records an invalid artifact path"), ("x" * 5000, "cannot be used")],
+    ids=["nul-byte", "name-too-long"],
+)
+def test_an_unusable_recorded_artifact_path_is_a_clear_error(
+    workdir: Path, capsys: pytest.CaptureFixture[str], recorded: str, problem: str
+) -> None:
+    """A NUL byte in the recorded path crashed resume with a ValueError traceback."""
+    journal = finished_run(capsys)
+    edit_cli_meta(journal, artifact=recorded)
+    status, _, err = run(capsys, "resume", str(journal), *RESUME)
+    assert status == 1 and problem in err and "Traceback" not in err and len(err) < 1000
+
+
 def test_resume_refuses_another_program_unless_forced(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -123,6 +123,10 @@ def test_trial_from_dict_inverts_to_dict(
         ({"params": {"a.instruction": 1.5}}, "params must map"),
         ({"example_ids": "ab"}, "example_ids must be a list"),
         ({"number": "0"}, "expected an integer"),
+        ({"score": float("nan")}, "score must be a finite number"),
+        ({"score": float("inf")}, "score must be a finite number"),
+        ({"seconds": -1.0}, "seconds must be a finite number >= 0"),
+        ({"lm_calls": -3}, "expected a count"),
     ],
 )
 def test_trial_from_dict_names_what_is_wrong(change: dict[str, object], problem: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 import uuid
@@ -43,8 +44,8 @@ class SimulatedLM:
     ) -> None:
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise InvalidInputError(f"seed must be an int, got {type(seed).__name__}")
-        if latency < 0:
-            raise InvalidInputError(f"latency must be >= 0, got {latency}")
+        if not 0 <= latency < math.inf:  # NaN too: time.sleep(nan) fails every call
+            raise InvalidInputError(f"latency must be a finite number >= 0, got {latency}")
         self.seed = seed
         self.latency = float(latency)
         self.params = params if params is not None else SimParams()
