@@ -74,7 +74,7 @@ class RepairBeside:
             self.interrupt()
             raise
         finally:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.shutdown(wait=self._future.done(), cancel_futures=True)
 
     def result(self) -> RoundResult:
         """The round's result (after :meth:`wait`)."""

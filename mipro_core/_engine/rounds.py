@@ -65,7 +65,9 @@ def each_module(
             raise
         return [future.result() for future in futures]
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        # settled calls: their threads end at once, so none outlives optimize(); abandoned
+        # ones are not waited for
+        pool.shutdown(wait=all(f.done() for f in futures), cancel_futures=True)
 
 
 class Rounds:
