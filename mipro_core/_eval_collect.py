@@ -81,7 +81,11 @@ def collect(
                     for queued in not_done:
                         queued.cancel()  # the evaluation failed: start no run it would pay for
                 failure = failure or exc
-                budget.settle_run(reserved, RunRecord(example.id, None, error="aborted"))
+                paid = getattr(exc, "mipro_lm_calls", 0)  # a refused run's calls were billed
+                paid = paid if isinstance(paid, int) and not isinstance(paid, bool) else 0
+                budget.settle_run(
+                    reserved, RunRecord(example.id, None, error="aborted", lm_calls=paid)
+                )
                 continue
             record(j, example, result, reserved)
     if failure is not None:

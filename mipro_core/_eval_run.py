@@ -15,7 +15,7 @@ from typing import Any
 from ._call_budget import CallBudget
 from ._cpu_watch import CpuWatch
 from ._empty_reply import EmptyAgain, EmptyReplies, is_empty_completion
-from ._errors import InvalidInputError, MetricError, ParseError
+from ._errors import InvalidInputError, LMError, MetricError, ParseError
 from ._eval_records import (
     NO_CALLS_LEFT,
     OVER_TIME,
@@ -29,6 +29,7 @@ from ._memo import Memo
 from ._overflow import ContextOverflow, is_context_overflow
 from ._prediction_text import prediction_text
 from ._protocols import Metric, Program
+from ._refusal import Refused, refusal
 from ._retry import RetryPolicy, RetryStopped
 from ._types import Example, Trace
 
@@ -83,7 +84,7 @@ class RunExecutor:
         there, not from the time the run was queued); ``started[1]`` accumulates the calls
         reserved for its retries and ``started[2]`` is what one attempt reserves."""
         started[0] = time.monotonic()
-        if self.failed > self.max_errors:  # the error budget is spent: don't start new runs
+        if self.stopping or self.failed > self.max_errors:  # stopping: don't start new runs
             return RunRecord(example.id, None, error=SKIPPED)
         if self.deadline is not None and started[0] >= self.deadline:
             return RunRecord(example.id, None, error=OVER_TIME)
@@ -101,7 +102,16 @@ class RunExecutor:
         elif record.error not in (SKIPPED, OVER_TIME, NO_CALLS_LEFT):
             with self._lock:
                 self.failed += 1
+                spent = self.failed > self.max_errors
+            if spent:  # the run stops: retries waiting out their backoff are refused now
+                self.policy.wake()
         return record
+
+    def stop(self) -> None:
+        """Start no other attempt (Ctrl-C, or a refusal): retries waiting out their backoff
+        wake up and are refused."""
+        self.stopping = True
+        self.policy.wake()
 
     def _admit_retry(self, reservation: list[float]) -> str | None:
         """Reserve the calls of one more attempt of a run, or say why it may not start."""
@@ -130,6 +140,9 @@ class RunExecutor:
             except Exception as exc:
                 if is_context_overflow(exc):  # a property of the prompt: never retried
                     raise ContextOverflow(exc, calls_made(exc)) from exc
+                refused = refusal(exc)  # a bad key, no such model, no quota: no run can succeed
+                if refused is not None:
+                    raise Refused(exc, refused, calls_made(exc)) from exc
                 if is_empty_completion(exc):  # a glitch, retried, or the model's answer
                     empty[0] += 1
                     limit = self.empty.retry_limit()
@@ -153,6 +166,14 @@ class RunExecutor:
             return RunRecord(example.id, 0.0, malformed=True, lm_calls=failed_calls[0])
         except InvalidInputError:
             raise  # a usage problem (e.g. an example lacks a field a stage needs): fail fast
+        except Refused as refused:  # every run would fail the same way: stop the run now
+            self.stop()
+            error = LMError(
+                f"the model provider refused a program run: {refused.reason} "
+                f"({type(refused.failure).__name__}: {refused.failure})"
+            )
+            error.mipro_lm_calls = failed_calls[0]  # type: ignore[attr-defined]  # paid
+            raise error from refused.failure
         except RetryStopped as stop:
             if stop.reason != "stopping":
                 sentinel = OVER_TIME if stop.reason == "max_seconds" else NO_CALLS_LEFT

@@ -266,11 +266,13 @@ class Evaluator:
         def record(j: int, example: Example, run: RunRecord, reserved: int) -> None:
             self._record(example, run, reserved, results[j])
 
-        def stop() -> None:
-            self.runner.stopping = True
-
         collect(
-            pending, finished, budget=self.budget, timeout=self.timeout, record=record, stop=stop
+            pending,
+            finished,
+            budget=self.budget,
+            timeout=self.timeout,
+            record=record,
+            stop=self.runner.stop,
         )
         if self.errors > self.max_errors:
             raise ErrorBudgetExceededError(

@@ -62,7 +62,7 @@ class RetryPolicy:
         backoff: how long to wait before each retry (honours ``Retry-After``).
         deadline: a ``clock()`` value no retry may start at or after; None: no deadline.
         clock: the time source of ``deadline`` (injectable for tests).
-        sleep: how to wait (injectable for tests).
+        sleep: how to wait (injectable for tests); by default a wait that :meth:`wake` ends.
     """
 
     def __init__(
@@ -72,13 +72,22 @@ class RetryPolicy:
         backoff: Backoff,
         deadline: float | None = None,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.max_retries = max_retries
         self.backoff = backoff
         self.deadline = deadline
         self.clock = clock
-        self.sleep = sleep
+        self._woken = threading.Event()
+        self.sleep = sleep if sleep is not None else self._wait
+
+    def _wait(self, seconds: float) -> None:
+        self._woken.wait(seconds)
+
+    def wake(self) -> None:
+        """End every backoff wait now and from now on (the run stops: Ctrl-C, a refusal);
+        ``admit`` then decides that no retry starts."""
+        self._woken.set()
 
     def past_deadline(self) -> bool:
         """Whether the deadline (if any) has passed."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import re
 from collections.abc import Iterator
 from datetime import datetime, timezone
 
@@ -57,7 +58,8 @@ def exception_chain(exc: BaseException) -> Iterator[BaseException]:
             current = None
 
 
-def _status(exc: BaseException) -> int | None:
+def http_status(exc: BaseException) -> int | None:
+    """The HTTP status ``exc`` carries (on itself or its ``response``), if any."""
     for attr in ("status_code", "status", "http_status"):
         status = getattr(exc, attr, None)
         if isinstance(status, int) and not isinstance(status, bool) and 100 <= status < 600:
@@ -80,13 +82,27 @@ def _verdict(exc: BaseException) -> bool | None:
         return marked
     if isinstance(exc, (TimeoutError, ConnectionError, json.JSONDecodeError)):
         return True  # a JSON decode error in a provider call: the reply body was truncated
-    status = _status(exc)
+    if is_quota_exhausted(exc):
+        return False  # a 429 that no wait fixes: the account is out of credit
+    status = http_status(exc)
     if status is not None:
         return status in _TRANSIENT_STATUS or status >= 500
     names = [cls.__name__.lower() for cls in type(exc).__mro__]
     if any(tag in name for name in names for tag in _TRANSIENT_NAMES):
         return True
     return None
+
+
+_QUOTA = re.compile(r"insufficient_quota|exceeded your current quota|credit balance is too low")
+
+
+def is_quota_exhausted(exc: BaseException) -> bool:
+    """Whether ``exc`` itself says the account's quota or credit is spent (OpenAI's
+    ``insufficient_quota`` 429, Anthropic's "credit balance is too low"): no retry helps."""
+    for attr in ("code", "type"):
+        if getattr(exc, attr, None) == "insufficient_quota":
+            return True
+    return http_status(exc) in (400, 402, 403, 429) and bool(_QUOTA.search(str(exc)))
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -97,7 +113,8 @@ def is_transient(exc: BaseException) -> bool:
     a :class:`~mipro_core.TransientLMError`, a boolean ``transient`` attribute, a
     ``TimeoutError`` / ``ConnectionError``, an HTTP
     status (``status_code`` / ``status`` / ``http_status`` or ``response.status_code``: 408,
-    409, 425, 429 and 5xx are transient, other codes permanent), or a provider SDK's class name
+    409, 425, 429 and 5xx are transient, other codes permanent; a 429 whose quota is spent,
+    :func:`is_quota_exhausted`, is permanent), or a provider SDK's class name
     (``RateLimitError``, ``APIConnectionError``, ``APITimeoutError``, httpx's ``ConnectError`` /
     ``RemoteProtocolError``, requests' ``ChunkedEncodingError``...).
     """

@@ -208,3 +208,48 @@ def test_an_exception_marked_not_transient_is_not_retried_whatever_its_cause() -
         raise WorkflowOwnTimeout("the workflow's own limit") from TimeoutError()
     except WorkflowOwnTimeout as exc:
         assert not is_transient(exc)
+
+
+class QuotaError(APIStatusError):  # shaped like openai's RateLimitError for insufficient_quota
+    code = "insufficient_quota"
+
+
+def test_refusals_every_call_would_get_are_told_apart_from_one_runs_failure() -> None:
+    from mipro_core._refusal import refusal
+
+    assert "HTTP 401" in (refusal(wrapped(APIStatusError(401))) or "")
+    assert "HTTP 403" in (refusal(wrapped(APIStatusError(403))) or "")
+    missing = APIStatusError(404)
+    missing.args = ("Error code: 404 - The model `gpt-9` does not exist",)
+    assert "HTTP 404" in (refusal(wrapped(missing)) or "")
+    assert refusal(wrapped(APIStatusError(404))) is None  # a tool's 404: that run's failure
+    assert refusal(wrapped(APIStatusError(400))) is None
+    quota = QuotaError(429)
+    assert "insufficient_quota" in (refusal(wrapped(quota)) or "")
+    assert not is_transient(wrapped(quota))  # no wait brings the credit back
+    assert is_transient(wrapped(APIStatusError(429)))
+
+
+def test_wake_ends_a_backoff_wait_and_no_retry_follows() -> None:
+    import threading
+
+    policy = RetryPolicy(max_retries=3, backoff=Backoff(1000.0, 1000.0))
+    attempt, calls = flaky([mc.TransientLMError("429", retry_after=1000.0)] * 3)
+    stopped: list[RetryStopped] = []
+
+    def run() -> None:
+        try:
+            policy.call(attempt, admit=lambda exc: "stopping" if policy_woken else None)
+        except RetryStopped as exc:
+            stopped.append(exc)
+
+    policy_woken = False
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    while not calls:
+        worker.join(0.01)
+    policy_woken = True
+    policy.wake()
+    worker.join(60)  # the wait was 1000 s
+    assert not worker.is_alive()
+    assert len(calls) == 1 and stopped and stopped[0].reason == "stopping"

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import threading
+import urllib.error
 import urllib.request
+
+import pytest
 
 from mipro_core.testing import FaultProxy, SimulatedLM, serve_openai_compatible
 
@@ -42,3 +46,44 @@ def test_64_clients_connecting_at_once_are_all_served() -> None:
             thread.join(timeout=60)
         assert answers == [200] * CLIENTS
         assert proxy.requests == CLIENTS
+
+
+def _ask(url: str) -> tuple[int, bytes]:
+    body = {"model": "simulated", "messages": [{"role": "user", "content": "question: hi"}]}
+    request = urllib.request.Request(
+        f"{url}/chat/completions",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # loopback only
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def test_the_proxy_faults_look_like_the_real_ones() -> None:
+    with serve_openai_compatible(SimulatedLM(seed=0)) as server:
+
+        def proxy(kind: str) -> FaultProxy:
+            return FaultProxy(server.base_url, rate=1.0, kinds=(kind,), drip_seconds=0.001)
+
+        with proxy("401") as p:
+            status, data = _ask(p.base_url)
+            assert status == 401 and json.loads(data)["error"]["code"] == "invalid_api_key"
+        with proxy("quota") as p:
+            status, data = _ask(p.base_url)
+            assert status == 429 and json.loads(data)["error"]["code"] == "insufficient_quota"
+        with proxy("503-html") as p:
+            assert _ask(p.base_url)[0] == 503
+        with proxy("no-choices") as p:
+            assert json.loads(_ask(p.base_url)[1])["choices"] == []
+        with proxy("null-content") as p:
+            choice = json.loads(_ask(p.base_url)[1])["choices"][0]
+            assert choice["message"]["content"] is None
+        with proxy("drip") as p:
+            assert json.loads(_ask(p.base_url)[1])["choices"][0]["message"]["content"]
+        with proxy("reset") as p, pytest.raises(ConnectionResetError):
+            _ask(p.base_url)
+        with proxy("truncated") as p, pytest.raises(http.client.IncompleteRead):
+            _ask(p.base_url)

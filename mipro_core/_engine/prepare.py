@@ -82,6 +82,8 @@ def prepare(
         except KeyboardInterrupt:
             logger.warning("interrupted before the search: keeping the original prompts")
             reason = StopReason.INTERRUPTED
+            if chains is not None:
+                chains.interrupted()  # their retries waiting out a backoff: not waited for
         except BudgetExhaustedError:
             reason = stop.budget_reason()
             logger.warning(

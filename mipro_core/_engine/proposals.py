@@ -25,6 +25,7 @@ from .._propose import (
     summarize_data,
 )
 from .context import RunContext
+from .settle import SETTLE_SECONDS, settle
 from .space import DemoSets
 
 Produced = dict[str, dict[int, dict[str, int]]]
@@ -61,7 +62,16 @@ class GroundingChains:
         # run never returns while a call it will be billed for is still running and uncounted;
         # only Ctrl-C does not wait
         interrupted = exc_type is not None and issubclass(exc_type, KeyboardInterrupt)
+        if interrupted:  # not waited for: nothing they return may be counted or journaled
+            self.client.abandon()
         self._threads.shutdown(wait=not interrupted, cancel_futures=True)
+
+    def interrupted(self) -> None:
+        """Ctrl-C before the search: no other grounding call starts (a retry waiting out its
+        backoff is refused); the calls in flight finish for at most :data:`SETTLE_SECONDS`
+        (see :func:`~.settle.settle`), so leaving the chains does not wait for their retries."""
+        self._stop.set()
+        settle(self.client, self._pending or (), SETTLE_SECONDS)
 
     def start(self) -> None:
         """Start both chains (once; later calls do nothing)."""

@@ -22,6 +22,7 @@ from .._errors import (
 from .._memo import Memo
 from .._overflow import is_context_overflow
 from .._protocols import LM, Message
+from .._refusal import refusal
 from .._retry import Backoff, RetryPolicy, RetryStopped
 from .._types import Signature, stable_hash
 
@@ -78,6 +79,7 @@ class ProposerClient:
         """The run was interrupted: no new call starts (the next :meth:`ask` raises
         ``KeyboardInterrupt``); a call in flight completes, counted and memoized as usual."""
         self._halted = True
+        self.policy.wake()  # a retry waiting out its backoff is refused now, not after it
 
     def abandon(self) -> None:
         """:meth:`halt`, and drop whatever a call still in flight returns: neither counted nor
@@ -85,6 +87,7 @@ class ProposerClient:
         is under way, so nothing from this client is counted or written after it."""
         with self._commit_lock:
             self._halted = self._abandoned = True
+        self.policy.wake()
 
     @contextlib.contextmanager
     def committing(self) -> Iterator[None]:
@@ -159,8 +162,10 @@ class ProposerClient:
                 f"({type(stop.failure).__name__}: {stop.failure})"
             ) from stop.failure
         except Exception as exc:
+            refused = refusal(exc)  # a bad key, no such model, no quota: say what to fix
+            why = f"the model provider refused it: {refused}; " if refused else ""
             raise LMError(
-                f"proposer LM failed on {template!r}: {type(exc).__name__}: {exc}"
+                f"proposer LM failed on {template!r}: {why}{type(exc).__name__}: {exc}"
             ) from exc
 
     def ask(

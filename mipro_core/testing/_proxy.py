@@ -1,19 +1,24 @@
 """A fault-injecting HTTP proxy (loopback only) in front of an OpenAI-compatible server.
 
 Real provider clients (``langchain_openai.ChatOpenAI``, LlamaIndex's ``OpenAILike``, the
-``openai`` SDK) pointed at :attr:`FaultProxy.base_url` see the faults a flaky provider produces:
-``429`` with ``Retry-After``, ``500``, a hang past the client's timeout, a reply body cut off
-mid-way, or an empty completion. Which requests fault is a deterministic function of the seed,
-the request body and how many times that body was sent before, so a retried request can get
-through and a run is reproducible whatever the thread timing.
+``openai`` SDK) pointed at :attr:`FaultProxy.base_url` see the faults a flaky or misconfigured
+provider produces (the catalogue is :mod:`._proxy_faults`): ``429`` with ``Retry-After``, 5xx
+replies (JSON or a gateway's HTML page), ``401``/``403``/``404``, an exhausted quota, a prompt
+over the context window, a hang past the client's timeout, a reply body cut off mid-way, reset,
+or dripped byte by byte, a ``200`` that is no JSON, and good replies rewritten (empty, no
+choices, ``null`` content, a tool call only, cut at ``max_tokens``, filtered). Which requests
+fault is a deterministic function of the seed, the request body and how many times that body was
+sent before, so a retried request can get through and a run is reproducible whatever the thread
+timing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import http.client
-import json
 import logging
+import socket
+import struct
 import threading
 import urllib.parse
 from collections import Counter
@@ -23,22 +28,30 @@ from typing import Any
 
 from .._errors import InvalidInputError
 from ._http import LocalHTTPService
+from ._proxy_faults import ERROR_REPLIES, FAULT_KINDS, REWRITES, rewritten
 
 logger = logging.getLogger(__name__)
 
-FAULT_KINDS = ("429", "500", "hang", "truncated", "empty")
+__all__ = ["FAULT_KINDS", "FaultProxy"]
 
 
 class FaultProxy(LocalHTTPService):
     """Forwards ``upstream`` (an ``http://127.0.0.1:PORT/v1`` base URL) and injects faults.
 
     ``rate`` is the fraction of POST requests that fault; ``kinds`` chooses among
-    :data:`FAULT_KINDS`: ``"429"`` (with ``Retry-After: retry_after``), ``"500"``, ``"hang"``
-    (no answer for ``hang_seconds``, then the connection is closed: set the client's timeout
-    below it), ``"truncated"`` (the upstream reply with its full ``Content-Length`` but only
-    half the body, then the connection closes) and ``"empty"`` (the upstream reply with every
-    completion text emptied). ``requests`` counts the POST requests received (every attempt a
-    provider would bill or rate-limit); ``faults`` counts the injected faults by kind.
+    :data:`FAULT_KINDS`: ``"429"`` (with ``Retry-After: retry_after``, seconds or an HTTP-date),
+    ``"500"``, ``"502-html"``/``"503-html"``/``"504-html"`` (a gateway's HTML page), ``"401"``,
+    ``"403"``, ``"404"`` (model not found), ``"quota"`` (OpenAI's ``insufficient_quota`` 429),
+    ``"context"`` (the 400 of a prompt over the context window), ``"hang"`` (no answer for
+    ``hang_seconds``, then the connection is closed: set the client's timeout below it),
+    ``"truncated"`` (the upstream reply with its full ``Content-Length`` but only half the body,
+    then the connection closes), ``"reset"`` (the headers, then a TCP reset), ``"drip"`` (the
+    upstream reply a few bytes every ``drip_seconds``: no read ever times out), ``"not-json"``
+    (a ``200`` HTML page), and the rewrites of a good reply ``"empty"``, ``"no-choices"``,
+    ``"null-content"``, ``"tool-calls"``, ``"length"`` and ``"content-filter"``.
+    Only requests whose body contains ``only`` (any request if None) and that come after the
+    first ``after`` requests may fault. ``requests`` counts the POST requests received (every
+    attempt a provider would bill or rate-limit); ``faults`` counts the injected faults by kind.
     Use as a context manager or call :meth:`close`.
     """
 
@@ -51,6 +64,9 @@ class FaultProxy(LocalHTTPService):
         seed: int = 0,
         retry_after: str = "0",
         hang_seconds: float = 2.0,
+        drip_seconds: float = 0.2,
+        only: str | None = None,
+        after: int = 0,
         host: str = "127.0.0.1",
     ) -> None:
         if not 0.0 <= rate <= 1.0:
@@ -69,6 +85,9 @@ class FaultProxy(LocalHTTPService):
         self.seed = seed
         self.retry_after = retry_after
         self.hang_seconds = hang_seconds
+        self.drip_seconds = drip_seconds
+        self.only = None if only is None else only.encode()
+        self.after = after
         self.requests = 0
         self.faults: Counter[str] = Counter()
         self._attempts: Counter[str] = Counter()
@@ -92,8 +111,11 @@ class FaultProxy(LocalHTTPService):
         key = hashlib.sha256(body).hexdigest()
         with self._lock:
             self.requests += 1
+            number = self.requests
             attempt = self._attempts[key]
             self._attempts[key] += 1
+        if number <= self.after or (self.only is not None and self.only not in body):
+            return None
         if self._draw(f"{key}\x00{attempt}") >= self.rate:
             return None
         kind = self.kinds[int(self._draw(f"kind\x00{key}\x00{attempt}") * len(self.kinds))]
@@ -114,17 +136,6 @@ class FaultProxy(LocalHTTPService):
             return response.status, data, kind
         finally:
             connection.close()
-
-
-def _emptied(data: bytes) -> bytes:
-    """An OpenAI reply with every completion text replaced by ``""``."""
-    payload: Any = json.loads(data)
-    for choice in payload.get("choices", ()):
-        if isinstance(choice.get("message"), dict):
-            choice["message"]["content"] = ""
-        if "text" in choice:
-            choice["text"] = ""
-    return json.dumps(payload).encode()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -150,26 +161,44 @@ class _Handler(BaseHTTPRequestHandler):
             self.owner._closing.wait(self.owner.hang_seconds)
             self.close_connection = True
             return
-        if fault in ("429", "500"):
-            status = int(fault)
-            message = "rate limited" if status == 429 else "injected server error"
-            error = {"error": {"message": message, "type": "server_error", "code": None}}
-            extra = {"Retry-After": self.owner.retry_after} if status == 429 else {}
-            self._send(status, json.dumps(error).encode(), "application/json", extra)
+        if fault in ERROR_REPLIES:
+            status, data, kind = ERROR_REPLIES[fault]
+            retry = {"Retry-After": self.owner.retry_after} if fault == "429" else {}
+            self._send(status, data, kind, retry)
+            return
+        if fault == "not-json":
+            self._send(200, ERROR_REPLIES["502-html"][1], "text/html")
             return
         status, data, kind = self.owner.forward("POST", self.path, body)
-        if fault == "empty" and status == 200:
-            data = _emptied(data)
-        if fault == "truncated" and status == 200:
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data[: len(data) // 2])
-            self.wfile.flush()
-            self.close_connection = True
+        if fault in REWRITES and status == 200:
+            data = rewritten(fault, data)
+        elif fault in ("truncated", "reset", "drip") and status == 200:
+            self._send_broken(fault, data, kind)
             return
         self._send(status, data, kind)
+
+    def _send_broken(self, fault: str, data: bytes, kind: str) -> None:
+        """The headers of a good reply, then half its body (``truncated``), a reset, or the
+        body a few bytes at a time (``drip``)."""
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.close_connection = True
+        if fault in ("truncated", "reset"):
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+        if fault == "reset":  # closed with SO_LINGER 0: a TCP reset (RST), no orderly FIN
+            raw = socket.socket(fileno=self.connection.detach())
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            raw.close()
+            return
+        if fault == "drip":
+            for start in range(0, len(data), 16):
+                if self.owner._closing.wait(self.owner.drip_seconds):
+                    return
+                self.wfile.write(data[start : start + 16])
+                self.wfile.flush()
 
     def _send(
         self, status: int, data: bytes, kind: str, extra: dict[str, str] | None = None

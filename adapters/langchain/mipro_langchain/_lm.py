@@ -12,7 +12,7 @@ from langchain_core.runnables import Runnable
 from langchain_core.runnables.base import RunnableBindingBase
 from langchain_core.runnables.configurable import RunnableConfigurableFields
 
-from mipro_core import LMError, Message
+from mipro_core import EmptyCompletionError, LMError, Message
 
 from ._discover import unwrap
 
@@ -76,6 +76,8 @@ class LangChainLM:
             raise LMError.from_provider(
                 exc, f"{self!r} failed: {type(exc).__name__}: {exc}"
             ) from exc
+        if not texts:  # a reply without choices: a provider glitch, retried like an empty one
+            raise EmptyCompletionError(f"{self!r} returned no completion (no choices)")
         if len(texts) != n:
             raise LMError(f"{self!r} returned {len(texts)} completion(s), expected {n}")
         return texts
@@ -94,7 +96,8 @@ class LangChainLM:
         if native_n:
             update["n"] = n
         copy = base.model_copy(update=update) if update else base
-        if native_n:
+        if native_n or (model is base and n == 1):  # an empty generation list is seen, not an
+            # IndexError inside invoke()
             result = copy.generate_prompt([ChatPromptValue(messages=prompt)])
             return [g.text for g in result.generations[0]]
         runnable = _replace_model(model, copy) if update else model

@@ -355,6 +355,15 @@ class LangChainProgram:
             refused.mipro_lm_calls = recorder.started  # type: ignore[attr-defined]
             raise refused from exc
         except Exception as exc:
+            if recorder.no_choices and not isinstance(exc, EmptyCompletionError):
+                # LangChain indexes the missing choice (an IndexError): say what happened, as
+                # an empty completion (retried like one)
+                empty = EmptyCompletionError(
+                    f"{recorder.no_choices} LM call(s) of the chain returned no completion "
+                    f"(a reply without choices), then {type(exc).__name__}: {exc}"
+                )
+                empty.mipro_lm_calls = recorder.started  # type: ignore[attr-defined]
+                raise empty from exc
             exc.mipro_lm_calls = recorder.started  # type: ignore[attr-defined]  # what it cost
             raise
         trace = recorder.trace()

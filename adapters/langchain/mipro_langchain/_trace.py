@@ -150,6 +150,8 @@ class TraceRecorder(BaseCallbackHandler):
         """LM calls started (failed ones included): what a failed run cost."""
         self.empty = 0
         """LM calls that returned an empty completion (no text and no tool call)."""
+        self.no_choices = 0
+        """LM calls whose reply held no completion at all (an empty ``choices``)."""
 
     # -- results -------------------------------------------------------------------------------
 
@@ -282,6 +284,8 @@ class TraceRecorder(BaseCallbackHandler):
         with self._lock:
             if not text.strip() and not tool_calls:
                 self.empty += 1
+            if not generations:
+                self.no_choices += 1
             claim = self._claims.pop(run_id, None)
             root = self._root.get(run_id, run_id)
             if claim is None:

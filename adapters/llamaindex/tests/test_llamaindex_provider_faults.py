@@ -55,3 +55,15 @@ def test_a_bad_request_stays_permanent() -> None:
         with pytest.raises(mc.LMError) as raised:
             lm([{"role": "user", "content": "hi"}], temperature=5.0)  # the server answers 400
     assert not isinstance(raised.value, mc.TransientLMError)
+
+
+def test_an_exhausted_quota_is_never_retried() -> None:
+    with (
+        serve_openai_compatible(echo) as server,
+        FaultProxy(server.base_url, rate=1.0, kinds=("quota",)) as proxy,
+        pytest.raises(mc.LMError) as raised,
+    ):
+        model(proxy.base_url)([{"role": "user", "content": "hi"}])
+    # OpenAI's insufficient_quota 429 is no rate limit: waiting does not bring credit back
+    assert not isinstance(raised.value, mc.TransientLMError)
+    assert "insufficient_quota" in str(raised.value)
