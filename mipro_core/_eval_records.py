@@ -4,6 +4,7 @@ jobs and outcomes of an evaluation (see docs/design.md, "Parallelism")."""
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any
 
 import attrs
@@ -14,6 +15,29 @@ from ._types import Example, ProgramState, Trace
 SKIPPED = "skipped: the error budget was already spent"
 OVER_TIME = "skipped: max_seconds had passed"
 NO_CALLS_LEFT = "stopped: max_lm_calls left no call for a retry"
+
+
+class RunTicket:
+    """One submitted run, shared by its worker and the collector (see ``_eval_collect``).
+
+    ``started`` is when the run actually started (``inf`` while queued: the per-run timeout
+    counts from there); ``retry_calls`` the calls reserved for its retries; ``attempt_calls``
+    what one attempt reserves. Once the collector gives up on the run (past ``timeout``) it is
+    ``abandoned``: its worker starts no other attempt and keeps nothing it produces later.
+    """
+
+    def __init__(self, attempt_calls: int) -> None:
+        self.started = math.inf
+        self.retry_calls = 0
+        self.attempt_calls = attempt_calls
+        self.abandoned = False
+        self.lock = threading.Lock()
+
+    def abandon(self) -> int:
+        """Give up on the run; returns the calls reserved for its retries so far."""
+        with self.lock:
+            self.abandoned = True
+            return self.retry_calls
 
 
 def calls_made(exc: BaseException) -> int:

@@ -20,6 +20,7 @@ from ._eval_records import (
     OVER_TIME,
     SKIPPED,
     RunRecord,
+    RunTicket,
     calls_made,
     feedback_of,
     score_value,
@@ -72,41 +73,48 @@ class RunExecutor:
         self._run_once = run_once
 
     def execute_and_keep(
-        self, program: Program, example: Example, kind: str, key: str, started: list[float]
+        self, program: Program, example: Example, kind: str, key: str, ticket: RunTicket
     ) -> RunRecord:
         """Run in a worker thread; the result is committed to the memo before returning.
 
-        ``started[0]`` is set when the run actually starts (the per-run timeout counts from
-        there, not from the time the run was queued); ``started[1]`` accumulates the calls
-        reserved for its retries and ``started[2]`` is what one attempt reserves."""
-        started[0] = time.monotonic()
+        Sets ``ticket.started`` when the run actually starts (the per-run timeout counts from
+        there, not from the time the run was queued) and adds the calls reserved for its
+        retries to ``ticket.retry_calls``. A run the collector abandoned (past ``timeout``)
+        keeps nothing: its error was recorded then, and a late result in the memo would make
+        a resumed run differ from this one."""
+        ticket.started = time.monotonic()
         if self.failed > self.max_errors:  # the error budget is spent: don't start new runs
             return RunRecord(example.id, None, error=SKIPPED)
-        if self.deadline is not None and started[0] >= self.deadline:
+        if self.deadline is not None and ticket.started >= self.deadline:
             return RunRecord(example.id, None, error=OVER_TIME)
-        record = self._execute(program, example, kind == "bootstrap", started)
-        if record.error is None:
-            self.budget.count_replayed(f"{kind}:{key}:{example.id}", 0, 0, 0)  # paid here
-            self.memo.put(kind, f"{key}:{example.id}", record.to_dict())
-        elif record.error not in (SKIPPED, OVER_TIME, NO_CALLS_LEFT):
+        record = self._execute(program, example, kind == "bootstrap", ticket)
+        with ticket.lock:
+            if ticket.abandoned:
+                return record
+            if record.error is None:
+                self.budget.count_replayed(f"{kind}:{key}:{example.id}", 0, 0, 0)  # paid here
+                self.memo.put(kind, f"{key}:{example.id}", record.to_dict())
+        if record.error not in (None, SKIPPED, OVER_TIME, NO_CALLS_LEFT):
             with self._lock:
                 self.failed += 1
         return record
 
-    def _admit_retry(self, reservation: list[float]) -> str | None:
+    def _admit_retry(self, ticket: RunTicket) -> str | None:
         """Reserve the calls of one more attempt of a run, or say why it may not start."""
         if self.stopping or self.failed > self.max_errors:
             return "stopping"
-        estimate = int(reservation[2])
-        if not self.budget.reserve(estimate):
-            return "max_lm_calls"
-        reservation[1] += estimate
+        with ticket.lock:
+            if ticket.abandoned:
+                return "stopping"  # past its timeout: nobody waits for this run any more
+            if not self.budget.reserve(ticket.attempt_calls):
+                return "max_lm_calls"
+            ticket.retry_calls += ticket.attempt_calls
         with self._lock:
             self.retries += 1
         return None
 
     def _execute(
-        self, program: Program, example: Example, with_trace: bool, reservation: list[float]
+        self, program: Program, example: Example, with_trace: bool, ticket: RunTicket
     ) -> RunRecord:
         failed_calls = [0]  # provider calls made by the attempts that failed
         empty = [0]  # attempts whose reply was empty
@@ -130,7 +138,7 @@ class RunExecutor:
         try:
             prediction, trace = self.policy.call(
                 attempt,
-                admit=lambda exc: self._admit_retry(reservation),
+                admit=lambda exc: self._admit_retry(ticket),
                 on_failure=count,
             )
         except ParseError:  # a malformed answer: a scored failure, not an error
