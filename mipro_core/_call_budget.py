@@ -100,10 +100,10 @@ class CallBudget:
             self.completion_tokens += completion_tokens
 
     def settle_proposer_call(
-        self, reserved: int, prompt_tokens: int = 0, completion_tokens: int = 0
+        self, reserved: int, prompt_tokens: int = 0, completion_tokens: int = 0, *, calls: int = 1
     ) -> None:
         with self._lock:
             self._reserved -= reserved
-            self.proposer_calls += 1
+            self.proposer_calls += calls
             self.prompt_tokens += prompt_tokens
             self.completion_tokens += completion_tokens

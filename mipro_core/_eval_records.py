@@ -10,6 +10,7 @@ from typing import Any
 import attrs
 
 from ._errors import JournalError, MetricError
+from ._transient import never_sent
 from ._types import Example, ProgramState, Trace
 
 SKIPPED = "skipped: the error budget was already spent"
@@ -42,11 +43,13 @@ class RunTicket:
 
 def calls_made(exc: BaseException) -> int:
     """The LM calls a failed program run made: what the adapter recorded on the exception as
-    ``mipro_lm_calls`` (see docs/adapters.md), else 1 (the call that failed)."""
+    ``mipro_lm_calls`` (see docs/adapters.md), else 1 (the call that failed); one less when the
+    call that failed never reached the provider (:func:`never_sent`: no free connection in the
+    client's pool, a refused connection)."""
     calls = getattr(exc, "mipro_lm_calls", None)
-    if isinstance(calls, int) and not isinstance(calls, bool) and calls >= 0:
-        return calls
-    return 1
+    if not (isinstance(calls, int) and not isinstance(calls, bool) and calls >= 0):
+        calls = 1
+    return max(0, calls - 1) if never_sent(exc) else calls
 
 
 @attrs.frozen

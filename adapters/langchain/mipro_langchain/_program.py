@@ -31,7 +31,7 @@ from mipro_core.eventloop import run_coroutine
 
 from ._clone import copy_runnable
 from ._discover import Discovery, FoundPrompt, discover
-from ._lm import LangChainLM
+from ._lm import LangChainLM, warn_if_client_retries
 from ._rewrite import Rewriter, make_rewriter
 from ._trace import MODULE_KEY, ModuleInfo, TraceRecorder
 
@@ -262,6 +262,8 @@ class LangChainProgram:
         self.config: RunnableConfig = dict(config or {})  # type: ignore[assignment]
         self._takes_string = input_key is None and _input_type(runnable) is str
         self._discovery: Discovery = _discover(runnable)
+        for model in self._discovery.models:
+            warn_if_client_retries(model)
         self.use_async = self._discovery.async_only if use_async is None else use_async
         self._modules: dict[str, LangChainModule] = {}
         for found in self._discovery.prompts:

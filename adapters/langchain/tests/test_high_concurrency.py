@@ -26,10 +26,10 @@ TASK = load_task("rule_qa")
 TRAIN, VAL = list(TASK.trainset)[:24], list(TASK.valset)[:32]
 
 
-def chain(base_url: str, *, timeout: float, max_retries: int = 0) -> Any:
+def chain(base_url: str, *, timeout: Any, max_retries: int = 0, **client: Any) -> Any:
     model = langchain_openai.ChatOpenAI(
         base_url=base_url, api_key="test", model="simulated", max_retries=max_retries,
-        timeout=timeout,
+        timeout=timeout, **client,
     )  # fmt: skip
     prompt = ChatPromptTemplate.from_messages(
         [("system", "Answer the question."), ("human", "{question}")]
@@ -80,3 +80,69 @@ def test_runs_past_their_timeout_retry_nothing_and_their_calls_are_counted(
     assert received == at_return  # nothing was sent after optimize() returned
     assert result.task_lm_calls == received  # a hung request is a request the provider billed
     assert received <= 120
+
+
+@pytest.mark.parametrize(("retries", "shown"), [(None, "None: the SDK's default"), (2, "2")])
+def test_a_model_whose_client_retries_by_itself_is_named_in_a_warning(
+    retries: int | None, shown: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # ChatOpenAI's SDK retries 429s and 5xx twice by default: measured behind a proxy limiting
+    # half the requests, 64 threads and max_lm_calls=150 sent 213 requests, lm_calls said 121
+    from mipro_langchain import LangChainLM, LangChainProgram
+
+    model = langchain_openai.ChatOpenAI(
+        base_url="http://127.0.0.1:9/v1", api_key="test", model="simulated", max_retries=retries
+    )
+    prompt = ChatPromptTemplate.from_messages([("human", "{question}")])
+    with caplog.at_level("WARNING", logger="mipro_langchain"):
+        program = LangChainProgram(prompt | model | StrOutputParser())
+        program.clone()
+        LangChainLM(model)  # the same model as the proposer: still one warning
+    warned = [r.getMessage() for r in caplog.records if "retries failed requests" in r.message]
+    assert len(warned) == 1
+    assert f"ChatOpenAI retries failed requests itself (max_retries={shown})" in warned[0]
+    assert "max_lm_calls" in warned[0] and "max_retries=0" in warned[0]
+
+
+def test_a_model_without_client_retries_gets_no_warning(caplog: pytest.LogCaptureFixture) -> None:
+    from mipro_langchain import LangChainProgram
+
+    model = langchain_openai.ChatOpenAI(
+        base_url="http://127.0.0.1:9/v1", api_key="test", model="simulated", max_retries=0
+    )
+    prompt = ChatPromptTemplate.from_messages([("human", "{question}")])
+    with caplog.at_level("WARNING", logger="mipro_langchain"):
+        LangChainProgram(prompt | model | StrOutputParser())
+    assert not [r for r in caplog.records if "retries failed requests" in r.message]
+
+
+def test_requests_that_never_left_a_small_connection_pool_are_not_counted() -> None:
+    # 64 threads share one connection to a 100 ms model, and a call waits at most 10 ms for it:
+    # calls made at once fail with httpx's PoolTimeout (openai's APITimeoutError), unsent
+    httpx = pytest.importorskip("httpx", reason="needs httpx")
+    attempts: list[Any] = []  # every request the client tried, sent or not
+    pool = httpx.Client(
+        limits=httpx.Limits(max_connections=1), event_hooks={"request": [attempts.append]}
+    )
+    with (
+        serve_openai_compatible(SimulatedLM(seed=0, latency=0.1)) as slow,
+        FaultProxy(slow.base_url, rate=0.0) as proxy,
+        pool,
+    ):
+        config = mc.SearchConfig(
+            minibatch_size=8, max_errors=1000, max_retries=1, retry_base_delay=0.01
+        )
+        optimizer = mc.MIPRO(
+            budget=mc.Budget(max_trials=1, num_candidates=2, max_lm_calls=200),
+            search=config,
+            seed=1,
+            num_threads=64,
+        )
+        timeout = httpx.Timeout(5.0, pool=0.01)
+        program = chain(proxy.base_url, timeout=timeout, http_client=pool)
+        result = optimizer.optimize(
+            program, TRAIN[:12], TASK.metric, valset=VAL[:16], proposer_lm=SimulatedLM(seed=0)
+        )
+        received = proxy.requests
+    assert len(attempts) > received  # pool timeouts happened (retried as transient) ...
+    assert result.task_lm_calls == received  # ... but only the requests sent are counted
