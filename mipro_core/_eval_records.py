@@ -73,6 +73,10 @@ class RunRecord:
     modules: tuple[str, ...] | None = None
     """The modules whose calls the run's trace holds (sorted); ``None`` when the run has no
     trace (it failed or its answer did not parse) or was read from an older journal."""
+    retried_calls: int = 0
+    """The calls of ``lm_calls`` beyond what one attempt of the run costs (its failed attempts'
+    calls, less its own prompts a cache then answered): a run's expected cost, which
+    reservations use, leaves them out, as each retry reserves its own calls when it starts."""
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -92,6 +96,8 @@ class RunRecord:
             data["feedback"] = self.feedback
         if self.modules is not None:
             data["modules"] = list(self.modules)
+        if self.retried_calls:
+            data["retried_calls"] = self.retried_calls
         return data
 
     @classmethod
@@ -109,6 +115,7 @@ class RunRecord:
             prediction=data.get("prediction"),
             feedback=data.get("feedback"),
             modules=None if data.get("modules") is None else tuple(str(m) for m in data["modules"]),
+            retried_calls=int(data.get("retried_calls", 0)),
         )
 
 

@@ -183,6 +183,7 @@ class RunExecutor:
             example.id,
             score,
             lm_calls=trace.lm_calls + extra_calls,
+            retried_calls=_beyond_one_attempt(trace, extra_calls),
             prompt_tokens=sum(u.get("prompt_tokens", 0) for u in usage),
             completion_tokens=sum(u.get("completion_tokens", 0) for u in usage),
             trace=trace if with_trace or failed else None,
@@ -205,6 +206,15 @@ class RunExecutor:
 
     def _failed_record(self, example: Example, exc: BaseException, calls: int) -> RunRecord:
         return RunRecord(example.id, None, error=f"{type(exc).__name__}: {exc}", lm_calls=calls)
+
+
+def _beyond_one_attempt(trace: Trace, failed_calls: int) -> int:
+    """The calls a retried run made beyond what one attempt costs: its failed attempts' calls,
+    less the successful attempt's prompts a cache answered (they were paid by those attempts)."""
+    if not failed_calls:
+        return 0
+    one_attempt = len(trace.calls) + trace.unattributed_calls
+    return max(0, trace.lm_calls + failed_calls - one_attempt)
 
 
 def _raise_if_missing_input(exc: Exception, example: Example, fields: frozenset[str]) -> None:

@@ -196,6 +196,7 @@ class Evaluator:
                         record.prompt_tokens,
                         record.completion_tokens,
                         succeeded=record.error is None,
+                        retried=record.retried_calls,
                     )
                     results[j][example.id] = record
                 else:

@@ -3,6 +3,7 @@ per-run ``timeout`` start nothing more, caps hold, and what the provider receive
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -146,3 +147,42 @@ def test_requests_that_never_left_a_small_connection_pool_are_not_counted() -> N
         received = proxy.requests
     assert len(attempts) > received  # pool timeouts happened (retried as transient) ...
     assert result.task_lm_calls == received  # ... but only the requests sent are counted
+
+
+class FirstAttemptLimited(FaultProxy):
+    """A rate-limit storm: every request's first attempt is answered 429, its retry gets through."""
+
+    def choose(self, body: bytes) -> str | None:
+        key = hashlib.sha256(body).hexdigest()
+        with self._lock:
+            self.requests += 1
+            attempt = self._attempts[key]
+            self._attempts[key] += 1
+            if attempt == 0:
+                self.faults["429"] += 1
+        return "429" if attempt == 0 else None
+
+
+def test_a_rate_limit_storm_does_not_inflate_what_each_run_reserves(
+    server: OpenAICompatibleServer,
+) -> None:
+    # the first run of the baseline is run alone to learn what a run costs; it was retried once,
+    # and its two calls made every later run reserve two calls besides its retry's own: the 32
+    # runs of the baseline, all rate-limited at once, asked for more than the 100-call cap and
+    # the run stopped with BudgetExhaustedError with much of the cap unspent
+    with FirstAttemptLimited(server.base_url, rate=1.0, kinds=("429",)) as proxy:
+        config = mc.SearchConfig(minibatch_size=16, retry_base_delay=0.01)
+        optimizer = mc.MIPRO(
+            budget=mc.Budget(max_trials=1, num_candidates=2, max_lm_calls=100),
+            search=config,
+            seed=1,
+            num_threads=64,
+        )
+        program = chain(proxy.base_url, timeout=5.0)
+        result = optimizer.optimize(
+            program, TRAIN[:12], TASK.metric, valset=VAL, proposer_lm=SimulatedLM(seed=0)
+        )
+        received = proxy.requests
+    baseline = result.trials[0]
+    assert baseline.complete and baseline.errors == 0 and baseline.lm_calls == 2 * len(VAL)
+    assert result.task_lm_calls == received <= 100
