@@ -89,14 +89,13 @@ class RunExecutor:
             return RunRecord(example.id, None, error=OVER_TIME)
         record = self._execute(program, example, kind == "bootstrap", ticket)
         with ticket.lock:
-            if ticket.abandoned:
-                return record
-            if record.error is None:
+            abandoned = ticket.abandoned
+            if not abandoned and record.error is None:
                 self.budget.count_replayed(f"{kind}:{key}:{example.id}", 0, 0, 0)  # paid here
                 self.memo.put(kind, f"{key}:{example.id}", record.to_dict())
-        if record.error not in (None, SKIPPED, OVER_TIME, NO_CALLS_LEFT):
+        if abandoned or record.error not in (None, SKIPPED, OVER_TIME, NO_CALLS_LEFT):
             with self._lock:
-                self.failed += 1
+                self.failed += 1  # an abandoned run was recorded as an error at its timeout
         return record
 
     def _admit_retry(self, ticket: RunTicket) -> str | None:
