@@ -64,9 +64,9 @@ class CallBudget:
             self.task_calls += record.lm_calls
             self.prompt_tokens += record.prompt_tokens
             self.completion_tokens += record.completion_tokens
-            if record.error is None:
+            if record.error is None:  # its failed attempts are no part of a run's cost
                 self._runs += 1
-                self._run_calls += record.lm_calls
+                self._run_calls += record.lm_calls - record.retried_calls
 
     def count_replayed(
         self,
@@ -76,13 +76,15 @@ class CallBudget:
         completion_tokens: int,
         *,
         succeeded: bool = False,
+        retried: int = 0,
     ) -> None:
         """Count, once per run, a result served from a journal written by an earlier process.
 
         Its calls were paid before the resume; counting them keeps ``max_lm_calls`` and the
         reported spend about the whole run, and a replayed run that ``succeeded`` informs
-        :meth:`per_run_estimate` as it did when it ran (so a resumed run reserves, and decides
-        what it can afford, like the original). Results produced in this process are
+        :meth:`per_run_estimate` as it did when it ran, without the ``retried`` calls of its
+        failed attempts (so a resumed run reserves, and decides what it can afford, like the
+        original). Results produced in this process are
         registered with zero calls, so a cache hit on them costs nothing.
         """
         with self._lock:
@@ -93,17 +95,17 @@ class CallBudget:
                 self.task_calls += calls
                 if succeeded and calls:
                     self._runs += 1
-                    self._run_calls += calls
+                    self._run_calls += calls - retried
             else:
                 self.proposer_calls += calls
             self.prompt_tokens += prompt_tokens
             self.completion_tokens += completion_tokens
 
     def settle_proposer_call(
-        self, reserved: int, prompt_tokens: int = 0, completion_tokens: int = 0
+        self, reserved: int, prompt_tokens: int = 0, completion_tokens: int = 0, *, calls: int = 1
     ) -> None:
         with self._lock:
             self._reserved -= reserved
-            self.proposer_calls += 1
+            self.proposer_calls += calls
             self.prompt_tokens += prompt_tokens
             self.completion_tokens += completion_tokens

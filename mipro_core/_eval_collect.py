@@ -11,12 +11,12 @@ import time
 from collections.abc import Callable
 
 from ._call_budget import CallBudget
-from ._eval_records import RunRecord
+from ._eval_records import RunRecord, RunTicket
 from ._types import Example
 
-Pending = dict[cf.Future[RunRecord], tuple[int, Example, int, list[float]]]
-"""A submitted run -> (its job's index, its example, the calls reserved for it, the
-``started`` list its worker fills: start time, calls reserved for retries, calls per attempt)."""
+Pending = dict[cf.Future[RunRecord], tuple[int, Example, int, RunTicket]]
+"""A submitted run -> (its job's index, its example, the calls reserved for it, its ticket:
+when it started, the calls reserved for its retries)."""
 
 
 def collect(
@@ -41,7 +41,7 @@ def collect(
     while not_done:
         wait_for = None
         if timeout is not None:
-            oldest = min(pending[f][3][0] for f in not_done)  # inf while all are queued
+            oldest = min(pending[f][3].started for f in not_done)  # inf while all are queued
             wait_for = min(timeout, max(0.0, oldest + timeout - time.monotonic()))
         try:
             done = _next_finished(finished, wait_for)
@@ -59,18 +59,23 @@ def collect(
         not_done.difference_update(done)
         if not done and timeout is not None:
             now = time.monotonic()
-            for future in [f for f in not_done if now - pending[f][3][0] >= timeout]:
+            for future in [f for f in not_done if now - pending[f][3].started >= timeout]:
                 future.cancel()
                 not_done.discard(future)
-                j, example, reserved, extra = pending[future]
-                reserved += int(extra[1])
+                j, example, reserved, ticket = pending[future]
+                # from now on the run starts no retry; the calls reserved for it count as
+                # made (its attempt in flight was sent and may be billed), keeping the cap
+                reserved += ticket.abandon()
                 timed_out = RunRecord(
-                    example.id, None, error=f"TimeoutError: run exceeded {timeout}s"
+                    example.id,
+                    None,
+                    error=f"TimeoutError: run exceeded {timeout}s",
+                    lm_calls=reserved,
                 )
                 record(j, example, timed_out, reserved)
         for future in done:
-            j, example, reserved, extra = pending[future]
-            reserved += int(extra[1])  # the calls reserved for the run's retries
+            j, example, reserved, ticket = pending[future]
+            reserved += ticket.retry_calls  # the calls reserved for the run's retries
             if future.cancelled():
                 budget.settle_run(reserved, RunRecord(example.id, None, error="aborted"))
                 continue

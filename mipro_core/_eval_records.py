@@ -4,11 +4,13 @@ jobs and outcomes of an evaluation (see docs/design.md, "Parallelism")."""
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any
 
 import attrs
 
 from ._errors import JournalError, MetricError
+from ._transient import never_sent
 from ._types import Example, ProgramState, Trace
 
 SKIPPED = "skipped: the error budget was already spent"
@@ -16,13 +18,38 @@ OVER_TIME = "skipped: max_seconds had passed"
 NO_CALLS_LEFT = "stopped: max_lm_calls left no call for a retry"
 
 
+class RunTicket:
+    """One submitted run, shared by its worker and the collector (see ``_eval_collect``).
+
+    ``started`` is when the run actually started (``inf`` while queued: the per-run timeout
+    counts from there); ``retry_calls`` the calls reserved for its retries; ``attempt_calls``
+    what one attempt reserves. Once the collector gives up on the run (past ``timeout``) it is
+    ``abandoned``: its worker starts no other attempt and keeps nothing it produces later.
+    """
+
+    def __init__(self, attempt_calls: int) -> None:
+        self.started = math.inf
+        self.retry_calls = 0
+        self.attempt_calls = attempt_calls
+        self.abandoned = False
+        self.lock = threading.Lock()
+
+    def abandon(self) -> int:
+        """Give up on the run; returns the calls reserved for its retries so far."""
+        with self.lock:
+            self.abandoned = True
+            return self.retry_calls
+
+
 def calls_made(exc: BaseException) -> int:
     """The LM calls a failed program run made: what the adapter recorded on the exception as
-    ``mipro_lm_calls`` (see docs/adapters.md), else 1 (the call that failed)."""
+    ``mipro_lm_calls`` (see docs/adapters.md), else 1 (the call that failed); one less when the
+    call that failed never reached the provider (:func:`never_sent`: no free connection in the
+    client's pool, a refused connection)."""
     calls = getattr(exc, "mipro_lm_calls", None)
-    if isinstance(calls, int) and not isinstance(calls, bool) and calls >= 0:
-        return calls
-    return 1
+    if not (isinstance(calls, int) and not isinstance(calls, bool) and calls >= 0):
+        calls = 1
+    return max(0, calls - 1) if never_sent(exc) else calls
 
 
 @attrs.frozen
@@ -46,6 +73,10 @@ class RunRecord:
     modules: tuple[str, ...] | None = None
     """The modules whose calls the run's trace holds (sorted); ``None`` when the run has no
     trace (it failed or its answer did not parse) or was read from an older journal."""
+    retried_calls: int = 0
+    """The calls of ``lm_calls`` beyond what one attempt of the run costs (its failed attempts'
+    calls, less its own prompts a cache then answered): a run's expected cost, which
+    reservations use, leaves them out, as each retry reserves its own calls when it starts."""
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -65,6 +96,8 @@ class RunRecord:
             data["feedback"] = self.feedback
         if self.modules is not None:
             data["modules"] = list(self.modules)
+        if self.retried_calls:
+            data["retried_calls"] = self.retried_calls
         return data
 
     @classmethod
@@ -93,6 +126,7 @@ class RunRecord:
             prediction=data.get("prediction"),
             feedback=data.get("feedback"),
             modules=None if data.get("modules") is None else tuple(str(m) for m in data["modules"]),
+            retried_calls=int(data.get("retried_calls", 0)),
         )
 
 

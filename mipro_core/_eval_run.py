@@ -21,6 +21,7 @@ from ._eval_records import (
     OVER_TIME,
     SKIPPED,
     RunRecord,
+    RunTicket,
     calls_made,
     feedback_of,
     score_value,
@@ -76,32 +77,36 @@ class RunExecutor:
         self._run_once = run_once
 
     def execute_and_keep(
-        self, program: Program, example: Example, kind: str, key: str, started: list[float]
+        self, program: Program, example: Example, kind: str, key: str, ticket: RunTicket
     ) -> RunRecord:
         """Run in a worker thread; the result is committed to the memo before returning.
 
-        ``started[0]`` is set when the run actually starts (the per-run timeout counts from
-        there, not from the time the run was queued); ``started[1]`` accumulates the calls
-        reserved for its retries and ``started[2]`` is what one attempt reserves."""
-        started[0] = time.monotonic()
+        Sets ``ticket.started`` when the run actually starts (the per-run timeout counts from
+        there, not from the time the run was queued) and adds the calls reserved for its
+        retries to ``ticket.retry_calls``. A run the collector abandoned (past ``timeout``)
+        keeps nothing: its error was recorded then, and a late result in the memo would make
+        a resumed run differ from this one."""
+        ticket.started = time.monotonic()
         if self.stopping or self.failed > self.max_errors:  # stopping: don't start new runs
             return RunRecord(example.id, None, error=SKIPPED)
-        if self.deadline is not None and started[0] >= self.deadline:
+        if self.deadline is not None and ticket.started >= self.deadline:
             return RunRecord(example.id, None, error=OVER_TIME)
         if self.cpu_watch is None:
-            record = self._execute(program, example, kind == "bootstrap", started)
+            record = self._execute(program, example, kind == "bootstrap", ticket)
         else:
             cpu = self.cpu_watch.clock()
             try:
-                record = self._execute(program, example, kind == "bootstrap", started)
+                record = self._execute(program, example, kind == "bootstrap", ticket)
             finally:
                 self.cpu_watch.add(self.cpu_watch.clock() - cpu)
-        if record.error is None:
-            self.budget.count_replayed(f"{kind}:{key}:{example.id}", 0, 0, 0)  # paid here
-            self.memo.put(kind, f"{key}:{example.id}", record.to_dict())
-        elif record.error not in (SKIPPED, OVER_TIME, NO_CALLS_LEFT):
+        with ticket.lock:
+            abandoned = ticket.abandoned
+            if not abandoned and record.error is None:
+                self.budget.count_replayed(f"{kind}:{key}:{example.id}", 0, 0, 0)  # paid here
+                self.memo.put(kind, f"{key}:{example.id}", record.to_dict())
+        if abandoned or record.error not in (None, SKIPPED, OVER_TIME, NO_CALLS_LEFT):
             with self._lock:
-                self.failed += 1
+                self.failed += 1  # an abandoned run was recorded as an error at its timeout
                 spent = self.failed > self.max_errors
             if spent:  # the run stops: retries waiting out their backoff are refused now
                 self.policy.wake()
@@ -113,20 +118,22 @@ class RunExecutor:
         self.stopping = True
         self.policy.wake()
 
-    def _admit_retry(self, reservation: list[float]) -> str | None:
+    def _admit_retry(self, ticket: RunTicket) -> str | None:
         """Reserve the calls of one more attempt of a run, or say why it may not start."""
         if self.stopping or self.failed > self.max_errors:
             return "stopping"
-        estimate = int(reservation[2])
-        if not self.budget.reserve(estimate):
-            return "max_lm_calls"
-        reservation[1] += estimate
+        with ticket.lock:
+            if ticket.abandoned:
+                return "stopping"  # past its timeout: nobody waits for this run any more
+            if not self.budget.reserve(ticket.attempt_calls):
+                return "max_lm_calls"
+            ticket.retry_calls += ticket.attempt_calls
         with self._lock:
             self.retries += 1
         return None
 
     def _execute(
-        self, program: Program, example: Example, with_trace: bool, reservation: list[float]
+        self, program: Program, example: Example, with_trace: bool, ticket: RunTicket
     ) -> RunRecord:
         failed_calls = [0]  # provider calls made by the attempts that failed
         empty = [0]  # attempts whose reply was empty
@@ -153,7 +160,7 @@ class RunExecutor:
         try:
             prediction, trace = self.policy.call(
                 attempt,
-                admit=lambda exc: self._admit_retry(reservation),
+                admit=lambda exc: self._admit_retry(ticket),
                 on_failure=count,
             )
         except ParseError:  # a malformed answer: a scored failure, not an error
@@ -206,6 +213,7 @@ class RunExecutor:
             example.id,
             score,
             lm_calls=trace.lm_calls + extra_calls,
+            retried_calls=_beyond_one_attempt(trace, extra_calls),
             prompt_tokens=sum(u.get("prompt_tokens", 0) for u in usage),
             completion_tokens=sum(u.get("completion_tokens", 0) for u in usage),
             trace=trace if with_trace or failed else None,
@@ -228,6 +236,15 @@ class RunExecutor:
 
     def _failed_record(self, example: Example, exc: BaseException, calls: int) -> RunRecord:
         return RunRecord(example.id, None, error=f"{type(exc).__name__}: {exc}", lm_calls=calls)
+
+
+def _beyond_one_attempt(trace: Trace, failed_calls: int) -> int:
+    """The calls a retried run made beyond what one attempt costs: its failed attempts' calls,
+    less the successful attempt's prompts a cache answered (they were paid by those attempts)."""
+    if not failed_calls:
+        return 0
+    one_attempt = len(trace.calls) + trace.unattributed_calls
+    return max(0, trace.lm_calls + failed_calls - one_attempt)
 
 
 def _raise_if_missing_input(exc: Exception, example: Example, fields: frozenset[str]) -> None:

@@ -14,7 +14,6 @@ finished runs in ``_eval_collect``; their names are re-exported here.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import math
 import queue
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -31,6 +30,7 @@ from ._eval_records import (
     EvalJob,
     EvalOutcome,
     RunRecord,
+    RunTicket,
     cached_record,
     calls_made,
     feedback_of,
@@ -203,6 +203,7 @@ class Evaluator:
                         record.prompt_tokens,
                         record.completion_tokens,
                         succeeded=record.error is None,
+                        retried=record.retried_calls,
                     )
                     results[j][example.id] = record
                 else:
@@ -226,11 +227,11 @@ class Evaluator:
                 if not self.budget.reserve(estimate):
                     complete[j] = False
                     break
-                started = [math.inf, 0.0, float(estimate)]
+                ticket = RunTicket(estimate)
                 future = self.executor.submit(
-                    self.runner.execute_and_keep, program, example, kind, job.key, started
+                    self.runner.execute_and_keep, program, example, kind, job.key, ticket
                 )
-                pending[future] = (j, example, estimate, started)
+                pending[future] = (j, example, estimate, ticket)
                 future.add_done_callback(finished.put)
 
     def _run_alone(
@@ -246,12 +247,12 @@ class Evaluator:
         if not self.budget.reserve(estimate):
             return False
         finished: queue.SimpleQueue[cf.Future[RunRecord]] = queue.SimpleQueue()
-        started = [math.inf, 0.0, float(estimate)]
+        ticket = RunTicket(estimate)
         future = self.executor.submit(
-            self.runner.execute_and_keep, self.replicas[j], example, kind, jobs[j].key, started
+            self.runner.execute_and_keep, self.replicas[j], example, kind, jobs[j].key, ticket
         )
         future.add_done_callback(finished.put)
-        self._collect({future: (j, example, estimate, started)}, finished, results)
+        self._collect({future: (j, example, estimate, ticket)}, finished, results)
         return True
 
     def _collect(

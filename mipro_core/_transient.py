@@ -125,6 +125,18 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
+_NEVER_SENT = frozenset({"PoolTimeout", "ConnectTimeout", "ConnectError"})
+"""httpx's (and requests' ``ConnectTimeout``) names for a request that never reached the
+provider: no free connection in the client's pool, or no connection at all."""
+
+
+def never_sent(exc: BaseException) -> bool:
+    """Whether the call that raised ``exc`` never reached the provider (so was not billed): an
+    httpx ``PoolTimeout``, ``ConnectTimeout`` or ``ConnectError`` anywhere in its chain (openai's
+    ``APITimeoutError`` / ``APIConnectionError`` wrap them)."""
+    return any(type(link).__name__ in _NEVER_SENT for link in exception_chain(exc))
+
+
 def _seconds(value: object) -> float | None:
     """A ``Retry-After`` value: seconds, or an HTTP-date (seconds from now)."""
     if isinstance(value, bool):

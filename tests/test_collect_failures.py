@@ -12,7 +12,7 @@ import pytest
 
 from mipro_core import MetricError, _eval_collect
 from mipro_core._call_budget import CallBudget
-from mipro_core._eval_records import RunRecord
+from mipro_core._eval_records import RunRecord, RunTicket
 from mipro_core._types import Example
 
 
@@ -24,7 +24,9 @@ def _pending(n: int) -> tuple[_eval_collect.Pending, queue.SimpleQueue[Any], lis
         future: cf.Future[RunRecord] = cf.Future()
         future.add_done_callback(finished.put)
         futures.append(future)
-        pending[future] = (0, Example({"q": str(i)}, {"a": str(i)}, id=f"e{i}"), 1, [0.0, 0, 1])
+        ticket = RunTicket(1)
+        ticket.started = 0.0
+        pending[future] = (0, Example({"q": str(i)}, {"a": str(i)}, id=f"e{i}"), 1, ticket)
     return pending, finished, futures
 
 

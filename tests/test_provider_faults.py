@@ -253,3 +253,28 @@ def test_wake_ends_a_backoff_wait_and_no_retry_follows() -> None:
     worker.join(60)  # the wait was 1000 s
     assert not worker.is_alive()
     assert len(calls) == 1 and stopped and stopped[0].reason == "stopping"
+
+
+class PoolTimeout(Exception):  # httpx: no free connection in the client's pool
+    pass
+
+
+class ReadTimeout(Exception):  # httpx: sent, no answer in time
+    pass
+
+
+def test_a_call_that_never_left_the_client_is_not_counted() -> None:
+    from mipro_core._eval_records import calls_made
+
+    def failed_run(inner: BaseException, calls: int | None) -> BaseException:
+        try:
+            raise mc.LMError("ChatOpenAI failed: APITimeoutError") from inner
+        except mc.LMError as exc:
+            if calls is not None:
+                exc.mipro_lm_calls = calls  # type: ignore[attr-defined]
+            return exc
+
+    assert calls_made(failed_run(PoolTimeout("pool"), 2)) == 1  # the second call never left
+    assert calls_made(failed_run(ConnectError("refused"), None)) == 0
+    assert calls_made(failed_run(ReadTimeout("read"), 2)) == 2  # sent: the provider bills it
+    assert calls_made(failed_run(ReadTimeout("read"), None)) == 1

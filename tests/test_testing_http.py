@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import http.client
+import io
 import json
+import socket
+import sys
 import threading
 import urllib.error
 import urllib.request
@@ -87,3 +90,32 @@ def test_the_proxy_faults_look_like_the_real_ones() -> None:
             _ask(p.base_url)
         with proxy("truncated") as p, pytest.raises(http.client.IncompleteRead):
             _ask(p.base_url)
+
+
+def test_a_client_that_gave_up_leaves_no_traceback_on_stderr(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a client past its timeout closes the connection before the answer is written: the
+    # server's failed read or write is expected there, and was printed as a traceback
+    stderr = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stderr)  # where socketserver prints a failed request
+    body = json.dumps({"model": "simulated", "messages": [{"role": "user", "content": "hi"}]})
+    lm = SimulatedLM(seed=0, latency=0.2)
+    with serve_openai_compatible(lm) as server:
+        for i in range(4):
+            client = socket.create_connection(("127.0.0.1", server.port))
+            client.sendall(
+                f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                f"application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}".encode()
+            )
+            waited = 0
+            while lm.calls <= i and waited < 3000:  # the model is answering: the server read it
+                threading.Event().wait(0.01)
+                waited += 1
+            linger = (1).to_bytes(4, "little") + (0).to_bytes(4, "little")
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+            client.close()  # a reset: the server cannot read the body or write the answer
+    for thread in threading.enumerate():
+        if "process_request_thread" in thread.name:
+            thread.join(timeout=30)
+    assert "Traceback" not in stderr.getvalue()

@@ -24,6 +24,7 @@ from .._overflow import is_context_overflow
 from .._protocols import LM, Message
 from .._refusal import refusal
 from .._retry import Backoff, RetryPolicy, RetryStopped
+from .._transient import never_sent
 from .._types import Signature, stable_hash
 
 logger = logging.getLogger("mipro_core.propose")
@@ -108,11 +109,12 @@ class ProposerClient:
             return "interrupted"
         return None if self.budget.reserve(1) else "max_lm_calls"
 
-    def _settle_failed(self) -> None:
-        """Count a failed attempt (paid), unless the client was abandoned."""
+    def _settle_failed(self, exc: BaseException) -> None:
+        """Count a failed attempt (paid unless it never reached the provider), unless the
+        client was abandoned."""
         with self._commit_lock:
             if not self._abandoned:
-                self.budget.settle_proposer_call(1)
+                self.budget.settle_proposer_call(1, calls=0 if never_sent(exc) else 1)
 
     def reject(self, module: str, reply: str) -> None:
         """Count a proposal for ``module`` whose ``reply`` was not an instruction."""
@@ -150,7 +152,7 @@ class ProposerClient:
             return self.policy.call(
                 attempt,
                 admit=lambda exc: self._admit_retry(),
-                on_failure=lambda exc: self._settle_failed(),
+                on_failure=self._settle_failed,
             )
         except RetryStopped as stop:
             if stop.reason == "interrupted":

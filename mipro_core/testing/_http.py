@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TypeVar
+from typing import Any, TypeVar
+
+logger = logging.getLogger(__name__)
 
 _Service = TypeVar("_Service", bound="LocalHTTPService")
 
@@ -12,8 +16,20 @@ BACKLOG = 128
 """Connections waiting to be accepted; the standard library's 5 reset clients of a 64-thread run."""
 
 
+CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
+"""What reading a request or writing an answer raises once the client left (past its timeout)."""
+
+
 class _Server(ThreadingHTTPServer):
     request_queue_size = BACKLOG
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that left (its timeout, a retry elsewhere) is expected here: logged at
+        DEBUG, not printed as a traceback like any other failure of a request."""
+        if isinstance(sys.exc_info()[1], CLIENT_GONE):
+            logger.debug("client %s left before its answer was written", client_address)
+            return
+        super().handle_error(request, client_address)
 
 
 class LocalHTTPService:

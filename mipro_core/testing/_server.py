@@ -20,7 +20,7 @@ from typing import Any
 
 from .._errors import InvalidInputError
 from .._protocols import LM, Message
-from ._http import LocalHTTPService
+from ._http import CLIENT_GONE, LocalHTTPService
 from ._prompt import content_text
 from ._text import approx_tokens
 
@@ -148,6 +148,8 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _RequestError(404, f"no route POST {path}", "not_found_error")
         except _RequestError as exc:
             self._error(exc.status, str(exc), exc.kind)
+        except CLIENT_GONE:
+            raise  # the client left before its answer was written (see _http.handle_error)
         except Exception as exc:  # the LM failed: report it like an API would
             logger.exception("simulated server: LM call failed")
             self._error(500, f"{type(exc).__name__}: {exc}", "server_error")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +18,8 @@ from mipro_core import EmptyCompletionError, LMError, Message
 
 from ._discover import unwrap
 
+logger = logging.getLogger("mipro_langchain")
+
 _ROLES: dict[str, type[BaseMessage]] = {
     "system": SystemMessage,
     "user": HumanMessage,
@@ -26,6 +30,33 @@ _ROLES: dict[str, type[BaseMessage]] = {
 def is_language_model(obj: Any) -> bool:
     """Whether ``obj`` is a LangChain chat model or LLM, possibly behind ``bind``/``with_config``."""
     return isinstance(unwrap(obj), BaseLanguageModel)
+
+
+_warned_models: set[int] = set()
+_warned_lock = threading.Lock()
+
+
+def warn_if_client_retries(model: Any) -> None:
+    """Log once per model object when its client retries failed requests itself (``max_retries``
+    above 0, or ``None``: the provider SDK's default, 2 for openai): mipro cannot see those
+    retries, so it can neither count them nor hold them to ``max_lm_calls``."""
+    retries = getattr(unwrap(model), "max_retries", 0)
+    if isinstance(retries, bool) or not (retries is None or isinstance(retries, int)):
+        return
+    if retries == 0:
+        return
+    with _warned_lock:
+        if id(model) in _warned_models:
+            return
+        _warned_models.add(id(model))
+    shown = "None: the SDK's default" if retries is None else str(retries)
+    logger.warning(
+        "%s retries failed requests itself (max_retries=%s): mipro cannot see those retries, "
+        "so they are not counted in lm_calls, can exceed max_lm_calls and multiply mipro's own "
+        "(SearchConfig.max_retries); build it with max_retries=0 and let mipro retry",
+        type(model).__name__,
+        shown,
+    )
 
 
 def to_langchain(messages: Sequence[Message]) -> list[BaseMessage]:
@@ -59,6 +90,7 @@ class LangChainLM:
         if not is_language_model(model):
             raise TypeError(f"expected a LangChain chat model or LLM, got {type(model).__name__}")
         self.model = model
+        warn_if_client_retries(model)
 
     def __repr__(self) -> str:
         return f"LangChainLM({type(unwrap(self.model)).__name__})"

@@ -29,7 +29,7 @@ from mipro_core.eventloop import run_coroutine
 
 from ._clone import copy_runnable
 from ._discover import Discovery, FoundPrompt, discover
-from ._lm import LangChainLM
+from ._lm import LangChainLM, warn_if_client_retries
 from ._rewrite import Rewriter, make_rewriter
 from ._running import input_type, no_sync_path_error, prediction_of, with_callback
 from ._templates import pretty_text
@@ -240,6 +240,8 @@ class LangChainProgram:
         self.config: RunnableConfig = dict(config or {})  # type: ignore[assignment]
         self._takes_string = input_key is None and input_type(runnable) is str
         self._discovery: Discovery = _discover(runnable)
+        for model in self._discovery.models:
+            warn_if_client_retries(model)
         self.use_async = self._discovery.async_only if use_async is None else use_async
         self._modules: dict[str, LangChainModule] = {}
         for found in self._discovery.prompts:

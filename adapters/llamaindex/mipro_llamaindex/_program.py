@@ -28,7 +28,7 @@ from mipro_core import (
 from ._attribution import Attributor
 from ._clone import copy_tree, fresh_template
 from ._discovery import PromptSlot, discover
-from ._lm import LlamaIndexLM, find_llm
+from ._lm import LlamaIndexLM, find_llm, warn_if_client_retries
 from ._rewrite import build, origin_of
 from ._runner import runner_for
 from ._templates import is_rewritable, signature_of, text_of
@@ -165,6 +165,7 @@ class LlamaIndexProgram:
                 "context chat engine) or a Workflow holding a PromptTemplate; see "
                 "docs/llamaindex.md"
             )
+        warn_if_client_retries(find_llm(obj))
         self._attributor = Attributor(slots)
         self._slots = {slot.name: slot for slot in slots}
         self._lock = threading.Lock()

@@ -67,3 +67,29 @@ def test_an_exhausted_quota_is_never_retried() -> None:
     # OpenAI's insufficient_quota 429 is no rate limit: waiting does not bring credit back
     assert not isinstance(raised.value, mc.TransientLMError)
     assert "insufficient_quota" in str(raised.value)
+
+
+@pytest.mark.parametrize("retries", [3, 0])
+def test_an_llm_whose_client_retries_by_itself_is_named_in_one_warning(
+    retries: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    # OpenAILike retries failed requests 3 times by default, out of mipro's sight: those
+    # requests are neither counted in lm_calls nor held to max_lm_calls
+    from llama_index.core import Document, SummaryIndex
+    from mipro_llamaindex import LlamaIndexProgram
+
+    llm = openai_like.OpenAILike(
+        api_base="http://127.0.0.1:9/v1", api_key="test", model="toy", max_retries=retries
+    )
+    engine = SummaryIndex.from_documents([Document(text="a fact")]).as_query_engine(llm=llm)
+    with caplog.at_level("WARNING", logger="mipro_llamaindex"):
+        program = LlamaIndexProgram(engine)
+        program.clone()
+        LlamaIndexLM(llm)
+    warned = [r.getMessage() for r in caplog.records if "retries failed requests" in r.message]
+    if retries:
+        assert len(warned) == 1
+        assert "OpenAILike retries failed requests itself (max_retries=3)" in warned[0]
+        assert "max_lm_calls" in warned[0] and "max_retries=0" in warned[0]
+    else:
+        assert warned == []
