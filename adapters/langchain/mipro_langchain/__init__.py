@@ -16,8 +16,8 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from ._lm import LangChainLM
+    from ._module import LangChainModule
     from ._program import (
-        LangChainModule,
         LangChainProgram,
         NoPromptFoundError,
         UnattributedCallWarning,
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "MODULE_KEY": "._trace",
     "LangChainLM": "._lm",
-    "LangChainModule": "._program",
+    "LangChainModule": "._module",
     "LangChainProgram": "._program",
     "ModuleInfo": "._trace",
     "NoPromptFoundError": "._program",
