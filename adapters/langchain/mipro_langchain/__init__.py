@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         NoPromptFoundError,
         UnattributedCallWarning,
     )
+    from ._running import lacks_sync_path
     from ._trace import MODULE_KEY, ModuleInfo, TraceRecorder
 
 _LAZY = {
@@ -33,6 +34,7 @@ _LAZY = {
     "NoPromptFoundError": "._program",
     "TraceRecorder": "._trace",
     "UnattributedCallWarning": "._program",
+    "lacks_sync_path": "._running",
 }
 
 __all__ = [
@@ -45,6 +47,7 @@ __all__ = [
     "TraceRecorder",
     "UnattributedCallWarning",
     "__version__",
+    "lacks_sync_path",
 ]
 
 

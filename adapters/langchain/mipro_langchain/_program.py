@@ -25,7 +25,13 @@ from ._clone import copy_runnable
 from ._discover import Discovery, discover
 from ._lm import LangChainLM, warn_if_client_retries
 from ._module import LangChainModule, module_of
-from ._running import input_type, no_sync_path_error, prediction_of, with_callback
+from ._running import (
+    input_type,
+    lacks_sync_path,
+    no_sync_path_error,
+    prediction_of,
+    with_callback,
+)
 from ._trace import MODULE_KEY, ModuleInfo, TraceRecorder
 
 logger = logging.getLogger("mipro_langchain")
@@ -203,14 +209,11 @@ class LangChainProgram:
             error = ParseError(f"the chain's output parser rejected the answer: {exc}")
             error.mipro_lm_calls = recorder.started  # type: ignore[attr-defined]
             raise error from exc
-        except NotImplementedError as exc:
-            if self.use_async:
-                exc.mipro_lm_calls = recorder.started  # type: ignore[attr-defined]
-                raise
-            refused = no_sync_path_error(exc, "LangChainProgram(chain, use_async=True)")
-            refused.mipro_lm_calls = recorder.started  # type: ignore[attr-defined]
-            raise refused from exc
         except Exception as exc:
+            if isinstance(exc, NotImplementedError) and not self.use_async and lacks_sync_path(exc):
+                refused = no_sync_path_error(exc, "LangChainProgram(chain, use_async=True)")
+                refused.mipro_lm_calls = recorder.started  # type: ignore[attr-defined]
+                raise refused from exc
             if recorder.no_choices and not isinstance(exc, EmptyCompletionError):
                 # LangChain indexes the missing choice (an IndexError): say what happened, as
                 # an empty completion (retried like one)

@@ -41,6 +41,40 @@ def with_callback(config: RunnableConfig, handler: BaseCallbackHandler) -> Runna
     return {**config, "callbacks": [*(callbacks or []), handler]}
 
 
+SYNC_ENTRY_POINTS = frozenset(
+    {
+        "_generate",
+        "_stream",
+        "_call",
+        "_run",
+        "_invoke",
+        "invoke",
+        "stream",
+        "batch",
+        "transform",
+        "_transform",
+        "_get_relevant_documents",
+        "_batch",
+    }
+)
+"""Methods of a LangChain component that stand for its synchronous path."""
+
+
+def lacks_sync_path(exc: NotImplementedError) -> bool:
+    """Whether ``exc`` says a LangChain component has no synchronous implementation: it was
+    raised by one of the component's sync entry points (a chat model's ``_generate``, a tool's
+    ``_run``), not by user code further down (a step that does not support some input), which
+    is that run's failure."""
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    frame = tb.tb_frame
+    owner = frame.f_locals.get("self")
+    return frame.f_code.co_name in SYNC_ENTRY_POINTS and isinstance(owner, Runnable)
+
+
 def no_sync_path_error(exc: NotImplementedError, fix: str) -> InvalidInputError:
     """A step raised ``NotImplementedError`` on the synchronous path (a model with only
     ``_agenerate``, a tool made with ``coroutine=`` only): every run would fail the same way,

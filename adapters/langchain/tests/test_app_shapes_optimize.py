@@ -16,6 +16,7 @@ from langchain_core.prompts import (
     FewShotChatMessagePromptTemplate,
     MessagesPlaceholder,
 )
+from langchain_core.runnables import RunnableLambda
 from langchain_core.tools import tool
 from lc_test_support import EchoChatModel
 from mipro_langchain import LangChainProgram
@@ -176,3 +177,23 @@ def test_an_async_only_step_fails_fast_naming_use_async_which_then_works() -> No
     assert "this model is async only" in str(caught.value)
     output, trace = LangChainProgram(chain, use_async=True).run({"question": "Q?"})
     assert output == "async answer" and len(trace.calls) == 1
+
+
+def test_a_not_implemented_error_from_user_code_is_that_run_s_failure() -> None:
+    # a step that does not support some inputs: not a missing sync path, so not fail-fast
+    def convert(inputs: dict[str, Any]) -> dict[str, Any]:
+        if inputs["question"].endswith("3?"):
+            raise NotImplementedError("this kind of question is not supported yet")
+        return inputs
+
+    chain = (
+        RunnableLambda(convert)
+        | ChatPromptTemplate.from_messages([("system", ORIGINAL), ("human", "{question}")])
+        | EchoChatModel()
+        | StrOutputParser()
+    )
+    result = _optimize(chain)
+    baseline = result.trials[0]
+    assert baseline.errors == 1  # the one unsupported question failed; the others ran
+    with pytest.raises(NotImplementedError, match="not supported yet"):
+        LangChainProgram(chain).run({"question": "Question 3?"})

@@ -24,6 +24,7 @@ from mipro_langchain import (
     NoPromptFoundError,
     TraceRecorder,
     UnattributedCallWarning,
+    lacks_sync_path,
 )
 
 from mipro_core import InvalidInputError, ModuleState, ParseError, ProgramState, Signature, Trace
@@ -265,7 +266,8 @@ class LangGraphProgram:
         except OutputParserException as exc:
             raise ParseError(f"an output parser in the graph rejected the answer: {exc}") from exc
         except NotImplementedError as exc:
-            if self.use_async:
+            if self.use_async or not lacks_sync_path(exc):  # that run's failure
+                exc.mipro_lm_calls = recorder.started  # type: ignore[attr-defined]
                 raise
             raise InvalidInputError(  # every run would fail the same way: stop at once
                 f"a step of this graph raised NotImplementedError on invoke ({exc}): a step with "

@@ -100,3 +100,27 @@ def test_an_async_only_model_fails_fast_naming_use_async_which_then_works() -> N
         mipro_core.optimize(graph, data, lambda ex, pred, trace=None: 0.0, progress=False)
     output, trace = LangGraphProgram(graph, use_async=True).run(QUESTION)
     assert output["messages"][-1].content == "async answer" and len(trace.calls) == 1
+
+
+def test_a_not_implemented_error_from_a_node_function_is_that_run_s_failure() -> None:
+    # user code that does not support some input: that run fails, the optimization goes on
+    prompt = ChatPromptTemplate.from_messages(
+        [("system", "Use the calculator."), MessagesPlaceholder("messages")]
+    )
+    chain = prompt | ScriptedToolModel()
+
+    def agent(state: MessagesState) -> dict[str, Any]:
+        if "furlong" in str(state["messages"][-1].content):
+            raise NotImplementedError("furlongs are not supported")
+        return {"messages": [chain.invoke(state)]}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("agent", agent)
+    builder.add_edge(START, "agent")
+    builder.add_edge("agent", END)
+    program = LangGraphProgram(builder.compile())
+    assert not program.use_async
+    with pytest.raises(NotImplementedError, match="furlongs"):
+        program.run({"messages": [("user", "How long is a furlong?")]})
+    output, _ = program.run(QUESTION)
+    assert output["messages"][-1].type == "ai"
