@@ -22,7 +22,6 @@ if TYPE_CHECKING:
         NoPromptFoundError,
         UnattributedCallWarning,
     )
-    from ._running import lacks_sync_path
     from ._trace import MODULE_KEY, ModuleInfo, TraceRecorder
 
 _LAZY = {
@@ -34,7 +33,6 @@ _LAZY = {
     "NoPromptFoundError": "._program",
     "TraceRecorder": "._trace",
     "UnattributedCallWarning": "._program",
-    "lacks_sync_path": "._running",
 }
 
 __all__ = [
@@ -47,7 +45,6 @@ __all__ = [
     "TraceRecorder",
     "UnattributedCallWarning",
     "__version__",
-    "lacks_sync_path",
 ]
 
 

@@ -24,8 +24,8 @@ from mipro_langchain import (
     NoPromptFoundError,
     TraceRecorder,
     UnattributedCallWarning,
-    lacks_sync_path,
 )
+from mipro_langchain._running import lacks_sync_path  # LangChain's own sync-path test
 
 from mipro_core import InvalidInputError, ModuleState, ParseError, ProgramState, Signature, Trace
 from mipro_core.eventloop import run_coroutine
