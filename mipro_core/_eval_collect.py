@@ -60,12 +60,15 @@ def collect(
         if not done and timeout is not None:
             now = time.monotonic()
             for future in [f for f in not_done if now - pending[f][3].started >= timeout]:
-                future.cancel()
-                not_done.discard(future)
                 j, example, reserved, ticket = pending[future]
                 # from now on the run starts no retry; the calls reserved for it count as
                 # made (its attempt in flight was sent and may be billed), keeping the cap
-                reserved += ticket.abandon()
+                retries = ticket.abandon()
+                if retries is None:
+                    continue  # it finished just now: its record is on the queue
+                future.cancel()
+                not_done.discard(future)
+                reserved += retries
                 timed_out = RunRecord(
                     example.id,
                     None,

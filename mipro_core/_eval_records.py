@@ -24,7 +24,9 @@ class RunTicket:
     ``started`` is when the run actually started (``inf`` while queued: the per-run timeout
     counts from there); ``retry_calls`` the calls reserved for its retries; ``attempt_calls``
     what one attempt reserves. Once the collector gives up on the run (past ``timeout``) it is
-    ``abandoned``: its worker starts no other attempt and keeps nothing it produces later.
+    ``abandoned``: its worker starts no other attempt and keeps nothing it produces later. A
+    run whose worker has already ``finished`` (and kept its record) cannot be abandoned: its
+    result is on its way to the collector.
     """
 
     def __init__(self, attempt_calls: int) -> None:
@@ -32,11 +34,15 @@ class RunTicket:
         self.retry_calls = 0
         self.attempt_calls = attempt_calls
         self.abandoned = False
+        self.finished = False
         self.lock = threading.Lock()
 
-    def abandon(self) -> int:
-        """Give up on the run; returns the calls reserved for its retries so far."""
+    def abandon(self) -> int | None:
+        """Give up on the run; returns the calls reserved for its retries so far, or ``None``
+        when the run has finished already (then it is not abandoned)."""
         with self.lock:
+            if self.finished:
+                return None
             self.abandoned = True
             return self.retry_calls
 

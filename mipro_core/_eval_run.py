@@ -73,6 +73,8 @@ class RunExecutor:
         """Runs whose prompt exceeded the model's context window (scored 0, not errors)."""
         self.retries = 0
         self.failed = 0
+        self.refused: LMError | None = None
+        """The first provider refusal (see ``_refusal``): no later run can succeed."""
         self._lock = threading.Lock()
         self._run_once = run_once
 
@@ -101,6 +103,7 @@ class RunExecutor:
                 self.cpu_watch.add(self.cpu_watch.clock() - cpu)
         with ticket.lock:
             abandoned = ticket.abandoned
+            ticket.finished = True
             if not abandoned and record.error is None:
                 self.budget.count_replayed(f"{kind}:{key}:{example.id}", 0, 0, 0)  # paid here
                 self.memo.put(kind, f"{key}:{example.id}", record.to_dict())
@@ -180,6 +183,8 @@ class RunExecutor:
                 f"({type(refused.failure).__name__}: {refused.failure})"
             )
             error.mipro_lm_calls = failed_calls[0]  # type: ignore[attr-defined]  # paid
+            with self._lock:  # raised by the evaluation even when this run was abandoned
+                self.refused = self.refused or error
             raise error from refused.failure
         except RetryStopped as stop:
             if stop.reason != "stopping":

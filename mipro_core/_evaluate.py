@@ -275,6 +275,8 @@ class Evaluator:
             record=record,
             stop=self.runner.stop,
         )
+        if self.runner.refused is not None:  # also one from a run abandoned at its timeout
+            raise self.runner.refused
         if self.errors > self.max_errors:
             raise ErrorBudgetExceededError(
                 f"{self.errors} program runs failed (max_errors={self.max_errors}); "
