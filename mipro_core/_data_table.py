@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import re
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -208,16 +209,20 @@ def _read_csv(path: Path, text: str, kind: Kind) -> Table:
         return _csv_rows(path, reader, kind)
 
 
+_FIELD_LIMIT_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def _field_limit(size: int) -> Iterator[None]:
     """The csv module's (process-wide) field size limit raised to ``size`` for the block: a
     cell of a long context is data, not the 128 KiB default's error."""
-    before = csv.field_size_limit()
-    csv.field_size_limit(max(before, size))
-    try:
-        yield
-    finally:
-        csv.field_size_limit(before)
+    with _FIELD_LIMIT_LOCK:  # two threads reading files must not restore each other's limit
+        before = csv.field_size_limit()
+        csv.field_size_limit(max(before, size))
+        try:
+            yield
+        finally:
+            csv.field_size_limit(before)
 
 
 def _csv_rows(path: Path, reader: Any, kind: Kind) -> Table:
