@@ -251,7 +251,7 @@ def _csv_rows(path: Path, reader: Any, kind: Kind) -> Table:
             ) from None
         raise InvalidInputError(
             f"{path}:{reader.line_num}: malformed CSV ({exc}): a cell that starts with a quote "
-            'must be quoted whole, with inner quotes doubled (""), e.g. "\"\"quoted\"\" then '
+            'must be quoted whole, with inner quotes doubled (""), e.g. """quoted"" then '
             'text"; or start the cell with something other than a quote'
         ) from None
     return Table(path, kind, tuple(header or ()), tuple(rows))
