@@ -12,6 +12,13 @@ SQLite's own ``fcntl`` locks on Linux; that descriptor is closed only once no :c
 of the process has the file open (closing a descriptor drops the process's ``fcntl`` locks on
 the file, SQLite's included). Where ``flock`` does not exist (Windows) or the file system
 refuses it, no lock is taken.
+
+A child made by ``fork`` (a multiprocessing pool of the user's, inside a run) inherits the
+locked descriptor; ``O_CLOEXEC`` only covers ``exec``. The child closes its copies at once
+(:func:`_forget_in_child`): an ``flock`` belongs to the open file description the two processes
+share, so the parent keeps its lock, and once the parent closes the journal nothing keeps the
+file locked. The child never unlocks (``LOCK_UN`` would release the parent's lock) and holds no
+journal: it is another process, refused like any other.
 """
 
 from __future__ import annotations
@@ -86,6 +93,20 @@ def release(key: LockKey | None) -> None:
         if entry[1] == 0:
             del _held[key]
             os.close(entry[0])  # closing the descriptor releases the flock
+
+
+def _forget_in_child() -> None:
+    """In a forked child: close the inherited lock descriptors, without unlocking them."""
+    global _lock
+    _lock = threading.Lock()  # another thread of the parent may have held it at the fork
+    for fd, _ in _held.values():
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _held.clear()
+
+
+if fcntl is not None and hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_in_child)
 
 
 @contextlib.contextmanager

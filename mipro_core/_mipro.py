@@ -31,6 +31,7 @@ from ._run_inputs import (
     split_data,
 )
 from ._run_parts import (
+    closed_at_end,
     connected,
     default_parallel_trials,
     dry_result,
@@ -200,62 +201,63 @@ class MIPRO:
         :func:`fitted_replicas`."""
         from ._observers import RunObservers
 
-        if backend is not None:  # the same run, with the program's runs going elsewhere
-            examples = (*train, *val)
-            with connected(backend, prog, metric, examples, memo, self.num_threads) as (
-                remote,
-                scored,
-            ):
-                run = (remote, train, val, scored, settings, estimate, lm, executor, memo)
-                return self._run(*run, resumed=resumed)
-        progress = self._progress()
-        progress.stage(str(estimate))
-        budget = settings.budget
-        tell_limits(progress, max_lm_calls=budget.max_lm_calls, max_seconds=budget.max_seconds)
-        own_executor = executor is None
-        if executor is not None:
-            check_executor(executor)
-        if copies is None:
-            copies, settings = fitted_replicas(prog, settings)
-        observers = RunObservers(
-            run_info(self, prog, train, val, settings, estimate, memo, resumed=resumed)
-        )
-        observers.started()
-        pool = executor or cf.ThreadPoolExecutor(self.num_threads, thread_name_prefix="mipro")
-        failure: BaseException | None = None
-        try:
-            engine = Engine(
-                prog,
-                train,
-                val,
-                metric,
-                settings,
-                proposer_lm=lm,
-                executor=pool,
-                memo=memo,
-                progress=progress,
-                replicas=copies,
-                on_trial=observers.trial,
+        with closed_at_end(memo):  # however the run ends, even before it starts
+            if backend is not None:  # the same run, with the program's runs going elsewhere
+                examples = (*train, *val)
+                with connected(backend, prog, metric, examples, memo, self.num_threads) as (
+                    remote,
+                    scored,
+                ):
+                    run = (remote, train, val, scored, settings, estimate, lm, executor, memo)
+                    return self._run(*run, resumed=resumed)
+            progress = self._progress()
+            progress.stage(str(estimate))
+            budget = settings.budget
+            tell_limits(progress, max_lm_calls=budget.max_lm_calls, max_seconds=budget.max_seconds)
+            own_executor = executor is None
+            if executor is not None:
+                check_executor(executor)
+            if copies is None:
+                copies, settings = fitted_replicas(prog, settings)
+            observers = RunObservers(
+                run_info(self, prog, train, val, settings, estimate, memo, resumed=resumed)
             )
-            result = engine.run()
-        except BaseException as exc:
-            failure = exc
-            raise
-        finally:
-            progress.close()
-            if own_executor:
-                # a run the engine gave up on (past ``timeout``, or left behind by Ctrl-C) may
-                # never return: waiting for it would hang optimize() itself
-                settled = failure is None and settings.search.timeout is None
-                pool.shutdown(wait=settled, cancel_futures=True)
-            if isinstance(memo, Journal):
-                memo.close()
-            if failure is not None:
-                observers.failed(failure)
-        result = attrs.evolve(result, estimate=estimate)
-        logger.info("optimization finished: %s", result.summary().splitlines()[1])
-        observers.completed(result)
-        return result
+            observers.started()
+            pool = executor or cf.ThreadPoolExecutor(self.num_threads, thread_name_prefix="mipro")
+            failure: BaseException | None = None
+            try:
+                engine = Engine(
+                    prog,
+                    train,
+                    val,
+                    metric,
+                    settings,
+                    proposer_lm=lm,
+                    executor=pool,
+                    memo=memo,
+                    progress=progress,
+                    replicas=copies,
+                    on_trial=observers.trial,
+                )
+                result = engine.run()
+            except BaseException as exc:
+                failure = exc
+                raise
+            finally:
+                progress.close()
+                if own_executor:
+                    # a run the engine gave up on (past ``timeout``, or left behind by Ctrl-C) may
+                    # never return: waiting for it would hang optimize() itself
+                    settled = failure is None and settings.search.timeout is None
+                    pool.shutdown(wait=settled, cancel_futures=True)
+                if isinstance(memo, Journal):
+                    memo.close()
+                if failure is not None:
+                    observers.failed(failure)
+            result = attrs.evolve(result, estimate=estimate)
+            logger.info("optimization finished: %s", result.summary().splitlines()[1])
+            observers.completed(result)
+            return result
 
     def _settings(self, program: Program, freeze: Sequence[str]) -> EngineSettings:
         parallel = self.parallel_trials

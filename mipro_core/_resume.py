@@ -102,17 +102,13 @@ def resume(
             )
         optimizer.progress = progress
         _check_fingerprint(journal, config, fingerprint(prog, train, val, metric), force)
-    except BaseException:
-        store.close()
-        raise
-    settings = optimizer._settings(prog, freeze)
-    estimate = estimate_cost(prog, len(train), len(val), settings)
-    try:
+        settings = optimizer._settings(prog, freeze)
+        estimate = estimate_cost(prog, len(train), len(val), settings)
         lm = resolve_proposer(prog, proposer_lm, settings)
     except BaseException:
-        store.close()
+        store.close()  # nothing ran: the journal is free for another process at once
         raise
-    return optimizer._run(
+    return optimizer._run(  # closes the journal however the run ends
         prog,
         train,
         val,

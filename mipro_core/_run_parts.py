@@ -131,6 +131,19 @@ def replicas(program: Program, count: int) -> list[Program]:
 
 
 @contextlib.contextmanager
+def closed_at_end(memo: Memo) -> Iterator[None]:
+    """The block, then ``memo`` closed if it is a :class:`Journal` (its lock released), on every
+    way out: a failure before the engine starts (a refused executor, an observer interrupted
+    while it starts) would otherwise keep the journal locked until the process ends. Closing a
+    closed journal does nothing."""
+    try:
+        yield
+    finally:
+        if isinstance(memo, Journal):
+            memo.close()
+
+
+@contextlib.contextmanager
 def connected(
     backend: EvaluationBackend,
     program: Program,
