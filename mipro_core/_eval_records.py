@@ -109,7 +109,8 @@ class RunRecord:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunRecord:
         """The record ``to_dict`` wrote; raises ``ValueError`` / ``TypeError`` / ``KeyError``
-        for anything else (a score that is not a finite number, a negative call count)."""
+        for anything else (a score that is not a finite number, a negative call count, more
+        retried calls than calls)."""
         trace = data.get("trace")
         score = data["score"]
         if score is not None and not _finite_number(score):
@@ -120,6 +121,11 @@ class RunRecord:
             if not _finite_number(value) or value < 0 or value != int(value):
                 raise ValueError(f"{name} {value!r:.40} is not a count")
             counts[name] = int(value)
+        retried = data.get("retried_calls", 0)  # the calls of failed attempts: some of lm_calls
+        if not (isinstance(retried, int) and not isinstance(retried, bool)) or not (
+            0 <= retried <= counts["lm_calls"]
+        ):
+            raise ValueError(f"retried_calls {retried!r:.40} is not a count within lm_calls")
         return cls(
             example_id=str(data["example_id"]),
             score=None if score is None else float(score),
@@ -132,7 +138,7 @@ class RunRecord:
             prediction=data.get("prediction"),
             feedback=data.get("feedback"),
             modules=None if data.get("modules") is None else tuple(str(m) for m in data["modules"]),
-            retried_calls=int(data.get("retried_calls", 0)),
+            retried_calls=retried,
         )
 
 

@@ -125,16 +125,59 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
+_PROVIDER_SDKS = (
+    "openai",
+    "anthropic",
+    "groq",
+    "mistralai",
+    "cohere",
+    "google.genai",
+    "google.generativeai",
+    "litellm",
+    "together",
+    "fireworks",
+    "ollama",
+    "ai21",
+)
+"""Modules of model providers' SDKs: an exception of theirs came from a model call (a bare
+``requests`` / ``httpx`` error may come from any tool, retriever or web page)."""
+
+
+def from_provider_sdk(exc: BaseException) -> bool:
+    """Whether ``exc`` is a model provider SDK's exception (a class of one of
+    :data:`_PROVIDER_SDKS`, or a subclass of one)."""
+    for cls in type(exc).__mro__:
+        module = getattr(cls, "__module__", "") or ""
+        if any(module == sdk or module.startswith(sdk + ".") for sdk in _PROVIDER_SDKS):
+            return True
+    return False
+
+
+def model_call_links(exc: BaseException, *, lm_call: bool = False) -> Iterator[BaseException]:
+    """The exceptions of ``exc``'s chain (:func:`exception_chain`) that a model call raised: the
+    first provider SDK exception or mipro :class:`~mipro_core.LMError` (what an adapter's or a
+    user's LM raises for a failed call) and those it was raised from. ``lm_call``: ``exc``
+    itself came from a model call (the proposer's), so every link did."""
+    inside = lm_call
+    for link in exception_chain(exc):
+        inside = inside or hasattr(link, "_transient_verdict") or from_provider_sdk(link)
+        if inside:
+            yield link
+
+
 _NEVER_SENT = frozenset({"PoolTimeout", "ConnectTimeout", "ConnectError"})
 """httpx's (and requests' ``ConnectTimeout``) names for a request that never reached the
 provider: no free connection in the client's pool, or no connection at all."""
 
 
-def never_sent(exc: BaseException) -> bool:
-    """Whether the call that raised ``exc`` never reached the provider (so was not billed): an
-    httpx ``PoolTimeout``, ``ConnectTimeout`` or ``ConnectError`` anywhere in its chain (openai's
-    ``APITimeoutError`` / ``APIConnectionError`` wrap them)."""
-    return any(type(link).__name__ in _NEVER_SENT for link in exception_chain(exc))
+def never_sent(exc: BaseException, *, lm_call: bool = False) -> bool:
+    """Whether the model call that raised ``exc`` never reached the provider (so was not
+    billed): an httpx ``PoolTimeout``, ``ConnectTimeout`` or ``ConnectError`` raised by the model
+    call (:func:`model_call_links`: inside openai's ``APITimeoutError`` /
+    ``APIConnectionError``, or an adapter's ``LMError``). A tool's own ``ConnectError`` says
+    nothing about the model calls its run made."""
+    links = model_call_links(exc, lm_call=lm_call)
+    return any(type(link).__name__ in _NEVER_SENT for link in links)
 
 
 def _seconds(value: object) -> float | None:

@@ -221,6 +221,8 @@ def test_refusals_every_call_would_get_are_told_apart_from_one_runs_failure() ->
     assert "HTTP 403" in (refusal(wrapped(APIStatusError(403))) or "")
     missing = APIStatusError(404)
     missing.args = ("Error code: 404 - The model `gpt-9` does not exist",)
+    assert refusal(wrapped(missing)) is None  # a message naming a model is not enough
+    missing.code = "model_not_found"  # type: ignore[attr-defined]  # as OpenAI sends it
     assert "HTTP 404" in (refusal(wrapped(missing)) or "")
     assert refusal(wrapped(APIStatusError(404))) is None  # a tool's 404: that run's failure
     assert refusal(wrapped(APIStatusError(400))) is None

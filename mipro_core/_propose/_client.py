@@ -114,7 +114,7 @@ class ProposerClient:
         client was abandoned."""
         with self._commit_lock:
             if not self._abandoned:
-                self.budget.settle_proposer_call(1, calls=0 if never_sent(exc) else 1)
+                self.budget.settle_proposer_call(1, calls=0 if never_sent(exc, lm_call=True) else 1)
 
     def reject(self, module: str, reply: str) -> None:
         """Count a proposal for ``module`` whose ``reply`` was not an instruction."""
@@ -164,7 +164,8 @@ class ProposerClient:
                 f"({type(stop.failure).__name__}: {stop.failure})"
             ) from stop.failure
         except Exception as exc:
-            refused = refusal(exc)  # a bad key, no such model, no quota: say what to fix
+            # a bad key, no such model, no quota: say what to fix
+            refused = refusal(exc, lm_call=True)
             why = f"the model provider refused it: {refused}; " if refused else ""
             raise LMError(
                 f"proposer LM failed on {template!r}: {why}{type(exc).__name__}: {exc}"
