@@ -52,7 +52,7 @@ class RunExecutor:
         run_once: Callable[[Program, Example], tuple[Any, Trace]],
         input_fields: frozenset[str],
         deadline: float | None,
-        cpu_watch: CpuWatch | None = None,
+        cpu_watch: CpuWatch,
     ) -> None:
         self.metric = metric
         self.cpu_watch = cpu_watch
@@ -93,14 +93,11 @@ class RunExecutor:
             return RunRecord(example.id, None, error=SKIPPED)
         if self.deadline is not None and ticket.started >= self.deadline:
             return RunRecord(example.id, None, error=OVER_TIME)
-        if self.cpu_watch is None:
+        cpu = self.cpu_watch.clock()
+        try:
             record = self._execute(program, example, kind == "bootstrap", ticket)
-        else:
-            cpu = self.cpu_watch.clock()
-            try:
-                record = self._execute(program, example, kind == "bootstrap", ticket)
-            finally:
-                self.cpu_watch.add(self.cpu_watch.clock() - cpu)
+        finally:
+            self.cpu_watch.add(self.cpu_watch.clock() - cpu)
         with ticket.lock:
             abandoned = ticket.abandoned
             ticket.finished = True

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,7 +13,7 @@ from langchain_core.runnables import Runnable
 from langchain_core.runnables.base import RunnableBindingBase
 from langchain_core.runnables.configurable import RunnableConfigurableFields
 
-from mipro_core import EmptyCompletionError, LMError, Message
+from mipro_core import EmptyCompletionError, LMError, Message, client_retries
 
 from ._discover import unwrap
 
@@ -32,31 +31,10 @@ def is_language_model(obj: Any) -> bool:
     return isinstance(unwrap(obj), BaseLanguageModel)
 
 
-_warned_models: set[int] = set()
-_warned_lock = threading.Lock()
-
-
 def warn_if_client_retries(model: Any) -> None:
-    """Log once per model object when its client retries failed requests itself (``max_retries``
-    above 0, or ``None``: the provider SDK's default, 2 for openai): mipro cannot see those
-    retries, so it can neither count them nor hold them to ``max_lm_calls``."""
-    retries = getattr(unwrap(model), "max_retries", 0)
-    if isinstance(retries, bool) or not (retries is None or isinstance(retries, int)):
-        return
-    if retries == 0:
-        return
-    with _warned_lock:
-        if id(model) in _warned_models:
-            return
-        _warned_models.add(id(model))
-    shown = "None: the SDK's default" if retries is None else str(retries)
-    logger.warning(
-        "%s retries failed requests itself (max_retries=%s): mipro cannot see those retries, "
-        "so they are not counted in lm_calls, can exceed max_lm_calls and multiply mipro's own "
-        "(SearchConfig.max_retries); build it with max_retries=0 and let mipro retry",
-        type(model).__name__,
-        shown,
-    )
+    """Log once per model object whose client retries failed requests itself (see
+    :mod:`mipro_core.client_retries`); ``max_retries`` is read through LangChain wrappers."""
+    client_retries.warn_if_client_retries(model, logger, client=unwrap(model))
 
 
 def to_langchain(messages: Sequence[Message]) -> list[BaseMessage]:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
 from typing import Any
 
 from llama_index.core.base.llms.base import BaseLLM
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 
-from mipro_core import LMError, Message
+from mipro_core import LMError, Message, client_retries
 
 from ._discovery import attributes, is_traversable
 
@@ -80,28 +79,7 @@ def find_llm(obj: Any, depth: int = 0, seen: set[int] | None = None) -> BaseLLM 
     return None
 
 
-_warned_models: set[int] = set()
-_warned_lock = threading.Lock()
-
-
 def warn_if_client_retries(model: Any) -> None:
-    """Log once per model object when its client retries failed requests itself (``max_retries``
-    above 0, or ``None``: the provider SDK's default, 2 for openai): mipro cannot see those
-    retries, so it can neither count them nor hold them to ``max_lm_calls``."""
-    retries = getattr(model, "max_retries", 0)
-    if isinstance(retries, bool) or not (retries is None or isinstance(retries, int)):
-        return
-    if retries == 0:
-        return
-    with _warned_lock:
-        if id(model) in _warned_models:
-            return
-        _warned_models.add(id(model))
-    shown = "None: the SDK's default" if retries is None else str(retries)
-    logger.warning(
-        "%s retries failed requests itself (max_retries=%s): mipro cannot see those retries, "
-        "so they are not counted in lm_calls, can exceed max_lm_calls and multiply mipro's own "
-        "(SearchConfig.max_retries); build it with max_retries=0 and let mipro retry",
-        type(model).__name__,
-        shown,
-    )
+    """Log once per model object whose client retries failed requests itself (see
+    :mod:`mipro_core.client_retries`)."""
+    client_retries.warn_if_client_retries(model, logger)
